@@ -1,0 +1,8 @@
+"""``python -m invertnet``, also the entry point for ``torchrun -m invertnet``."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

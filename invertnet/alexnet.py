@@ -1,0 +1,195 @@
+"""The AlexNet whose features are inverted, and the feature taps the generators read.
+
+Three ways to get the weights (the ``--alexnet`` option):
+
+- ``imagenet``: torchvision's ``AlexNet_Weights.IMAGENET1K_V1``, read from torch.hub's cache
+  (``$TORCH_HOME/hub/checkpoints``). It is downloaded only when missing and downloads are
+  allowed (set ``INVERTNET_OFFLINE=1`` to forbid them).
+- a path to a state dict (``.pth``/``.pt`` or ``.safetensors``) with torchvision's key names.
+- ``random:SEED``: a deterministic random initialisation. Tests and demos use it, and it is
+  the paper's "AlexNet with random weights" comparator.
+
+Images enter as RGB floats in [0, 1], 224x224; the ImageNet normalisation of torchvision's
+weights is applied inside :class:`AlexNet`, so callers never normalise by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import AlexNet_Weights, alexnet
+
+from .errors import InvertnetError
+
+LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8")
+"""Invertible layers, in network order: pool5, relu6, relu7 and the logits."""
+
+FEATURE_SHAPES: dict[str, tuple[int, ...]] = {
+    "conv5": (256, 6, 6),
+    "fc6": (4096,),
+    "fc7": (4096,),
+    "fc8": (1000,),
+}
+
+INPUT_SIZE = 224
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_WEIGHTS = AlexNet_Weights.IMAGENET1K_V1
+
+# Where each tap is taken, as (module, index within it): the tap is that module's output.
+_TAPS = {
+    "conv5": ("features", 12),  # MaxPool2d after conv5's ReLU: pool5
+    "fc6": ("classifier", 2),  # ReLU after fc6: relu6
+    "fc7": ("classifier", 5),  # ReLU after fc7: relu7
+    "fc8": ("classifier", 6),  # the last Linear: logits
+}
+
+
+def check_layer(layer: str) -> str:
+    """Return ``layer`` if it is one of :data:`LAYERS`, else raise a helpful error."""
+    if layer not in LAYERS:
+        raise InvertnetError(f"unknown layer {layer!r}: choose one of {', '.join(LAYERS)}")
+    return layer
+
+
+def feature_size(layer: str) -> int:
+    """Number of values in one feature vector of ``layer``."""
+    return int(torch.Size(FEATURE_SHAPES[check_layer(layer)]).numel())
+
+
+class AlexNet(nn.Module):
+    """torchvision's AlexNet, frozen in eval mode, that returns the activations of one or more layers.
+
+    ``identity`` names the weights (``imagenet``, ``random:SEED`` or ``file:SHA256``) so a
+    checkpoint can record which network it was trained against.
+    """
+
+    def __init__(self, net: nn.Module, identity: str) -> None:
+        super().__init__()
+        self.features = net.features
+        self.classifier = net.classifier
+        self.identity = identity
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> AlexNet:
+        """Stay in eval mode: dropout in the classifier must never be active."""
+        return super().train(False)
+
+    def forward(self, images: torch.Tensor, layers: str | tuple[str, ...] = "fc8") -> torch.Tensor | dict[str, torch.Tensor]:
+        """Features of ``images`` (N, 3, 224, 224, RGB in [0, 1]).
+
+        With one layer name, returns that tensor; with a tuple, a dict. The network is run
+        only as far as the deepest requested layer.
+        """
+        wanted = (layers,) if isinstance(layers, str) else tuple(layers)
+        for name in wanted:
+            check_layer(name)
+        if images.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
+            raise InvertnetError(f"AlexNet expects {INPUT_SIZE}x{INPUT_SIZE} images, got {tuple(images.shape[-2:])}")
+        deepest = max(LAYERS.index(name) for name in wanted)
+        out: dict[str, torch.Tensor] = {}
+        x = (images - self.mean) / self.std
+        for index, module in enumerate(self.features):
+            x = module(x)
+            if index == _TAPS["conv5"][1] and "conv5" in wanted:
+                out["conv5"] = x
+        if deepest > 0:
+            x = torch.flatten(x, 1)  # torchvision's AdaptiveAvgPool2d((6, 6)) is the identity at 224x224
+            for index, module in enumerate(self.classifier):
+                x = module(x)
+                for name in wanted:
+                    if name != "conv5" and _TAPS[name][1] == index:
+                        out[name] = x
+                if index >= _TAPS[LAYERS[deepest]][1]:
+                    break
+        return out[wanted[0]] if isinstance(layers, str) else out
+
+
+def _hub_checkpoint_path() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(IMAGENET_WEIGHTS.url).name
+
+
+def _imagenet_state_dict() -> dict[str, torch.Tensor]:
+    path = _hub_checkpoint_path()
+    if not path.exists() and os.environ.get("INVERTNET_OFFLINE", "") not in ("", "0"):
+        raise InvertnetError(
+            f"torchvision's ImageNet AlexNet weights are not in the cache and INVERTNET_OFFLINE is set: "
+            f"put {path.name} (from {IMAGENET_WEIGHTS.url}) in {path.parent}/ "
+            f"(the folder follows TORCH_HOME), or pass --alexnet PATH or --alexnet random:SEED"
+        )
+    try:
+        return IMAGENET_WEIGHTS.get_state_dict(progress=True, check_hash=True)
+    except (OSError, RuntimeError) as error:  # URLError is an OSError; a bad hash is a RuntimeError
+        raise InvertnetError(
+            f"cannot load torchvision's ImageNet AlexNet weights ({error}): "
+            f"put {path.name} (from {IMAGENET_WEIGHTS.url}) in {path.parent}/ "
+            f"(the folder follows TORCH_HOME), or pass --alexnet PATH or --alexnet random:SEED"
+        ) from error
+
+
+def _file_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str]:
+    if not path.is_file():
+        raise InvertnetError(f"AlexNet weights file not found: {path}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any parse failure of a user-supplied file is an input error
+        raise InvertnetError(f"cannot read AlexNet weights from {path}: {error}") from error
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise InvertnetError(f"{path} does not hold a state dict")
+    return state, f"file:{digest[:16]}"
+
+
+@dataclass(frozen=True)
+class AlexNetSpec:
+    """A parsed ``--alexnet`` value."""
+
+    kind: str  # "imagenet" | "file" | "random"
+    value: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> AlexNetSpec:
+        if text == "imagenet":
+            return cls("imagenet")
+        if text.startswith("random:"):
+            seed = text.split(":", 1)[1]
+            if not seed.isdigit():
+                raise InvertnetError(f"--alexnet {text!r}: the seed after 'random:' must be a non-negative integer")
+            return cls("random", seed)
+        return cls("file", text)
+
+
+def load_alexnet(spec: str = "imagenet", *, device: torch.device | str = "cpu") -> AlexNet:
+    """Build the frozen AlexNet named by ``spec`` (``imagenet``, a file path, or ``random:SEED``)."""
+    parsed = AlexNetSpec.parse(spec)
+    if parsed.kind == "random":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(parsed.value))
+            net = alexnet(weights=None)
+        identity = f"random:{int(parsed.value)}"
+    else:
+        net = alexnet(weights=None)
+        if parsed.kind == "imagenet":
+            state, identity = _imagenet_state_dict(), "imagenet"
+        else:
+            state, identity = _file_state_dict(Path(parsed.value))
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as error:
+            raise InvertnetError(f"the AlexNet weights do not fit torchvision's AlexNet: {error}") from error
+    return AlexNet(net, identity).to(device)

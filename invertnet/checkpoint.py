@@ -1,0 +1,134 @@
+"""Checkpoints in safetensors, with the config that rebuilds the model stored beside the weights.
+
+A training checkpoint holds the generator, the discriminator, both optimizer states, the
+RNG states and the step; a generator file holds the generator alone. Both carry string
+metadata (safetensors allows nothing else): ``format: pt`` and namespaced keys
+``invertnet.layer``, ``invertnet.alexnet`` (the identity of the AlexNet it was trained
+against), ``invertnet.config`` (JSON), ``invertnet.step``, ``invertnet.state`` (JSON).
+Files are written to a temporary file in the same folder, synced, then renamed, so a run
+killed at any moment leaves either the old checkpoint or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from . import __version__
+from .atomic import atomic_path
+from .errors import InvertnetError
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+GENERATOR_NAME = "generator.safetensors"
+
+
+def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: str | os.PathLike[str]) -> Path:
+    """Write a safetensors file via a temporary file and ``os.replace``."""
+    with atomic_path(path) as tmp:
+        save_file({name: t.detach().contiguous().cpu() for name, t in tensors.items()}, str(tmp), metadata={"format": "pt", **metadata})
+    return Path(path)
+
+
+def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], str]:
+    """An optimizer's state as tensors named ``PREFIX.PARAM.KEY`` plus its param_groups as JSON."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, object]] = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.{index}.{key}"] = value
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, json.dumps({"param_groups": state["param_groups"], "scalars": scalars})
+
+
+def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], encoded: str) -> dict[str, object]:
+    """Inverse of :func:`flatten_optimizer`: a state dict for ``Optimizer.load_state_dict``."""
+    decoded = json.loads(encoded)
+    state: dict[int, dict[str, object]] = {}
+    for name, tensor in tensors.items():
+        if name.startswith(prefix + "."):
+            index, key = name[len(prefix) + 1 :].split(".", 1)
+            state.setdefault(int(index), {})[key] = tensor
+    for index, values in decoded["scalars"].items():
+        state.setdefault(int(index), {}).update(values)
+    return {"state": state, "param_groups": decoded["param_groups"]}
+
+
+@dataclass
+class Checkpoint:
+    """A loaded invertnet file: its tensors and its decoded metadata."""
+
+    path: Path
+    tensors: dict[str, torch.Tensor]
+    metadata: dict[str, str]
+
+    @property
+    def layer(self) -> str:
+        return self.metadata["invertnet.layer"]
+
+    @property
+    def alexnet(self) -> str:
+        return self.metadata["invertnet.alexnet"]
+
+    @property
+    def step(self) -> int:
+        return int(self.metadata.get("invertnet.step", "0"))
+
+    @property
+    def config(self) -> dict[str, object]:
+        return json.loads(self.metadata.get("invertnet.config", "{}"))
+
+    @property
+    def state(self) -> dict[str, object]:
+        return json.loads(self.metadata.get("invertnet.state", "{}"))
+
+    def module_state(self, prefix: str) -> dict[str, torch.Tensor]:
+        """The tensors under ``prefix.`` with the prefix removed (a module's state dict)."""
+        return {name[len(prefix) + 1 :]: t for name, t in self.tensors.items() if name.startswith(prefix + ".")}
+
+    def check_compatible(self, layer: str, alexnet: str) -> None:
+        """Refuse a checkpoint for another layer or trained against another AlexNet."""
+        if self.layer != layer:
+            raise InvertnetError(f"{self.path} inverts {self.layer}, not {layer}: pass a {layer} checkpoint or --layer {self.layer}")
+        if self.alexnet != alexnet:
+            raise InvertnetError(
+                f"{self.path} was trained against AlexNet '{self.alexnet}', not '{alexnet}': "
+                f"pass --alexnet {self.alexnet if not self.alexnet.startswith('file:') else 'PATH (the same weights file)'}"
+            )
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Read an invertnet safetensors file, with a clear error if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvertnetError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt", device=str(map_location)) as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise InvertnetError(f"{path} is not a readable safetensors checkpoint: {error}") from error
+    if "invertnet.layer" not in metadata or "invertnet.alexnet" not in metadata:
+        raise InvertnetError(f"{path} is not an invertnet checkpoint (no invertnet.layer / invertnet.alexnet metadata)")
+    return Checkpoint(path, tensors, metadata)
+
+
+def base_metadata(layer: str, alexnet: str, config: dict[str, object], step: int, kind: str) -> dict[str, str]:
+    """The metadata every invertnet file carries."""
+    return {
+        "invertnet.version": __version__,
+        "invertnet.kind": kind,
+        "invertnet.layer": layer,
+        "invertnet.alexnet": alexnet,
+        "invertnet.architecture": json.dumps({"generator": f"deepsim-{layer}", "discriminator": "deepsim-conditional"}),
+        "invertnet.config": json.dumps(config, sort_keys=True),
+        "invertnet.step": str(step),
+    }

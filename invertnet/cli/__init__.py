@@ -1,0 +1,60 @@
+"""The ``invertnet`` command: a thin layer that parses, calls the library and prints.
+
+Results go to stdout, progress and errors to stderr. A problem the user can fix is one line
+``invertnet: error: ...`` and exit code 1; a malformed command line exits with 2; a run
+stopped by SIGINT/SIGTERM exits with 130/143 after saving.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .. import __version__
+from ..errors import InvertnetError
+from . import demo, eval, interpolate, invert, reencode, train
+
+app = typer.Typer(
+    name="invertnet",
+    help="Reconstruct images from AlexNet features with DeePSiM generators (Dosovitskiy & Brox, NIPS 2016).",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"invertnet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Reconstruct images from AlexNet features with DeePSiM generators."""
+
+
+for module in (train, invert, reencode, interpolate, eval, demo):
+    module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code instead of raising."""
+    try:
+        result = app(args=argv, prog_name="invertnet", standalone_mode=False)
+    except InvertnetError as error:
+        print(f"invertnet: error: {error}", file=sys.stderr)
+        return 1
+    except typer.Abort:
+        print("invertnet: aborted", file=sys.stderr)
+        return 130
+    except typer.Exit as done:
+        return int(getattr(done, "exit_code", 0) or 0)
+    except typer.TyperException as error:
+        message = error.format_message() if hasattr(error, "format_message") else str(error)
+        print(f"invertnet: error: {message}", file=sys.stderr)
+        return int(getattr(error, "exit_code", 2))
+    return int(result or 0)

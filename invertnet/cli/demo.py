@@ -1,0 +1,38 @@
+"""``invertnet demo``: the whole tool offline on the CPU in a few minutes (see :mod:`invertnet.demo`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ..demo import run_demo
+from .common import DEVICE, stderr
+from .eval import table
+
+
+def demo(
+    out: Path = typer.Option(Path("demo"), "--out", "-o", help="Folder for the run and the pictures."),
+    layer: str = typer.Option("conv5", "--layer", "-l", help="Layer to invert."),
+    steps: int = typer.Option(100, "--steps", help="Training steps."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per step."),
+    device: str = DEVICE,
+) -> None:
+    """Train a small generator on synthetic images against a random AlexNet, then invert, re-encode, interpolate, evaluate."""
+    stderr.print(f"training {layer} for {steps} steps of {batch_size} synthetic images against AlexNet random:0 ...", highlight=False)
+
+    def log(record: dict[str, object]) -> None:
+        stderr.print(f"  step {record['step']}/{record['steps']} loss {record['loss']:.4g} ({record['images_per_s']:.1f} img/s)", highlight=False)
+
+    result = run_demo(out, layer=layer, steps=steps, batch_size=batch_size, device=device, on_log=log)
+    Console().print(table(result.result))
+    print(f"run folder (checkpoint, samples/, metrics.jsonl): {result.run}")
+    print(f"inversions (inputs above, reconstructions below): {result.invert}")
+    print(f"re-encoding, Fig. 5: {result.reencode}")
+    print(f"interpolation, Fig. 7: {result.interpolate} and {result.gif}")
+    print(f"Table 2 figures: {result.eval_json}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)

@@ -1,0 +1,31 @@
+"""``invertnet reencode IMAGE --layer fc6 --iterations 8``: Fig. 5 of the paper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..imageio import save_image, strip
+from ..inversion import Inverter
+from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, load_inputs
+
+
+def reencode(
+    image: Path = typer.Argument(..., help="The starting image."),
+    layer: str = LAYER,
+    iterations: int = typer.Option(8, "--iterations", "-n", help="How many times to encode and reconstruct."),
+    weights: str | None = WEIGHTS,
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output .png [default: IMAGE_STEM.LAYER.reencode.png here]."),
+    alexnet: str = ALEXNET,
+    device: str = DEVICE,
+) -> None:
+    """Encode with AlexNet, reconstruct, and repeat; write input and every iterate as one strip."""
+    inputs = load_inputs([image])
+    inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device)
+    frames = inverter.reencode(inputs[0], iterations)
+    announce(save_image(strip(frames), out or Path(f"{image.stem}.{layer}.reencode.png")))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("reencode")(reencode)

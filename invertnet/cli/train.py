@@ -1,0 +1,106 @@
+"""``invertnet train``: train a DeePSiM generator for one layer (see :mod:`invertnet.train`)."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..errors import InvertnetError
+from ..losses import COMPARATORS, PRESETS
+from ..train import TrainConfig, Trainer
+from .common import ALEXNET, DEVICE, announce, stderr
+
+DEFAULTS = TrainConfig()
+
+
+def _describe(record: dict[str, object]) -> str:
+    terms = " ".join(f"{k}={record[k]:.4g}" for k in ("loss", "feat", "adv", "img", "discr") if k in record)
+    d = f" D={'on' if record['d_updated'] else 'paused'}" if "d_updated" in record else ""
+    skipped = f" skipped={record['skipped_files']}" if record.get("skipped_files") else ""
+    return f"{terms}{d} {record['images_per_s']:.1f} img/s{skipped}"
+
+
+class TrainDisplay:
+    """A live progress bar on a terminal; one plain line per log record otherwise (batch jobs)."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.live = stderr.is_terminal
+        self.started = time.perf_counter()
+        self.first_step = trainer.step
+        self.progress = Progress(
+            TextColumn("step"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
+            console=stderr, disable=not self.live,
+        )
+        self.task = self.progress.add_task("train", total=trainer.config.steps, completed=trainer.step, status="starting")
+
+    def __enter__(self) -> TrainDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, record: dict[str, object]) -> None:
+        status = _describe(record)
+        self.progress.update(self.task, completed=int(record["step"]), status=status)
+        if not self.live:
+            done = int(record["step"]) - self.first_step
+            elapsed = time.perf_counter() - self.started
+            eta = elapsed / max(done, 1) * (self.trainer.config.steps - int(record["step"]))
+            stderr.print(f"step {record['step']}/{self.trainer.config.steps} {status} eta {eta:.0f}s", highlight=False, soft_wrap=True)
+
+
+def train(
+    layer: str | None = typer.Option(None, "--layer", "-l", help="AlexNet layer to invert: conv5, fc6, fc7 or fc8."),
+    data: str | None = typer.Option(None, "--data", help="An image folder, an ILSVRC-2012 root (train/ val/), or 'synthetic'."),
+    out: str = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, samples, metrics.jsonl."),
+    steps: int | None = typer.Option(None, "--steps", help=f"Total training steps [default: {DEFAULTS.steps}]."),
+    batch_size: int = typer.Option(DEFAULTS.batch_size, "--batch-size", "-b", help="Images per step."),
+    loss: str = typer.Option(DEFAULTS.loss, "--loss", help=f"Loss preset: {', '.join(PRESETS)}."),
+    comparator: str | None = typer.Option(None, "--comparator", help=f"Feature-loss comparator: {', '.join(COMPARATORS)} [default: conv5 if the preset has a feature term]."),
+    lambda_feat: float | None = typer.Option(None, "--lambda-feat", help="Weight of the feature term [default: 0.01]."),
+    lambda_adv: float | None = typer.Option(None, "--lambda-adv", help="Weight of the adversarial term [default: 100]."),
+    lambda_img: float | None = typer.Option(None, "--lambda-img", help="Weight of the image term [default: 2e-6]."),
+    alexnet: str = ALEXNET,
+    device: str = DEVICE,
+    seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seeds initialisation, data order and augmentation."),
+    lr: float = typer.Option(DEFAULTS.lr, "--lr", help="Adam learning rate for both networks."),
+    gate_stop: float = typer.Option(DEFAULTS.gate_stop, "--gate-stop", help="Pause D while L_discr / L_adv is below this."),
+    gate_resume: float = typer.Option(DEFAULTS.gate_resume, "--gate-resume", help="Resume a paused D once the ratio reaches this (0.5 in the authors' scripts)."),
+    checkpoint_every: int = typer.Option(DEFAULTS.checkpoint_every, "--checkpoint-every", help="Save every N steps (and at the end)."),
+    sample_every: int = typer.Option(DEFAULTS.sample_every, "--sample-every", help="Write a sample grid every N steps (and at the end)."),
+    log_every: int = typer.Option(DEFAULTS.log_every, "--log-every", help="Append to metrics.jsonl every N steps."),
+    workers: int | None = typer.Option(None, "--workers", help="Data loader processes [default: 8 on CUDA, 1 on CPU]."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint (its saved settings apply)."),
+) -> int:
+    """Train a generator that inverts LAYER of AlexNet with the DeePSiM loss."""
+    if resume:
+        trainer = Trainer.resume(out, steps=steps, device=device, workers=workers)
+        stderr.print(f"resuming {out} at step {trainer.step} of {trainer.config.steps}", highlight=False)
+    else:
+        if layer is None or data is None:
+            raise InvertnetError("train needs --layer and --data (or --resume to continue a run)")
+        config = TrainConfig(
+            layer=layer, data=data, out=out, steps=DEFAULTS.steps if steps is None else steps, batch_size=batch_size,
+            loss=loss, comparator=comparator, lambda_feat=lambda_feat, lambda_adv=lambda_adv, lambda_img=lambda_img,
+            alexnet=alexnet, device=device, seed=seed, lr=lr, gate_stop=gate_stop, gate_resume=gate_resume,
+            checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every, workers=workers,
+        )
+        trainer = Trainer(config)
+    with TrainDisplay(trainer) as display:
+        result = trainer.run(on_log=display.update)
+    if result.skipped_files:
+        stderr.print(f"skipped {len(result.skipped_files)} unreadable files: {', '.join(result.skipped_files[:5])}{' ...' if len(result.skipped_files) > 5 else ''}", highlight=False)
+    announce(result.out / "generator.safetensors")
+    if result.interrupted:
+        stderr.print(f"stopped at step {result.step}; checkpoint saved. Continue with: invertnet train --out {out} --resume", highlight=False)
+        return 128 + int(trainer.stop_signal or signal.SIGINT)
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)

@@ -1,0 +1,270 @@
+"""Image sources (folders, ILSVRC-2012, synthetic dead leaves) and the training/eval crops.
+
+A source maps an index to an image (3, H, W) in [0, 1]. Training takes a random 224 crop of
+the image resized to 256 on its short side, with a random horizontal flip; evaluation takes
+the center crop, as torchvision's ImageNet weights define it. The randomness of every
+training sample is a pure function of ``(seed, position in the run)``, so a resumed run
+sees exactly the data an uninterrupted one would, whatever the number of loader workers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset, Sampler
+from torchvision.transforms.v2 import functional as TF
+
+from .alexnet import INPUT_SIZE
+from .errors import InvertnetError
+from .imageio import IMAGE_SUFFIXES, load_image, to_uint8
+
+RESIZE = 256
+SPLITS = ("train", "val")
+SYNTHETIC = "synthetic"
+SYNTHETIC_SIZE = {"train": 2**31 - 1, "val": 50_000}
+
+
+def _mix(*values: int) -> int:
+    """A 63-bit hash of integers (splitmix64 steps), for seeding per-sample generators."""
+    state = 0x9E3779B97F4A7C15
+    for value in values:
+        state = (state ^ (value & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        state = (state ^ (state >> 31)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
+        state ^= state >> 29
+    return state & 0x7FFFFFFFFFFFFFFF
+
+
+class BrokenImage(Exception):
+    """A file inside a data folder that cannot be decoded (skipped and counted in training)."""
+
+
+class FolderImages:
+    """Every image file under a folder, recursively, in sorted order."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise InvertnetError(f"data folder not found: {self.root}")
+        self.files = sorted(
+            Path(folder, name)
+            for folder, _, names in os.walk(self.root, followlinks=True)
+            for name in names
+            if name.lower().endswith(IMAGE_SUFFIXES)
+        )
+        if not self.files:
+            raise InvertnetError(f"no images in {self.root} (looked for {', '.join(IMAGE_SUFFIXES)}, recursively)")
+        self.identity = str(self.root)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def name(self, index: int) -> str:
+        """A file-name-safe name for image ``index``: its path below the root, '/' as '__'."""
+        return self.files[index].relative_to(self.root).with_suffix("").as_posix().replace("/", "__")
+
+    def load(self, index: int) -> torch.Tensor:
+        try:
+            return load_image(self.files[index])
+        except InvertnetError as error:
+            raise BrokenImage(str(error)) from error
+
+
+class DeadLeaves:
+    """Seeded synthetic images: overlapping discs and rectangles with a power-law size distribution.
+
+    The dead-leaves model gives occlusions, sharp edges and a roughly 1/f^2 power spectrum,
+    like natural images, with no data on disk. Image ``index`` of a split is always the same.
+    """
+
+    def __init__(self, split: str = "train", size: int = RESIZE, shapes: int = 500) -> None:
+        if split not in SPLITS:
+            raise InvertnetError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
+        self.split, self.size, self.shapes = split, size, shapes
+        self.identity = f"{SYNTHETIC}:{split}"
+
+    def __len__(self) -> int:
+        return SYNTHETIC_SIZE[self.split]
+
+    def name(self, index: int) -> str:
+        return f"{SYNTHETIC}-{self.split}-{index:06d}"
+
+    def load(self, index: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(_mix(SPLITS.index(self.split), index))
+        count, size = self.shapes, self.size
+        # radii with density ~ r^-3 between r_min and r_max (scale invariance), by inverse CDF
+        r_min, r_max = 3.0, size / 2.5
+        u = torch.rand(count, generator=generator, dtype=torch.float64)
+        radii = ((r_min**-2 - u * (r_min**-2 - r_max**-2)) ** -0.5).tolist()
+        centers = (torch.rand(count, 2, generator=generator, dtype=torch.float64) * (size + r_max) - r_max / 2).tolist()
+        colors = torch.rand(count + 1, 3, 1, generator=generator) ** 1.2  # row 0: the background
+        discs = (torch.rand(count, generator=generator) < 0.5).tolist()
+        aspects = (0.5 + torch.rand(count, generator=generator, dtype=torch.float64)).tolist()
+        image = colors[0].view(3, 1, 1).expand(3, size, size).clone()
+        for k in range(count):  # later shapes occlude earlier ones; each is painted inside its bounding box
+            (cy, cx), r = centers[k], radii[k]
+            half_h, half_w = (r, r) if discs[k] else (r * aspects[k], r / aspects[k])
+            top, bottom = max(0, int(cy - half_h)), min(size, int(cy + half_h) + 1)
+            left, right = max(0, int(cx - half_w)), min(size, int(cx + half_w) + 1)
+            if top >= bottom or left >= right:
+                continue
+            ys = torch.arange(top, bottom, dtype=torch.float32).view(-1, 1) + 0.5 - cy
+            xs = torch.arange(left, right, dtype=torch.float32).view(1, -1) + 0.5 - cx
+            mask = ys**2 + xs**2 <= r * r if discs[k] else (ys.abs() <= half_h) & (xs.abs() <= half_w)
+            region = image[:, top:bottom, left:right]
+            region[:, mask] = colors[k + 1]
+        image = TF.gaussian_blur(image.unsqueeze(0), kernel_size=[5, 5], sigma=[0.8, 0.8])[0]
+        return image.clamp(0, 1)
+
+
+Source = FolderImages | DeadLeaves
+
+
+def open_source(data: str | os.PathLike[str], split: str = "train") -> Source:
+    """The images named by ``--data``: ``synthetic``, an ILSVRC-2012 root, or any image folder.
+
+    An ILSVRC-2012 root is a folder with ``train/`` and/or ``val/`` in it; ``split`` picks one.
+    Any other folder is used as it is, whatever the split.
+    """
+    if split not in SPLITS:
+        raise InvertnetError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
+    if str(data) == SYNTHETIC:
+        return DeadLeaves(split)
+    root = Path(data)
+    if not root.exists():
+        raise InvertnetError(f"data folder not found: {root} (or use --data synthetic)")
+    if not root.is_dir():
+        raise InvertnetError(f"--data must be a folder or 'synthetic', not a file: {root}")
+    if any((root / name).is_dir() for name in SPLITS):
+        if not (root / split).is_dir():
+            raise InvertnetError(f"{root} looks like an ILSVRC-2012 root but has no {split}/ folder")
+        return FolderImages(root / split)
+    return FolderImages(root)
+
+
+def resize_short_side(image: torch.Tensor, size: int = RESIZE) -> torch.Tensor:
+    """Resize so the short side is ``size`` (bilinear, antialiased, as torchvision's AlexNet preset)."""
+    return TF.resize(image, [size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True).clamp(0, 1)
+
+
+def eval_crop(image: torch.Tensor) -> torch.Tensor:
+    """The evaluation input: short side 256, center 224 crop, quantised to 8 bits like a PNG."""
+    crop = TF.center_crop(resize_short_side(image), [INPUT_SIZE, INPUT_SIZE])
+    return to_uint8(crop).float() / 255.0
+
+
+def train_crop(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The training input: short side 256, a random 224 crop, a random horizontal flip."""
+    image = resize_short_side(image)
+    height, width = image.shape[-2:]
+    top = int(torch.randint(height - INPUT_SIZE + 1, (1,), generator=generator))
+    left = int(torch.randint(width - INPUT_SIZE + 1, (1,), generator=generator))
+    crop = image[:, top : top + INPUT_SIZE, left : left + INPUT_SIZE]
+    if torch.rand((), generator=generator) < 0.5:
+        crop = crop.flip(-1)
+    return crop.contiguous()
+
+
+class TrainingImages(Dataset):
+    """Training crops, addressed by ``(index, augmentation_seed)`` pairs from :class:`RunOrder`.
+
+    A broken file is replaced by the next readable one; each item carries the indices it
+    skipped so the training loop can count them.
+    """
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, list[int]]:
+        index, seed = item
+        skipped: list[int] = []
+        for attempt in range(min(len(self.source), 100)):
+            candidate = (index + attempt) % len(self.source)
+            try:
+                image = self.source.load(candidate)
+            except BrokenImage:
+                skipped.append(candidate)
+                continue
+            return train_crop(image, torch.Generator().manual_seed(seed)), skipped
+        raise InvertnetError(f"{len(skipped)} images in a row cannot be read in {getattr(self.source, 'root', self.source)}")
+
+
+def collate_training(items: list[tuple[torch.Tensor, list[int]]]) -> tuple[torch.Tensor, list[int]]:
+    """Stack crops; gather the skipped indices of the batch."""
+    return torch.stack([image for image, _ in items]), [index for _, skipped in items for index in skipped]
+
+
+@dataclass
+class RunOrder(Sampler[tuple[int, int]]):
+    """Which image, and which augmentation, every sample of a run gets.
+
+    Sample ``p`` of the run (``p = step * global_batch + rank * batch + k``) uses epoch
+    ``p // n`` of a per-epoch seeded permutation, so any step can be started from without
+    replaying the ones before it. Sources too large to permute are indexed by a hash.
+    """
+
+    size: int
+    seed: int
+    batch_size: int
+    start_step: int
+    steps: int
+    rank: int = 0
+    world_size: int = 1
+
+    _PERMUTE_LIMIT = 50_000_000
+
+    def __post_init__(self) -> None:
+        self._epoch, self._permutation = -1, torch.empty(0, dtype=torch.long)
+
+    def _index(self, position: int) -> int:
+        if self.size > self._PERMUTE_LIMIT:
+            return _mix(self.seed, position) % self.size
+        epoch = position // self.size
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(_mix(self.seed, epoch, 1))
+            self._epoch, self._permutation = epoch, torch.randperm(self.size, generator=generator)
+        return int(self._permutation[position % self.size])
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        global_batch = self.batch_size * self.world_size
+        for step in range(self.start_step, self.steps):
+            for k in range(self.batch_size):
+                position = step * global_batch + self.rank * self.batch_size + k
+                yield self._index(position), _mix(self.seed, position, 2)
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start_step) * self.batch_size
+
+
+def eval_batches(source: Source, limit: int | None, batch_size: int) -> Iterator[tuple[list[str], torch.Tensor]]:
+    """Center crops of the first ``limit`` images, in batches, with their names.
+
+    Unlike training, a broken file here is an error: every evaluated image must be counted.
+    """
+    count = len(source) if limit is None else min(limit, len(source))
+    for start in range(0, count, batch_size):
+        indices = range(start, min(start + batch_size, count))
+        images = []
+        for index in indices:
+            try:
+                images.append(eval_crop(source.load(index)))
+            except BrokenImage as error:
+                raise InvertnetError(str(error)) from error
+        yield [source.name(index) for index in indices], torch.stack(images)
+
+
+def eval_count(source: Source, limit: int | None) -> int:
+    """How many images :func:`eval_batches` yields."""
+    return len(source) if limit is None else min(limit, len(source))
+
+
+def steps_per_epoch(size: int, global_batch: int) -> int:
+    """Steps that see every image of a finite source once."""
+    return math.ceil(size / global_batch)

@@ -1,0 +1,125 @@
+"""Running a trained generator: invert, re-encode (Fig. 5) and interpolate (Fig. 7).
+
+An :class:`Inverter` pairs the AlexNet whose features are inverted with the generator
+trained for one of its layers. Images in and out are (N, 3, 224, 224) RGB in [0, 1]; use
+:func:`invertnet.data.eval_crop` to bring any image to that size the way AlexNet expects.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .alexnet import AlexNet, check_layer, load_alexnet
+from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, load_checkpoint
+from .devices import resolve_device
+from .errors import InvertnetError
+from .models import Generator
+
+WEIGHTS_ENV = "INVERTNET_WEIGHTS"
+
+
+def weights_dir() -> Path:
+    """Where generators are looked for by default: ``$INVERTNET_WEIGHTS``, else the repository's ``weights/``."""
+    return Path(os.environ.get(WEIGHTS_ENV) or Path(__file__).resolve().parent.parent / "weights")
+
+
+def default_weights(layer: str) -> Path:
+    """The default generator file for ``layer``: ``weights/LAYER.safetensors``."""
+    return weights_dir() / f"{check_layer(layer)}.safetensors"
+
+
+def resolve_weights(weights: str | os.PathLike[str] | None, layer: str) -> Path:
+    """The file behind ``--weights``: a file, a run folder, or the default for ``layer``."""
+    if weights is None:
+        path = default_weights(layer)
+        if not path.is_file():
+            raise InvertnetError(
+                f"no generator for {layer} at {path}: pass --weights (a run folder or a .safetensors file), "
+                f"or put a trained generator there (see weights/README.md)"
+            )
+        return path
+    path = Path(weights)
+    if path.is_dir():
+        for name in (GENERATOR_NAME, CHECKPOINT_NAME):
+            if (path / name).is_file():
+                return path / name
+        raise InvertnetError(f"{path} holds no {GENERATOR_NAME} or {CHECKPOINT_NAME}")
+    if not path.exists():
+        raise InvertnetError(f"weights not found: {path}")
+    return path
+
+
+def generator_from_checkpoint(checkpoint: Checkpoint) -> Generator:
+    """Rebuild the generator stored in a checkpoint (its layer says which architecture)."""
+    generator = Generator(checkpoint.layer)
+    try:
+        generator.load_state_dict(checkpoint.module_state("generator"))
+    except RuntimeError as error:
+        raise InvertnetError(f"{checkpoint.path}: the generator weights do not fit the {checkpoint.layer} architecture: {error}") from error
+    return generator.eval().requires_grad_(False)
+
+
+class Inverter:
+    """AlexNet features of one layer, and the generator that maps them back to images."""
+
+    def __init__(self, alexnet: AlexNet, generator: Generator, source: str = "") -> None:
+        self.alexnet, self.generator = alexnet, generator.eval()
+        self.layer, self.source = generator.layer, source
+        self.device = alexnet.mean.device
+
+    @classmethod
+    def load(
+        cls,
+        layer: str,
+        weights: str | os.PathLike[str] | None = None,
+        *,
+        alexnet: str | AlexNet = "imagenet",
+        device: str | torch.device = "auto",
+    ) -> Inverter:
+        """Load the generator for ``layer`` and check it was trained against this AlexNet."""
+        check_layer(layer)
+        device = resolve_device(device) if isinstance(device, str) else device
+        path = resolve_weights(weights, layer)
+        checkpoint = load_checkpoint(path)
+        network = alexnet if isinstance(alexnet, AlexNet) else None
+        identity = network.identity if network is not None else None
+        if identity is None:
+            network = load_alexnet(str(alexnet), device=device)
+            identity = network.identity
+        checkpoint.check_compatible(layer, identity)
+        return cls(network.to(device), generator_from_checkpoint(checkpoint).to(device), str(path))
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """AlexNet features of ``images`` at this inverter's layer."""
+        return self.alexnet(images.to(self.device), self.layer)
+
+    @torch.no_grad()
+    def generate(self, features: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        """Images (N, 3, 224, 224) in [0, 1] from features, clamped to the valid range."""
+        chunks = [self.generator(chunk.to(self.device)) for chunk in features.split(batch_size)]
+        return (torch.cat(chunks) / 255.0).clamp(0, 1)
+
+    def invert(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        """Reconstruct ``images`` from their features."""
+        return torch.cat([self.generate(self.features(chunk)) for chunk in images.split(batch_size)])
+
+    def reencode(self, image: torch.Tensor, iterations: int) -> torch.Tensor:
+        """Fig. 5: image -> features -> reconstruction -> features -> ...; returns input and each iterate."""
+        if iterations < 1:
+            raise InvertnetError(f"--iterations must be at least 1, got {iterations}")
+        frames = [image.to(self.device)]
+        for _ in range(iterations):
+            frames.append(self.invert(frames[-1].unsqueeze(0))[0])
+        return torch.stack(frames)
+
+    def interpolate(self, first: torch.Tensor, second: torch.Tensor, steps: int) -> torch.Tensor:
+        """Fig. 7: images generated along the straight line between two feature vectors (ends included)."""
+        if steps < 2:
+            raise InvertnetError(f"--steps must be at least 2 (the two ends), got {steps}")
+        ends = self.features(torch.stack([first, second]))
+        weights = torch.linspace(0, 1, steps, device=self.device).view(-1, *([1] * (ends.dim() - 1)))
+        return self.generate(torch.lerp(ends[0:1], ends[1:2], weights))

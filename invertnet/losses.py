@@ -1,0 +1,184 @@
+"""The DeePSiM loss (eq. 1-5): feature term through a comparator, adversarial terms, image term.
+
+Scale follows Caffe, so the paper's coefficients are the defaults that work: Euclidean terms
+are 1/2 * sum of squared differences per sample, averaged over the batch, on images in 0-255
+units; softmax losses are averaged over the batch.
+
+    L      = l_feat * L_feat + l_adv * L_adv + l_img * L_img          (1)
+    L_feat = 1/2 |C(G(y)) - C(x)|^2                                     (2)
+    L_discr = -log D(x, y) - log(1 - D(G(y), y))                        (3)
+    L_adv  = -log D(G(y), y)                                           (4)
+    L_img  = 1/2 |G(y) - x|^2                                          (5)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .alexnet import AlexNet, load_alexnet
+from .errors import InvertnetError
+from .models.discriminator import FAKE, REAL
+
+# Which of (feature, adversarial, image) terms each preset of Fig. 1 switches on.
+PRESETS: dict[str, tuple[bool, bool, bool]] = {
+    "image": (False, False, True),  # Dosovitskiy & Brox (2016): image-space loss alone
+    "adv+image": (False, True, True),
+    "feat+image": (True, False, True),
+    "feat+adv": (True, True, False),
+    "full": (True, True, True),
+}
+COMPARATORS = ("conv5", "fc6", "random-conv5", "none")
+RANDOM_COMPARATOR_ALEXNET = "random:1"
+"""The AlexNet with random weights behind the ``random-conv5`` comparator (Fig. 6)."""
+
+DEFAULT_WEIGHTS = {"feat": 0.01, "adv": 100.0, "img": 2e-6}
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Which terms are on, with what weights, and which comparator measures the feature term."""
+
+    preset: str = "full"
+    comparator: str = "conv5"
+    lambda_feat: float = DEFAULT_WEIGHTS["feat"]
+    lambda_adv: float = DEFAULT_WEIGHTS["adv"]
+    lambda_img: float = DEFAULT_WEIGHTS["img"]
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str = "full",
+        comparator: str | None = None,
+        lambda_feat: float | None = None,
+        lambda_adv: float | None = None,
+        lambda_img: float | None = None,
+    ) -> LossConfig:
+        """The preset's terms with the paper's weights; ``None`` keeps a default, terms off get 0."""
+        if preset not in PRESETS:
+            raise InvertnetError(f"unknown loss preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        feat, adv, img = PRESETS[preset]
+        if comparator is None:
+            comparator = "conv5" if feat else "none"
+        if comparator not in COMPARATORS:
+            raise InvertnetError(f"unknown comparator {comparator!r}: choose one of {', '.join(COMPARATORS)}")
+        if feat and comparator == "none":
+            raise InvertnetError(f"loss preset {preset!r} has a feature term and needs a comparator, not 'none'")
+        if not feat and comparator != "none":
+            raise InvertnetError(f"loss preset {preset!r} has no feature term: --comparator does not apply")
+        for name, value in (("lambda_feat", lambda_feat), ("lambda_adv", lambda_adv), ("lambda_img", lambda_img)):
+            if value is not None and value < 0:
+                raise InvertnetError(f"{name.replace('_', '-')} must be >= 0, got {value}")
+        pick = lambda on, value, key: (DEFAULT_WEIGHTS[key] if value is None else value) if on else 0.0  # noqa: E731
+        return cls(preset, comparator, pick(feat, lambda_feat, "feat"), pick(adv, lambda_adv, "adv"), pick(img, lambda_img, "img"))
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether a discriminator is trained."""
+        return self.lambda_adv > 0
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def euclidean(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """1/2 * squared Euclidean distance per sample, averaged over the batch (Caffe's EuclideanLoss)."""
+    return 0.5 * (a.float() - b.float()).pow(2).flatten(1).sum(1).mean()
+
+
+def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: -log D(x) - log(1 - D(G(y))), each averaged over the batch."""
+    real = torch.full((logits_real.shape[0],), REAL, dtype=torch.long, device=logits_real.device)
+    fake = torch.full((logits_fake.shape[0],), FAKE, dtype=torch.long, device=logits_fake.device)
+    return F.cross_entropy(logits_real.float(), real) + F.cross_entropy(logits_fake.float(), fake)
+
+
+def adversarial_loss(logits_fake: torch.Tensor) -> torch.Tensor:
+    """Eq. 4: -log D(G(y)), averaged over the batch."""
+    real = torch.full((logits_fake.shape[0],), REAL, dtype=torch.long, device=logits_fake.device)
+    return F.cross_entropy(logits_fake.float(), real)
+
+
+class Comparator(nn.Module):
+    """C in eq. 2: features of an image (0-255 units) from an AlexNet layer."""
+
+    def __init__(self, network: AlexNet, layer: str) -> None:
+        super().__init__()
+        self.network, self.layer = network, layer
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network(images / 255.0, self.layer)
+
+
+def build_comparator(name: str, backbone: AlexNet) -> Comparator | None:
+    """The comparator ``name``: conv5/fc6 of the backbone being inverted, or a random AlexNet's conv5."""
+    if name == "none":
+        return None
+    if name == "random-conv5":
+        return Comparator(load_alexnet(RANDOM_COMPARATOR_ALEXNET, device=backbone.mean.device), "conv5")
+    if name in ("conv5", "fc6"):
+        return Comparator(backbone, name)
+    raise InvertnetError(f"unknown comparator {name!r}: choose one of {', '.join(COMPARATORS)}")
+
+
+@dataclass
+class GeneratorLoss:
+    """The generator's loss and its weighted parts (unweighted terms for logging)."""
+
+    total: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def generator_loss(
+    config: LossConfig,
+    fake: torch.Tensor,
+    real: torch.Tensor,
+    comparator: Comparator | None,
+    logits_fake: torch.Tensor | None,
+) -> GeneratorLoss:
+    """Eq. 1 for a batch: ``fake`` = G(y), ``real`` = x, both (N, 3, 224, 224) in 0-255 units."""
+    terms: dict[str, torch.Tensor] = {}
+    total = fake.new_zeros((), dtype=torch.float32)
+    if config.lambda_feat > 0:
+        if comparator is None:
+            raise InvertnetError("the feature term needs a comparator")
+        with torch.no_grad():
+            target = comparator(real)
+        terms["feat"] = euclidean(comparator(fake), target)
+        total = total + config.lambda_feat * terms["feat"]
+    if config.lambda_adv > 0:
+        if logits_fake is None:
+            raise InvertnetError("the adversarial term needs the discriminator's logits")
+        terms["adv"] = adversarial_loss(logits_fake)
+        total = total + config.lambda_adv * terms["adv"]
+    if config.lambda_img > 0:
+        terms["img"] = euclidean(fake, real)
+        total = total + config.lambda_img * terms["img"]
+    return GeneratorLoss(total, terms)
+
+
+@dataclass
+class DiscriminatorGate:
+    """Pauses the discriminator while it is winning too clearly (section 3.2).
+
+    The discriminator is not updated while L_discr / L_adv < ``stop_below`` (0.1 in the
+    paper). With ``resume_above`` > ``stop_below`` the gate has the hysteresis of the
+    authors' scripts (they used 0.5): once paused, it resumes only when the ratio reaches it.
+    """
+
+    stop_below: float = 0.1
+    resume_above: float = 0.1
+    active: bool = True
+
+    def __post_init__(self) -> None:
+        if self.resume_above < self.stop_below:
+            raise InvertnetError(f"the gate's resume ratio ({self.resume_above}) must be >= its stop ratio ({self.stop_below})")
+
+    def update(self, discr_loss: float, adv_loss: float) -> bool:
+        """Record this step's losses; return whether the discriminator is updated on it."""
+        ratio = discr_loss / adv_loss if adv_loss > 0 else float("inf")
+        self.active = ratio >= (self.stop_below if self.active else self.resume_above)
+        return self.active

@@ -1,0 +1,50 @@
+"""The discriminator: real image or generated, given the features it should match (section 3.1).
+
+Image path: five convolutions with occasional stride (7x7/4 -> 32, 5x5/1 -> 64, 3x3/2 -> 128,
+3x3/1 -> 256, 3x3/2 -> 256, no padding, as in the authors' release), global average
+pooling. Feature path (inversion only, arXiv v1): fully connected 1024 -> 512. Both are
+concatenated, then dropout 0.5, fc 512, dropout 0.5, fc 2: two logits, index 1 = "real".
+ReLU as in the release. Images enter in the generator's 0-255 units and are normalised here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..alexnet import IMAGENET_MEAN, IMAGENET_STD, feature_size
+
+REAL, FAKE = 1, 0
+
+
+class Discriminator(nn.Module):
+    """D(image, features) -> logits (N, 2)."""
+
+    def __init__(self, layer: str) -> None:
+        super().__init__()
+        self.image_path = nn.Sequential(
+            nn.Conv2d(3, 32, 7, stride=4), nn.ReLU(inplace=True),
+            nn.Conv2d(32, 64, 5, stride=1), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 128, 3, stride=2), nn.ReLU(inplace=True),
+            nn.Conv2d(128, 256, 3, stride=1), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, stride=2), nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.feature_path = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(feature_size(layer), 1024), nn.ReLU(inplace=True),
+            nn.Linear(1024, 512), nn.ReLU(inplace=True),
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.5),
+            nn.Linear(256 + 512, 512), nn.ReLU(inplace=True),
+            nn.Dropout(0.5),
+            nn.Linear(512, 2),
+        )
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0, persistent=False)
+
+    def forward(self, images: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Logits for ``images`` (N, 3, H, W in 0-255 units) conditioned on ``features``."""
+        pooled = self.image_path((images - self.mean) / self.std)
+        return self.classifier(torch.cat([pooled, self.feature_path(features)], dim=1))

@@ -1,0 +1,89 @@
+"""Generators that map AlexNet features back to images (Table 1 of the paper).
+
+fc6/fc7/fc8: three fully connected layers of 4096 (defc7, defc6, defc5), a reshape to
+256x4x4, then up-convolutions (stride-2 transposed convolutions, kernel 4: "bed of nails"
+up-sampling followed by a convolution) and 3x3 convolutions up to 3x256x256. conv5 (pool5,
+256x6x6): the fully connected part is replaced by three 3x3 convolutions to 512 channels
+(6 -> 6 -> 6 -> 4). Leaky ReLU with slope 0.3 everywhere, linear output. As in the
+authors' release, the up-convolutions carry no bias.
+
+Output convention: the network predicts a mean-subtracted RGB image in 0-255 units (Caffe's
+scale, which the paper's loss weights assume); :meth:`Generator.forward` adds the ImageNet
+mean back and returns the 224x224 center crop of the 256x256 output, in 0-255 units. That
+crop is what AlexNet, the losses and the user see; :func:`invertnet.reconstruct` turns it
+into a [0, 1] image.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..alexnet import FEATURE_SHAPES, IMAGENET_MEAN, INPUT_SIZE, check_layer, feature_size
+
+SLOPE = 0.3
+OUTPUT_SIZE = 256
+
+
+def _upconv(cin: int, cout: int) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=False)
+
+
+def _conv(cin: int, cout: int, padding: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel_size=3, stride=1, padding=padding)
+
+
+def _act() -> nn.LeakyReLU:
+    return nn.LeakyReLU(SLOPE)
+
+
+class Generator(nn.Module):
+    """Inverts one AlexNet layer: features (N, *FEATURE_SHAPES[layer]) -> images (N, 3, 224, 224), 0-255."""
+
+    def __init__(self, layer: str) -> None:
+        super().__init__()
+        self.layer = check_layer(layer)
+        if layer == "conv5":
+            self.head = nn.Sequential(
+                _conv(256, 512), _act(),
+                _conv(512, 512), _act(),
+                _conv(512, 512, padding=0), _act(),
+            )
+            tail_channels = 512
+        else:
+            self.head = nn.Sequential(
+                nn.Linear(feature_size(layer), 4096), _act(),  # defc7
+                nn.Linear(4096, 4096), _act(),  # defc6
+                nn.Linear(4096, 4096), _act(),  # defc5
+                nn.Unflatten(1, (256, 4, 4)),
+            )
+            tail_channels = 256
+        self.tail = nn.Sequential(
+            _upconv(tail_channels, 256), _act(),  # deconv5: 4 -> 8
+            _conv(256, 512), _act(),  # conv5_1
+            _upconv(512, 256), _act(),  # deconv4: 8 -> 16
+            _conv(256, 256), _act(),  # conv4_1
+            _upconv(256, 128), _act(),  # deconv3: 16 -> 32
+            _conv(128, 128), _act(),  # conv3_1
+            _upconv(128, 64), _act(),  # deconv2: 32 -> 64
+            _upconv(64, 32), _act(),  # deconv1: 64 -> 128
+            _upconv(32, 3),  # deconv0: 128 -> 256, linear
+        )
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
+
+    def full(self, features: torch.Tensor) -> torch.Tensor:
+        """The whole 256x256 output, RGB in 0-255 units (not clamped)."""
+        expected = FEATURE_SHAPES[self.layer]
+        if tuple(features.shape[1:]) != expected:
+            raise ValueError(f"{self.layer} generator expects features of shape (N, {', '.join(map(str, expected))}), got {tuple(features.shape)}")
+        return self.tail(self.head(features)) + self.mean
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """The 224x224 center crop of :meth:`full`, the image AlexNet and the losses see."""
+        margin = (OUTPUT_SIZE - INPUT_SIZE) // 2
+        return self.full(features)[..., margin : margin + INPUT_SIZE, margin : margin + INPUT_SIZE]
+
+
+def build_generator(layer: str) -> Generator:
+    """A freshly initialised generator for ``layer``."""
+    return Generator(layer)

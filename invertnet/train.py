@@ -1,0 +1,352 @@
+"""Training a DeePSiM generator for one AlexNet layer.
+
+    invertnet train --layer fc6 --data /data/imagenet --out runs/fc6
+    invertnet train --layer conv5 --data synthetic --steps 100 --batch-size 8 \\
+        --alexnet random:0 --device cpu --out runs/demo
+    invertnet train --out runs/fc6 --resume            # continue a stopped run
+
+From Python: ``Trainer(TrainConfig(layer="conv5", data="synthetic", out="runs/x")).run()``,
+and ``Trainer.resume("runs/x").run()``.
+
+Each step: features y = AlexNet(x); fake = G(y); the generator takes one Adam step on eq. 1;
+the discriminator takes one on eq. 3 unless the gate pauses it (L_discr / L_adv < 0.1).
+A run folder holds ``checkpoint.safetensors`` (everything needed to resume),
+``generator.safetensors`` (for inference), ``config.json``, ``metrics.jsonl`` and
+``samples/step_NNNNNNN.png`` (inputs above, reconstructions below). Checkpoints are atomic;
+SIGINT/SIGTERM finish the current step, save and exit; a non-finite loss stops the run
+before anything is stepped or saved. A resumed run computes exactly what an uninterrupted
+one would: the data of each step is a function of (seed, step), and the RNG, optimizer
+and gate states are in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from .alexnet import check_layer, load_alexnet
+from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
+from .data import RunOrder, TrainingImages, collate_training, eval_crop, open_source
+from .devices import resolve_device
+from .errors import InvertnetError
+from .imageio import grid, save_image
+from .losses import DiscriminatorGate, LossConfig, build_comparator, discriminator_loss, generator_loss
+from .models import Discriminator, Generator
+
+SAMPLE_COUNT = 8
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; saved in every checkpoint so the run can be rebuilt from it."""
+
+    layer: str = "fc6"
+    data: str = "synthetic"
+    out: str = "runs/run"
+    steps: int = 500_000
+    batch_size: int = 64
+    loss: str = "full"
+    comparator: str | None = None
+    lambda_feat: float | None = None
+    lambda_adv: float | None = None
+    lambda_img: float | None = None
+    alexnet: str = "imagenet"
+    device: str = "auto"
+    seed: int = 0
+    lr: float = 2e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    gate_stop: float = 0.1
+    gate_resume: float = 0.1
+    checkpoint_every: int = 1000
+    sample_every: int = 1000
+    log_every: int = 10
+    workers: int | None = None
+
+    def validate(self) -> LossConfig:
+        """Check the values a user can get wrong; return the resolved loss."""
+        check_layer(self.layer)
+        for name in ("steps", "batch_size", "checkpoint_every", "sample_every", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InvertnetError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.workers is not None and self.workers < 0:
+            raise InvertnetError(f"--workers must be >= 0, got {self.workers}")
+        if not self.lr > 0:
+            raise InvertnetError(f"--lr must be positive, got {self.lr}")
+        return LossConfig.from_preset(self.loss, self.comparator, self.lambda_feat, self.lambda_adv, self.lambda_img)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, object]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+class NonFiniteLoss(InvertnetError):
+    """A loss became NaN or infinite; nothing of that step was applied or saved."""
+
+
+@dataclass
+class StepResult:
+    """The losses of one step (floats, read back once per step) and whether D was updated."""
+
+    values: dict[str, float]
+    discriminator_updated: bool
+
+
+@dataclass
+class TrainResult:
+    """How a run ended."""
+
+    step: int
+    out: Path
+    interrupted: bool = False
+    skipped_files: list[str] = field(default_factory=list)
+
+
+class Trainer:
+    """Builds the networks for a :class:`TrainConfig` (or resumes them) and runs the loop."""
+
+    def __init__(self, config: TrainConfig, checkpoint: Checkpoint | None = None) -> None:
+        """A new run from ``config``, or, with ``checkpoint``, the run it was saved from (see :meth:`resume`)."""
+        self.out = Path(config.out)
+        if checkpoint is None and (self.out / CHECKPOINT_NAME).exists():
+            raise InvertnetError(f"{self.out / CHECKPOINT_NAME} exists: pass --resume to continue that run, or choose another --out")
+        self.config = config
+        self.loss = config.validate()
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+
+        self.alexnet = load_alexnet(config.alexnet, device=self.device)
+        self.source = open_source(config.data, "train")
+        self.comparator = build_comparator(self.loss.comparator, self.alexnet)
+        self.generator = Generator(config.layer).to(self.device)
+        betas = (config.beta1, config.beta2)
+        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
+        self.discriminator: Discriminator | None = None
+        self.d_optimizer: torch.optim.Optimizer | None = None
+        if self.loss.adversarial:
+            self.discriminator = Discriminator(config.layer).to(self.device)
+            self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+        self.gate = DiscriminatorGate(config.gate_stop, config.gate_resume)
+        self.step = 0
+        self.skipped: set[int] = set()
+        self._stop_signal: int | None = None
+        self._samples: torch.Tensor | None = None
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    @classmethod
+    def resume(cls, out: str | os.PathLike[str], *, steps: int | None = None, device: str = "auto", workers: int | None = None) -> Trainer:
+        """Continue the run in ``out`` from its checkpoint, with its saved config.
+
+        Only the total ``steps`` (to extend a run), the device and the loader workers may change.
+        """
+        path = Path(out) / CHECKPOINT_NAME
+        if not path.is_file():
+            raise InvertnetError(f"nothing to resume: {path} does not exist")
+        checkpoint = load_checkpoint(path)
+        config = TrainConfig.from_dict(checkpoint.config)
+        config.out, config.device, config.workers = str(out), device, workers
+        if steps is not None:
+            config.steps = steps
+        return cls(config, checkpoint)
+
+    # ----------------------------------------------------------------- state
+    def _restore(self, checkpoint: Checkpoint) -> None:
+        if checkpoint.alexnet != self.alexnet.identity:
+            raise InvertnetError(f"{checkpoint.path} was trained against AlexNet '{checkpoint.alexnet}', not '{self.alexnet.identity}'")
+        self.generator.load_state_dict(checkpoint.module_state("generator"))
+        self.g_optimizer.load_state_dict(unflatten_optimizer("optim.generator", checkpoint.tensors, checkpoint.metadata["invertnet.optim.generator"]))
+        if self.discriminator is not None and self.d_optimizer is not None:
+            self.discriminator.load_state_dict(checkpoint.module_state("discriminator"))
+            self.d_optimizer.load_state_dict(
+                unflatten_optimizer("optim.discriminator", checkpoint.tensors, checkpoint.metadata["invertnet.optim.discriminator"])
+            )
+        state = checkpoint.state
+        self.step = checkpoint.step
+        self.gate.active = bool(state["gate_active"])
+        self.skipped = set(state.get("skipped_indices", []))
+        torch.set_rng_state(checkpoint.tensors["rng.cpu"])
+        if self.device.type == "cuda" and "rng.cuda" in checkpoint.tensors:
+            torch.cuda.set_rng_state(checkpoint.tensors["rng.cuda"], self.device)
+        if self.step > self.config.steps:
+            raise InvertnetError(f"the checkpoint is at step {self.step}, past --steps {self.config.steps}")
+
+    def _metadata(self, kind: str) -> dict[str, str]:
+        config = asdict(self.config)
+        config["loss_config"] = self.loss.to_dict()
+        return base_metadata(self.config.layer, self.alexnet.identity, config, self.step, kind)
+
+    def save(self) -> Path:
+        """Write the training checkpoint and the generator file, atomically."""
+        tensors = {f"generator.{k}": v for k, v in self.generator.state_dict().items()}
+        generator_only = dict(tensors)
+        metadata = self._metadata("training")
+        optim, metadata["invertnet.optim.generator"] = flatten_optimizer("optim.generator", self.g_optimizer)
+        tensors.update(optim)
+        if self.discriminator is not None and self.d_optimizer is not None:
+            tensors.update({f"discriminator.{k}": v for k, v in self.discriminator.state_dict().items()})
+            optim, metadata["invertnet.optim.discriminator"] = flatten_optimizer("optim.discriminator", self.d_optimizer)
+            tensors.update(optim)
+        tensors["rng.cpu"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        metadata["invertnet.state"] = json.dumps({"gate_active": self.gate.active, "skipped_indices": sorted(self.skipped)})
+        atomic_save(generator_only, self._metadata("generator"), self.out / GENERATOR_NAME)
+        return atomic_save(tensors, metadata, self.out / CHECKPOINT_NAME)
+
+    # ------------------------------------------------------------------ step
+    def train_step(self, images: torch.Tensor) -> StepResult:
+        """One DeePSiM iteration on a batch of [0, 1] crops."""
+        x = images.to(self.device, non_blocking=True)
+        with torch.no_grad():
+            features = self.alexnet(x, self.config.layer)
+        real = x * 255.0
+        fake = self.generator(features)
+        d = self.discriminator
+        logits_fake = None
+        if d is not None:
+            d.requires_grad_(False)
+            logits_fake = d(fake, features)
+            d.requires_grad_(True)
+        loss = generator_loss(self.loss, fake, real, self.comparator, logits_fake)
+        parts = {"loss": loss.total, **loss.terms}
+        if d is not None:
+            parts["discr"] = discriminator_loss(d(real, features), d(fake.detach(), features))
+        values = dict(zip(parts, torch.stack([v.detach().float() for v in parts.values()]).tolist()))
+        if not all(math.isfinite(v) for v in values.values()):
+            raise NonFiniteLoss(
+                f"non-finite loss at step {self.step + 1} ({', '.join(f'{k}={v:.4g}' for k, v in values.items())}): "
+                f"nothing of this step was applied or saved; the last checkpoint is in {self.out}"
+            )
+        self.g_optimizer.zero_grad(set_to_none=True)
+        loss.total.backward()
+        self.g_optimizer.step()
+        updated = False
+        if d is not None and self.d_optimizer is not None:
+            updated = self.gate.update(values["discr"], values["adv"])
+            if updated:
+                self.d_optimizer.zero_grad(set_to_none=True)
+                parts["discr"].backward()
+                self.d_optimizer.step()
+        return StepResult(values, updated)
+
+    # --------------------------------------------------------------- outputs
+    def sample_images(self) -> torch.Tensor:
+        """Fixed images for the sample grids: the first held-out ones where the data has a val split."""
+        if self._samples is None:
+            try:
+                source = open_source(self.config.data, "val")
+            except InvertnetError:
+                source = self.source
+            count = min(SAMPLE_COUNT, len(source))
+            self._samples = torch.stack([eval_crop(source.load(i)) for i in range(count)])
+        return self._samples
+
+    @torch.no_grad()
+    def write_samples(self) -> Path:
+        """A grid: inputs in the first row, their reconstructions in the second."""
+        inputs = self.sample_images().to(self.device)
+        self.generator.eval()
+        recon = (self.generator(self.alexnet(inputs, self.config.layer)) / 255.0).clamp(0, 1)
+        self.generator.train()
+        path = self.out / "samples" / f"step_{self.step:07d}.png"
+        return save_image(grid(torch.cat([inputs, recon]), columns=len(inputs)), path)
+
+    def _truncate_metrics(self) -> None:
+        path = self.out / "metrics.jsonl"
+        if path.exists():
+            lines = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= self.step]
+            path.write_text("".join(line + "\n" for line in lines))
+
+    # ------------------------------------------------------------------ loop
+    def _handle_signal(self, signum: int, frame: object) -> None:
+        if self._stop_signal is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+
+    @property
+    def stop_signal(self) -> int | None:
+        """The signal that stopped the run, if one did."""
+        return self._stop_signal
+
+    def request_stop(self, signum: int = signal.SIGINT) -> None:
+        """Ask the loop to save and stop after the current step (what SIGINT/SIGTERM do)."""
+        self._stop_signal = signum
+
+    def _loader(self) -> DataLoader:
+        workers = self.config.workers
+        if workers is None:
+            workers = min(8, os.cpu_count() or 1) if self.device.type == "cuda" else 1
+        order = RunOrder(len(self.source), self.config.seed, self.config.batch_size, self.step, self.config.steps)
+        return DataLoader(
+            TrainingImages(self.source),
+            batch_size=self.config.batch_size,
+            sampler=order,
+            collate_fn=collate_training,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            generator=torch.Generator(),  # keeps the global RNG (dropout) untouched by the loader
+        )
+
+    def run(self, on_log: Callable[[dict[str, object]], None] | None = None) -> TrainResult:
+        """Train until ``config.steps``; ``on_log`` receives every record written to metrics.jsonl."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps({**asdict(self.config), "loss_config": self.loss.to_dict()}, indent=2) + "\n")
+        self._truncate_metrics()
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            previous = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        window: list[StepResult] = []
+        started = time.perf_counter()
+        try:
+            if self.step == 0:
+                self.write_samples()
+            for images, skipped in self._loader():
+                self.skipped.update(skipped)
+                window.append(self.train_step(images))
+                self.step += 1
+                last = self.step == self.config.steps
+                if self.step % self.config.log_every == 0 or last or self._stop_signal is not None:
+                    elapsed = time.perf_counter() - started
+                    record = self._log_record(window, elapsed)
+                    with open(self.out / "metrics.jsonl", "a") as handle:
+                        handle.write(json.dumps(record) + "\n")
+                    if on_log is not None:
+                        on_log(record)
+                    window, started = [], time.perf_counter()
+                if self.step % self.config.sample_every == 0 or last:
+                    self.write_samples()
+                if self.step % self.config.checkpoint_every == 0 or last or self._stop_signal is not None:
+                    self.save()
+                if self._stop_signal is not None:
+                    break
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return TrainResult(self.step, self.out, self._stop_signal is not None, self._skipped_names())
+
+    def _skipped_names(self) -> list[str]:
+        return [self.source.name(i) for i in sorted(self.skipped)]
+
+    def _log_record(self, window: list[StepResult], elapsed: float) -> dict[str, object]:
+        keys = window[-1].values.keys()
+        record: dict[str, object] = {"step": self.step, "steps": self.config.steps}
+        record.update({k: sum(r.values[k] for r in window) / len(window) for k in keys})
+        if self.discriminator is not None:
+            record["d_updated"] = window[-1].discriminator_updated
+            record["d_update_rate"] = sum(r.discriminator_updated for r in window) / len(window)
+        record["images_per_s"] = len(window) * self.config.batch_size / max(elapsed, 1e-9)
+        record["skipped_files"] = len(self.skipped)
+        return record

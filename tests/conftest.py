@@ -1,0 +1,52 @@
+"""Shared fixtures: a random-weight AlexNet, generated images, and one tiny trained run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+os.environ["INVERTNET_OFFLINE"] = "1"  # never try to download in tests
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+from invertnet import load_alexnet  # noqa: E402
+from invertnet.train import TrainConfig, Trainer  # noqa: E402
+
+ALEXNET = "random:0"
+
+
+@pytest.fixture(scope="session")
+def alexnet():
+    return load_alexnet(ALEXNET)
+
+
+def write_images(folder: Path, count: int, size: tuple[int, int] = (300, 260), seed: int = 0) -> list[Path]:
+    """Smooth random colour images, saved as PNG and JPEG alternately."""
+    generator = torch.Generator().manual_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        small = torch.rand(3, 6, 6, generator=generator)
+        image = torch.nn.functional.interpolate(small[None], size=(size[1], size[0]), mode="bilinear", align_corners=False)[0]
+        array = (image.clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy()
+        path = folder / f"img{i:02d}.{'png' if i % 2 == 0 else 'jpg'}"
+        Image.fromarray(array).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def image_files(tmp_path_factory) -> list[Path]:
+    return write_images(tmp_path_factory.mktemp("images"), 4)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A conv5 run of two steps: enough to have every file a real run has."""
+    out = tmp_path_factory.mktemp("run") / "conv5"
+    config = TrainConfig(layer="conv5", data="synthetic", out=str(out), steps=2, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0)
+    Trainer(config).run()
+    return out

@@ -1,0 +1,83 @@
+import pytest
+import torch
+from safetensors.torch import save_file
+from torchvision.models import alexnet as tv_alexnet
+
+from invertnet.alexnet import FEATURE_SHAPES, LAYERS, load_alexnet
+from invertnet.errors import InvertnetError
+
+
+def test_every_tap_has_its_shape(alexnet):
+    images = torch.rand(2, 3, 224, 224)
+    features = alexnet(images, LAYERS)
+    for layer in LAYERS:
+        assert features[layer].shape == (2, *FEATURE_SHAPES[layer])
+        assert torch.equal(alexnet(images, layer), features[layer])
+
+
+def test_taps_match_torchvision_forward(alexnet):
+    images = torch.rand(2, 3, 224, 224)
+    normalised = (images - alexnet.mean) / alexnet.std
+    reference = tv_alexnet()
+    reference.load_state_dict({**alexnet.state_dict()})
+    reference.eval()
+    with torch.no_grad():
+        assert torch.allclose(alexnet(images, "fc8"), reference(normalised), atol=1e-5)
+        assert torch.allclose(alexnet(images, "conv5"), reference.features(normalised), atol=1e-6)
+        relu6 = reference.classifier[:3](torch.flatten(reference.features(normalised), 1))
+        assert torch.allclose(alexnet(images, "fc6"), relu6, atol=1e-5)
+    assert (alexnet(images, "fc6") >= 0).all() and (alexnet(images, "fc7") >= 0).all()
+
+
+def test_random_weights_are_deterministic_and_seeded():
+    a, b, c = load_alexnet("random:0"), load_alexnet("random:0"), load_alexnet("random:1")
+    assert a.identity == "random:0"
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not torch.equal(a.features[0].weight, c.features[0].weight)
+
+
+def test_frozen_and_in_eval_mode(alexnet):
+    alexnet.train()
+    assert not alexnet.training and not alexnet.classifier[0].training
+    assert not any(p.requires_grad for p in alexnet.parameters())
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_weights_from_a_file(tmp_path, alexnet, suffix):
+    path = tmp_path / f"alexnet{suffix}"
+    state = {k: v.clone() for k, v in alexnet.state_dict().items()}
+    save_file(state, path) if suffix == ".safetensors" else torch.save(state, path)
+    loaded = load_alexnet(str(path))
+    assert loaded.identity.startswith("file:") and len(loaded.identity) == 5 + 16
+    images = torch.rand(1, 3, 224, 224)
+    assert torch.equal(loaded(images, "fc7"), alexnet(images, "fc7"))
+
+
+def test_missing_imagenet_weights_name_the_file_and_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(InvertnetError) as error:
+        load_alexnet("imagenet")
+    message = str(error.value)
+    assert "alexnet-owt-7be5be79.pth" in message
+    assert str(tmp_path / "hub" / "checkpoints") in message
+
+
+def test_imagenet_weights_load_from_the_torch_hub_cache(tmp_path, monkeypatch, alexnet):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    folder = tmp_path / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    torch.save(alexnet.state_dict(), folder / "alexnet-owt-7be5be79.pth")  # a stand-in in the cache slot
+    loaded = load_alexnet("imagenet")
+    assert loaded.identity == "imagenet"
+    assert torch.equal(loaded.features[0].weight, alexnet.features[0].weight)
+
+
+@pytest.mark.parametrize("spec, message", [("random:x", "non-negative integer"), ("/no/such/file.pth", "not found")])
+def test_bad_specs(spec, message):
+    with pytest.raises(InvertnetError, match=message):
+        load_alexnet(spec)
+
+
+def test_unknown_layer(alexnet):
+    with pytest.raises(InvertnetError, match="unknown layer 'fc9'"):
+        alexnet(torch.rand(1, 3, 224, 224), "fc9")

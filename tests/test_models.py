@@ -1,0 +1,62 @@
+import pytest
+import torch
+from torch import nn
+
+from invertnet.alexnet import FEATURE_SHAPES, LAYERS
+from invertnet.models import Discriminator, Generator
+
+
+def _table1_fc6_parameters() -> int:
+    """Table 1 (fc6) by hand: three fc 4096, then (kind, in, out, kernel) per layer; up-convolutions have no bias."""
+    fc = 4096 * 4096 + 4096
+    layers = [("uconv", 256, 256, 4), ("conv", 256, 512, 3), ("uconv", 512, 256, 4), ("conv", 256, 256, 3),
+              ("uconv", 256, 128, 4), ("conv", 128, 128, 3), ("uconv", 128, 64, 4), ("uconv", 64, 32, 4), ("uconv", 32, 3, 4)]
+    convs = sum(cin * cout * k * k + (cout if kind == "conv" else 0) for kind, cin, cout, k in layers)
+    return 3 * fc + convs
+
+
+def test_fc6_generator_parameter_count_matches_table1():
+    assert sum(p.numel() for p in Generator("fc6").parameters()) == _table1_fc6_parameters() == 56_097_152
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_generator_shapes(layer):
+    generator = Generator(layer)
+    features = torch.rand(2, *FEATURE_SHAPES[layer])
+    assert generator.full(features).shape == (2, 3, 256, 256)
+    out = generator(features)
+    assert out.shape == (2, 3, 224, 224)
+    assert torch.equal(out, generator.full(features)[..., 16:240, 16:240])
+
+
+def test_architecture_details():
+    fc8, conv5 = Generator("fc8"), Generator("conv5")
+    assert fc8.head[0].in_features == 1000
+    assert all(m.bias is None and m.kernel_size == (4, 4) and m.stride == (2, 2) for m in fc8.modules() if isinstance(m, nn.ConvTranspose2d))
+    assert all(m.negative_slope == 0.3 for m in fc8.modules() if isinstance(m, nn.LeakyReLU))
+    assert isinstance(fc8.tail[-1], nn.ConvTranspose2d)  # linear output
+    x, sizes = torch.rand(1, 256, 6, 6), []
+    for module in conv5.head:
+        x = module(x)
+        if isinstance(module, nn.Conv2d):
+            sizes.append(tuple(x.shape[1:]))
+    assert sizes == [(512, 6, 6), (512, 6, 6), (512, 4, 4)]
+
+
+def test_generator_rejects_wrong_features():
+    with pytest.raises(ValueError, match="expects features of shape"):
+        Generator("fc6")(torch.rand(1, 1000))
+
+
+@pytest.mark.parametrize("layer", ["conv5", "fc8"])
+def test_discriminator(layer):
+    d = Discriminator(layer)
+    logits = d(torch.rand(3, 3, 224, 224) * 255, torch.rand(3, *FEATURE_SHAPES[layer]))
+    assert logits.shape == (3, 2)
+    strides = [m.stride[0] for m in d.image_path if isinstance(m, nn.Conv2d)]
+    assert strides == [4, 1, 2, 1, 2]
+    dropouts = [m.p for m in d.classifier if isinstance(m, nn.Dropout)]
+    assert dropouts == [0.5, 0.5]
+    d.eval()
+    a = d(torch.rand(1, 3, 224, 224) * 255, torch.rand(1, *FEATURE_SHAPES[layer]))
+    assert torch.isfinite(a).all()
