@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 
 from .alexnet import check_layer, load_alexnet
 from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
-from .data import RunOrder, TrainingImages, collate_training, eval_crop, open_source
+from .data import BrokenImage, RunOrder, TrainingImages, collate_training, eval_crop, open_source
 from .devices import resolve_device
 from .errors import InvertnetError
 from .imageio import grid, save_image
@@ -250,8 +250,17 @@ class Trainer:
                 source = open_source(self.config.data, "val")
             except InvertnetError:
                 source = self.source
-            count = min(SAMPLE_COUNT, len(source))
-            self._samples = torch.stack([eval_crop(source.load(i)) for i in range(count)])
+            images: list[torch.Tensor] = []
+            for index in range(min(len(source), 10 * SAMPLE_COUNT)):
+                try:
+                    images.append(eval_crop(source.load(index)))
+                except BrokenImage:
+                    continue
+                if len(images) == SAMPLE_COUNT:
+                    break
+            if not images:
+                raise InvertnetError(f"none of the first {10 * SAMPLE_COUNT} images of {self.config.data} can be read")
+            self._samples = torch.stack(images)
         return self._samples
 
     @torch.no_grad()

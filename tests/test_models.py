@@ -60,3 +60,15 @@ def test_discriminator(layer):
     d.eval()
     a = d(torch.rand(1, 3, 224, 224) * 255, torch.rand(1, *FEATURE_SHAPES[layer]))
     assert torch.isfinite(a).all()
+
+
+def test_he_initialisation_keeps_activation_scale():
+    torch.manual_seed(0)
+    generator = Generator("fc6")
+    x, scales = torch.rand(4, 4096), []
+    for module in list(generator.head) + list(generator.tail):
+        x = module(x)
+        if isinstance(module, nn.LeakyReLU):
+            scales.append(x.pow(2).mean().sqrt().item())
+    assert max(scales) / min(scales) < 4  # the default init would shrink them by orders of magnitude
+    assert all(m.bias is None or not m.bias.any() for m in generator.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))

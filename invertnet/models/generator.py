@@ -7,6 +7,9 @@ up-sampling followed by a convolution) and 3x3 convolutions up to 3x256x256. con
 (6 -> 6 -> 6 -> 4). Leaky ReLU with slope 0.3 everywhere, linear output. As in the
 authors' release, the up-convolutions carry no bias.
 
+Weights start from He initialisation for the leaky ReLU (Caffe's "msra" filler), which keeps
+activations at the same scale through the 12 layers.
+
 Output convention: the network predicts a mean-subtracted RGB image in 0-255 units (Caffe's
 scale, which the paper's loss weights assume); :meth:`Generator.forward` adds the ImageNet
 mean back and returns the 224x224 center crop of the 256x256 output, in 0-255 units. That
@@ -35,6 +38,24 @@ def _conv(cin: int, cout: int, padding: int = 1) -> nn.Conv2d:
 
 def _act() -> nn.LeakyReLU:
     return nn.LeakyReLU(SLOPE)
+
+
+def _he_init(module: nn.Module) -> None:
+    """He ("msra") initialisation for leaky ReLU 0.3, zero biases.
+
+    PyTorch's default init shrinks activations layer after layer in this deep, normalisation-free
+    network, so early training barely moves the output; He init keeps their scale. For a
+    stride-2 4x4 up-convolution each output sees in_channels * 4 inputs.
+    """
+    if isinstance(module, nn.ConvTranspose2d):
+        fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1] // (module.stride[0] * module.stride[1])
+    elif isinstance(module, (nn.Conv2d, nn.Linear)):
+        fan_in = module.weight[0].numel()
+    else:
+        return
+    nn.init.normal_(module.weight, 0.0, (2.0 / ((1 + SLOPE**2) * fan_in)) ** 0.5)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
 
 
 class Generator(nn.Module):
@@ -70,6 +91,7 @@ class Generator(nn.Module):
             _upconv(32, 3),  # deconv0: 128 -> 256, linear
         )
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
+        self.apply(_he_init)
 
     def full(self, features: torch.Tensor) -> torch.Tensor:
         """The whole 256x256 output, RGB in 0-255 units (not clamped)."""

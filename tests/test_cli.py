@@ -1,0 +1,152 @@
+"""Every command end to end, and every bad input: one line on stderr, a non-zero exit, no traceback."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import ALEXNET
+from invertnet import __version__
+from invertnet.cli import main
+from invertnet.imageio import save_image
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def pictures(tmp_path):
+    return [save_image(torch.rand(3, 240, 260), tmp_path / f"p{i}.png") for i in range(2)]
+
+
+def test_version_is_eager(capsys):
+    code, out, _ = run(capsys, "--version", "train")
+    assert code == 0 and out.strip() == f"invertnet {__version__}"
+
+
+def test_python_dash_m_and_console_script():
+    result = subprocess.run([sys.executable, "-m", "invertnet", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_train_then_resume(capsys, tmp_path):
+    out = tmp_path / "run"
+    common = ("--layer", "conv5", "--data", "synthetic", "--out", out, "--batch-size", "2", "--alexnet", ALEXNET, "--device", "cpu", "--workers", "0")
+    code, stdout, err = run(capsys, "train", *common, "--steps", "1")
+    assert code == 0, err
+    assert stdout.strip() == str(out / "generator.safetensors")
+    assert "step 1/1" in err and "img/s" in err
+    code, _, err = run(capsys, "train", "--out", out, "--resume", "--steps", "2", "--device", "cpu", "--workers", "0")
+    assert code == 0 and "resuming" in err
+    assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 2
+    code, _, err = run(capsys, "train", *common, "--steps", "3")
+    assert code == 1 and "pass --resume" in err
+
+
+def test_invert(capsys, trained_run, pictures, tmp_path):
+    code, out, err = run(capsys, "invert", *pictures, "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET, "--out", tmp_path / "o")
+    assert code == 0, err
+    written = out.split()
+    assert [p.split("/")[-1] for p in written] == ["p0.conv5.png", "p1.conv5.png"]
+    assert Image.open(written[0]).size == (224, 224)
+    code, out, _ = run(capsys, "invert", pictures[0], "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET,
+                       "--side-by-side", "--out", tmp_path / "pair.png")
+    assert code == 0 and Image.open(out.strip()).size == (2 * 224 + 6, 228)
+
+
+def test_reencode(capsys, trained_run, pictures, tmp_path):
+    code, out, err = run(capsys, "reencode", pictures[0], "--layer", "conv5", "--iterations", "3", "--weights", trained_run,
+                         "--alexnet", ALEXNET, "--out", tmp_path / "r.png")
+    assert code == 0, err
+    assert Image.open(out.strip()).size == (4 * 224 + 5 * 2, 228)
+
+
+def test_interpolate_with_gif(capsys, trained_run, pictures, tmp_path):
+    code, out, err = run(capsys, "interpolate", *pictures, "--layer", "conv5", "--steps", "4", "--weights", trained_run,
+                         "--alexnet", ALEXNET, "--out", tmp_path / "i.png", "--gif")
+    assert code == 0, err
+    strip_path, gif_path = out.split()
+    assert Image.open(strip_path).size == (6 * 224 + 7 * 2, 228)  # A, 4 steps, B
+    assert Image.open(gif_path).n_frames == 6  # 4 forwards, 2 back
+
+
+def test_eval(capsys, trained_run, tmp_path):
+    code, out, err = run(capsys, "eval", "--data", "synthetic", "--split", "val", "--layer", "conv5", "--weights", trained_run,
+                         "--alexnet", ALEXNET, "--limit", "4", "--json", tmp_path / "r.json", "--save-reconstructions", tmp_path / "rec")
+    assert code == 0, err
+    assert "this run" in out and "Mahendran & Vedaldi" in out and "55" not in out.split("conv5")[0]
+    figures = json.loads((tmp_path / "r.json").read_text())
+    assert figures["n"] == 4 and figures["layer"] == "conv5" and figures["alexnet"] == ALEXNET
+    assert 0 < figures["image_error"] < 5 and 0 < figures["feature_error"] < 5
+    assert len(list((tmp_path / "rec" / "recon").glob("*.png"))) == 4
+
+
+def test_demo(capsys, tmp_path):
+    code, out, err = run(capsys, "demo", "--out", tmp_path / "demo", "--steps", "2", "--batch-size", "2")
+    assert code == 0, err
+    for name in ("invert.png", "reencode.png", "interpolate.png", "interpolate.gif", "eval.json", "run/generator.safetensors"):
+        assert (tmp_path / "demo" / name).is_file(), name
+    assert "Table 2 figures" in out
+
+
+def test_broken_files_in_a_training_folder_are_skipped_and_counted(capsys, tmp_path):
+    data = tmp_path / "data"
+    for i in range(3):
+        save_image(torch.rand(3, 64, 64), data / f"ok{i}.png")
+    (data / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    code, _, err = run(capsys, "train", "--layer", "conv5", "--data", data, "--out", tmp_path / "run", "--steps", "2", "--batch-size", "4",
+                       "--alexnet", ALEXNET, "--device", "cpu", "--workers", "0")
+    assert code == 0, err
+    assert "skipped 1 unreadable files: broken" in err
+    assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])["skipped_files"] == 1
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("hello")
+    truncated = save_image(torch.rand(3, 64, 64), tmp_path / "cut.png")
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    return {"missing": tmp_path / "nope.jpg", "text": text, "truncated": truncated, "folder": tmp_path}
+
+
+@pytest.mark.parametrize("kind", ["missing", "text", "truncated", "folder"])
+def test_bad_image_on_the_command_line(capsys, trained_run, bad_files, kind):
+    code, _, err = run(capsys, "invert", bad_files[kind], "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET)
+    assert code == 1
+    assert err.startswith("invertnet: error:") and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("invert", "{img}", "--layer", "fc9", "--weights", "{run}", "--alexnet", ALEXNET), "unknown layer 'fc9'"),
+        (("invert", "{img}", "--layer", "fc6", "--weights", "{run}", "--alexnet", ALEXNET), "inverts conv5, not fc6"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", "random:3"), "trained against AlexNet 'random:0'"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}"), "alexnet-owt-7be5be79.pth"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/none.safetensors", "--alexnet", ALEXNET), "weights not found"),
+        (("train", "--layer", "conv5", "--data", "{tmp}/empty", "--out", "{tmp}/o", "--alexnet", ALEXNET), "no images in"),
+        (("train", "--layer", "conv5", "--data", "{tmp}/absent", "--out", "{tmp}/o", "--alexnet", ALEXNET), "data folder not found"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--steps", "0", "--alexnet", ALEXNET), "--steps must be a positive integer"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--batch-size", "0", "--alexnet", ALEXNET), "--batch-size must be a positive integer"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--steps", "many"), "'--steps'"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--loss", "gan", "--alexnet", ALEXNET), "unknown loss preset"),
+        (("eval", "--layer", "conv5", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--limit", "1"), "--limit must be at least 2"),
+        (("reencode", "{img}", "--layer", "conv5", "--iterations", "0", "--weights", "{run}", "--alexnet", ALEXNET), "--iterations must be at least 1"),
+        (("nonsense",), "No such command"),
+    ],
+)
+def test_bad_input_is_one_line(capsys, trained_run, pictures, tmp_path, monkeypatch, args, message):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    (tmp_path / "empty").mkdir()
+    filled = [a.format(img=pictures[0], run=trained_run, tmp=tmp_path) for a in args]
+    code, _, err = run(capsys, *filled)
+    assert code != 0
+    assert message in err, err
+    assert err.startswith("invertnet: error:") and err.count("\n") == 1 and "Traceback" not in err

@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+from conftest import ALEXNET
+from invertnet.errors import InvertnetError
+from invertnet.inversion import Inverter, default_weights, resolve_weights
+
+
+@pytest.fixture(scope="module")
+def inverter(trained_run):
+    return Inverter.load("conv5", trained_run, alexnet=ALEXNET, device="cpu")
+
+
+def test_invert_shapes_and_range(inverter):
+    images = torch.rand(3, 3, 224, 224)
+    recon = inverter.invert(images, batch_size=2)
+    assert recon.shape == (3, 3, 224, 224) and recon.min() >= 0 and recon.max() <= 1
+    assert torch.allclose(recon[:1], inverter.invert(images[:1]), atol=1e-5)  # batching changes only rounding
+
+
+def test_reencode_chains_inversions(inverter):
+    image = torch.rand(3, 224, 224)
+    frames = inverter.reencode(image, 3)
+    assert frames.shape == (4, 3, 224, 224) and torch.equal(frames[0], image)
+    assert torch.allclose(frames[2], inverter.invert(frames[1:2])[0])
+    with pytest.raises(InvertnetError):
+        inverter.reencode(image, 0)
+
+
+def test_interpolation_ends_are_the_reconstructions(inverter):
+    a, b = torch.rand(3, 224, 224), torch.rand(3, 224, 224)
+    frames = inverter.interpolate(a, b, 5)
+    assert frames.shape == (5, 3, 224, 224)
+    ends = inverter.invert(torch.stack([a, b]))
+    assert torch.allclose(frames[0], ends[0], atol=1e-5) and torch.allclose(frames[-1], ends[1], atol=1e-5)
+    midpoint = inverter.generate((inverter.features(a[None]) + inverter.features(b[None])) / 2)
+    assert torch.allclose(frames[2], midpoint[0], atol=1e-5)
+
+
+def test_weights_resolution(trained_run, tmp_path, monkeypatch):
+    assert resolve_weights(trained_run, "conv5").name == "generator.safetensors"
+    assert resolve_weights(trained_run / "checkpoint.safetensors", "conv5").name == "checkpoint.safetensors"
+    monkeypatch.setenv("INVERTNET_WEIGHTS", str(tmp_path))
+    assert default_weights("fc6") == tmp_path / "fc6.safetensors"
+    with pytest.raises(InvertnetError, match="no generator for fc6 at .*fc6.safetensors"):
+        resolve_weights(None, "fc6")
+    with pytest.raises(InvertnetError, match="holds no generator"):
+        resolve_weights(tmp_path, "fc6")
+
+
+def test_refuses_other_layer_or_alexnet(trained_run):
+    with pytest.raises(InvertnetError, match="inverts conv5, not fc6"):
+        Inverter.load("fc6", trained_run, alexnet=ALEXNET, device="cpu")
+    with pytest.raises(InvertnetError, match="trained against AlexNet 'random:0', not 'random:5'"):
+        Inverter.load("conv5", trained_run, alexnet="random:5", device="cpu")

@@ -1,0 +1,97 @@
+import json
+import signal
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import ALEXNET
+from invertnet.checkpoint import load_checkpoint
+from invertnet.errors import InvertnetError
+from invertnet.train import NonFiniteLoss, TrainConfig, Trainer
+
+
+def _config(out, **overrides) -> TrainConfig:
+    values = dict(layer="conv5", data="synthetic", out=str(out), steps=4, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0, log_every=1)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_loss_falls(tmp_path):
+    # a solid colour: every random crop and flip is the same target, so the loss must fall fast
+    (tmp_path / "data").mkdir()
+    Image.new("RGB", (256, 256), (230, 50, 25)).save(tmp_path / "data" / "red.png")
+    records = []
+    Trainer(_config(tmp_path / "run", data=str(tmp_path / "data"), loss="image", steps=10)).run(on_log=records.append)
+    assert records[-1]["img"] < 0.7 * records[0]["img"]
+
+
+def test_a_run_writes_every_file(trained_run):
+    names = {p.name for p in trained_run.iterdir()}
+    assert {"checkpoint.safetensors", "generator.safetensors", "config.json", "metrics.jsonl", "samples"} <= names
+    assert sorted(p.name for p in (trained_run / "samples").iterdir()) == ["step_0000000.png", "step_0000002.png"]
+    records = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 2 and {"loss", "feat", "adv", "img", "discr", "d_updated", "images_per_s"} <= set(records[-1])
+    checkpoint = load_checkpoint(trained_run / "checkpoint.safetensors")
+    assert (checkpoint.step, checkpoint.layer, checkpoint.alexnet) == (2, "conv5", ALEXNET)
+    assert checkpoint.config["loss_config"]["lambda_adv"] == 100.0
+    assert {"rng.cpu", "optim.generator.0.exp_avg", "optim.discriminator.0.exp_avg"} <= set(checkpoint.tensors)
+
+
+def test_resumed_run_equals_uninterrupted(tmp_path):
+    straight = Trainer(_config(tmp_path / "straight", steps=4))
+    straight.run()
+    Trainer(_config(tmp_path / "split", steps=2)).run()
+    resumed = Trainer.resume(tmp_path / "split", steps=4, device="cpu", workers=0)
+    assert resumed.step == 2
+    resumed.run()
+    for name, tensor in straight.generator.state_dict().items():
+        assert torch.equal(tensor, resumed.generator.state_dict()[name]), name
+    for name, tensor in straight.discriminator.state_dict().items():
+        assert torch.equal(tensor, resumed.discriminator.state_dict()[name]), name
+    steps = [json.loads(line)["step"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_signal_saves_and_stops_after_the_current_step(tmp_path):
+    trainer = Trainer(_config(tmp_path / "run", steps=10, checkpoint_every=100))
+    result = trainer.run(on_log=lambda record: trainer.request_stop(signal.SIGTERM) if record["step"] == 3 else None)
+    assert result.interrupted and result.step == 3 and trainer.stop_signal == signal.SIGTERM
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.safetensors").step == 3
+
+
+def test_non_finite_loss_stops_before_anything_is_saved(tmp_path, monkeypatch):
+    trainer = Trainer(_config(tmp_path / "run", steps=3, checkpoint_every=1))
+    original = trainer.alexnet.forward
+    calls = {"n": 0}
+
+    def poisoned(images, layers="fc8"):
+        calls["n"] += 1
+        out = original(images, layers)
+        return out * float("nan") if calls["n"] > 6 else out  # NaN from the second step on
+
+    monkeypatch.setattr(trainer.alexnet, "forward", poisoned)
+    with pytest.raises(NonFiniteLoss, match="non-finite loss at step 2"):
+        trainer.run()
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.safetensors").step == 1
+
+
+def test_existing_run_needs_resume(trained_run):
+    with pytest.raises(InvertnetError, match="pass --resume"):
+        Trainer(_config(trained_run))
+    with pytest.raises(InvertnetError, match="nothing to resume"):
+        Trainer.resume(trained_run.parent / "nowhere")
+
+
+def test_presets_without_adversarial_term_build_no_discriminator(tmp_path):
+    trainer = Trainer(_config(tmp_path / "run", loss="feat+image", steps=1))
+    assert trainer.discriminator is None and trainer.comparator is not None
+    record = []
+    trainer.run(on_log=record.append)
+    assert "adv" not in record[0] and "d_updated" not in record[0]
+
+
+@pytest.mark.parametrize("field, value", [("steps", 0), ("batch_size", -1), ("layer", "pool9")])
+def test_bad_settings(tmp_path, field, value):
+    with pytest.raises(InvertnetError):
+        Trainer(_config(tmp_path / "run", **{field: value}))
