@@ -1,26 +1,34 @@
-"""The Table 2 protocol: normalized Euclidean error in image space and in feature space.
+"""The Table 2 protocol, for one or many reconstruction methods, with extra metrics.
 
-For each test image x (center crop, 8-bit like the PNG it can be saved as) the generator
-reconstructs r = G(AlexNet(x)), clamped and quantised to 8 bits too, so the figures can be
-recomputed from the saved files. Image error: mean ||r - x|| over N_img, the mean distance
-between all pairs of different test inputs. Feature error: mean ||phi(r) - phi(x)|| over
-N_feat, the same for the inputs' features, at the inverted layer.
+For each test image x (center crop, 8-bit like the PNG it can be saved as) each method
+reconstructs r from AlexNet's features of x; r is clamped and quantised to 8 bits too, so
+the figures can be recomputed from saved files. Image error: mean ||r - x|| over N_img, the
+mean distance between all pairs of different test inputs. Feature error: mean
+||phi(r) - phi(x)|| over N_feat, the same for the inputs' features at the inverted layer.
+Beyond Table 2: PSNR, SSIM, MS-SSIM, LPIPS (when its weights can be had) and how often
+AlexNet's top-1 class on r equals its top-1 on x (and is within r's top 5).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from .alexnet import INPUT_SIZE, feature_size
+from .alexnet import INPUT_SIZE, AlexNet, feature_size
 from .data import Source, eval_batches, eval_count
 from .imageio import save_image, to_uint8
 from .inversion import Inverter
+from .lpips import LPIPS
 from .metrics import RowStore, euclidean_per_sample, normalized_error, pairwise_mean_distance
+from .optimize import MahendranVedaldi, OptimizeConfig
+from .quality import class_agreement, ms_ssim, psnr, ssim
 
 PAPER_TABLE2: dict[str, dict[str, tuple[float | None, float | None]]] = {
     "conv5": {"DeePSiM (AlexNet conv5)": (43, 37), "Dosovitskiy & Brox": (35, None), "Mahendran & Vedaldi": (71, 19)},
@@ -30,28 +38,174 @@ PAPER_TABLE2: dict[str, dict[str, tuple[float | None, float | None]]] = {
 }
 """Table 2 of the paper (%, image / feature space; CaffeNet, ILSVRC-2012 val)."""
 
+PER_IMAGE = ("image_distance", "feature_distance", "psnr", "ssim", "ms_ssim", "lpips", "top1", "top5")
+
+
+@dataclass
+class Method:
+    """One way of reconstructing images from one layer's features: a row of the table."""
+
+    name: str
+    layer: str
+    reconstruct: Callable[[torch.Tensor], torch.Tensor]  # features -> images (N, 3, 224, 224) in [0, 1]
+    source: str
+    comparator: str = "-"
+
+
+def generator_method(inverter: Inverter) -> Method:
+    """A trained generator, named after its loss preset and file."""
+    loss = inverter.config.get("loss_config", {}) if isinstance(inverter.config.get("loss_config"), dict) else {}
+    preset = loss.get("preset", "generator")
+    return Method(f"{preset}: {inverter.source}", inverter.layer, inverter.generate, inverter.source, str(loss.get("comparator", "-")))
+
+
+def optimize_method(alexnet: AlexNet, layer: str, config: OptimizeConfig | None = None,
+                    on_iteration: Callable[[int, int], None] | None = None) -> Method:
+    """Mahendran & Vedaldi's optimisation for ``layer``."""
+    optimizer = MahendranVedaldi(alexnet, layer, config)
+    return Method("Mahendran & Vedaldi (optimize)", layer, lambda features: optimizer.reconstruct(features, on_iteration), "optimize")
+
 
 @dataclass
 class EvalResult:
-    """Table 2 figures (fractions) for one generator on one test set, with per-image distances."""
+    """One method's figures on one test set (errors as fractions), with per-image values."""
 
+    method: str
     layer: str
     n: int
     image_error: float
     feature_error: float
     image_normalizer: float
     feature_normalizer: float
+    psnr: float
+    ssim: float
+    ms_ssim: float
+    lpips: float | None
+    top1_agreement: float
+    top5_agreement: float
     checkpoint: str
     alexnet: str
     data: str
+    comparator: str = "-"
+    lpips_unavailable: str = ""
     names: list[str] = field(default_factory=list)
-    image_distances: list[float] = field(default_factory=list)
-    feature_distances: list[float] = field(default_factory=list)
+    per_image: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def image_distances(self) -> list[float]:
+        return self.per_image["image_distance"]
+
+    @property
+    def feature_distances(self) -> list[float]:
+        return self.per_image["feature_distance"]
 
     def summary(self) -> dict[str, object]:
         """The figures without the per-image lists (what ``--json`` writes)."""
-        keys = ("layer", "n", "image_error", "feature_error", "image_normalizer", "feature_normalizer", "checkpoint", "alexnet", "data")
-        return {key: getattr(self, key) for key in keys}
+        skip = {"names", "per_image"}
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "method"
+
+
+def evaluate_methods(
+    methods: Sequence[Method],
+    alexnet: AlexNet,
+    source: Source,
+    *,
+    limit: int | None = None,
+    batch_size: int = 32,
+    save_dir: str | Path | None = None,
+    thumbnails: tuple[Path, int] | None = None,
+    data_name: str = "",
+    lpips: LPIPS | None = None,
+    lpips_unavailable: str = "",
+    on_batch: Callable[[int], None] | None = None,
+) -> list[EvalResult]:
+    """Run every method on the first ``limit`` images of ``source``; inputs are read once.
+
+    ``save_dir`` receives ``input/NAME.png`` (the exact crop compared) and ``recon/NAME.png``
+    (with several methods, ``recon-METHOD/NAME.png``). ``thumbnails`` = (folder, count) writes
+    small copies of the first ``count`` inputs and reconstructions for an HTML report.
+    """
+    n = eval_count(source, limit)
+    if n < 2:
+        raise ValueError("the normalized error needs at least two test images")
+    device = alexnet.mean.device
+    layers = sorted({m.layer for m in methods})
+    inputs = RowStore(n, 3 * INPUT_SIZE * INPUT_SIZE, np.uint8)
+    stores = {layer: RowStore(n, feature_size(layer), np.float32) for layer in layers}
+    per_image: list[dict[str, list[torch.Tensor]]] = [{key: [] for key in PER_IMAGE} for _ in methods]
+    recon_dirs = ["recon"] if len(methods) == 1 else [f"recon-{i}-{_slug(m.name)}" for i, m in enumerate(methods)]
+    names: list[str] = []
+    try:
+        for batch_names, images in eval_batches(source, limit, batch_size):
+            images = images.to(device)
+            with torch.no_grad():
+                features = alexnet(images, tuple(dict.fromkeys([*layers, "fc8"])))
+            for layer in layers:
+                stores[layer].append(features[layer].float())
+            inputs.append(to_uint8(images))
+            for index, method in enumerate(methods):
+                recon = to_uint8(method.reconstruct(features[method.layer])).float().div(255.0).to(device)
+                with torch.no_grad():
+                    recon_features = alexnet(recon, tuple(dict.fromkeys([method.layer, "fc8"])))
+                    top1, top5 = class_agreement(features["fc8"], recon_features["fc8"])
+                    values = per_image[index]
+                    values["image_distance"].append(euclidean_per_sample(recon * 255.0, images * 255.0).cpu())
+                    values["feature_distance"].append(euclidean_per_sample(recon_features[method.layer], features[method.layer]).cpu())
+                    values["psnr"].append(psnr(recon, images).cpu())
+                    values["ssim"].append(ssim(recon, images).cpu())
+                    values["ms_ssim"].append(ms_ssim(recon, images).cpu())
+                    values["lpips"].append(lpips(recon, images).cpu() if lpips is not None else torch.full((len(images),), math.nan))
+                    values["top1"].append(top1.float().cpu())
+                    values["top5"].append(top5.float().cpu())
+                if save_dir is not None:
+                    for name, image, reconstruction in zip(batch_names, images, recon):
+                        if index == 0:
+                            save_image(image, Path(save_dir) / "input" / f"{name}.png")
+                        save_image(reconstruction, Path(save_dir) / recon_dirs[index] / f"{name}.png")
+                if thumbnails is not None:
+                    _save_thumbnails(thumbnails, index, len(names), batch_names, images, recon)
+            names.extend(batch_names)
+            if on_batch is not None:
+                on_batch(len(names))
+        image_normalizer = pairwise_mean_distance(inputs.array, device)
+        feature_normalizers = {layer: pairwise_mean_distance(store.array, device) for layer, store in stores.items()}
+    finally:
+        inputs.close()
+        for store in stores.values():
+            store.close()
+    results = []
+    for method, values in zip(methods, per_image):
+        columns = {key: torch.cat(parts).double().numpy() for key, parts in values.items()}
+        lpips_mean = None if lpips is None else float(columns["lpips"].mean())
+        results.append(
+            EvalResult(
+                method=method.name, layer=method.layer, n=n,
+                image_error=normalized_error(columns["image_distance"], image_normalizer),
+                feature_error=normalized_error(columns["feature_distance"], feature_normalizers[method.layer]),
+                image_normalizer=image_normalizer, feature_normalizer=feature_normalizers[method.layer],
+                psnr=float(columns["psnr"].mean()), ssim=float(columns["ssim"].mean()), ms_ssim=float(columns["ms_ssim"].mean()),
+                lpips=lpips_mean, top1_agreement=float(columns["top1"].mean()), top5_agreement=float(columns["top5"].mean()),
+                checkpoint=method.source, alexnet=alexnet.identity, data=data_name, comparator=method.comparator,
+                lpips_unavailable="" if lpips is not None else lpips_unavailable, names=list(names),
+                per_image={key: column.tolist() for key, column in columns.items()},
+            )
+        )
+    return results
+
+
+def _save_thumbnails(target: tuple[Path, int], method: int, done: int, names: list[str], images: torch.Tensor, recon: torch.Tensor) -> None:
+    folder, count = target
+    for offset, (name, image, reconstruction) in enumerate(zip(names, images, recon)):
+        if done + offset >= count:
+            return
+        small = lambda t: F.interpolate(t[None].float(), size=(112, 112), mode="area")[0]  # noqa: E731
+        if method == 0:
+            save_image(small(image), folder / "input" / f"{name}.png")
+        save_image(small(reconstruction), folder / f"method{method}" / f"{name}.png")
 
 
 def evaluate(
@@ -62,55 +216,11 @@ def evaluate(
     batch_size: int = 32,
     save_dir: str | Path | None = None,
     data_name: str = "",
+    lpips: LPIPS | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> EvalResult:
-    """Run the Table 2 protocol on the first ``limit`` images of ``source``.
-
-    ``save_dir`` receives ``input/NAME.png`` (the exact crop compared) and ``recon/NAME.png``.
-    ``on_batch`` is called with the number of images done, for progress displays.
-    """
-    n = eval_count(source, limit)
-    if n < 2:
-        raise ValueError("the normalized error needs at least two test images")
-    inputs = RowStore(n, 3 * INPUT_SIZE * INPUT_SIZE, np.uint8)
-    input_features = RowStore(n, feature_size(inverter.layer), np.float32)
-    names: list[str] = []
-    image_distances: list[torch.Tensor] = []
-    feature_distances: list[torch.Tensor] = []
-    try:
-        for batch_names, images in eval_batches(source, limit, batch_size):
-            images = images.to(inverter.device)
-            features = inverter.features(images)
-            recon = to_uint8(inverter.generate(features)).float() / 255.0
-            recon_features = inverter.features(recon)
-            image_distances.append(euclidean_per_sample(recon * 255.0, images * 255.0).cpu())
-            feature_distances.append(euclidean_per_sample(recon_features, features).cpu())
-            inputs.append(to_uint8(images))
-            input_features.append(features.float())
-            names.extend(batch_names)
-            if save_dir is not None:
-                for name, image, reconstruction in zip(batch_names, images, recon):
-                    save_image(image, Path(save_dir) / "input" / f"{name}.png")
-                    save_image(reconstruction, Path(save_dir) / "recon" / f"{name}.png")
-            if on_batch is not None:
-                on_batch(len(names))
-        image_normalizer = pairwise_mean_distance(inputs.array, inverter.device)
-        feature_normalizer = pairwise_mean_distance(input_features.array, inverter.device)
-    finally:
-        inputs.close()
-        input_features.close()
-    image_d, feature_d = torch.cat(image_distances), torch.cat(feature_distances)
-    return EvalResult(
-        layer=inverter.layer,
-        n=n,
-        image_error=normalized_error(image_d.numpy(), image_normalizer),
-        feature_error=normalized_error(feature_d.numpy(), feature_normalizer),
-        image_normalizer=image_normalizer,
-        feature_normalizer=feature_normalizer,
-        checkpoint=inverter.source,
-        alexnet=inverter.alexnet.identity,
-        data=data_name,
-        names=names,
-        image_distances=image_d.tolist(),
-        feature_distances=feature_d.tolist(),
-    )
+    """Table 2 for one trained generator (see :func:`evaluate_methods`)."""
+    return evaluate_methods(
+        [generator_method(inverter)], inverter.alexnet, source, limit=limit, batch_size=batch_size, save_dir=save_dir,
+        data_name=data_name, lpips=lpips, lpips_unavailable="not requested", on_batch=on_batch,
+    )[0]

@@ -65,32 +65,38 @@ def generator_from_checkpoint(checkpoint: Checkpoint) -> Generator:
 class Inverter:
     """AlexNet features of one layer, and the generator that maps them back to images."""
 
-    def __init__(self, alexnet: AlexNet, generator: Generator, source: str = "") -> None:
+    def __init__(self, alexnet: AlexNet, generator: Generator, source: str = "", config: dict[str, object] | None = None) -> None:
         self.alexnet, self.generator = alexnet, generator.eval()
         self.layer, self.source = generator.layer, source
+        self.config = config or {}  # the training config stored in the checkpoint
         self.device = alexnet.mean.device
 
     @classmethod
     def load(
         cls,
-        layer: str,
+        layer: str | None,
         weights: str | os.PathLike[str] | None = None,
         *,
         alexnet: str | AlexNet = "imagenet",
         device: str | torch.device = "auto",
     ) -> Inverter:
-        """Load the generator for ``layer`` and check it was trained against this AlexNet."""
-        check_layer(layer)
+        """Load the generator for ``layer`` and check it was trained against this AlexNet.
+
+        ``layer=None`` takes the layer the checkpoint inverts (``weights`` is then required).
+        """
+        if layer is None and weights is None:
+            raise InvertnetError("give --layer, or --weights to take the layer from the checkpoint")
         device = resolve_device(device) if isinstance(device, str) else device
-        path = resolve_weights(weights, layer)
+        path = resolve_weights(weights, check_layer(layer) if layer is not None else "conv5")
         checkpoint = load_checkpoint(path)
+        layer = layer or checkpoint.layer
         network = alexnet if isinstance(alexnet, AlexNet) else None
         identity = network.identity if network is not None else None
         if identity is None:
             network = load_alexnet(str(alexnet), device=device)
             identity = network.identity
         checkpoint.check_compatible(layer, identity)
-        return cls(network.to(device), generator_from_checkpoint(checkpoint).to(device), str(path))
+        return cls(network.to(device), generator_from_checkpoint(checkpoint).to(device), str(path), checkpoint.config)
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,12 @@ from ..imageio import load_image
 
 stderr = Console(stderr=True)
 
+
+def stdout_console() -> Console:
+    """Results on stdout; wide enough for the tables when it is a file or a pipe."""
+    console = Console()
+    return console if console.is_terminal else Console(width=220)
+
 LAYER = typer.Option(..., "--layer", "-l", help="AlexNet layer to invert: conv5, fc6, fc7 or fc8.")
 WEIGHTS = typer.Option(None, "--weights", "-w", help="Generator: a .safetensors file or a run folder [default: weights/LAYER.safetensors].")
 ALEXNET = typer.Option("imagenet", "--alexnet", help="AlexNet weights: imagenet, a state-dict file, or random:SEED.")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from ..demo import run_demo
-from .common import DEVICE, stderr
+from .common import DEVICE, stderr, stdout_console
 from .eval import table
 
 
@@ -26,7 +25,7 @@ def demo(
         stderr.print(f"  step {record['step']}/{record['steps']} loss {record['loss']:.4g} ({record['images_per_s']:.1f} img/s)", highlight=False)
 
     result = run_demo(out, layer=layer, steps=steps, batch_size=batch_size, device=device, on_log=log)
-    Console().print(table(result.result))
+    stdout_console().print(table([result.result]))
     print(f"run folder (checkpoint, samples/, metrics.jsonl): {result.run}")
     print(f"inversions (inputs above, reconstructions below): {result.invert}")
     print(f"re-encoding, Fig. 5: {result.reencode}")

@@ -1,74 +1,135 @@
-"""``invertnet eval``: the Table 2 protocol, printed beside the paper's numbers."""
+"""``invertnet eval``: Table 2 for one or many methods, beside the paper's numbers.
+
+    invertnet eval --split val --data /data/imagenet --layer fc6 --weights runs/fc6
+    invertnet eval --data synthetic --limit 64 --weights runs/a --weights runs/b --method optimize \\
+        --json r.json --csv r.csv --html report/
+"""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..alexnet import check_layer, load_alexnet
+from ..atomic import atomic_path
 from ..data import SPLITS, eval_count, open_source
+from ..devices import resolve_device
 from ..errors import InvertnetError
-from ..evaluation import PAPER_TABLE2, EvalResult, evaluate
+from ..evaluation import PER_IMAGE, EvalResult, Method, evaluate_methods, generator_method, optimize_method
 from ..inversion import Inverter
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, stderr
+from ..lpips import load_lpips
+from ..optimize import OptimizeConfig
+from ..report import HEADER, metrics_rows, paper_rows, write_report
+from .common import ALEXNET, DEVICE, announce, stderr, stdout_console
+
+METHODS = ("generator", "optimize")
+THUMBNAILS = 48
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f}"
-
-
-def table(result: EvalResult) -> Table:
-    """This run's errors and the paper's Table 2 row for the same layer, in %."""
-    view = Table(title=f"Normalized inversion error, {result.layer} (%; 100 = a random test image)", title_justify="left")
-    for column in ("method", "image", "feature"):
-        view.add_column(column, justify="left" if column == "method" else "right")
-    view.add_row(f"this run: {Path(result.checkpoint).name} (n={result.n})", f"{100 * result.image_error:.1f}", f"{100 * result.feature_error:.1f}")
-    for method, (image, feature) in PAPER_TABLE2[result.layer].items():
-        view.add_row(f"paper: {method}", _percent(image), _percent(feature), style="dim")
-    view.caption = f"AlexNet {result.alexnet}; data {result.data}. Paper: CaffeNet with ImageNet weights, ILSVRC-2012 val."
+def table(results: list[EvalResult]) -> Table:
+    """The methods' figures, then the paper's Table 2 rows for the same layers."""
+    view = Table(title=f"Normalized inversion error (%; 100 = a random test image) and image quality, n={results[0].n}", title_justify="left")
+    for column in HEADER:
+        view.add_column(column, justify="left" if column in ("method", "layer", "comparator") else "right")
+    for row in metrics_rows(results):
+        view.add_row(*row)
+    for row in paper_rows([r.layer for r in results]):
+        view.add_row(*row, style="dim")
+    view.caption = f"AlexNet {results[0].alexnet}; data {results[0].data}. Paper: CaffeNet with ImageNet weights, ILSVRC-2012 val."
     return view
 
 
+def write_json(path: Path, results: list[EvalResult]) -> None:
+    """The first method's figures at the top level, every method's under ``results``."""
+    text = json.dumps({**results[0].summary(), "results": [r.summary() for r in results]}, indent=2) + "\n"
+    if str(path) == "-":
+        print(text, end="")
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    announce(path)
+
+
+def write_csv(path: Path, results: list[EvalResult]) -> None:
+    """One row per image and method, with the normalised per-image errors too."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["method", "layer", "image", "image_error", "feature_error", *PER_IMAGE])
+        for r in results:
+            for i, name in enumerate(r.names):
+                values = [r.per_image[key][i] for key in PER_IMAGE]
+                image_error = r.per_image["image_distance"][i] / r.image_normalizer
+                feature_error = r.per_image["feature_distance"][i] / r.feature_normalizer
+                writer.writerow([r.method, r.layer, name, f"{image_error:.6g}", f"{feature_error:.6g}", *(f"{v:.6g}" for v in values)])
+    announce(path)
+
+
 def eval_command(
-    layer: str = LAYER,
+    layer: str | None = typer.Option(None, "--layer", "-l", help="Layer to invert [default: each checkpoint's own]."),
     data: str = typer.Option(..., "--data", help="An ILSVRC-2012 root, an image folder, or 'synthetic'."),
     split: str = typer.Option("val", "--split", help=f"Which split of an ILSVRC-2012 root or of synthetic: {', '.join(SPLITS)}."),
-    weights: str | None = WEIGHTS,
+    weights: list[str] | None = typer.Option(None, "--weights", "-w", help="A generator (.safetensors or run folder); repeat to compare several."),
+    method: list[str] | None = typer.Option(None, "--method", help="'generator' (the default) and/or 'optimize' (Mahendran & Vedaldi)."),
     limit: int | None = typer.Option(None, "--limit", help="Evaluate the first N images only [default: all]."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward pass."),
-    json_path: Path | None = typer.Option(None, "--json", help="Also write the figures to this JSON file ('-' for stdout)."),
+    optimize_iterations: int = typer.Option(OptimizeConfig().iterations, "--optimize-iterations", help="Iterations of --method optimize (its schedule is scaled)."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the figures as JSON ('-' for stdout)."),
+    csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per image and method."),
+    html_dir: Path | None = typer.Option(None, "--html", help="Write an offline HTML report (table and thumbnails) to this folder."),
     save_reconstructions: Path | None = typer.Option(None, "--save-reconstructions", help="Write DIR/input/NAME.png and DIR/recon/NAME.png."),
     alexnet: str = ALEXNET,
     device: str = DEVICE,
 ) -> None:
-    """Normalized Euclidean error in image and feature space (Table 2 of the paper)."""
+    """Normalized Euclidean error in image and feature space (Table 2), PSNR, SSIM, MS-SSIM, LPIPS, class agreement."""
     if limit is not None and limit < 2:
         raise InvertnetError(f"--limit must be at least 2 (the error is normalised by distances between test images), got {limit}")
     if batch_size < 1:
         raise InvertnetError(f"--batch-size must be a positive integer, got {batch_size}")
+    if optimize_iterations < 1:
+        raise InvertnetError(f"--optimize-iterations must be a positive integer, got {optimize_iterations}")
+    chosen = list(dict.fromkeys(method or ["generator"]))
+    for name in chosen:
+        if name not in METHODS:
+            raise InvertnetError(f"unknown --method {name!r}: choose from {', '.join(METHODS)}")
+    if layer is not None:
+        check_layer(layer)
     source = open_source(data, split)
-    inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device)
+    torch_device = resolve_device(device)
+    network = load_alexnet(alexnet, device=torch_device)
+    methods: list[Method] = []
+    if "generator" in chosen:
+        for path in weights or [None]:
+            methods.append(generator_method(Inverter.load(layer, path, alexnet=network, device=torch_device)))
+    if "optimize" in chosen:
+        layers = [layer] if layer is not None else list(dict.fromkeys(m.layer for m in methods))
+        if not layers:
+            raise InvertnetError("--method optimize needs --layer (or --weights to take layers from)")
+        config = OptimizeConfig().scaled(optimize_iterations)
+        methods.extend(optimize_method(network, name, config) for name in layers)
+    lpips, lpips_note = load_lpips(torch_device)
+    if lpips is None:
+        stderr.print(f"LPIPS unavailable: {lpips_note}", highlight=False, soft_wrap=True)
     total = eval_count(source, limit)
     with Progress(TextColumn("eval"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(), console=stderr, transient=True) as progress:
         task = progress.add_task("eval", total=total)
-        result = evaluate(
-            inverter, source, limit=limit, batch_size=batch_size, save_dir=save_reconstructions,
-            data_name=f"{data} ({split})",
+        results = evaluate_methods(
+            methods, network, source, limit=limit, batch_size=batch_size, save_dir=save_reconstructions,
+            thumbnails=(html_dir / "images", THUMBNAILS) if html_dir is not None else None,
+            data_name=f"{data} ({split})", lpips=lpips, lpips_unavailable=lpips_note,
             on_batch=lambda done: progress.update(task, completed=done),
         )
-    Console().print(table(result))
+    stdout_console().print(table(results))
     if json_path is not None:
-        text = json.dumps(result.summary(), indent=2) + "\n"
-        if str(json_path) == "-":
-            print(text, end="")
-        else:
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(text)
-            announce(json_path)
+        write_json(json_path, results)
+    if csv_path is not None:
+        write_csv(csv_path, results)
+    if html_dir is not None:
+        announce(write_report(html_dir, results, THUMBNAILS))
     if save_reconstructions is not None:
         announce(save_reconstructions)
 

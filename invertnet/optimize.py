@@ -1,0 +1,104 @@
+"""The Mahendran & Vedaldi (CVPR 2015) baseline: reconstruct by gradient descent on the image.
+
+Defaults are those of the authors' code for CNNs (aravindhm/deep-goggle,
+``experiments/experiment_cnn.m`` and ``core/invert_nn.m``). The image x (mean-subtracted,
+0-255 units) minimises
+
+    ||phi(x) - phi0||^2 / ||phi0||^2 + (l_beta/2 * sum x^6 + l_tv/2 * TV^2(x)) / sigma_x^2
+
+with the beta-norm (beta 6, l_beta 8e-10) and TV^beta (beta 2) priors; l_tv is 100 for the
+layers invertnet inverts (their layers 13-20, conv5 to fc8). SGD with momentum 0.9, learning
+rate 0.004 for 100 iterations, then 0.0004 for 200, then 0.00004 for 100, the momentum reset
+when it changes; the update direction is scaled by sigma_x^2 as theirs is. sigma_x, the
+typical norm of a mean-subtracted image, is taken from torchvision's ImageNet statistics
+(std 0.226 * 255 per value); x starts as Gaussian noise of that norm. Images are optimised
+in batches, each with its own objective.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .alexnet import IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE, AlexNet, check_layer
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    """Settings of the M&V optimisation (their CNN defaults)."""
+
+    learning_rate: float = 0.004
+    schedule: tuple[tuple[int, float], ...] = ((100, 1.0), (200, 0.1), (100, 0.01))
+    momentum: float = 0.9
+    beta: float = 6.0
+    lambda_beta: float = 8e-10
+    tv_beta: float = 2.0
+    lambda_tv: float = 100.0
+    seed: int = 0
+
+    @property
+    def iterations(self) -> int:
+        return sum(count for count, _ in self.schedule)
+
+    def scaled(self, iterations: int) -> OptimizeConfig:
+        """The same schedule compressed or stretched to ``iterations`` in total."""
+        total = self.iterations
+        counts = [max(1, round(count * iterations / total)) for count, _ in self.schedule]
+        counts[-1] = max(1, iterations - sum(counts[:-1]))
+        return OptimizeConfig(**{**self.__dict__, "schedule": tuple(zip(counts, (f for _, f in self.schedule)))})
+
+
+def total_variation(x: torch.Tensor, beta: float) -> torch.Tensor:
+    """TV^beta per image: sum of (dx^2 + dy^2)^(beta/2) with forward differences (zero at the far border)."""
+    dx = torch.cat([x[..., :, 1:] - x[..., :, :-1], torch.zeros_like(x[..., :, :1])], dim=-1)
+    dy = torch.cat([x[..., 1:, :] - x[..., :-1, :], torch.zeros_like(x[..., :1, :])], dim=-2)
+    return (dx.pow(2) + dy.pow(2)).pow(beta / 2).flatten(1).sum(1)
+
+
+class MahendranVedaldi:
+    """Inverts one layer of an AlexNet by optimisation; no training needed."""
+
+    def __init__(self, alexnet: AlexNet, layer: str, config: OptimizeConfig | None = None) -> None:
+        self.alexnet, self.layer, self.config = alexnet, check_layer(layer), config or OptimizeConfig()
+        device = alexnet.mean.device
+        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
+        self.sigma_x = sum(IMAGENET_STD) / 3 * 255 * math.sqrt(3 * INPUT_SIZE * INPUT_SIZE)
+
+    def _objective(self, x: torch.Tensor, target: torch.Tensor, target_norm2: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        features = self.alexnet((x + self.mean) / 255.0, self.layer)
+        fit = (features - target).pow(2).flatten(1).sum(1) / target_norm2
+        prior = c.lambda_beta / 2 * x.abs().pow(c.beta).flatten(1).sum(1) + c.lambda_tv / 2 * total_variation(x, c.tv_beta)
+        return fit + prior / self.sigma_x**2
+
+    def reconstruct(self, features: torch.Tensor, on_iteration: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """Images (N, 3, 224, 224) in [0, 1] whose features approach ``features``."""
+        c = self.config
+        target = features.detach().float()
+        target_norm2 = target.pow(2).flatten(1).sum(1).clamp_min(1e-12)
+        generator = torch.Generator(device="cpu").manual_seed(c.seed)
+        noise = torch.randn((target.shape[0], 3, INPUT_SIZE, INPUT_SIZE), generator=generator).to(target.device)
+        x = (noise / noise.flatten(1).norm(dim=1).view(-1, 1, 1, 1) * self.sigma_x).requires_grad_(True)
+        velocity = torch.zeros_like(x)
+        done, total = 0, c.iterations
+        for count, factor in c.schedule:
+            velocity.zero_()  # as in invert_nn.m: a new rate resets the momentum
+            rate = c.learning_rate * factor * self.sigma_x**2
+            for _ in range(count):
+                (gradient,) = torch.autograd.grad(self._objective(x, target, target_norm2).sum(), x)
+                with torch.no_grad():
+                    velocity.mul_(c.momentum).sub_(rate * gradient)
+                    x.add_(velocity)
+                done += 1
+                if on_iteration is not None:
+                    on_iteration(done, total)
+        return ((x.detach() + self.mean) / 255.0).clamp(0, 1)
+
+    def invert(self, images: torch.Tensor, on_iteration: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """Reconstruct ``images`` (N, 3, 224, 224, [0, 1]) from their features at this layer."""
+        with torch.no_grad():
+            features = self.alexnet(images.to(self.mean.device), self.layer)
+        return self.reconstruct(features, on_iteration)
