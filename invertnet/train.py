@@ -60,6 +60,7 @@ class TrainConfig:
     lambda_feat: float | None = None
     lambda_adv: float | None = None
     lambda_img: float | None = None
+    image_loss: str = "l2"
     alexnet: str = "imagenet"
     device: str = "auto"
     seed: int = 0
@@ -84,7 +85,7 @@ class TrainConfig:
             raise InvertnetError(f"--workers must be >= 0, got {self.workers}")
         if not self.lr > 0:
             raise InvertnetError(f"--lr must be positive, got {self.lr}")
-        return LossConfig.from_preset(self.loss, self.comparator, self.lambda_feat, self.lambda_adv, self.lambda_img)
+        return LossConfig.from_preset(self.loss, self.comparator, self.lambda_feat, self.lambda_adv, self.lambda_img, self.image_loss)
 
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> TrainConfig:

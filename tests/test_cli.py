@@ -1,5 +1,6 @@
 """Every command end to end, and every bad input: one line on stderr, a non-zero exit, no traceback."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -76,15 +77,59 @@ def test_interpolate_with_gif(capsys, trained_run, pictures, tmp_path):
     assert Image.open(gif_path).n_frames == 6  # 4 forwards, 2 back
 
 
-def test_eval(capsys, trained_run, tmp_path):
+def test_eval(capsys, trained_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no ImageNet weights: LPIPS unavailable, the rest prints
     code, out, err = run(capsys, "eval", "--data", "synthetic", "--split", "val", "--layer", "conv5", "--weights", trained_run,
                          "--alexnet", ALEXNET, "--limit", "4", "--json", tmp_path / "r.json", "--save-reconstructions", tmp_path / "rec")
     assert code == 0, err
-    assert "this run" in out and "Mahendran & Vedaldi" in out and "55" not in out.split("conv5")[0]
+    assert "LPIPS unavailable" in err and "alexnet-owt-7be5be79.pth" in err
+    assert "full: " in out and "paper: Mahendran & Vedaldi" in out and "MS-SSIM" in out
     figures = json.loads((tmp_path / "r.json").read_text())
-    assert figures["n"] == 4 and figures["layer"] == "conv5" and figures["alexnet"] == ALEXNET
-    assert 0 < figures["image_error"] < 5 and 0 < figures["feature_error"] < 5
+    assert figures["n"] == 4 and figures["layer"] == "conv5" and figures["alexnet"] == ALEXNET and figures["comparator"] == "conv5"
+    assert 0 < figures["image_error"] < 5 and 0 < figures["feature_error"] < 5 and figures["lpips"] is None
     assert len(list((tmp_path / "rec" / "recon").glob("*.png"))) == 4
+
+
+def test_eval_many_methods_with_csv_and_html(capsys, trained_run, tmp_path):
+    code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--weights", trained_run / "checkpoint.safetensors",
+                         "--method", "generator", "--method", "optimize", "--optimize-iterations", "2", "--alexnet", ALEXNET,
+                         "--limit", "3", "--json", tmp_path / "r.json", "--csv", tmp_path / "r.csv", "--html", tmp_path / "report")
+    assert code == 0, err
+    assert out.count("full: ") == 2 and "Mahendran & Vedaldi (optimize)" in out
+    figures = json.loads((tmp_path / "r.json").read_text())
+    assert [r["checkpoint"] for r in figures["results"]][2] == "optimize"
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    assert len(rows) == 3 * 3 and {"method", "image", "image_error", "psnr", "ssim", "ms_ssim", "lpips", "top1", "top5"} <= set(rows[0])
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "<table>" in page and "Mahendran &amp; Vedaldi" in page
+    assert "src='http" not in page and "<script" not in page and "<link" not in page  # viewable offline
+    for name in ("input", "method0", "method2"):
+        assert len(list((tmp_path / "report" / "images" / name).glob("*.png"))) == 3
+
+
+def test_invert_by_optimisation(capsys, pictures, tmp_path):
+    code, out, err = run(capsys, "invert", pictures[0], "--layer", "fc8", "--method", "optimize", "--iterations", "3",
+                         "--alexnet", ALEXNET, "--out", tmp_path)
+    assert code == 0, err
+    assert out.strip().endswith("p0.fc8.optimize.png") and Image.open(out.strip()).size == (224, 224)
+
+
+def test_figures(capsys, trained_run, pictures, tmp_path):
+    code, out, err = run(capsys, "figure", "layers", *pictures, "--weights", trained_run, "--alexnet", ALEXNET, "--out", tmp_path / "f3.png")
+    assert code == 0, err
+    assert Image.open(out.strip()).size == (200 + 2 * 224 + 3 * 2, 2 * 226 + 2)  # label column, input row, conv5 row
+    code, out, err = run(capsys, "figure", "methods", *pictures, "--layer", "conv5", "--weights", trained_run, "--optimize",
+                         "--iterations", "2", "--alexnet", ALEXNET, "--out", tmp_path / "f4.png")
+    assert code == 0, err
+    assert Image.open(out.strip()).size[1] == 3 * 226 + 2  # input, generator, optimisation
+
+
+def test_train_with_another_image_loss(capsys, tmp_path):
+    code, _, err = run(capsys, "train", "--layer", "conv5", "--data", "synthetic", "--out", tmp_path / "run", "--steps", "1", "--batch-size", "2",
+                       "--loss", "image", "--image-loss", "ms-ssim", "--alexnet", ALEXNET, "--device", "cpu", "--workers", "0")
+    assert code == 0, err
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["loss_config"]["image_loss"] == "ms-ssim" and config["loss_config"]["lambda_img"] == 1000.0
 
 
 def test_demo(capsys, tmp_path):
@@ -140,6 +185,11 @@ def test_bad_image_on_the_command_line(capsys, trained_run, bad_files, kind):
         (("eval", "--layer", "conv5", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--limit", "1"), "--limit must be at least 2"),
         (("reencode", "{img}", "--layer", "conv5", "--iterations", "0", "--weights", "{run}", "--alexnet", ALEXNET), "--iterations must be at least 1"),
         (("nonsense",), "No such command"),
+        (("eval", "--data", "synthetic", "--method", "optimize", "--alexnet", ALEXNET), "--method optimize needs --layer"),
+        (("eval", "--data", "synthetic", "--method", "magic", "--alexnet", ALEXNET), "unknown --method 'magic'"),
+        (("invert", "{img}", "--layer", "conv5", "--method", "magic", "--alexnet", ALEXNET), "unknown --method 'magic'"),
+        (("figure", "methods", "{img}", "--layer", "conv5", "--alexnet", ALEXNET), "needs --weights and/or --optimize"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--image-loss", "l3", "--alexnet", ALEXNET), "unknown image loss"),
     ],
 )
 def test_bad_input_is_one_line(capsys, trained_run, pictures, tmp_path, monkeypatch, args, message):

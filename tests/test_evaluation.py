@@ -6,9 +6,12 @@ import torch
 
 from conftest import ALEXNET
 from invertnet.data import DeadLeaves, eval_crop
-from invertnet.evaluation import PAPER_TABLE2, evaluate
+from invertnet.evaluation import PAPER_TABLE2, evaluate, evaluate_methods, generator_method, optimize_method
 from invertnet.imageio import load_image
 from invertnet.inversion import Inverter
+from invertnet.lpips import LPIPS
+from invertnet.optimize import OptimizeConfig
+from invertnet.quality import psnr
 
 
 def test_figures_can_be_recomputed_from_the_saved_files(trained_run, tmp_path):
@@ -36,3 +39,26 @@ def test_paper_numbers_are_table2():
     assert PAPER_TABLE2["fc6"]["DeePSiM (AlexNet conv5)"] == (55, 48)
     assert PAPER_TABLE2["fc8"]["Mahendran & Vedaldi"] == (84, 9)
     assert PAPER_TABLE2["conv5"]["Dosovitskiy & Brox"] == (35, None)
+
+
+def test_several_methods_in_one_pass(trained_run, alexnet, tmp_path):
+    inverter = Inverter.load("conv5", trained_run, alexnet=alexnet, device="cpu")
+    methods = [generator_method(inverter), optimize_method(alexnet, "fc8", OptimizeConfig().scaled(3))]
+    lpips = LPIPS(alexnet)  # any backbone exercises the column; real use takes the ImageNet one
+    results = evaluate_methods(methods, alexnet, DeadLeaves("val"), limit=3, batch_size=2, lpips=lpips,
+                               save_dir=tmp_path, thumbnails=(tmp_path / "thumbs", 2))
+    assert [r.layer for r in results] == ["conv5", "fc8"]
+    assert results[0].comparator == "conv5" and results[0].method.startswith("full: ")
+    assert results[0].image_normalizer == results[1].image_normalizer  # the same inputs
+    assert results[0].feature_normalizer != results[1].feature_normalizer  # normalised per layer
+    for r in results:
+        assert r.lpips is not None and r.lpips >= 0 and 0 <= r.top1_agreement <= r.top5_agreement <= 1
+        assert len(r.per_image["psnr"]) == 3 and r.psnr == pytest.approx(np.mean(r.per_image["psnr"]))
+    assert len(list((tmp_path / "input").glob("*.png"))) == 3
+    folders = sorted(p.name for p in tmp_path.glob("recon-*"))
+    assert len(folders) == 2 and folders[0].startswith("recon-0-full") and folders[1].startswith("recon-1-Mahendran")
+    assert len(list((tmp_path / "thumbs" / "method1").glob("*.png"))) == 2
+    # one image's figures by hand
+    x = eval_crop(DeadLeaves("val").load(0))
+    r = load_image(next((tmp_path).glob("recon-0-*")) / f"{results[0].names[0]}.png")
+    assert results[0].per_image["psnr"][0] == pytest.approx(psnr(r[None], x[None]).item(), abs=1e-3)

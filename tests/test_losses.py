@@ -5,7 +5,8 @@ import torch
 
 from invertnet.errors import InvertnetError
 from invertnet.losses import (
-    PRESETS, Comparator, DiscriminatorGate, LossConfig, adversarial_loss, build_comparator, discriminator_loss, euclidean, generator_loss,
+    IMAGE_LOSSES, PRESETS, Comparator, DiscriminatorGate, LossConfig, adversarial_loss, build_comparator, discriminator_loss, euclidean,
+    generator_loss, image_term,
 )
 
 
@@ -88,3 +89,17 @@ def test_gate_hysteresis_of_the_original_scripts():
     assert gate.update(0.3, 1.0)  # active, and 0.3 >= 0.1: stays active
     with pytest.raises(InvertnetError):
         DiscriminatorGate(stop_below=0.5, resume_above=0.1)
+
+
+def test_image_loss_choices():
+    a = torch.zeros(2, 3, 224, 224)
+    b = torch.full((2, 3, 224, 224), 10.0)
+    assert image_term("l1", a, b).item() == pytest.approx(10 * 3 * 224 * 224)
+    assert image_term("l2", a, b).item() == pytest.approx(0.5 * 100 * 3 * 224 * 224)
+    noisy = (torch.rand(2, 3, 224, 224) * 255)
+    assert image_term("ms-ssim", noisy, noisy).item() == pytest.approx(0.0, abs=1e-5)
+    assert image_term("ms-ssim", noisy, 255 - noisy).item() > 0.5
+    assert LossConfig.from_preset(image_loss="ms-ssim").lambda_img == IMAGE_LOSSES["ms-ssim"]
+    assert LossConfig.from_preset(image_loss="l1", lambda_img=1.0).lambda_img == 1.0
+    with pytest.raises(InvertnetError, match="unknown image loss"):
+        LossConfig.from_preset(image_loss="l3")

@@ -1,36 +1,62 @@
-"""``invertnet invert IMAGE... --layer fc7``: reconstruct images from their features."""
+"""``invertnet invert IMAGE... --layer fc7``: reconstruct images from their features.
+
+``--method optimize`` runs Mahendran & Vedaldi's optimisation instead of a trained generator.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ..alexnet import load_alexnet
+from ..devices import resolve_device
 from ..errors import InvertnetError
 from ..imageio import save_image, strip
 from ..inversion import Inverter
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, load_inputs
+from ..optimize import MahendranVedaldi, OptimizeConfig
+from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, load_inputs, stderr
+
+
+def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, alexnet: str, device: str, iterations: int) -> torch.Tensor:
+    """Mahendran & Vedaldi for every input at once, with a progress bar on stderr."""
+    network = load_alexnet(alexnet, device=resolve_device(device))
+    optimizer = MahendranVedaldi(network, layer, OptimizeConfig().scaled(iterations))
+    with Progress(TextColumn("optimize"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(), console=stderr, transient=True) as progress:
+        task = progress.add_task("optimize", total=iterations)
+        return optimizer.invert(inputs, on_iteration=lambda done, total: progress.update(task, completed=done)).cpu()
 
 
 def invert(
     images: list[Path] = typer.Argument(..., help="Images to reconstruct (any format Pillow reads)."),
     layer: str = LAYER,
     weights: str | None = WEIGHTS,
+    method: str = typer.Option("generator", "--method", help="'generator' (a trained DeePSiM generator) or 'optimize' (Mahendran & Vedaldi)."),
+    iterations: int = typer.Option(OptimizeConfig().iterations, "--iterations", help="Iterations of --method optimize (its schedule is scaled)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output .png (one image) or folder [default: IMAGE_STEM.LAYER.png here]."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write input and reconstruction next to each other."),
     alexnet: str = ALEXNET,
     device: str = DEVICE,
 ) -> None:
     """Reconstruct each image from its AlexNet features at LAYER and write it as a PNG."""
-    inputs = load_inputs(images)
-    inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device)
-    recon = inverter.invert(inputs).cpu()
+    if method not in ("generator", "optimize"):
+        raise InvertnetError(f"unknown --method {method!r}: choose generator or optimize")
+    if iterations < 1:
+        raise InvertnetError(f"--iterations must be a positive integer, got {iterations}")
     single_file = out is not None and out.suffix.lower() == ".png"
     if single_file and len(images) > 1:
         raise InvertnetError(f"--out {out} names one file, but {len(images)} images were given: pass a folder")
+    inputs = load_inputs(images)
+    if method == "optimize":
+        recon = reconstruct_by_optimisation(inputs, layer, alexnet, device, iterations)
+    else:
+        recon = Inverter.load(layer, weights, alexnet=alexnet, device=device).invert(inputs).cpu()
+    suffix = f"{layer}.png" if method == "generator" else f"{layer}.optimize.png"
     for path, image, reconstruction in zip(images, inputs, recon):
         picture = strip([image, reconstruction]) if side_by_side else reconstruction
-        target = out if single_file else (out or Path(".")) / f"{path.stem}.{layer}.png"
+        target = out if single_file else (out or Path(".")) / f"{path.stem}.{suffix}"
         announce(save_image(picture, target))
 
 

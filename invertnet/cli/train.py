@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..errors import InvertnetError
-from ..losses import COMPARATORS, PRESETS
+from ..losses import COMPARATORS, IMAGE_LOSSES, PRESETS
 from ..train import TrainConfig, Trainer
 from .common import ALEXNET, DEVICE, announce, stderr
 
@@ -64,7 +64,8 @@ def train(
     comparator: str | None = typer.Option(None, "--comparator", help=f"Feature-loss comparator: {', '.join(COMPARATORS)} [default: conv5 if the preset has a feature term]."),
     lambda_feat: float | None = typer.Option(None, "--lambda-feat", help="Weight of the feature term [default: 0.01]."),
     lambda_adv: float | None = typer.Option(None, "--lambda-adv", help="Weight of the adversarial term [default: 100]."),
-    lambda_img: float | None = typer.Option(None, "--lambda-img", help="Weight of the image term [default: 2e-6]."),
+    lambda_img: float | None = typer.Option(None, "--lambda-img", help="Weight of the image term [default: 2e-6 for l2, 6e-5 for l1, 1000 for ms-ssim]."),
+    image_loss: str = typer.Option("l2", "--image-loss", help=f"Image-space term: {', '.join(IMAGE_LOSSES)}."),
     alexnet: str = ALEXNET,
     device: str = DEVICE,
     seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seeds initialisation, data order and augmentation."),
@@ -86,7 +87,7 @@ def train(
             raise InvertnetError("train needs --layer and --data (or --resume to continue a run)")
         config = TrainConfig(
             layer=layer, data=data, out=out, steps=DEFAULTS.steps if steps is None else steps, batch_size=batch_size,
-            loss=loss, comparator=comparator, lambda_feat=lambda_feat, lambda_adv=lambda_adv, lambda_img=lambda_img,
+            loss=loss, comparator=comparator, lambda_feat=lambda_feat, lambda_adv=lambda_adv, lambda_img=lambda_img, image_loss=image_loss,
             alexnet=alexnet, device=device, seed=seed, lr=lr, gate_stop=gate_stop, gate_resume=gate_resume,
             checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every, workers=workers,
         )

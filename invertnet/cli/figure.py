@@ -1,0 +1,63 @@
+"""``invertnet figure layers|methods``: the paper's Fig. 3 and Fig. 4 for your images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..alexnet import load_alexnet
+from ..devices import resolve_device
+from ..errors import InvertnetError
+from ..evaluation import Method, generator_method, optimize_method
+from ..figures import layers_figure, methods_figure
+from ..imageio import save_image
+from ..inversion import Inverter
+from ..optimize import OptimizeConfig
+from .common import ALEXNET, DEVICE, announce, load_inputs
+
+figure_app = typer.Typer(help="The paper's comparison figures (PNG).", no_args_is_help=True)
+
+
+@figure_app.command("layers")
+def layers(
+    images: list[Path] = typer.Argument(..., help="Input images (a column each)."),
+    weights: list[str] = typer.Option(..., "--weights", "-w", help="A generator per layer (each file records its layer); repeat."),
+    out: Path = typer.Option(Path("fig3.png"), "--out", "-o", help="Output PNG."),
+    alexnet: str = ALEXNET,
+    device: str = DEVICE,
+) -> None:
+    """Fig. 3: the inputs, then their reconstructions from each layer's generator."""
+    inputs = load_inputs(images)
+    network = load_alexnet(alexnet, device=resolve_device(device))
+    inverters = [Inverter.load(None, path, alexnet=network, device=network.mean.device) for path in weights]
+    layers_seen = [inverter.layer for inverter in inverters]
+    if len(set(layers_seen)) != len(layers_seen):
+        raise InvertnetError(f"figure layers takes one generator per layer, got layers {', '.join(layers_seen)}")
+    announce(save_image(layers_figure(inputs.to(network.mean.device), inverters), out))
+
+
+@figure_app.command("methods")
+def methods(
+    images: list[Path] = typer.Argument(..., help="Input images (a column each)."),
+    layer: str = typer.Option(..., "--layer", "-l", help="The layer every method inverts."),
+    weights: list[str] | None = typer.Option(None, "--weights", "-w", help="A generator for LAYER; repeat to compare several."),
+    optimize: bool = typer.Option(False, "--optimize", help="Add a row for Mahendran & Vedaldi's optimisation."),
+    iterations: int = typer.Option(OptimizeConfig().iterations, "--iterations", help="Iterations of the optimisation."),
+    out: Path = typer.Option(Path("fig4.png"), "--out", "-o", help="Output PNG."),
+    alexnet: str = ALEXNET,
+    device: str = DEVICE,
+) -> None:
+    """Fig. 4: the inputs, then their reconstructions by each generator (and the optimisation)."""
+    if not weights and not optimize:
+        raise InvertnetError("figure methods needs --weights and/or --optimize")
+    inputs = load_inputs(images)
+    network = load_alexnet(alexnet, device=resolve_device(device))
+    rows: list[Method] = [generator_method(Inverter.load(layer, path, alexnet=network, device=network.mean.device)) for path in weights or []]
+    if optimize:
+        rows.append(optimize_method(network, layer, OptimizeConfig().scaled(iterations)))
+    announce(save_image(methods_figure(inputs.to(network.mean.device), rows, network), out))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(figure_app, name="figure")
