@@ -1,7 +1,7 @@
 """Checkpoints in safetensors, with the config that rebuilds the model stored beside the weights.
 
-A training checkpoint holds the generator, the discriminator, both optimizer states, the
-RNG states and the step; a generator file holds the generator alone. Both carry string
+A training checkpoint holds the generator, the discriminator, both optimizer states and the
+step (no RNG state: training reseeds from (seed, step, rank)); a generator file holds the generator alone. Both carry string
 metadata (safetensors allows nothing else): ``format: pt`` and namespaced keys
 ``invertnet.layer``, ``invertnet.alexnet`` (the identity of the AlexNet it was trained
 against), ``invertnet.config`` (JSON), ``invertnet.step``, ``invertnet.state`` (JSON).

@@ -29,8 +29,8 @@ SYNTHETIC = "synthetic"
 SYNTHETIC_SIZE = {"train": 2**31 - 1, "val": 50_000}
 
 
-def _mix(*values: int) -> int:
-    """A 63-bit hash of integers (splitmix64 steps), for seeding per-sample generators."""
+def mix_seed(*values: int) -> int:
+    """A 63-bit hash of integers (splitmix64 steps), for seeding per-sample and per-step generators."""
     state = 0x9E3779B97F4A7C15
     for value in values:
         state = (state ^ (value & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
@@ -94,7 +94,7 @@ class DeadLeaves:
         return f"{SYNTHETIC}-{self.split}-{index:06d}"
 
     def load(self, index: int) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(_mix(SPLITS.index(self.split), index))
+        generator = torch.Generator().manual_seed(mix_seed(SPLITS.index(self.split), index))
         count, size = self.shapes, self.size
         # radii with density ~ r^-3 between r_min and r_max (scale invariance), by inverse CDF
         r_min, r_max = 3.0, size / 2.5
@@ -225,10 +225,10 @@ class RunOrder(Sampler[tuple[int, int]]):
 
     def _index(self, position: int) -> int:
         if self.size > self._PERMUTE_LIMIT:
-            return _mix(self.seed, position) % self.size
+            return mix_seed(self.seed, position) % self.size
         epoch = position // self.size
         if epoch != self._epoch:
-            generator = torch.Generator().manual_seed(_mix(self.seed, epoch, 1))
+            generator = torch.Generator().manual_seed(mix_seed(self.seed, epoch, 1))
             self._epoch, self._permutation = epoch, torch.randperm(self.size, generator=generator)
         return int(self._permutation[position % self.size])
 
@@ -237,7 +237,7 @@ class RunOrder(Sampler[tuple[int, int]]):
         for step in range(self.start_step, self.steps):
             for k in range(self.batch_size):
                 position = step * global_batch + self.rank * self.batch_size + k
-                yield self._index(position), _mix(self.seed, position, 2)
+                yield self._index(position), mix_seed(self.seed, position, 2)
 
     def __len__(self) -> int:
         return max(0, self.steps - self.start_step) * self.batch_size

@@ -15,8 +15,13 @@ A run folder holds ``checkpoint.safetensors`` (everything needed to resume),
 ``samples/step_NNNNNNN.png`` (inputs above, reconstructions below). Checkpoints are atomic;
 SIGINT/SIGTERM finish the current step, save and exit; a non-finite loss stops the run
 before anything is stepped or saved. A resumed run computes exactly what an uninterrupted
-one would: the data of each step is a function of (seed, step), and the RNG, optimizer
-and gate states are in the checkpoint.
+one would: the data of each step is a function of (seed, step), the optimizer and gate
+states are in the checkpoint, and dropout is reseeded from (seed, step, rank) every step.
+
+Many processes: ``torchrun --nproc-per-node 8 -m invertnet train ...`` trains with
+DistributedDataParallel; ``--batch-size`` is the global batch, shared out between the
+processes, so a run means the same thing on any number of them and resumes on any number.
+Only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from . import distributed
 from .alexnet import check_layer, load_alexnet
 from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
-from .data import BrokenImage, RunOrder, TrainingImages, collate_training, eval_crop, open_source
-from .devices import resolve_device
+from .data import BrokenImage, RunOrder, TrainingImages, mix_seed, collate_training, eval_crop, open_source
 from .errors import InvertnetError
 from .imageio import grid, save_image
 from .losses import DiscriminatorGate, LossConfig, build_comparator, discriminator_loss, generator_loss
@@ -125,8 +131,11 @@ class Trainer:
             raise InvertnetError(f"{self.out / CHECKPOINT_NAME} exists: pass --resume to continue that run, or choose another --out")
         self.config = config
         self.loss = config.validate()
-        self.device = resolve_device(config.device)
-        torch.manual_seed(config.seed)
+        self.context, self.device = distributed.setup(config.device)
+        if config.batch_size % self.context.world_size:
+            raise InvertnetError(f"--batch-size {config.batch_size} (the global batch) must be divisible by the {self.context.world_size} processes")
+        self.local_batch = config.batch_size // self.context.world_size
+        torch.manual_seed(config.seed)  # the same initial weights in every process
 
         self.alexnet = load_alexnet(config.alexnet, device=self.device)
         self.source = open_source(config.data, "train")
@@ -139,13 +148,22 @@ class Trainer:
         if self.loss.adversarial:
             self.discriminator = Discriminator(config.layer).to(self.device)
             self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+        self._g_train: torch.nn.Module = self._wrap(self.generator)
+        self._d_train: torch.nn.Module | None = self._wrap(self.discriminator) if self.discriminator is not None else None
         self.gate = DiscriminatorGate(config.gate_stop, config.gate_resume)
         self.step = 0
         self.skipped: set[int] = set()
-        self._stop_signal: int | None = None
+        self._signal_received: int | None = None  # set by a signal in this process
+        self._stop_signal: int | None = None  # agreed by all processes during a step
         self._samples: torch.Tensor | None = None
         if checkpoint is not None:
             self._restore(checkpoint)
+
+    def _wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """DistributedDataParallel when several processes train together; the module itself otherwise."""
+        if not self.context.distributed:
+            return module
+        return DistributedDataParallel(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     @classmethod
     def resume(cls, out: str | os.PathLike[str], *, steps: int | None = None, device: str = "auto", workers: int | None = None) -> Trainer:
@@ -178,9 +196,6 @@ class Trainer:
         self.step = checkpoint.step
         self.gate.active = bool(state["gate_active"])
         self.skipped = set(state.get("skipped_indices", []))
-        torch.set_rng_state(checkpoint.tensors["rng.cpu"])
-        if self.device.type == "cuda" and "rng.cuda" in checkpoint.tensors:
-            torch.cuda.set_rng_state(checkpoint.tensors["rng.cuda"], self.device)
         if self.step > self.config.steps:
             raise InvertnetError(f"the checkpoint is at step {self.step}, past --steps {self.config.steps}")
 
@@ -200,32 +215,40 @@ class Trainer:
             tensors.update({f"discriminator.{k}": v for k, v in self.discriminator.state_dict().items()})
             optim, metadata["invertnet.optim.discriminator"] = flatten_optimizer("optim.discriminator", self.d_optimizer)
             tensors.update(optim)
-        tensors["rng.cpu"] = torch.get_rng_state()
-        if self.device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        metadata["invertnet.state"] = json.dumps({"gate_active": self.gate.active, "skipped_indices": sorted(self.skipped)})
+        metadata["invertnet.state"] = json.dumps(
+            {"gate_active": self.gate.active, "skipped_indices": sorted(self.skipped), "world_size": self.context.world_size}
+        )
         atomic_save(generator_only, self._metadata("generator"), self.out / GENERATOR_NAME)
         return atomic_save(tensors, metadata, self.out / CHECKPOINT_NAME)
 
     # ------------------------------------------------------------------ step
     def train_step(self, images: torch.Tensor) -> StepResult:
-        """One DeePSiM iteration on a batch of [0, 1] crops."""
+        """One DeePSiM iteration on this process's share of the batch ([0, 1] crops).
+
+        The losses are averaged over processes once per step, so the discriminator gate, the
+        non-finite check and a requested stop are decided identically everywhere.
+        """
+        torch.manual_seed(mix_seed(self.config.seed, self.step, self.context.rank))  # dropout: a function of (seed, step, rank)
         x = images.to(self.device, non_blocking=True)
         with torch.no_grad():
             features = self.alexnet(x, self.config.layer)
         real = x * 255.0
-        fake = self.generator(features)
-        d = self.discriminator
+        fake = self._g_train(features)
         logits_fake = None
-        if d is not None:
-            d.requires_grad_(False)
-            logits_fake = d(fake, features)
-            d.requires_grad_(True)
+        if self.discriminator is not None:
+            self.discriminator.requires_grad_(False)
+            logits_fake = self.discriminator(fake, features)  # the bare module: no DDP bookkeeping for G's pass
+            self.discriminator.requires_grad_(True)
         loss = generator_loss(self.loss, fake, real, self.comparator, logits_fake)
         parts = {"loss": loss.total, **loss.terms}
-        if d is not None:
-            parts["discr"] = discriminator_loss(d(real, features), d(fake.detach(), features))
-        values = dict(zip(parts, torch.stack([v.detach().float() for v in parts.values()]).tolist()))
+        if self._d_train is not None:
+            logits = self._d_train(torch.cat([real, fake.detach()]), torch.cat([features, features]))
+            parts["discr"] = discriminator_loss(logits[: len(real)], logits[len(real) :])
+        stop_flag = torch.tensor(float(self._signal_received is not None), device=self.device)
+        averaged = distributed.all_mean(torch.stack([v.detach().float() for v in parts.values()] + [stop_flag]), self.context).tolist()
+        values = dict(zip(parts, averaged[:-1]))
+        if averaged[-1] > 0:  # some process was told to stop: all stop after this step
+            self._stop_signal = self._signal_received or signal.SIGTERM
         if not all(math.isfinite(v) for v in values.values()):
             raise NonFiniteLoss(
                 f"non-finite loss at step {self.step + 1} ({', '.join(f'{k}={v:.4g}' for k, v in values.items())}): "
@@ -235,7 +258,7 @@ class Trainer:
         loss.total.backward()
         self.g_optimizer.step()
         updated = False
-        if d is not None and self.d_optimizer is not None:
+        if self._d_train is not None and self.d_optimizer is not None:
             updated = self.gate.update(values["discr"], values["adv"])
             if updated:
                 self.d_optimizer.zero_grad(set_to_none=True)
@@ -282,9 +305,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def _handle_signal(self, signum: int, frame: object) -> None:
-        if self._stop_signal is not None:  # a second signal: stop now
+        if self._signal_received is not None:  # a second signal: stop now
             raise KeyboardInterrupt
-        self._stop_signal = signum
+        self.request_stop(signum)
 
     @property
     def stop_signal(self) -> int | None:
@@ -292,36 +315,45 @@ class Trainer:
         return self._stop_signal
 
     def request_stop(self, signum: int = signal.SIGINT) -> None:
-        """Ask the loop to save and stop after the current step (what SIGINT/SIGTERM do)."""
-        self._stop_signal = signum
+        """Ask the loop to save and stop after the current step (what SIGINT/SIGTERM do).
+
+        With several processes, the stop is agreed during the next step, so all stop together.
+        """
+        self._signal_received = signum
+        if not self.context.distributed:
+            self._stop_signal = signum
 
     def _loader(self) -> DataLoader:
         workers = self.config.workers
         if workers is None:
             workers = min(8, os.cpu_count() or 1) if self.device.type == "cuda" else 1
-        order = RunOrder(len(self.source), self.config.seed, self.config.batch_size, self.step, self.config.steps)
+        order = RunOrder(
+            len(self.source), self.config.seed, self.local_batch, self.step, self.config.steps, self.context.rank, self.context.world_size
+        )
         return DataLoader(
             TrainingImages(self.source),
-            batch_size=self.config.batch_size,
+            batch_size=self.local_batch,
             sampler=order,
             collate_fn=collate_training,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
-            generator=torch.Generator(),  # keeps the global RNG (dropout) untouched by the loader
+            generator=torch.Generator(),  # the loader draws no numbers from the global RNG
         )
 
     def run(self, on_log: Callable[[dict[str, object]], None] | None = None) -> TrainResult:
         """Train until ``config.steps``; ``on_log`` receives every record written to metrics.jsonl."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps({**asdict(self.config), "loss_config": self.loss.to_dict()}, indent=2) + "\n")
-        self._truncate_metrics()
+        main = self.context.is_main  # only the main process writes files
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.json").write_text(json.dumps({**asdict(self.config), "loss_config": self.loss.to_dict()}, indent=2) + "\n")
+            self._truncate_metrics()
         previous = {}
         if threading.current_thread() is threading.main_thread():
             previous = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         window: list[StepResult] = []
         started = time.perf_counter()
         try:
-            if self.step == 0:
+            if self.step == 0 and main:
                 self.write_samples()
             for images, skipped in self._loader():
                 self.skipped.update(skipped)
@@ -331,14 +363,15 @@ class Trainer:
                 if self.step % self.config.log_every == 0 or last or self._stop_signal is not None:
                     elapsed = time.perf_counter() - started
                     record = self._log_record(window, elapsed)
-                    with open(self.out / "metrics.jsonl", "a") as handle:
-                        handle.write(json.dumps(record) + "\n")
-                    if on_log is not None:
-                        on_log(record)
+                    if main:
+                        with open(self.out / "metrics.jsonl", "a") as handle:
+                            handle.write(json.dumps(record) + "\n")
+                        if on_log is not None:
+                            on_log(record)
                     window, started = [], time.perf_counter()
-                if self.step % self.config.sample_every == 0 or last:
+                if main and (self.step % self.config.sample_every == 0 or last):
                     self.write_samples()
-                if self.step % self.config.checkpoint_every == 0 or last or self._stop_signal is not None:
+                if main and (self.step % self.config.checkpoint_every == 0 or last or self._stop_signal is not None):
                     self.save()
                 if self._stop_signal is not None:
                     break
@@ -359,4 +392,9 @@ class Trainer:
             record["d_update_rate"] = sum(r.discriminator_updated for r in window) / len(window)
         record["images_per_s"] = len(window) * self.config.batch_size / max(elapsed, 1e-9)
         record["skipped_files"] = len(self.skipped)
+        if self.context.distributed:
+            record["processes"] = self.context.world_size
+            record["in_sync"] = distributed.in_sync(self.generator, self.context) and (
+                self.discriminator is None or distributed.in_sync(self.discriminator, self.context)
+            )
         return record

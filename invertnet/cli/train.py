@@ -1,4 +1,8 @@
-"""``invertnet train``: train a DeePSiM generator for one layer (see :mod:`invertnet.train`)."""
+"""``invertnet train``: train a DeePSiM generator for one layer (see :mod:`invertnet.train`).
+
+    invertnet train --layer fc6 --data /data/imagenet --out runs/fc6
+    torchrun --nproc-per-node 8 -m invertnet train --layer fc6 --data /data/imagenet --out runs/fc6
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import time
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from .. import distributed
 from ..errors import InvertnetError
 from ..losses import COMPARATORS, IMAGE_LOSSES, PRESETS
 from ..train import TrainConfig, Trainer
@@ -59,7 +64,7 @@ def train(
     data: str | None = typer.Option(None, "--data", help="An image folder, an ILSVRC-2012 root (train/ val/), or 'synthetic'."),
     out: str = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, samples, metrics.jsonl."),
     steps: int | None = typer.Option(None, "--steps", help=f"Total training steps [default: {DEFAULTS.steps}]."),
-    batch_size: int = typer.Option(DEFAULTS.batch_size, "--batch-size", "-b", help="Images per step."),
+    batch_size: int = typer.Option(DEFAULTS.batch_size, "--batch-size", "-b", help="Images per step, over all processes."),
     loss: str = typer.Option(DEFAULTS.loss, "--loss", help=f"Loss preset: {', '.join(PRESETS)}."),
     comparator: str | None = typer.Option(None, "--comparator", help=f"Feature-loss comparator: {', '.join(COMPARATORS)} [default: conv5 if the preset has a feature term]."),
     lambda_feat: float | None = typer.Option(None, "--lambda-feat", help="Weight of the feature term [default: 0.01]."),
@@ -92,8 +97,16 @@ def train(
             checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every, workers=workers,
         )
         trainer = Trainer(config)
-    with TrainDisplay(trainer) as display:
-        result = trainer.run(on_log=display.update)
+    try:
+        if trainer.context.is_main:
+            with TrainDisplay(trainer) as display:
+                result = trainer.run(on_log=display.update)
+        else:
+            result = trainer.run()
+    finally:
+        distributed.teardown()
+    if not trainer.context.is_main:
+        return 128 + int(trainer.stop_signal) if result.interrupted and trainer.stop_signal else 0
     if result.skipped_files:
         stderr.print(f"skipped {len(result.skipped_files)} unreadable files: {', '.join(result.skipped_files[:5])}{' ...' if len(result.skipped_files) > 5 else ''}", highlight=False)
     announce(result.out / "generator.safetensors")
