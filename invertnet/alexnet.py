@@ -15,8 +15,10 @@ weights is applied inside :class:`AlexNet`, so callers never normalise by hand.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,7 +128,8 @@ def _imagenet_state_dict() -> dict[str, torch.Tensor]:
             f"(the folder follows TORCH_HOME), or pass --alexnet PATH or --alexnet random:SEED"
         )
     try:
-        return IMAGENET_WEIGHTS.get_state_dict(progress=True, check_hash=True)
+        with contextlib.redirect_stdout(sys.stderr):  # torch.hub announces the download on stdout, where results go
+            return IMAGENET_WEIGHTS.get_state_dict(progress=True, check_hash=True)
     except (OSError, RuntimeError) as error:  # URLError is an OSError; a bad hash is a RuntimeError
         raise InvertnetError(
             f"cannot load torchvision's ImageNet AlexNet weights ({error}): "

@@ -17,6 +17,7 @@ from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, load_checkp
 from .devices import resolve_device
 from .errors import InvertnetError
 from .models import Generator
+from .precision import Precision
 
 WEIGHTS_ENV = "INVERTNET_WEIGHTS"
 
@@ -65,11 +66,17 @@ def generator_from_checkpoint(checkpoint: Checkpoint) -> Generator:
 class Inverter:
     """AlexNet features of one layer, and the generator that maps them back to images."""
 
-    def __init__(self, alexnet: AlexNet, generator: Generator, source: str = "", config: dict[str, object] | None = None) -> None:
+    def __init__(
+        self, alexnet: AlexNet, generator: Generator, source: str = "", config: dict[str, object] | None = None, precision: str = "fp32"
+    ) -> None:
         self.alexnet, self.generator = alexnet, generator.eval()
         self.layer, self.source = generator.layer, source
         self.config = config or {}  # the training config stored in the checkpoint
         self.device = alexnet.mean.device
+        self.precision = Precision.resolve(precision, self.device)
+        if self.precision.fast:
+            self.precision.module(self.alexnet)
+            self.precision.module(self.generator)
 
     @classmethod
     def load(
@@ -79,10 +86,13 @@ class Inverter:
         *,
         alexnet: str | AlexNet = "imagenet",
         device: str | torch.device = "auto",
+        precision: str = "fp32",
     ) -> Inverter:
         """Load the generator for ``layer`` and check it was trained against this AlexNet.
 
         ``layer=None`` takes the layer the checkpoint inverts (``weights`` is then required).
+        ``precision`` ``bf16`` (or ``auto`` on CUDA) runs both networks under bf16 autocast,
+        for throughput; evaluation keeps fp32 so its figures do not depend on the device.
         """
         if layer is None and weights is None:
             raise InvertnetError("give --layer, or --weights to take the layer from the checkpoint")
@@ -96,17 +106,19 @@ class Inverter:
             network = load_alexnet(str(alexnet), device=device)
             identity = network.identity
         checkpoint.check_compatible(layer, identity)
-        return cls(network.to(device), generator_from_checkpoint(checkpoint).to(device), str(path), checkpoint.config)
+        return cls(network.to(device), generator_from_checkpoint(checkpoint).to(device), str(path), checkpoint.config, precision)
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """AlexNet features of ``images`` at this inverter's layer."""
-        return self.alexnet(images.to(self.device), self.layer)
+        with self.precision.autocast():
+            return self.alexnet(self.precision.images(images.to(self.device)), self.layer).float()
 
     @torch.no_grad()
     def generate(self, features: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
         """Images (N, 3, 224, 224) in [0, 1] from features, clamped to the valid range."""
-        chunks = [self.generator(chunk.to(self.device)) for chunk in features.split(batch_size)]
+        with self.precision.autocast():
+            chunks = [self.generator(chunk.to(self.device)).float() for chunk in features.split(batch_size)]
         return (torch.cat(chunks) / 255.0).clamp(0, 1)
 
     def invert(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:

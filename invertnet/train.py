@@ -48,6 +48,7 @@ from .errors import InvertnetError
 from .imageio import grid, save_image
 from .losses import DiscriminatorGate, LossConfig, build_comparator, discriminator_loss, generator_loss
 from .models import Discriminator, Generator
+from .precision import PRECISIONS, Precision
 
 SAMPLE_COUNT = 8
 
@@ -79,6 +80,8 @@ class TrainConfig:
     sample_every: int = 1000
     log_every: int = 10
     workers: int | None = None
+    precision: str = "auto"
+    compile: bool = False
 
     def validate(self) -> LossConfig:
         """Check the values a user can get wrong; return the resolved loss."""
@@ -89,6 +92,8 @@ class TrainConfig:
                 raise InvertnetError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
         if self.workers is not None and self.workers < 0:
             raise InvertnetError(f"--workers must be >= 0, got {self.workers}")
+        if self.precision not in PRECISIONS:
+            raise InvertnetError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if not self.lr > 0:
             raise InvertnetError(f"--lr must be positive, got {self.lr}")
         return LossConfig.from_preset(self.loss, self.comparator, self.lambda_feat, self.lambda_adv, self.lambda_img, self.image_loss)
@@ -137,19 +142,28 @@ class Trainer:
         self.local_batch = config.batch_size // self.context.world_size
         torch.manual_seed(config.seed)  # the same initial weights in every process
 
-        self.alexnet = load_alexnet(config.alexnet, device=self.device)
+        self.precision = Precision.resolve(config.precision, self.device)
+        fit = self.precision.module
+
+        self.alexnet = fit(load_alexnet(config.alexnet, device=self.device))
         self.source = open_source(config.data, "train")
         self.comparator = build_comparator(self.loss.comparator, self.alexnet)
-        self.generator = Generator(config.layer).to(self.device)
+        if self.comparator is not None:
+            fit(self.comparator)
+        self.generator = fit(Generator(config.layer).to(self.device))
         betas = (config.beta1, config.beta2)
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
+        self.g_optimizer = self.precision.adam(self.generator.parameters(), config.lr, betas)
         self.discriminator: Discriminator | None = None
         self.d_optimizer: torch.optim.Optimizer | None = None
         if self.loss.adversarial:
-            self.discriminator = Discriminator(config.layer).to(self.device)
-            self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
-        self._g_train: torch.nn.Module = self._wrap(self.generator)
-        self._d_train: torch.nn.Module | None = self._wrap(self.discriminator) if self.discriminator is not None else None
+            self.discriminator = fit(Discriminator(config.layer).to(self.device))
+            self.d_optimizer = self.precision.adam(self.discriminator.parameters(), config.lr, betas)
+        self._g_train: torch.nn.Module = self._compiled(self._wrap(self.generator))
+        self._d_train: torch.nn.Module | None = None
+        self._d_frozen: torch.nn.Module | None = None
+        if self.discriminator is not None:
+            self._d_train = self._compiled(self._wrap(self.discriminator))
+            self._d_frozen = self._compiled(self.discriminator)  # the bare module for G's pass: no DDP bookkeeping
         self.gate = DiscriminatorGate(config.gate_stop, config.gate_resume)
         self.step = 0
         self.skipped: set[int] = set()
@@ -164,6 +178,10 @@ class Trainer:
         if not self.context.distributed:
             return module
         return DistributedDataParallel(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def _compiled(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``torch.compile`` of the module when the config asks for it (``--compile``)."""
+        return torch.compile(module) if self.config.compile else module
 
     @classmethod
     def resume(cls, out: str | os.PathLike[str], *, steps: int | None = None, device: str = "auto", workers: int | None = None) -> Trainer:
@@ -229,21 +247,22 @@ class Trainer:
         non-finite check and a requested stop are decided identically everywhere.
         """
         torch.manual_seed(mix_seed(self.config.seed, self.step, self.context.rank))  # dropout: a function of (seed, step, rank)
-        x = images.to(self.device, non_blocking=True)
-        with torch.no_grad():
-            features = self.alexnet(x, self.config.layer)
-        real = x * 255.0
-        fake = self._g_train(features)
-        logits_fake = None
-        if self.discriminator is not None:
-            self.discriminator.requires_grad_(False)
-            logits_fake = self.discriminator(fake, features)  # the bare module: no DDP bookkeeping for G's pass
-            self.discriminator.requires_grad_(True)
-        loss = generator_loss(self.loss, fake, real, self.comparator, logits_fake)
-        parts = {"loss": loss.total, **loss.terms}
-        if self._d_train is not None:
-            logits = self._d_train(torch.cat([real, fake.detach()]), torch.cat([features, features]))
-            parts["discr"] = discriminator_loss(logits[: len(real)], logits[len(real) :])
+        x = self.precision.images(images.to(self.device, non_blocking=True))
+        with self.precision.autocast():
+            with torch.no_grad():
+                features = self.alexnet(x, self.config.layer)
+            real = x * 255.0
+            fake = self._g_train(features)
+            logits_fake = None
+            if self.discriminator is not None and self._d_frozen is not None:
+                self.discriminator.requires_grad_(False)
+                logits_fake = self._d_frozen(fake, features)
+                self.discriminator.requires_grad_(True)
+            loss = generator_loss(self.loss, fake, real, self.comparator, logits_fake)
+            parts = {"loss": loss.total, **loss.terms}
+            if self._d_train is not None:
+                logits = self._d_train(torch.cat([real, fake.detach()]), torch.cat([features, features]))
+                parts["discr"] = discriminator_loss(logits[: len(real)], logits[len(real) :])
         stop_flag = torch.tensor(float(self._signal_received is not None), device=self.device)
         averaged = distributed.all_mean(torch.stack([v.detach().float() for v in parts.values()] + [stop_flag]), self.context).tolist()
         values = dict(zip(parts, averaged[:-1]))
@@ -326,7 +345,8 @@ class Trainer:
     def _loader(self) -> DataLoader:
         workers = self.config.workers
         if workers is None:
-            workers = min(8, os.cpu_count() or 1) if self.device.type == "cuda" else 1
+            per_process = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+            workers = max(2, min(16, per_process)) if self.device.type == "cuda" else 1
         order = RunOrder(
             len(self.source), self.config.seed, self.local_batch, self.step, self.config.steps, self.context.rank, self.context.world_size
         )

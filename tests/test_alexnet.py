@@ -1,3 +1,5 @@
+import urllib.error
+
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -81,3 +83,18 @@ def test_bad_specs(spec, message):
 def test_unknown_layer(alexnet):
     with pytest.raises(InvertnetError, match="unknown layer 'fc9'"):
         alexnet(torch.rand(1, 3, 224, 224), "fc9")
+
+
+def test_a_failed_download_reports_on_stderr_and_keeps_stdout_clean(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("INVERTNET_OFFLINE")
+
+    def unreachable(url, *args, **kwargs):
+        print(f'Downloading: "{url}"')  # what torch.hub prints before it fails offline
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", unreachable)
+    with pytest.raises(InvertnetError, match="cannot load torchvision's ImageNet AlexNet weights"):
+        load_alexnet("imagenet")
+    out, err = capsys.readouterr()
+    assert out == "" and "Downloading" in err

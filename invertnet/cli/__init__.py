@@ -13,7 +13,7 @@ import typer
 
 from .. import __version__
 from ..errors import InvertnetError
-from . import demo, eval, figure, interpolate, invert, reencode, train
+from . import bench, demo, eval, figure, interpolate, invert, reencode, train
 
 app = typer.Typer(
     name="invertnet",
@@ -37,7 +37,7 @@ def _root(
     """Reconstruct images from AlexNet features with DeePSiM generators."""
 
 
-for module in (train, invert, reencode, interpolate, eval, figure, demo):
+for module in (train, invert, reencode, interpolate, eval, figure, demo, bench):
     module.register(app)
 
 

@@ -17,6 +17,7 @@ from ..errors import InvertnetError
 from ..imageio import save_image, strip
 from ..inversion import Inverter
 from ..optimize import MahendranVedaldi, OptimizeConfig
+from ..precision import PRECISIONS
 from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, load_inputs, stderr
 
 
@@ -39,6 +40,7 @@ def invert(
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write input and reconstruction next to each other."),
     alexnet: str = ALEXNET,
     device: str = DEVICE,
+    precision: str = typer.Option("fp32", "--precision", help=f"Generator path: {', '.join(PRECISIONS)} (bf16: autocast and channels_last, for throughput on a GPU)."),
 ) -> None:
     """Reconstruct each image from its AlexNet features at LAYER and write it as a PNG."""
     if method not in ("generator", "optimize"):
@@ -52,7 +54,7 @@ def invert(
     if method == "optimize":
         recon = reconstruct_by_optimisation(inputs, layer, alexnet, device, iterations)
     else:
-        recon = Inverter.load(layer, weights, alexnet=alexnet, device=device).invert(inputs).cpu()
+        recon = Inverter.load(layer, weights, alexnet=alexnet, device=device, precision=precision).invert(inputs).cpu()
     suffix = f"{layer}.png" if method == "generator" else f"{layer}.optimize.png"
     for path, image, reconstruction in zip(images, inputs, recon):
         picture = strip([image, reconstruction]) if side_by_side else reconstruction

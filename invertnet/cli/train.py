@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .. import distributed
 from ..errors import InvertnetError
 from ..losses import COMPARATORS, IMAGE_LOSSES, PRESETS
+from ..precision import PRECISIONS
 from ..train import TrainConfig, Trainer
 from .common import ALEXNET, DEVICE, announce, stderr
 
@@ -80,7 +81,9 @@ def train(
     checkpoint_every: int = typer.Option(DEFAULTS.checkpoint_every, "--checkpoint-every", help="Save every N steps (and at the end)."),
     sample_every: int = typer.Option(DEFAULTS.sample_every, "--sample-every", help="Write a sample grid every N steps (and at the end)."),
     log_every: int = typer.Option(DEFAULTS.log_every, "--log-every", help="Append to metrics.jsonl every N steps."),
-    workers: int | None = typer.Option(None, "--workers", help="Data loader processes [default: 8 on CUDA, 1 on CPU]."),
+    workers: int | None = typer.Option(None, "--workers", help="Data loader processes [default: the CPU cores per process, up to 16, on CUDA; 1 on CPU]."),
+    precision: str = typer.Option(DEFAULTS.precision, "--precision", help=f"{', '.join(PRECISIONS)}: bf16 autocast, channels_last and fused Adam, or plain fp32; auto is bf16 on CUDA."),
+    compile: bool = typer.Option(DEFAULTS.compile, "--compile/--no-compile", help="torch.compile the generator and discriminator."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint (its saved settings apply)."),
 ) -> int:
     """Train a generator that inverts LAYER of AlexNet with the DeePSiM loss."""
@@ -95,6 +98,7 @@ def train(
             loss=loss, comparator=comparator, lambda_feat=lambda_feat, lambda_adv=lambda_adv, lambda_img=lambda_img, image_loss=image_loss,
             alexnet=alexnet, device=device, seed=seed, lr=lr, gate_stop=gate_stop, gate_resume=gate_resume,
             checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every, workers=workers,
+            precision=precision, compile=compile,
         )
         trainer = Trainer(config)
     try:

@@ -1,0 +1,271 @@
+"""How fast invertnet runs on this machine, measured in one run (``invertnet bench``).
+
+For each layer it times the real training step (:meth:`Trainer.train_step`, the full DeePSiM
+step with the discriminator gate) on a batch already on the device, in the configured
+precision and as the plain fp32 eager baseline; counts the step's model FLOPs with torch's
+flop counter and sets the achieved rate against this device's dense bf16 matmul rate,
+measured in the same run. It also times ``invert`` (AlexNet features and the generator) at
+batch 1 and at a large batch, and the input pipeline alone: the synthetic source and a
+folder of JPEGs through the training DataLoader and transforms. Timings use random weights
+(``random:0``): speed does not depend on what the weights are.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
+
+from .alexnet import LAYERS, load_alexnet
+from .data import DeadLeaves, FolderImages, RunOrder, Source, TrainingImages, collate_training, eval_crop, open_source
+from .devices import resolve_device
+from .errors import InvertnetError
+from .imageio import to_uint8
+from .inversion import Inverter
+from .models import Generator
+from .precision import Precision
+from .train import TrainConfig, Trainer
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to measure and how long; :meth:`small` is the CPU-sized version CI runs."""
+
+    layers: tuple[str, ...] = LAYERS
+    batch_size: int = 64
+    steps: int = 20
+    warmup: int = 3
+    invert_layer: str = "fc6"
+    invert_batch: int = 512
+    precision: str = "auto"
+    compile: bool = False
+    device: str = "auto"
+    alexnet: str = "random:0"
+    data: str | None = None
+    jpeg_count: int = 256
+    pipeline_batches: int = 8
+    workers: int | None = None
+    matmul_size: int = 8192
+
+    @classmethod
+    def small(cls, **overrides: object) -> BenchConfig:
+        """Seconds, not minutes, on a 2-core CPU: the same measurements on tiny budgets."""
+        values: dict[str, object] = dict(
+            layers=("conv5", "fc6"), batch_size=2, steps=1, warmup=1, invert_batch=8, jpeg_count=8, pipeline_batches=2, matmul_size=512
+        )
+        return cls(**{**values, **overrides})
+
+    def validate(self) -> None:
+        for name in ("batch_size", "steps", "invert_batch", "jpeg_count", "pipeline_batches", "matmul_size"):
+            if getattr(self, name) < 1:
+                raise InvertnetError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
+        if self.warmup < 0:
+            raise InvertnetError(f"--warmup must be >= 0, got {self.warmup}")
+        for layer in (*self.layers, self.invert_layer):
+            if layer not in LAYERS:
+                raise InvertnetError(f"unknown layer {layer!r}: choose from {', '.join(LAYERS)}")
+
+
+@dataclass
+class TrainRow:
+    """One layer's training step: the configured path against the fp32 eager baseline."""
+
+    layer: str
+    precision: str
+    compiled: bool
+    images_per_s: float
+    baseline_images_per_s: float
+    speedup: float
+    step_gflop: float
+    achieved_tflops: float
+    fraction_of_matmul: float
+    """Achieved model FLOP/s over the measured dense matmul rate in the step's own precision
+    (bf16 on the fast path, the issue's yardstick; fp32 where the step runs in fp32)."""
+
+
+@dataclass
+class InvertRow:
+    """``invert`` throughput at one batch size."""
+
+    layer: str
+    precision: str
+    batch_size: int
+    images_per_s: float
+    ms_per_image: float
+
+
+@dataclass
+class PipelineResult:
+    """Training crops per second from the input pipeline alone, with the default workers."""
+
+    workers: int
+    synthetic_images_per_s: float
+    jpeg_images_per_s: float
+    jpeg_source: str
+
+
+@dataclass
+class BenchReport:
+    """Everything one ``invertnet bench`` measured, as written to ``--json``."""
+
+    device: str
+    torch: str
+    cpu_threads: int
+    batch_size: int
+    matmul_tflops: dict[str, float]
+    train: list[TrainRow] = field(default_factory=list)
+    invert: list[InvertRow] = field(default_factory=list)
+    pipeline: PipelineResult | None = None
+    config: dict[str, object] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_per_call(function: Callable[[], object], device: torch.device, calls: int, warmup: int) -> float:
+    """Seconds per call of ``function``, after ``warmup`` untimed calls, device work included."""
+    for _ in range(warmup):
+        function()
+    _synchronize(device)
+    started = time.perf_counter()
+    for _ in range(calls):
+        function()
+    _synchronize(device)
+    return (time.perf_counter() - started) / calls
+
+
+def matmul_tflops(device: torch.device, dtype: torch.dtype, size: int, calls: int = 10) -> float:
+    """The measured dense matmul rate (TFLOP/s) of square ``size`` products in ``dtype``."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    seconds = time_per_call(lambda: torch.mm(a, b), device, calls, warmup=2)
+    return 2 * size**3 / seconds / 1e12
+
+
+def training_batch(batch_size: int, device: torch.device) -> torch.Tensor:
+    """Training-sized synthetic crops on the device, so the step is timed without input work."""
+    source = DeadLeaves("train")
+    return torch.stack([eval_crop(source.load(index)) for index in range(batch_size)]).to(device)
+
+
+def step_flops(trainer: Trainer, images: torch.Tensor) -> int:
+    """Model FLOPs of one training step (forward and backward of every network), counted by torch."""
+    with FlopCounterMode(display=False) as counter:
+        trainer.train_step(images)
+    return counter.get_total_flops()
+
+
+def _trainer(config: BenchConfig, layer: str, precision: str, compile: bool, out: Path) -> Trainer:
+    run = TrainConfig(
+        layer=layer, data="synthetic", out=str(out / f"{layer}-{precision}-{compile}"), steps=1, batch_size=config.batch_size,
+        alexnet=config.alexnet, device=config.device, precision=precision, compile=compile, workers=0,
+    )
+    return Trainer(run)
+
+
+def bench_training(config: BenchConfig, layer: str, images: torch.Tensor, rates: dict[str, float], out: Path) -> TrainRow:
+    """The full DeePSiM step for ``layer``: configured path, fp32 eager baseline, FLOPs."""
+    baseline = _trainer(config, layer, "fp32", False, out)
+    device = baseline.device
+    flops = step_flops(baseline, images)
+    baseline_seconds = time_per_call(lambda: baseline.train_step(images), device, config.steps, config.warmup)
+    del baseline
+    fast = _trainer(config, layer, config.precision, config.compile, out)
+    if fast.precision.name == "fp32" and not config.compile:
+        seconds = baseline_seconds  # the configured path is the baseline here (fp32 on this device)
+    else:
+        seconds = time_per_call(lambda: fast.train_step(images), device, config.steps, config.warmup + (2 if config.compile else 0))
+    batch = len(images)
+    achieved = flops / seconds / 1e12
+    return TrainRow(
+        layer=layer, precision=fast.precision.name, compiled=config.compile, images_per_s=batch / seconds,
+        baseline_images_per_s=batch / baseline_seconds, speedup=baseline_seconds / seconds, step_gflop=flops / 1e9,
+        achieved_tflops=achieved, fraction_of_matmul=achieved / rates[fast.precision.name],
+    )
+
+
+def bench_invert(config: BenchConfig, device: torch.device) -> list[InvertRow]:
+    """``invert`` throughput (AlexNet features, then the generator) at batch 1 and a large batch."""
+    alexnet = load_alexnet(config.alexnet, device=device)
+    generator = Generator(config.invert_layer).to(device).eval().requires_grad_(False)
+    inverter = Inverter(alexnet, generator, precision=config.precision)
+    rows = []
+    for batch in (1, config.invert_batch):
+        images = torch.rand(batch, 3, 224, 224, device=device)
+        seconds = time_per_call(lambda: inverter.invert(images, batch_size=batch), device, max(config.steps, 3), max(config.warmup, 1))
+        rows.append(InvertRow(config.invert_layer, inverter.precision.name, batch, batch / seconds, 1000 * seconds / batch))
+    return rows
+
+
+@contextmanager
+def jpeg_folder(config: BenchConfig) -> Iterator[Source]:
+    """``--data`` if given, else a temporary folder of ImageNet-sized JPEGs (500x375, quality 90)."""
+    if config.data is not None:
+        yield open_source(config.data, "train")
+        return
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory(prefix="invertnet-bench-") as folder:
+        source = DeadLeaves("val", size=500)
+        for index in range(config.jpeg_count):
+            pixels = to_uint8(source.load(index)[:, :375, :]).permute(1, 2, 0).numpy()
+            Image.fromarray(pixels).save(Path(folder, f"{index:05d}.jpg"), quality=90)
+        yield FolderImages(folder)
+
+
+def pipeline_images_per_s(source: Source, batch_size: int, batches: int, workers: int) -> float:
+    """Training crops per second from ``source`` through the DataLoader alone (decode, resize, crop, flip)."""
+    order = RunOrder(len(source), seed=0, batch_size=batch_size, start_step=0, steps=batches + 1)
+    loader = DataLoader(TrainingImages(source), batch_size=batch_size, sampler=order, collate_fn=collate_training, num_workers=workers)
+    iterator = iter(loader)
+    next(iterator)  # worker start-up is not throughput
+    started = time.perf_counter()
+    count = sum(len(images) for images, _ in (next(iterator) for _ in range(batches)))
+    return count / (time.perf_counter() - started)
+
+
+def default_workers(device: torch.device) -> int:
+    """The loader workers ``train`` uses by default on this device (one process)."""
+    return max(2, min(16, os.cpu_count() or 1)) if device.type == "cuda" else 1
+
+
+def run_bench(config: BenchConfig, on_progress: Callable[[str], None] = lambda message: None) -> BenchReport:
+    """Measure everything in :class:`BenchConfig` on one device; ``on_progress`` hears each stage."""
+    config.validate()
+    device = resolve_device(config.device)
+    Precision.resolve(config.precision, device)  # a bad --precision fails before any timing
+    on_progress("matmul rate")
+    rates = {"bf16": matmul_tflops(device, torch.bfloat16, config.matmul_size), "fp32": matmul_tflops(device, torch.float32, config.matmul_size)}
+    report = BenchReport(
+        device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
+        torch=torch.__version__, cpu_threads=torch.get_num_threads(), batch_size=config.batch_size, matmul_tflops=rates,
+        config={k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+    )
+    images = training_batch(config.batch_size, device)
+    with tempfile.TemporaryDirectory(prefix="invertnet-bench-runs-") as out:
+        for layer in config.layers:
+            on_progress(f"training step {layer}")
+            report.train.append(bench_training(config, layer, images, rates, Path(out)))
+    on_progress(f"invert {config.invert_layer}")
+    report.invert = bench_invert(config, device)
+    workers = default_workers(device) if config.workers is None else config.workers
+    on_progress("data pipeline")
+    synthetic = pipeline_images_per_s(DeadLeaves("train"), config.batch_size, config.pipeline_batches, workers)
+    with jpeg_folder(config) as folder:
+        jpeg = pipeline_images_per_s(folder, config.batch_size, config.pipeline_batches, workers)
+        described = config.data or f"{len(folder)} generated 500x375 JPEGs"
+    report.pipeline = PipelineResult(workers, synthetic, jpeg, described)
+    return report

@@ -1,0 +1,84 @@
+"""``invertnet bench``: training, inversion and input-pipeline speed on this machine (see :mod:`invertnet.bench`).
+
+    invertnet bench --json bench.json             # the full measurement (minutes on a GPU)
+    invertnet bench --small --device cpu          # the same measurements on tiny budgets, as CI runs them
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ..atomic import atomic_path
+from ..bench import BenchConfig, BenchReport, run_bench
+from ..precision import PRECISIONS
+from .common import DEVICE, announce, stderr, stdout_console
+
+
+def tables(report: BenchReport) -> list[Table]:
+    """The training rows, the invert rows and the pipeline, each as a table."""
+    rates = ", ".join(f"{name} {value:.3g}" for name, value in report.matmul_tflops.items())
+    train = Table(title=f"Training step, batch {report.batch_size}, on {report.device} (dense matmul TFLOP/s: {rates})", title_justify="left")
+    for column in ("layer", "path", "images/s", "fp32 eager images/s", "speedup", "GFLOP/step", "TFLOP/s", "of matmul rate"):
+        train.add_column(column, justify="left" if column in ("layer", "path") else "right")
+    for row in report.train:
+        path = row.precision + (" compiled" if row.compiled else "")
+        train.add_row(
+            row.layer, path, f"{row.images_per_s:.4g}", f"{row.baseline_images_per_s:.4g}", f"{row.speedup:.2f}x",
+            f"{row.step_gflop:.4g}", f"{row.achieved_tflops:.3g}", f"{100 * row.fraction_of_matmul:.1f}%",
+        )
+    invert = Table(title="invert (AlexNet features + generator)", title_justify="left")
+    for column in ("layer", "path", "batch", "images/s", "ms/image"):
+        invert.add_column(column, justify="left" if column in ("layer", "path") else "right")
+    for row in report.invert:
+        invert.add_row(row.layer, row.precision, str(row.batch_size), f"{row.images_per_s:.4g}", f"{row.ms_per_image:.4g}")
+    views = [train, invert]
+    if report.pipeline is not None:
+        pipeline = Table(title=f"Input pipeline alone (DataLoader, {report.pipeline.workers} workers, training transforms)", title_justify="left")
+        pipeline.add_column("source")
+        pipeline.add_column("images/s", justify="right")
+        pipeline.add_row("synthetic (dead leaves)", f"{report.pipeline.synthetic_images_per_s:.4g}")
+        pipeline.add_row(report.pipeline.jpeg_source, f"{report.pipeline.jpeg_images_per_s:.4g}")
+        views.append(pipeline)
+    return views
+
+
+def bench(
+    small: bool = typer.Option(False, "--small", help="Tiny budgets (batch 2, one timed step, conv5 and fc6): seconds on a CPU."),
+    layers: list[str] = typer.Option([], "--layer", "-l", help="Layers whose training step to time (repeatable) [default: all four; conv5, fc6 with --small]."),
+    batch_size: int | None = typer.Option(None, "--batch-size", "-b", help="Training batch [default: 64; 2 with --small]."),
+    steps: int | None = typer.Option(None, "--steps", help="Timed calls per measurement [default: 20; 1 with --small]."),
+    warmup: int | None = typer.Option(None, "--warmup", help="Untimed calls first [default: 3; 1 with --small]."),
+    invert_batch: int | None = typer.Option(None, "--invert-batch", help="The large batch for invert [default: 512; 8 with --small]."),
+    precision: str = typer.Option("auto", "--precision", help=f"The path set against fp32 eager: {', '.join(PRECISIONS)}."),
+    compile: bool = typer.Option(False, "--compile/--no-compile", help="Time the training step under torch.compile."),
+    data: str | None = typer.Option(None, "--data", help="An image folder of JPEGs to time the pipeline on [default: generated JPEGs]."),
+    workers: int | None = typer.Option(None, "--workers", help="Loader workers for the pipeline [default: train's default on this device]."),
+    alexnet: str = typer.Option("random:0", "--alexnet", help="AlexNet weights (speed does not depend on them)."),
+    device: str = DEVICE,
+    json_path: Path | None = typer.Option(None, "--json", help="Write every figure to this JSON file."),
+) -> None:
+    """Measure training images/s per layer against fp32 eager, model FLOPs against the matmul rate, invert and data-pipeline rates."""
+    chosen = {
+        "layers": tuple(layers) if layers else None, "batch_size": batch_size, "steps": steps, "warmup": warmup,
+        "invert_batch": invert_batch, "precision": precision, "compile": compile, "data": data, "workers": workers,
+        "alexnet": alexnet, "device": device,
+    }
+    overrides = {key: value for key, value in chosen.items() if value is not None}
+    config = BenchConfig.small(**overrides) if small else BenchConfig(**overrides)
+    with stderr.status("bench") as status:
+        report = run_bench(config, on_progress=lambda stage: status.update(f"bench: {stage}"))
+    console = stdout_console()
+    for view in tables(report):
+        console.print(view)
+    if json_path is not None:
+        with atomic_path(json_path) as tmp:
+            tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        announce(json_path)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)

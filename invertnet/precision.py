@@ -1,0 +1,63 @@
+"""Number format and memory layout: bf16 autocast with channels_last, or plain fp32.
+
+``bf16`` runs the convolutions and matrix products of AlexNet, the generator, the comparator
+and the discriminator in bfloat16 under :func:`torch.autocast`, keeps the weights, the
+optimizer and every loss reduction in fp32 (see :mod:`invertnet.losses`), stores 4-d
+tensors channels_last (what the tensor cores' convolution kernels want) and steps Adam with
+its fused kernel. ``fp32`` is the plain eager baseline. ``auto`` is bf16 on a CUDA GPU that
+supports it and fp32 elsewhere, where bf16 is emulated and slower.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from .errors import InvertnetError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The resolved choice for one device: ``fp32`` or ``bf16``."""
+
+    name: str
+    device_type: str
+
+    @classmethod
+    def resolve(cls, name: str, device: torch.device) -> Precision:
+        """``auto`` becomes bf16 on a bf16-capable CUDA device, fp32 otherwise."""
+        if name not in PRECISIONS:
+            raise InvertnetError(f"unknown precision {name!r}: choose one of {', '.join(PRECISIONS)}")
+        if name == "auto":
+            name = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+        return cls(name, device.type)
+
+    @property
+    def fast(self) -> bool:
+        return self.name == "bf16"
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.fast else torch.contiguous_format
+
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
+        """The context the forward passes run in."""
+        if not self.fast:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=torch.bfloat16)
+
+    def module(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` with its 4-d weights in this precision's memory layout (in place)."""
+        return module.to(memory_format=self.memory_format)
+
+    def images(self, images: torch.Tensor) -> torch.Tensor:
+        """A batch of images in this precision's memory layout."""
+        return images.contiguous(memory_format=self.memory_format)
+
+    def adam(self, parameters: object, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+        """Adam: fused into one kernel on the fast path, torch's default implementation otherwise."""
+        return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True if self.fast else None)

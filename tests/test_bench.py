@@ -1,0 +1,64 @@
+"""``invertnet bench``: FLOP counts against known figures, every measurement present, the CLI."""
+
+import json
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from conftest import ALEXNET
+from invertnet.bench import BenchConfig, jpeg_folder, pipeline_images_per_s, step_flops, training_batch
+from invertnet.cli import main
+from invertnet.models import Generator
+from invertnet.train import TrainConfig, Trainer
+
+
+def _forward_flops(module, *inputs):
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module(*inputs)
+    return counter.get_total_flops()
+
+
+def test_alexnet_flops_match_torchvision(alexnet):
+    # torchvision documents AlexNet at 0.71 GFLOPS (multiply-adds); the counter counts 2 per multiply-add
+    assert _forward_flops(alexnet, torch.rand(1, 3, 224, 224), "fc8") == pytest.approx(2 * 0.714e9, rel=0.01)
+
+
+def test_step_flops_are_forward_and_backward_of_each_network(tmp_path, alexnet):
+    config = TrainConfig(layer="fc8", data="synthetic", out=str(tmp_path / "run"), loss="image", steps=1, batch_size=2, alexnet=ALEXNET,
+                         device="cpu", workers=0)
+    trainer = Trainer(config)
+    images = training_batch(2, torch.device("cpu"))
+    features = alexnet(images, "fc8")
+    generator = _forward_flops(trainer.generator, features)
+    first = 2 * 2 * 1000 * 4096  # the first linear layer needs no gradient for its input (the features)
+    expected = _forward_flops(alexnet, images, "fc8") + generator + generator + (generator - first)
+    assert step_flops(trainer, images) == expected
+
+
+def test_generated_jpeg_folder_feeds_the_pipeline():
+    with jpeg_folder(BenchConfig(jpeg_count=3)) as folder:
+        assert len(folder) == 3 and folder.files[0].suffix == ".jpg"
+        assert folder.load(0).shape == (3, 375, 500)
+        assert pipeline_images_per_s(folder, batch_size=2, batches=2, workers=0) > 0
+
+
+def test_bench_command_writes_every_figure(capsys, tmp_path):
+    code = main(["bench", "--small", "--device", "cpu", "--layer", "fc8", "--batch-size", "1", "--invert-batch", "2",
+                 "--json", str(tmp_path / "bench.json")])
+    out, _ = capsys.readouterr()
+    assert code == 0 and "Training step" in out and "invert" in out and "Input pipeline" in out
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["matmul_tflops"]["bf16"] > 0 and report["matmul_tflops"]["fp32"] > 0
+    (row,) = report["train"]
+    assert row["layer"] == "fc8" and row["precision"] == "fp32" and row["speedup"] == 1.0  # auto on a CPU is the baseline
+    assert row["images_per_s"] > 0 and row["step_gflop"] > 1 and 0 < row["fraction_of_matmul"]
+    assert [r["batch_size"] for r in report["invert"]] == [1, 2] and all(r["ms_per_image"] > 0 for r in report["invert"])
+    assert report["pipeline"]["synthetic_images_per_s"] > 0 and report["pipeline"]["jpeg_images_per_s"] > 0
+
+
+@pytest.mark.parametrize("args, message", [(["--precision", "fp16"], "unknown precision"), (["--batch-size", "0"], "--batch-size must be")])
+def test_bench_bad_options(capsys, args, message):
+    code = main(["bench", "--small", "--device", "cpu", *args])
+    _, err = capsys.readouterr()
+    assert code == 1 and message in err and "Traceback" not in err
