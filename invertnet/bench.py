@@ -53,7 +53,8 @@ class BenchConfig:
     jpeg_count: int = 256
     pipeline_batches: int = 8
     workers: int | None = None
-    matmul_size: int = 8192
+    matmul_size: int | None = None
+    """Side of the square products that measure the matmul rate [default: 8192 on CUDA, 1024 on a CPU]."""
 
     @classmethod
     def small(cls, **overrides: object) -> BenchConfig:
@@ -65,7 +66,7 @@ class BenchConfig:
 
     def validate(self) -> None:
         for name in ("batch_size", "steps", "invert_batch", "jpeg_count", "pipeline_batches", "matmul_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InvertnetError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
         if self.warmup < 0:
             raise InvertnetError(f"--warmup must be >= 0, got {self.warmup}")
@@ -147,12 +148,17 @@ def time_per_call(function: Callable[[], object], device: torch.device, calls: i
     return (time.perf_counter() - started) / calls
 
 
-def matmul_tflops(device: torch.device, dtype: torch.dtype, size: int, calls: int = 10) -> float:
-    """The measured dense matmul rate (TFLOP/s) of square ``size`` products in ``dtype``."""
+def matmul_tflops(device: torch.device, dtype: torch.dtype, size: int, seconds: float = 1.0) -> float:
+    """The measured dense matmul rate (TFLOP/s) of square ``size`` products in ``dtype``.
+
+    As many products as fit in about ``seconds`` (1 to 50) after one untimed one, so a slow
+    path (bf16 on a CPU without bf16 units is hundreds of times slower) cannot stall the run.
+    """
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
-    seconds = time_per_call(lambda: torch.mm(a, b), device, calls, warmup=2)
-    return 2 * size**3 / seconds / 1e12
+    once = time_per_call(lambda: torch.mm(a, b), device, calls=1, warmup=1)
+    per_call = time_per_call(lambda: torch.mm(a, b), device, calls=max(1, min(50, int(seconds / once))), warmup=0)
+    return 2 * size**3 / per_call / 1e12
 
 
 def training_batch(batch_size: int, device: torch.device) -> torch.Tensor:
@@ -248,7 +254,8 @@ def run_bench(config: BenchConfig, on_progress: Callable[[str], None] = lambda m
     device = resolve_device(config.device)
     Precision.resolve(config.precision, device)  # a bad --precision fails before any timing
     on_progress("matmul rate")
-    rates = {"bf16": matmul_tflops(device, torch.bfloat16, config.matmul_size), "fp32": matmul_tflops(device, torch.float32, config.matmul_size)}
+    size = config.matmul_size or (8192 if device.type == "cuda" else 1024)
+    rates = {"bf16": matmul_tflops(device, torch.bfloat16, size), "fp32": matmul_tflops(device, torch.float32, size)}
     report = BenchReport(
         device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
         torch=torch.__version__, cpu_threads=torch.get_num_threads(), batch_size=config.batch_size, matmul_tflops=rates,

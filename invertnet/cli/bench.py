@@ -56,6 +56,7 @@ def bench(
     precision: str = typer.Option("auto", "--precision", help=f"The path set against fp32 eager: {', '.join(PRECISIONS)}."),
     compile: bool = typer.Option(False, "--compile/--no-compile", help="Time the training step under torch.compile."),
     data: str | None = typer.Option(None, "--data", help="An image folder of JPEGs to time the pipeline on [default: generated JPEGs]."),
+    matmul_size: int | None = typer.Option(None, "--matmul-size", help="Side of the square matmuls that measure the device's rate [default: 8192 on CUDA, 1024 on CPU; 512 with --small]."),
     workers: int | None = typer.Option(None, "--workers", help="Loader workers for the pipeline [default: train's default on this device]."),
     alexnet: str = typer.Option("random:0", "--alexnet", help="AlexNet weights (speed does not depend on them)."),
     device: str = DEVICE,
@@ -64,7 +65,7 @@ def bench(
     """Measure training images/s per layer against fp32 eager, model FLOPs against the matmul rate, invert and data-pipeline rates."""
     chosen = {
         "layers": tuple(layers) if layers else None, "batch_size": batch_size, "steps": steps, "warmup": warmup,
-        "invert_batch": invert_batch, "precision": precision, "compile": compile, "data": data, "workers": workers,
+        "invert_batch": invert_batch, "precision": precision, "compile": compile, "data": data, "workers": workers, "matmul_size": matmul_size,
         "alexnet": alexnet, "device": device,
     }
     overrides = {key: value for key, value in chosen.items() if value is not None}
