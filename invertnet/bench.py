@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from .alexnet import LAYERS, load_alexnet
-from .data import DeadLeaves, FolderImages, RunOrder, Source, TrainingImages, collate_training, eval_crop, open_source
+from .data import DeadLeaves, FolderImages, RunOrder, Source, TrainingImages, collate_training, eval_crop, open_source, synthetic_batches
 from .devices import resolve_device
 from .errors import InvertnetError
 from .imageio import to_uint8
@@ -243,6 +243,18 @@ def pipeline_images_per_s(source: Source, batch_size: int, batches: int, workers
     return count / (time.perf_counter() - started)
 
 
+def synthetic_images_per_s(source: DeadLeaves, batch_size: int, batches: int, device: torch.device) -> float:
+    """Training crops per second from the synthetic source, painted and cropped on ``device`` as ``train`` does."""
+    order = RunOrder(len(source), seed=0, batch_size=batch_size, start_step=0, steps=batches + 1)
+    iterator = synthetic_batches(source, order, device)
+    next(iterator)
+    _synchronize(device)
+    started = time.perf_counter()
+    count = sum(len(images) for images, _ in (next(iterator) for _ in range(batches)))
+    _synchronize(device)
+    return count / (time.perf_counter() - started)
+
+
 def default_workers(device: torch.device) -> int:
     """The loader workers ``train`` uses by default on this device (one process)."""
     return max(2, min(16, os.cpu_count() or 1)) if device.type == "cuda" else 1
@@ -270,7 +282,7 @@ def run_bench(config: BenchConfig, on_progress: Callable[[str], None] = lambda m
     report.invert = bench_invert(config, device)
     workers = default_workers(device) if config.workers is None else config.workers
     on_progress("data pipeline")
-    synthetic = pipeline_images_per_s(DeadLeaves("train"), config.batch_size, config.pipeline_batches, workers)
+    synthetic = synthetic_images_per_s(DeadLeaves("train"), config.batch_size, config.pipeline_batches, device)
     with jpeg_folder(config) as folder:
         jpeg = pipeline_images_per_s(folder, config.batch_size, config.pipeline_batches, workers)
         described = config.data or f"{len(folder)} generated 500x375 JPEGs"

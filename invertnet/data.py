@@ -20,6 +20,7 @@ from torch.utils.data import Dataset, Sampler
 from torchvision.transforms.v2 import functional as TF
 
 from .alexnet import INPUT_SIZE
+from .deadleaves import draw_shapes, paint
 from .errors import InvertnetError
 from .imageio import IMAGE_SUFFIXES, load_image, to_uint8
 
@@ -75,10 +76,9 @@ class FolderImages:
 
 
 class DeadLeaves:
-    """Seeded synthetic images: overlapping discs and rectangles with a power-law size distribution.
+    """Seeded synthetic images: dead leaves (see :mod:`invertnet.deadleaves`), no data on disk.
 
-    The dead-leaves model gives occlusions, sharp edges and a roughly 1/f^2 power spectrum,
-    like natural images, with no data on disk. Image ``index`` of a split is always the same.
+    Image ``index`` of a split is always the same, on every device.
     """
 
     def __init__(self, split: str = "train", size: int = RESIZE, shapes: int = 500) -> None:
@@ -94,31 +94,12 @@ class DeadLeaves:
         return f"{SYNTHETIC}-{self.split}-{index:06d}"
 
     def load(self, index: int) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(mix_seed(SPLITS.index(self.split), index))
-        count, size = self.shapes, self.size
-        # radii with density ~ r^-3 between r_min and r_max (scale invariance), by inverse CDF
-        r_min, r_max = 3.0, size / 2.5
-        u = torch.rand(count, generator=generator, dtype=torch.float64)
-        radii = ((r_min**-2 - u * (r_min**-2 - r_max**-2)) ** -0.5).tolist()
-        centers = (torch.rand(count, 2, generator=generator, dtype=torch.float64) * (size + r_max) - r_max / 2).tolist()
-        colors = torch.rand(count + 1, 3, 1, generator=generator) ** 1.2  # row 0: the background
-        discs = (torch.rand(count, generator=generator) < 0.5).tolist()
-        aspects = (0.5 + torch.rand(count, generator=generator, dtype=torch.float64)).tolist()
-        image = colors[0].view(3, 1, 1).expand(3, size, size).clone()
-        for k in range(count):  # later shapes occlude earlier ones; each is painted inside its bounding box
-            (cy, cx), r = centers[k], radii[k]
-            half_h, half_w = (r, r) if discs[k] else (r * aspects[k], r / aspects[k])
-            top, bottom = max(0, int(cy - half_h)), min(size, int(cy + half_h) + 1)
-            left, right = max(0, int(cx - half_w)), min(size, int(cx + half_w) + 1)
-            if top >= bottom or left >= right:
-                continue
-            ys = torch.arange(top, bottom, dtype=torch.float32).view(-1, 1) + 0.5 - cy
-            xs = torch.arange(left, right, dtype=torch.float32).view(1, -1) + 0.5 - cx
-            mask = ys**2 + xs**2 <= r * r if discs[k] else (ys.abs() <= half_h) & (xs.abs() <= half_w)
-            region = image[:, top:bottom, left:right]
-            region[:, mask] = colors[k + 1]
-        image = TF.gaussian_blur(image.unsqueeze(0), kernel_size=[5, 5], sigma=[0.8, 0.8])[0]
-        return image.clamp(0, 1)
+        return self.batch([index])[0]
+
+    def batch(self, indices: list[int], device: torch.device | str = "cpu") -> torch.Tensor:
+        """Images ``indices`` (N, 3, size, size), painted on ``device``."""
+        shapes = [draw_shapes(mix_seed(SPLITS.index(self.split), index), self.size, self.shapes) for index in indices]
+        return paint(shapes, self.size, device)
 
 
 Source = FolderImages | DeadLeaves
@@ -194,6 +175,19 @@ class TrainingImages(Dataset):
                 continue
             return train_crop(image, torch.Generator().manual_seed(seed)), skipped
         raise InvertnetError(f"{len(skipped)} images in a row cannot be read in {getattr(self.source, 'root', self.source)}")
+
+
+def synthetic_batches(source: DeadLeaves, order: RunOrder, device: torch.device) -> Iterator[tuple[torch.Tensor, list[int]]]:
+    """What a DataLoader over :class:`TrainingImages` yields for ``order``, painted and cropped on ``device``.
+
+    The synthetic source needs no files, so its batches are made where they are used: on a
+    GPU that is thousands of images a second, with no loader processes.
+    """
+    items = iter(order)
+    while batch := [item for _, item in zip(range(order.batch_size), items)]:
+        images = source.batch([index for index, _ in batch], device)
+        crops = [train_crop(image, torch.Generator().manual_seed(seed)) for image, (_, seed) in zip(images, batch)]
+        yield torch.stack(crops), []
 
 
 def collate_training(items: list[tuple[torch.Tensor, list[int]]]) -> tuple[torch.Tensor, list[int]]:

@@ -32,7 +32,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader
 from . import distributed
 from .alexnet import check_layer, load_alexnet
 from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
-from .data import BrokenImage, RunOrder, TrainingImages, mix_seed, collate_training, eval_crop, open_source
+from .data import BrokenImage, DeadLeaves, RunOrder, TrainingImages, collate_training, eval_crop, mix_seed, open_source, synthetic_batches
 from .errors import InvertnetError
 from .imageio import grid, save_image
 from .losses import DiscriminatorGate, LossConfig, build_comparator, discriminator_loss, generator_loss
@@ -342,14 +342,17 @@ class Trainer:
         if not self.context.distributed:
             self._stop_signal = signum
 
-    def _loader(self) -> DataLoader:
+    def _loader(self) -> Iterable[tuple[torch.Tensor, list[int]]]:
+        """This process's batches: a DataLoader over the files, or synthetic images painted on the device."""
+        order = RunOrder(
+            len(self.source), self.config.seed, self.local_batch, self.step, self.config.steps, self.context.rank, self.context.world_size
+        )
+        if isinstance(self.source, DeadLeaves):
+            return synthetic_batches(self.source, order, self.device)
         workers = self.config.workers
         if workers is None:
             per_process = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
             workers = max(2, min(16, per_process)) if self.device.type == "cuda" else 1
-        order = RunOrder(
-            len(self.source), self.config.seed, self.local_batch, self.step, self.config.steps, self.context.rank, self.context.world_size
-        )
         return DataLoader(
             TrainingImages(self.source),
             batch_size=self.local_batch,

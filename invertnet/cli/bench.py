@@ -37,10 +37,10 @@ def tables(report: BenchReport) -> list[Table]:
         invert.add_row(row.layer, row.precision, str(row.batch_size), f"{row.images_per_s:.4g}", f"{row.ms_per_image:.4g}")
     views = [train, invert]
     if report.pipeline is not None:
-        pipeline = Table(title=f"Input pipeline alone (DataLoader, {report.pipeline.workers} workers, training transforms)", title_justify="left")
+        pipeline = Table(title=f"Input pipeline alone, training transforms (files: DataLoader, {report.pipeline.workers} workers)", title_justify="left")
         pipeline.add_column("source")
         pipeline.add_column("images/s", justify="right")
-        pipeline.add_row("synthetic (dead leaves)", f"{report.pipeline.synthetic_images_per_s:.4g}")
+        pipeline.add_row(f"synthetic (dead leaves, painted on {report.device})", f"{report.pipeline.synthetic_images_per_s:.4g}")
         pipeline.add_row(report.pipeline.jpeg_source, f"{report.pipeline.jpeg_images_per_s:.4g}")
         views.append(pipeline)
     return views
