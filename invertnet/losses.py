@@ -196,14 +196,25 @@ class DiscriminatorGate:
 
     stop_below: float = 0.1
     resume_above: float = 0.1
-    active: bool = True
+    active: bool | torch.Tensor = True
 
     def __post_init__(self) -> None:
         if self.resume_above < self.stop_below:
             raise InvertnetError(f"the gate's resume ratio ({self.resume_above}) must be >= its stop ratio ({self.stop_below})")
 
-    def update(self, discr_loss: float, adv_loss: float) -> bool:
-        """Record this step's losses; return whether the discriminator is updated on it."""
-        ratio = discr_loss / adv_loss if adv_loss > 0 else float("inf")
-        self.active = ratio >= (self.stop_below if self.active else self.resume_above)
+    def update(self, discr_loss: float | torch.Tensor, adv_loss: float | torch.Tensor) -> bool | torch.Tensor:
+        """Record this step's losses; return whether the discriminator is updated on it.
+
+        Floats give a bool. 0-d tensors give a bool tensor, decided on their device, so the
+        training step needs no host synchronisation for the gate.
+        """
+        if not isinstance(discr_loss, torch.Tensor):
+            ratio = discr_loss / adv_loss if adv_loss > 0 else float("inf")
+            self.active = ratio >= (self.stop_below if self.active else self.resume_above)
+            return self.active
+        ratio = torch.where(adv_loss > 0, discr_loss / adv_loss, float("inf"))
+        if isinstance(self.active, torch.Tensor):
+            self.active = ratio >= torch.where(self.active, self.stop_below, self.resume_above)
+        else:
+            self.active = ratio >= (self.stop_below if self.active else self.resume_above)
         return self.active

@@ -2,10 +2,11 @@
 
 ``bf16`` runs the convolutions and matrix products of AlexNet, the generator, the comparator
 and the discriminator in bfloat16 under :func:`torch.autocast`, keeps the weights, the
-optimizer and every loss reduction in fp32 (see :mod:`invertnet.losses`), stores 4-d
-tensors channels_last (what the tensor cores' convolution kernels want) and steps Adam with
-its fused kernel. ``fp32`` is the plain eager baseline. ``auto`` is bf16 on a CUDA GPU that
-supports it and fp32 elsewhere, where bf16 is emulated and slower.
+optimizer and every loss reduction in fp32 (see :mod:`invertnet.losses`) and stores 4-d
+tensors channels_last (what the tensor cores' convolution kernels want). ``fp32`` is the
+plain eager baseline. ``auto`` is bf16 on a CUDA GPU that supports it and fp32 elsewhere,
+where bf16 is emulated and slower. Adam is the fused kernel in both: its ``found_inf``
+input is how the training step skips updates without a host synchronisation.
 """
 
 from __future__ import annotations
@@ -59,5 +60,5 @@ class Precision:
         return images.contiguous(memory_format=self.memory_format)
 
     def adam(self, parameters: object, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
-        """Adam: fused into one kernel on the fast path, torch's default implementation otherwise."""
-        return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True if self.fast else None)
+        """Adam fused into one kernel (CPU and CUDA), which can skip a step on the device."""
+        return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)

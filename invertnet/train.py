@@ -14,7 +14,9 @@ A run folder holds ``checkpoint.safetensors`` (everything needed to resume),
 ``generator.safetensors`` (for inference), ``config.json``, ``metrics.jsonl`` and
 ``samples/step_NNNNNNN.png`` (inputs above, reconstructions below). Checkpoints are atomic;
 SIGINT/SIGTERM finish the current step, save and exit; a non-finite loss stops the run
-before anything is stepped or saved. A resumed run computes exactly what an uninterrupted
+with nothing saved, and no update of that step applied. The step makes no host
+synchronisation: losses are read back once per log window (see :meth:`Trainer.train_step`).
+A resumed run computes exactly what an uninterrupted
 one would: the data of each step is a function of (seed, step), the optimizer and gate
 states are in the checkpoint, and dropout is reseeded from (seed, step, rank) every step.
 
@@ -104,16 +106,57 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
+def _step_unless(optimizer: torch.optim.Optimizer, skip: torch.Tensor) -> None:
+    """``optimizer.step()``, skipped on the device where ``skip`` is true (fused Adam's ``found_inf``)."""
+    optimizer.found_inf = skip.float()  # type: ignore[attr-defined]
+    try:
+        optimizer.step()
+    finally:
+        del optimizer.found_inf  # type: ignore[attr-defined]
+
+
 class NonFiniteLoss(InvertnetError):
     """A loss became NaN or infinite; nothing of that step was applied or saved."""
 
 
 @dataclass
-class StepResult:
-    """The losses of one step (floats, read back once per step) and whether D was updated."""
+class StepValues:
+    """One step's losses and whether D was updated, read back to the host."""
 
     values: dict[str, float]
-    discriminator_updated: bool
+    discriminator_updated: bool | None
+    stop_requested: bool
+
+
+@dataclass
+class StepResult:
+    """One step's losses and gate decision, still on the device.
+
+    Reading them is a host synchronisation, so the loop reads a whole window of steps at
+    once (:func:`read_back`), at log, sample and checkpoint steps.
+    """
+
+    names: tuple[str, ...]
+    stats: torch.Tensor  # the losses, averaged over processes, then the stop flag
+    discriminator_updated: torch.Tensor | None
+
+    def read(self) -> StepValues:
+        """This step alone, read back (a host synchronisation)."""
+        return read_back([self])[0]
+
+
+def read_back(results: list[StepResult]) -> list[StepValues]:
+    """Several steps read back with one device-to-host copy."""
+    if not results:
+        return []
+    rows = [r.stats if r.discriminator_updated is None else torch.cat([r.stats, r.discriminator_updated.float().view(1)]) for r in results]
+    values = torch.stack(rows).tolist()
+    steps = []
+    for result, row in zip(results, values):
+        count = len(result.names)
+        updated = None if result.discriminator_updated is None else bool(row[count + 1])
+        steps.append(StepValues(dict(zip(result.names, row[:count])), updated, row[count] > 0))
+    return steps
 
 
 @dataclass
@@ -234,17 +277,21 @@ class Trainer:
             optim, metadata["invertnet.optim.discriminator"] = flatten_optimizer("optim.discriminator", self.d_optimizer)
             tensors.update(optim)
         metadata["invertnet.state"] = json.dumps(
-            {"gate_active": self.gate.active, "skipped_indices": sorted(self.skipped), "world_size": self.context.world_size}
+            {"gate_active": bool(self.gate.active), "skipped_indices": sorted(self.skipped), "world_size": self.context.world_size}
         )
         atomic_save(generator_only, self._metadata("generator"), self.out / GENERATOR_NAME)
         return atomic_save(tensors, metadata, self.out / CHECKPOINT_NAME)
 
     # ------------------------------------------------------------------ step
     def train_step(self, images: torch.Tensor) -> StepResult:
-        """One DeePSiM iteration on this process's share of the batch ([0, 1] crops).
+        """One DeePSiM iteration on this process's share of the batch ([0, 1] crops), with no host sync.
 
-        The losses are averaged over processes once per step, so the discriminator gate, the
-        non-finite check and a requested stop are decided identically everywhere.
+        The losses are averaged over processes once per step, so the discriminator gate and a
+        requested stop are decided identically everywhere. Both decisions stay on the device:
+        the gate is a tensor, and an update that must not happen (D while the gate is
+        closed; anything on a step whose losses are not finite) is skipped inside the fused
+        Adam kernel through its ``found_inf`` input, the mechanism torch's GradScaler uses,
+        which leaves weights, moments and step count as they were.
         """
         torch.manual_seed(mix_seed(self.config.seed, self.step, self.context.rank))  # dropout: a function of (seed, step, rank)
         x = self.precision.images(images.to(self.device, non_blocking=True))
@@ -263,27 +310,19 @@ class Trainer:
             if self._d_train is not None:
                 logits = self._d_train(torch.cat([real, fake.detach()]), torch.cat([features, features]))
                 parts["discr"] = discriminator_loss(logits[: len(real)], logits[len(real) :])
-        stop_flag = torch.tensor(float(self._signal_received is not None), device=self.device)
-        averaged = distributed.all_mean(torch.stack([v.detach().float() for v in parts.values()] + [stop_flag]), self.context).tolist()
-        values = dict(zip(parts, averaged[:-1]))
-        if averaged[-1] > 0:  # some process was told to stop: all stop after this step
-            self._stop_signal = self._signal_received or signal.SIGTERM
-        if not all(math.isfinite(v) for v in values.values()):
-            raise NonFiniteLoss(
-                f"non-finite loss at step {self.step + 1} ({', '.join(f'{k}={v:.4g}' for k, v in values.items())}): "
-                f"nothing of this step was applied or saved; the last checkpoint is in {self.out}"
-            )
+        stop_flag = torch.full((), float(self._signal_received is not None), device=self.device)
+        stats = distributed.all_mean(torch.stack([v.detach().float() for v in parts.values()] + [stop_flag]), self.context)
+        finite = torch.isfinite(stats[:-1]).all()
         self.g_optimizer.zero_grad(set_to_none=True)
         loss.total.backward()
-        self.g_optimizer.step()
-        updated = False
+        _step_unless(self.g_optimizer, ~finite)
+        updated = None
         if self._d_train is not None and self.d_optimizer is not None:
-            updated = self.gate.update(values["discr"], values["adv"])
-            if updated:
-                self.d_optimizer.zero_grad(set_to_none=True)
-                parts["discr"].backward()
-                self.d_optimizer.step()
-        return StepResult(values, updated)
+            updated = self.gate.update(stats[list(parts).index("discr")], stats[list(parts).index("adv")]) & finite
+            self.d_optimizer.zero_grad(set_to_none=True)
+            parts["discr"].backward()
+            _step_unless(self.d_optimizer, ~updated)
+        return StepResult(tuple(parts), stats, updated)
 
     # --------------------------------------------------------------- outputs
     def sample_images(self) -> torch.Tensor:
@@ -373,17 +412,23 @@ class Trainer:
         previous = {}
         if threading.current_thread() is threading.main_thread():
             previous = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        window: list[StepResult] = []
+        pending: list[StepResult] = []  # steps not read back yet (still on the device)
+        window: list[StepValues] = []  # steps read back since the last log record
         started = time.perf_counter()
         try:
             if self.step == 0 and main:
                 self.write_samples()
             for images, skipped in self._loader():
                 self.skipped.update(skipped)
-                window.append(self.train_step(images))
+                pending.append(self.train_step(images))
                 self.step += 1
                 last = self.step == self.config.steps
-                if self.step % self.config.log_every == 0 or last or self._stop_signal is not None:
+                due = {name: self.step % getattr(self.config, f"{name}_every") == 0 or last for name in ("log", "sample", "checkpoint")}
+                if self._stop_signal is not None or any(due.values()):
+                    window += self._read_back(pending)
+                    pending = []
+                stop = self._stop_signal is not None and not pending  # every step so far read back and checked
+                if due["log"] or stop:
                     elapsed = time.perf_counter() - started
                     record = self._log_record(window, elapsed)
                     if main:
@@ -392,21 +437,36 @@ class Trainer:
                         if on_log is not None:
                             on_log(record)
                     window, started = [], time.perf_counter()
-                if main and (self.step % self.config.sample_every == 0 or last):
+                    stop = self._stop_signal is not None  # on_log may ask to stop
+                if main and due["sample"]:
                     self.write_samples()
-                if main and (self.step % self.config.checkpoint_every == 0 or last or self._stop_signal is not None):
+                if main and (due["checkpoint"] or stop):
                     self.save()
-                if self._stop_signal is not None:
+                if stop:
                     break
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         return TrainResult(self.step, self.out, self._stop_signal is not None, self._skipped_names())
 
+    def _read_back(self, pending: list[StepResult]) -> list[StepValues]:
+        """Read the pending steps (one host sync); stop at a non-finite loss; agree on a stop request."""
+        steps = read_back(pending)
+        for offset, values in enumerate(steps):
+            if not all(math.isfinite(v) for v in values.values.values()):
+                number = self.step - len(steps) + offset + 1
+                raise NonFiniteLoss(
+                    f"non-finite loss at step {number} ({', '.join(f'{k}={v:.4g}' for k, v in values.values.items())}): "
+                    f"no update of that step was applied and nothing was saved; the last checkpoint is in {self.out}"
+                )
+        if any(values.stop_requested for values in steps):  # some process was told to stop: all stop now
+            self._stop_signal = self._signal_received or signal.SIGTERM
+        return steps
+
     def _skipped_names(self) -> list[str]:
         return [self.source.name(i) for i in sorted(self.skipped)]
 
-    def _log_record(self, window: list[StepResult], elapsed: float) -> dict[str, object]:
+    def _log_record(self, window: list[StepValues], elapsed: float) -> dict[str, object]:
         keys = window[-1].values.keys()
         record: dict[str, object] = {"step": self.step, "steps": self.config.steps}
         record.update({k: sum(r.values[k] for r in window) / len(window) for k in keys})

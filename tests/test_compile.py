@@ -23,6 +23,6 @@ def test_compiled_step_matches_eager(tmp_path, monkeypatch):
                              device="cpu", workers=0, compile=compiled)
         trainer = Trainer(config)
         assert isinstance(trainer._g_train, torch._dynamo.eval_frame.OptimizedModule) == compiled
-        results[compiled] = [trainer.train_step(images).values for _ in range(2)]
+        results[compiled] = [trainer.train_step(images).read().values for _ in range(2)]
     for eager, compiled in zip(results[False], results[True]):
         assert compiled == pytest.approx(eager, rel=1e-4)

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from conftest import ALEXNET
+from invertnet.bench import training_batch
 from invertnet.checkpoint import load_checkpoint
 from invertnet.errors import InvertnetError
 from invertnet.train import NonFiniteLoss, TrainConfig, Trainer
@@ -73,7 +74,23 @@ def test_non_finite_loss_stops_before_anything_is_saved(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer.alexnet, "forward", poisoned)
     with pytest.raises(NonFiniteLoss, match="non-finite loss at step 2"):
         trainer.run()
-    assert load_checkpoint(tmp_path / "run" / "checkpoint.safetensors").step == 1
+    saved = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
+    assert saved.step == 1
+    for name, tensor in saved.module_state("generator").items():  # the NaN step was skipped on the device
+        assert torch.equal(trainer.generator.state_dict()[name], tensor), name
+
+
+def test_a_closed_gate_leaves_the_discriminator_and_its_adam_state_untouched(tmp_path):
+    trainer = Trainer(_config(tmp_path / "run", layer="fc8", steps=1, gate_stop=1e9, gate_resume=1e9))
+    before = {name: tensor.clone() for name, tensor in trainer.discriminator.state_dict().items()}
+    generator_before = [p.detach().clone() for p in trainer.generator.parameters()]
+    step = trainer.train_step(training_batch(2, torch.device("cpu"))).read()
+    assert step.discriminator_updated is False and "discr" in step.values
+    for name, tensor in trainer.discriminator.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+    states = [trainer.d_optimizer.state[p] for p in trainer.discriminator.parameters()]
+    assert all(float(state["step"]) == 0 and not state["exp_avg"].any() for state in states)
+    assert any(not torch.equal(p, q) for p, q in zip(trainer.generator.parameters(), generator_before))  # G still stepped
 
 
 def test_existing_run_needs_resume(trained_run):

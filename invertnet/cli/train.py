@@ -82,7 +82,7 @@ def train(
     sample_every: int = typer.Option(DEFAULTS.sample_every, "--sample-every", help="Write a sample grid every N steps (and at the end)."),
     log_every: int = typer.Option(DEFAULTS.log_every, "--log-every", help="Append to metrics.jsonl every N steps."),
     workers: int | None = typer.Option(None, "--workers", help="Data loader processes [default: the CPU cores per process, up to 16, on CUDA; 1 on CPU]."),
-    precision: str = typer.Option(DEFAULTS.precision, "--precision", help=f"{', '.join(PRECISIONS)}: bf16 autocast, channels_last and fused Adam, or plain fp32; auto is bf16 on CUDA."),
+    precision: str = typer.Option(DEFAULTS.precision, "--precision", help=f"{', '.join(PRECISIONS)}: bf16 autocast and channels_last, or plain fp32; auto is bf16 on CUDA."),
     compile: bool = typer.Option(DEFAULTS.compile, "--compile/--no-compile", help="torch.compile the generator and discriminator."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint (its saved settings apply)."),
 ) -> int:
