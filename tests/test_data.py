@@ -1,13 +1,11 @@
 import pytest
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 from conftest import write_images
 from invertnet.data import (
     BrokenImage, DeadLeaves, FolderImages, RunOrder, TrainingImages, collate_training, eval_batches, eval_crop, open_source, synthetic_batches,
     train_crop,
 )
-from invertnet.deadleaves import draw_shapes, paint
 from invertnet.errors import InvertnetError
 
 
@@ -91,29 +89,6 @@ def test_eval_batches_name_every_image(tmp_path):
     batches = list(eval_batches(FolderImages(tmp_path), limit=4, batch_size=3))
     assert [names for names, _ in batches] == [["img00", "img01", "img02"], ["img03"]]
     assert batches[0][1].shape == (3, 3, 224, 224)
-
-
-def _paint_shape_by_shape(shapes, size):
-    """The brute-force reference: every shape tested on every pixel, painted in order."""
-    centre = torch.arange(size, dtype=torch.float32) + 0.5
-    canvas = shapes.colors[0].view(3, 1, 1).expand(3, size, size).clone()
-    for k in range(len(shapes.radii)):
-        dy = (centre - shapes.centers[k, 0].float()).view(-1, 1)
-        dx = (centre - shapes.centers[k, 1].float()).view(1, -1)
-        if shapes.discs[k]:
-            mask = dy**2 + dx**2 <= (shapes.radii[k] ** 2).float()
-        else:
-            mask = (dy.abs() <= shapes.half_sizes[k, 0].float()) & (dx.abs() <= shapes.half_sizes[k, 1].float())
-        canvas[:, mask] = shapes.colors[k + 1].view(3, 1)
-    return TF.gaussian_blur(canvas[None], kernel_size=[5, 5], sigma=[0.8, 0.8])[0].clamp(0, 1)
-
-
-def test_dead_leaves_painter_matches_shape_by_shape_painting():
-    images = [draw_shapes(seed, 96, 60) for seed in range(6)]
-    painted = paint(images, 96)
-    assert painted.shape == (6, 3, 96, 96)
-    for shapes, image in zip(images, painted):
-        assert torch.equal(image, _paint_shape_by_shape(shapes, 96))
 
 
 def test_synthetic_batches_are_what_the_loader_would_give():
