@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -187,13 +188,13 @@ def bench_training(config: BenchConfig, layer: str, images: torch.Tensor, rates:
     baseline = _trainer(config, layer, "fp32", False, out)
     device = baseline.device
     flops = step_flops(baseline, images)
-    baseline_seconds = time_per_call(lambda: baseline.train_step(images), device, config.steps, config.warmup)
-    del baseline
+    baseline_seconds = time_per_call(partial(baseline.train_step, images), device, config.steps, config.warmup)
+    del baseline  # free its networks before the second trainer is built
     fast = _trainer(config, layer, config.precision, config.compile, out)
     if fast.precision.name == "fp32" and not config.compile:
         seconds = baseline_seconds  # the configured path is the baseline here (fp32 on this device)
     else:
-        seconds = time_per_call(lambda: fast.train_step(images), device, config.steps, config.warmup + (2 if config.compile else 0))
+        seconds = time_per_call(partial(fast.train_step, images), device, config.steps, config.warmup + (2 if config.compile else 0))
     batch = len(images)
     achieved = flops / seconds / 1e12
     return TrainRow(

@@ -9,7 +9,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from conftest import ALEXNET
 from invertnet.bench import BenchConfig, jpeg_folder, pipeline_images_per_s, step_flops, training_batch
 from invertnet.cli import main
-from invertnet.models import Generator
 from invertnet.train import TrainConfig, Trainer
 
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from conftest import ALEXNET
 from invertnet.checkpoint import load_checkpoint
