@@ -22,11 +22,10 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from .alexnet import LAYERS, load_alexnet
-from .data import DeadLeaves, FolderImages, RunOrder, Source, TrainingImages, collate_training, eval_crop, open_source, synthetic_batches
+from .data import DeadLeaves, FolderImages, RunOrder, Source, default_workers, eval_crop, open_source, training_batches
 from .devices import resolve_device
 from .errors import InvertnetError
 from .imageio import to_uint8
@@ -233,32 +232,19 @@ def jpeg_folder(config: BenchConfig) -> Iterator[Source]:
         yield FolderImages(folder)
 
 
-def pipeline_images_per_s(source: Source, batch_size: int, batches: int, workers: int) -> float:
-    """Training crops per second from ``source`` through the DataLoader alone (decode, resize, crop, flip)."""
-    order = RunOrder(len(source), seed=0, batch_size=batch_size, start_step=0, steps=batches + 1)
-    loader = DataLoader(TrainingImages(source), batch_size=batch_size, sampler=order, collate_fn=collate_training, num_workers=workers)
-    iterator = iter(loader)
-    next(iterator)  # worker start-up is not throughput
-    started = time.perf_counter()
-    count = sum(len(images) for images, _ in (next(iterator) for _ in range(batches)))
-    return count / (time.perf_counter() - started)
+def pipeline_images_per_s(source: Source, batch_size: int, batches: int, device: torch.device, workers: int | None = None) -> float:
+    """Training crops per second from ``source`` alone, made as ``train`` makes them (:func:`training_batches`).
 
-
-def synthetic_images_per_s(source: DeadLeaves, batch_size: int, batches: int, device: torch.device) -> float:
-    """Training crops per second from the synthetic source, painted and cropped on ``device`` as ``train`` does."""
+    The first batch is not timed: loader start-up is not throughput.
+    """
     order = RunOrder(len(source), seed=0, batch_size=batch_size, start_step=0, steps=batches + 1)
-    iterator = synthetic_batches(source, order, device)
+    iterator = iter(training_batches(source, order, device, workers))
     next(iterator)
     _synchronize(device)
     started = time.perf_counter()
     count = sum(len(images) for images, _ in (next(iterator) for _ in range(batches)))
     _synchronize(device)
     return count / (time.perf_counter() - started)
-
-
-def default_workers(device: torch.device) -> int:
-    """The loader workers ``train`` uses by default on this device (one process)."""
-    return max(2, min(16, os.cpu_count() or 1)) if device.type == "cuda" else 1
 
 
 def run_bench(config: BenchConfig, on_progress: Callable[[str], None] = lambda message: None) -> BenchReport:
@@ -283,9 +269,9 @@ def run_bench(config: BenchConfig, on_progress: Callable[[str], None] = lambda m
     report.invert = bench_invert(config, device)
     workers = default_workers(device) if config.workers is None else config.workers
     on_progress("data pipeline")
-    synthetic = synthetic_images_per_s(DeadLeaves("train"), config.batch_size, config.pipeline_batches, device)
+    synthetic = pipeline_images_per_s(DeadLeaves("train"), config.batch_size, config.pipeline_batches, device)
     with jpeg_folder(config) as folder:
-        jpeg = pipeline_images_per_s(folder, config.batch_size, config.pipeline_batches, workers)
+        jpeg = pipeline_images_per_s(folder, config.batch_size, config.pipeline_batches, device, workers)
         described = config.data or f"{len(folder)} generated 500x375 JPEGs"
     report.pipeline = PipelineResult(workers, synthetic, jpeg, described)
     return report

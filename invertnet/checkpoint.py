@@ -1,8 +1,8 @@
 """Checkpoints in safetensors, with the config that rebuilds the model stored beside the weights.
 
 A training checkpoint holds the generator, the discriminator, both optimizer states and the
-step (no RNG state: training reseeds from (seed, step, rank)); a generator file holds the generator alone. Both carry string
-metadata (safetensors allows nothing else): ``format: pt`` and namespaced keys
+step (no RNG state: training reseeds from (seed, step, rank)); a generator file holds the
+generator alone. Both carry string metadata (safetensors allows nothing else): ``format: pt`` and namespaced keys
 ``invertnet.layer``, ``invertnet.alexnet`` (the identity of the AlexNet it was trained
 against), ``invertnet.config`` (JSON), ``invertnet.step``, ``invertnet.state`` (JSON).
 Files are written to a temporary file in the same folder, synced, then renamed, so a run

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.transforms.v2 import functional as TF
 
 from .alexnet import INPUT_SIZE
@@ -188,6 +188,34 @@ def synthetic_batches(source: DeadLeaves, order: RunOrder, device: torch.device)
         images = source.batch([index for index, _ in batch], device)
         crops = [train_crop(image, torch.Generator().manual_seed(seed)) for image, (_, seed) in zip(images, batch)]
         yield torch.stack(crops), []
+
+
+def default_workers(device: torch.device) -> int:
+    """Loader processes per training process: the CPU cores it has (up to 16) on CUDA, one on a CPU.
+
+    Under torchrun the cores are shared between the node's processes (LOCAL_WORLD_SIZE).
+    """
+    if device.type != "cuda":
+        return 1
+    per_process = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(2, min(16, per_process))
+
+
+def training_batches(source: Source, order: RunOrder, device: torch.device, workers: int | None = None) -> Iterable[tuple[torch.Tensor, list[int]]]:
+    """The batches of ``order`` with the skipped indices of each: painted on ``device`` for the
+    synthetic source, a DataLoader over the files otherwise (``workers`` defaults to
+    :func:`default_workers`)."""
+    if isinstance(source, DeadLeaves):
+        return synthetic_batches(source, order, device)
+    return DataLoader(
+        TrainingImages(source),
+        batch_size=order.batch_size,
+        sampler=order,
+        collate_fn=collate_training,
+        num_workers=default_workers(device) if workers is None else workers,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator(),  # the loader draws no numbers from the global RNG
+    )
 
 
 def collate_training(items: list[tuple[torch.Tensor, list[int]]]) -> tuple[torch.Tensor, list[int]]:

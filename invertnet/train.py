@@ -16,9 +16,9 @@ A run folder holds ``checkpoint.safetensors`` (everything needed to resume),
 SIGINT/SIGTERM finish the current step, save and exit; a non-finite loss stops the run
 with nothing saved, and no update of that step applied. The step makes no host
 synchronisation: losses are read back once per log window (see :meth:`Trainer.train_step`).
-A resumed run computes exactly what an uninterrupted
-one would: the data of each step is a function of (seed, step), the optimizer and gate
-states are in the checkpoint, and dropout is reseeded from (seed, step, rank) every step.
+A resumed run computes exactly what an uninterrupted one would: the data of each step is a
+function of (seed, step), the optimizer and gate states are in the checkpoint, and dropout
+is reseeded from (seed, step, rank) every step.
 
 Many processes: ``torchrun --nproc-per-node 8 -m invertnet train ...`` trains with
 DistributedDataParallel; ``--batch-size`` is the global batch, shared out between the
@@ -40,12 +40,11 @@ from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from . import distributed
 from .alexnet import check_layer, load_alexnet
 from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
-from .data import BrokenImage, DeadLeaves, RunOrder, TrainingImages, collate_training, eval_crop, mix_seed, open_source, synthetic_batches
+from .data import BrokenImage, RunOrder, eval_crop, mix_seed, open_source, training_batches
 from .errors import InvertnetError
 from .imageio import grid, save_image
 from .losses import DiscriminatorGate, LossConfig, build_comparator, discriminator_loss, generator_loss
@@ -301,7 +300,7 @@ class Trainer:
             real = x * 255.0
             fake = self._g_train(features)
             logits_fake = None
-            if self.discriminator is not None and self._d_frozen is not None:
+            if self._d_frozen is not None and self.discriminator is not None:
                 self.discriminator.requires_grad_(False)
                 logits_fake = self._d_frozen(fake, features)
                 self.discriminator.requires_grad_(True)
@@ -318,7 +317,8 @@ class Trainer:
         _step_unless(self.g_optimizer, ~finite)
         updated = None
         if self._d_train is not None and self.d_optimizer is not None:
-            updated = self.gate.update(stats[list(parts).index("discr")], stats[list(parts).index("adv")]) & finite
+            losses = dict(zip(parts, stats))
+            updated = self.gate.update(losses["discr"], losses["adv"]) & finite
             self.d_optimizer.zero_grad(set_to_none=True)
             parts["discr"].backward()
             _step_unless(self.d_optimizer, ~updated)
@@ -386,21 +386,7 @@ class Trainer:
         order = RunOrder(
             len(self.source), self.config.seed, self.local_batch, self.step, self.config.steps, self.context.rank, self.context.world_size
         )
-        if isinstance(self.source, DeadLeaves):
-            return synthetic_batches(self.source, order, self.device)
-        workers = self.config.workers
-        if workers is None:
-            per_process = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-            workers = max(2, min(16, per_process)) if self.device.type == "cuda" else 1
-        return DataLoader(
-            TrainingImages(self.source),
-            batch_size=self.local_batch,
-            sampler=order,
-            collate_fn=collate_training,
-            num_workers=workers,
-            pin_memory=self.device.type == "cuda",
-            generator=torch.Generator(),  # the loader draws no numbers from the global RNG
-        )
+        return training_batches(self.source, order, self.device, self.config.workers)
 
     def run(self, on_log: Callable[[dict[str, object]], None] | None = None) -> TrainResult:
         """Train until ``config.steps``; ``on_log`` receives every record written to metrics.jsonl."""

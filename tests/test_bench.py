@@ -39,7 +39,7 @@ def test_generated_jpeg_folder_feeds_the_pipeline():
     with jpeg_folder(BenchConfig(jpeg_count=3)) as folder:
         assert len(folder) == 3 and folder.files[0].suffix == ".jpg"
         assert folder.load(0).shape == (3, 375, 500)
-        assert pipeline_images_per_s(folder, batch_size=2, batches=2, workers=0) > 0
+        assert pipeline_images_per_s(folder, batch_size=2, batches=2, device=torch.device("cpu"), workers=0) > 0
 
 
 def test_bench_command_writes_every_figure(capsys, tmp_path):

@@ -109,15 +109,15 @@ def train(
             result = trainer.run()
     finally:
         distributed.teardown()
+    code = 128 + int(trainer.stop_signal or signal.SIGINT) if result.interrupted else 0
     if not trainer.context.is_main:
-        return 128 + int(trainer.stop_signal) if result.interrupted and trainer.stop_signal else 0
+        return code
     if result.skipped_files:
         stderr.print(f"skipped {len(result.skipped_files)} unreadable files: {', '.join(result.skipped_files[:5])}{' ...' if len(result.skipped_files) > 5 else ''}", highlight=False)
     announce(result.out / "generator.safetensors")
     if result.interrupted:
         stderr.print(f"stopped at step {result.step}; checkpoint saved. Continue with: invertnet train --out {out} --resume", highlight=False)
-        return 128 + int(trainer.stop_signal or signal.SIGINT)
-    return 0
+    return code
 
 
 def register(app: typer.Typer) -> None:
