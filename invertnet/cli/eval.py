@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..alexnet import check_layer, load_alexnet
@@ -25,7 +24,7 @@ from ..inversion import Inverter
 from ..lpips import load_lpips
 from ..optimize import OptimizeConfig
 from ..report import HEADER, metrics_rows, paper_rows, write_report
-from .common import ALEXNET, DEVICE, announce, stderr, stdout_console
+from .common import ALEXNET, DEVICE, announce, progress_bar, stderr, stdout_console
 
 METHODS = ("generator", "optimize")
 THUMBNAILS = 48
@@ -115,7 +114,7 @@ def eval_command(
     if lpips is None:
         stderr.print(f"LPIPS unavailable: {lpips_note}", highlight=False, soft_wrap=True)
     total = eval_count(source, limit)
-    with Progress(TextColumn("eval"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(), console=stderr, transient=True) as progress:
+    with progress_bar("eval") as progress:
         task = progress.add_task("eval", total=total)
         results = evaluate_methods(
             methods, network, source, limit=limit, batch_size=batch_size, save_dir=save_reconstructions,

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..alexnet import load_alexnet
 from ..devices import resolve_device
@@ -18,14 +17,14 @@ from ..imageio import save_image, strip
 from ..inversion import Inverter
 from ..optimize import MahendranVedaldi, OptimizeConfig
 from ..precision import PRECISIONS
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, load_inputs, stderr
+from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, load_inputs, progress_bar
 
 
 def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, alexnet: str, device: str, iterations: int) -> torch.Tensor:
     """Mahendran & Vedaldi for every input at once, with a progress bar on stderr."""
     network = load_alexnet(alexnet, device=resolve_device(device))
     optimizer = MahendranVedaldi(network, layer, OptimizeConfig().scaled(iterations))
-    with Progress(TextColumn("optimize"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(), console=stderr, transient=True) as progress:
+    with progress_bar("optimize") as progress:
         task = progress.add_task("optimize", total=iterations)
         return optimizer.invert(inputs, on_iteration=lambda done, total: progress.update(task, completed=done)).cpu()
 
