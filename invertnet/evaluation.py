@@ -66,6 +66,25 @@ def optimize_method(alexnet: AlexNet, layer: str, config: OptimizeConfig | None 
     return Method("Mahendran & Vedaldi (optimize)", layer, lambda features: optimizer.reconstruct(features, on_iteration), "optimize")
 
 
+def mean_image(source: Source, count: int = 1000, batch_size: int = 64) -> torch.Tensor:
+    """The per-pixel mean of the first ``count`` evaluation crops of ``source``, (3, 224, 224) in [0, 1].
+
+    Over the training images, it is the constant image with the lowest expected squared error
+    on test images of the same distribution: the floor any reconstruction must beat to show
+    that it uses its input at all.
+    """
+    total, n = torch.zeros(3, INPUT_SIZE, INPUT_SIZE, dtype=torch.float64), 0
+    for _, images in eval_batches(source, count, batch_size):
+        total += images.double().sum(0)
+        n += len(images)
+    return (total / n).float()
+
+
+def mean_method(mean: torch.Tensor, layer: str, source: str) -> Method:
+    """The mean training image as every reconstruction: the best constant image, a baseline row."""
+    return Method("mean training image", layer, lambda features: mean.to(features.device).expand(len(features), -1, -1, -1), source)
+
+
 @dataclass
 class EvalResult:
     """One method's figures on one test set (errors as fractions), with per-image values."""

@@ -107,6 +107,16 @@ def test_eval_many_methods_with_csv_and_html(capsys, trained_run, tmp_path):
         assert len(list((tmp_path / "report" / "images" / name).glob("*.png"))) == 3
 
 
+def test_eval_mean_image_baseline(capsys, trained_run, tmp_path):
+    code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--method", "generator", "--method", "mean",
+                         "--mean-images", "6", "--alexnet", ALEXNET, "--limit", "3", "--json", tmp_path / "r.json")
+    assert code == 0, err
+    assert "mean training image" in out
+    mean_row = json.loads((tmp_path / "r.json").read_text())["results"][1]
+    assert mean_row["checkpoint"] == "mean of 6 images of synthetic (train)" and mean_row["layer"] == "conv5"
+    assert 0 < mean_row["image_error"] < 2
+
+
 def test_invert_by_optimisation(capsys, pictures, tmp_path):
     code, out, err = run(capsys, "invert", pictures[0], "--layer", "fc8", "--method", "optimize", "--iterations", "3",
                          "--alexnet", ALEXNET, "--out", tmp_path)
@@ -187,6 +197,12 @@ def test_bad_image_on_the_command_line(capsys, trained_run, bad_files, kind):
         (("nonsense",), "No such command"),
         (("eval", "--data", "synthetic", "--method", "optimize", "--alexnet", ALEXNET), "--method optimize needs --layer"),
         (("eval", "--data", "synthetic", "--method", "magic", "--alexnet", ALEXNET), "unknown --method 'magic'"),
+        (("eval", "--data", "synthetic", "--layer", "conv5", "--weights", "{run}", "--method", "optimize", "--alexnet", ALEXNET),
+         "--weights applies to --method generator"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--mean-images", "5", "--alexnet", ALEXNET), "--mean-images applies to --method mean"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--optimize-iterations", "5", "--alexnet", ALEXNET),
+         "--optimize-iterations applies to --method optimize"),
+        (("eval", "--data", "synthetic", "--method", "mean", "--alexnet", ALEXNET), "--method mean needs --layer"),
         (("invert", "{img}", "--layer", "conv5", "--method", "magic", "--alexnet", ALEXNET), "unknown --method 'magic'"),
         (("figure", "methods", "{img}", "--layer", "conv5", "--alexnet", ALEXNET), "needs --weights and/or --optimize"),
         (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--image-loss", "l3", "--alexnet", ALEXNET), "unknown image loss"),

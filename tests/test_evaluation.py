@@ -6,7 +6,7 @@ import torch
 
 from conftest import ALEXNET
 from invertnet.data import DeadLeaves, eval_crop
-from invertnet.evaluation import PAPER_TABLE2, evaluate, evaluate_methods, generator_method, optimize_method
+from invertnet.evaluation import PAPER_TABLE2, evaluate, evaluate_methods, generator_method, mean_image, mean_method, optimize_method
 from invertnet.imageio import load_image
 from invertnet.inversion import Inverter
 from invertnet.lpips import LPIPS
@@ -62,3 +62,16 @@ def test_several_methods_in_one_pass(trained_run, alexnet, tmp_path):
     x = eval_crop(DeadLeaves("val").load(0))
     r = load_image(next((tmp_path).glob("recon-0-*")) / f"{results[0].names[0]}.png")
     assert results[0].per_image["psnr"][0] == pytest.approx(psnr(r[None], x[None]).item(), abs=1e-3)
+
+
+def test_mean_image_is_the_pixelwise_mean_of_the_eval_crops():
+    source = DeadLeaves("train")
+    crops = torch.stack([eval_crop(source.load(i)) for i in range(5)])
+    assert torch.allclose(mean_image(source, 5, batch_size=2), crops.mean(0), atol=1e-6)
+
+
+def test_mean_method_reconstructs_every_input_as_the_mean():
+    mean = torch.rand(3, 224, 224)
+    method = mean_method(mean, "fc6", "mean")
+    recon = method.reconstruct(torch.zeros(4, 4096))
+    assert recon.shape == (4, 3, 224, 224) and torch.equal(recon[3], mean)

@@ -19,14 +19,15 @@ from ..atomic import atomic_path
 from ..data import SPLITS, eval_count, open_source
 from ..devices import resolve_device
 from ..errors import InvertnetError
-from ..evaluation import PER_IMAGE, EvalResult, Method, evaluate_methods, generator_method, optimize_method
+from ..evaluation import PER_IMAGE, EvalResult, Method, evaluate_methods, generator_method, mean_image, mean_method, optimize_method
 from ..inversion import Inverter
 from ..lpips import load_lpips
 from ..optimize import OptimizeConfig
 from ..report import HEADER, metrics_rows, paper_rows, write_report
 from .common import ALEXNET, DEVICE, announce, progress_bar, stderr, stdout_console
 
-METHODS = ("generator", "optimize")
+METHODS = ("generator", "optimize", "mean")
+MEAN_IMAGES = 1000
 THUMBNAILS = 48
 
 
@@ -73,10 +74,17 @@ def eval_command(
     data: str = typer.Option(..., "--data", help="An ILSVRC-2012 root, an image folder, or 'synthetic'."),
     split: str = typer.Option("val", "--split", help=f"Which split of an ILSVRC-2012 root or of synthetic: {', '.join(SPLITS)}."),
     weights: list[str] | None = typer.Option(None, "--weights", "-w", help="A generator (.safetensors or run folder); repeat to compare several."),
-    method: list[str] | None = typer.Option(None, "--method", help="'generator' (the default) and/or 'optimize' (Mahendran & Vedaldi)."),
+    method: list[str] | None = typer.Option(
+        None, "--method", help="'generator' (the default), 'optimize' (Mahendran & Vedaldi) and/or 'mean' (the mean training image, the best constant)."
+    ),
     limit: int | None = typer.Option(None, "--limit", help="Evaluate the first N images only [default: all]."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward pass."),
-    optimize_iterations: int = typer.Option(OptimizeConfig().iterations, "--optimize-iterations", help="Iterations of --method optimize (its schedule is scaled)."),
+    optimize_iterations: int | None = typer.Option(
+        None, "--optimize-iterations", help=f"Iterations of --method optimize (its schedule is scaled) [default: {OptimizeConfig().iterations}]."
+    ),
+    mean_images: int | None = typer.Option(
+        None, "--mean-images", help=f"Training images (the train split of --data) averaged by --method mean [default: {MEAN_IMAGES}]."
+    ),
     json_path: Path | None = typer.Option(None, "--json", help="Write the figures as JSON ('-' for stdout)."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per image and method."),
     html_dir: Path | None = typer.Option(None, "--html", help="Write an offline HTML report (table and thumbnails) to this folder."),
@@ -89,12 +97,16 @@ def eval_command(
         raise InvertnetError(f"--limit must be at least 2 (the error is normalised by distances between test images), got {limit}")
     if batch_size < 1:
         raise InvertnetError(f"--batch-size must be a positive integer, got {batch_size}")
-    if optimize_iterations < 1:
-        raise InvertnetError(f"--optimize-iterations must be a positive integer, got {optimize_iterations}")
     chosen = list(dict.fromkeys(method or ["generator"]))
     for name in chosen:
         if name not in METHODS:
             raise InvertnetError(f"unknown --method {name!r}: choose from {', '.join(METHODS)}")
+    for flag, value, needs in (("--weights", weights, "generator"), ("--optimize-iterations", optimize_iterations, "optimize"), ("--mean-images", mean_images, "mean")):
+        if value is not None and needs not in chosen:
+            raise InvertnetError(f"{flag} applies to --method {needs}, which is not among the chosen methods ({', '.join(chosen)})")
+    for flag, value in (("--optimize-iterations", optimize_iterations), ("--mean-images", mean_images)):
+        if value is not None and value < 1:
+            raise InvertnetError(f"{flag} must be a positive integer, got {value}")
     if layer is not None:
         check_layer(layer)
     source = open_source(data, split)
@@ -104,12 +116,19 @@ def eval_command(
     if "generator" in chosen:
         for path in weights or [None]:
             methods.append(generator_method(Inverter.load(layer, path, alexnet=network, device=torch_device)))
+    layers = [layer] if layer is not None else list(dict.fromkeys(m.layer for m in methods))
+    for name in ("optimize", "mean"):
+        if name in chosen and not layers:
+            raise InvertnetError(f"--method {name} needs --layer (or --weights to take layers from)")
     if "optimize" in chosen:
-        layers = [layer] if layer is not None else list(dict.fromkeys(m.layer for m in methods))
-        if not layers:
-            raise InvertnetError("--method optimize needs --layer (or --weights to take layers from)")
-        config = OptimizeConfig().scaled(optimize_iterations)
+        config = OptimizeConfig().scaled(optimize_iterations or OptimizeConfig().iterations)
         methods.extend(optimize_method(network, name, config) for name in layers)
+    if "mean" in chosen:
+        train_source = open_source(data, "train")
+        count = eval_count(train_source, mean_images or MEAN_IMAGES)
+        with stderr.status(f"mean of {count} training images"):
+            mean = mean_image(train_source, count)
+        methods.extend(mean_method(mean, name, f"mean of {count} images of {data} (train)") for name in layers)
     lpips, lpips_note = load_lpips(torch_device)
     if lpips is None:
         stderr.print(f"LPIPS unavailable: {lpips_note}", highlight=False, soft_wrap=True)
