@@ -4,7 +4,7 @@ import torch
 from conftest import write_images
 from invertnet.data import (
     BrokenImage, DeadLeaves, FolderImages, RunOrder, TrainingImages, collate_training, eval_batches, eval_crop, open_source, synthetic_batches,
-    train_crop,
+    train_crop, train_crops,
 )
 from invertnet.errors import InvertnetError
 
@@ -53,6 +53,13 @@ def test_crops():
     assert torch.equal(train_crop(image, g1), train_crop(image, g2))
     crops = {train_crop(image, torch.Generator().manual_seed(s)).sum().item() for s in range(5)}
     assert len(crops) > 1
+
+
+def test_batched_crops_are_the_single_crops():
+    images = torch.rand(6, 3, 300, 400)  # resized, cropped at different places, some mirrored
+    seeds = [11, 12, 13, 14, 15, 16]
+    single = torch.stack([train_crop(image, torch.Generator().manual_seed(seed)) for image, seed in zip(images, seeds)])
+    assert torch.equal(train_crops(images, seeds), single)
 
 
 def test_run_order_can_start_anywhere():
