@@ -90,6 +90,12 @@ class LossConfig:
         return cls(preset, comparator, pick(feat, lambda_feat, "feat"), pick(adv, lambda_adv, "adv"), pick(img, lambda_img, "img"), image_loss)
 
     @property
+    def terms(self) -> tuple[str, ...]:
+        """The terms that are on, in the order :func:`generator_loss` reports them."""
+        weights = {"feat": self.lambda_feat, "adv": self.lambda_adv, "img": self.lambda_img}
+        return tuple(name for name, weight in weights.items() if weight > 0)
+
+    @property
     def adversarial(self) -> bool:
         """Whether a discriminator is trained."""
         return self.lambda_adv > 0

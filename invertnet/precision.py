@@ -3,8 +3,11 @@
 ``bf16`` runs the convolutions and matrix products of AlexNet, the generator, the comparator
 and the discriminator in bfloat16 under :func:`torch.autocast`, keeps the weights, the
 optimizer and every loss reduction in fp32 (see :mod:`invertnet.losses`) and stores 4-d
-tensors channels_last (what the tensor cores' convolution kernels want). ``fp32`` is the
-plain eager baseline. ``auto`` is bf16 on a CUDA GPU that supports it and fp32 elsewhere,
+tensors channels_last (what the tensor cores' convolution kernels want), and on CUDA turns on
+cuDNN's autotuner (``torch.backends.cudnn.benchmark``: training repeats one set of shapes,
+and without it cuDNN picked a generic kernel for the gradient of a 3-channel input
+convolution that took a fifth of the fc6 step on an H100). ``fp32`` is the plain eager
+baseline, PyTorch's defaults (whose convolutions use TF32 on GPUs that have it). ``auto`` is bf16 on a CUDA GPU that supports it and fp32 elsewhere,
 where bf16 is emulated and slower. Adam is the fused kernel in both: its ``found_inf``
 input is how the training step skips updates without a host synchronisation.
 """
@@ -45,11 +48,20 @@ class Precision:
     def memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.fast else torch.contiguous_format
 
-    def autocast(self) -> contextlib.AbstractContextManager[object]:
-        """The context the forward passes run in."""
+    def autocast(self, cache: bool = True) -> contextlib.AbstractContextManager[object]:
+        """The context the forward passes run in; ``cache=False`` for code captured into a CUDA graph."""
         if not self.fast:
             return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=torch.bfloat16)
+        return torch.autocast(self.device_type, dtype=torch.bfloat16, cache_enabled=cache)
+
+    def configure_backends(self) -> None:
+        """Set the process-wide backend switches of this path: cuDNN's autotuner on for bf16 on CUDA, off for fp32.
+
+        Callers that build networks for a path (the trainer) call it, so the fp32 baseline
+        and the fast path can be timed one after the other in one process.
+        """
+        if self.device_type == "cuda":
+            torch.backends.cudnn.benchmark = self.fast
 
     def module(self, module: torch.nn.Module) -> torch.nn.Module:
         """``module`` with its 4-d weights in this precision's memory layout (in place)."""

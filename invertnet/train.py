@@ -15,7 +15,8 @@ A run folder holds ``checkpoint.safetensors`` (everything needed to resume),
 ``samples/step_NNNNNNN.png`` (inputs above, reconstructions below). Checkpoints are atomic;
 SIGINT/SIGTERM finish the current step, save and exit; a non-finite loss stops the run
 with nothing saved, and no update of that step applied. The step makes no host
-synchronisation: losses are read back once per log window (see :meth:`Trainer.train_step`).
+synchronisation: losses are read back once per log window (see :meth:`Trainer.train_step`);
+with ``--cuda-graph`` it is captured once into a CUDA graph and replayed (:mod:`invertnet.graphs`).
 A resumed run computes exactly what an uninterrupted one would: the data of each step is a
 function of (seed, step), the optimizer and gate states are in the checkpoint, and dropout
 is reseeded from (seed, step, rank) every step.
@@ -46,12 +47,15 @@ from .alexnet import check_layer, load_alexnet
 from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
 from .data import BrokenImage, RunOrder, eval_crop, mix_seed, open_source, training_batches
 from .errors import InvertnetError
+from .graphs import CapturedStep
 from .imageio import grid, save_image
 from .losses import DiscriminatorGate, LossConfig, build_comparator, discriminator_loss, generator_loss
 from .models import Discriminator, Generator
 from .precision import PRECISIONS, Precision
 
 SAMPLE_COUNT = 8
+GRAPH_WARMUP = 3
+"""Eager steps before a ``--cuda-graph`` run captures its step."""
 
 
 @dataclass
@@ -83,6 +87,7 @@ class TrainConfig:
     workers: int | None = None
     precision: str = "auto"
     compile: bool = False
+    cuda_graph: bool = False
 
     def validate(self) -> LossConfig:
         """Check the values a user can get wrong; return the resolved loss."""
@@ -97,6 +102,8 @@ class TrainConfig:
             raise InvertnetError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if not self.lr > 0:
             raise InvertnetError(f"--lr must be positive, got {self.lr}")
+        if self.cuda_graph and self.compile:
+            raise InvertnetError("--cuda-graph and --compile cannot be combined: choose one")
         return LossConfig.from_preset(self.loss, self.comparator, self.lambda_feat, self.lambda_adv, self.lambda_img, self.image_loss)
 
     @classmethod
@@ -179,12 +186,17 @@ class Trainer:
         self.config = config
         self.loss = config.validate()
         self.context, self.device = distributed.setup(config.device)
+        if config.cuda_graph and self.device.type != "cuda":
+            raise InvertnetError(f"--cuda-graph needs a CUDA device, not {self.device}")
+        if config.cuda_graph and self.context.distributed:
+            raise InvertnetError("--cuda-graph trains on one process; under torchrun leave it off")
         if config.batch_size % self.context.world_size:
             raise InvertnetError(f"--batch-size {config.batch_size} (the global batch) must be divisible by the {self.context.world_size} processes")
         self.local_batch = config.batch_size // self.context.world_size
         torch.manual_seed(config.seed)  # the same initial weights in every process
 
         self.precision = Precision.resolve(config.precision, self.device)
+        self.precision.configure_backends()
         fit = self.precision.module
 
         self.alexnet = fit(load_alexnet(config.alexnet, device=self.device))
@@ -212,6 +224,8 @@ class Trainer:
         self._signal_received: int | None = None  # set by a signal in this process
         self._stop_signal: int | None = None  # agreed by all processes during a step
         self._samples: torch.Tensor | None = None
+        self._stop_flag = torch.zeros((), device=self.device)  # set before each step: read inside a captured one
+        self._captured = CapturedStep(self._step, GRAPH_WARMUP, before_capture=self._make_capturable) if config.cuda_graph else None
         if checkpoint is not None:
             self._restore(checkpoint)
 
@@ -225,11 +239,21 @@ class Trainer:
         """``torch.compile`` of the module when the config asks for it (``--compile``)."""
         return torch.compile(module) if self.config.compile else module
 
+    def _make_capturable(self) -> None:
+        """Mark the optimizers for graph capture (fused Adam computes the same either way)."""
+        for optimizer in (self.g_optimizer, self.d_optimizer):
+            for group in optimizer.param_groups if optimizer is not None else []:
+                group["capturable"] = True
+
     @classmethod
-    def resume(cls, out: str | os.PathLike[str], *, steps: int | None = None, device: str = "auto", workers: int | None = None) -> Trainer:
+    def resume(
+        cls, out: str | os.PathLike[str], *, steps: int | None = None, device: str = "auto", workers: int | None = None,
+        cuda_graph: bool | None = None,
+    ) -> Trainer:
         """Continue the run in ``out`` from its checkpoint, with its saved config.
 
-        Only the total ``steps`` (to extend a run), the device and the loader workers may change.
+        Only the total ``steps`` (to extend a run), the device, the loader workers and
+        ``cuda_graph`` (how the step is launched, not what it computes) may change.
         """
         path = Path(out) / CHECKPOINT_NAME
         if not path.is_file():
@@ -239,6 +263,8 @@ class Trainer:
         config.out, config.device, config.workers = str(out), device, workers
         if steps is not None:
             config.steps = steps
+        if cuda_graph is not None:
+            config.cuda_graph = cuda_graph
         return cls(config, checkpoint)
 
     # ----------------------------------------------------------------- state
@@ -252,6 +278,9 @@ class Trainer:
             self.d_optimizer.load_state_dict(
                 unflatten_optimizer("optim.discriminator", checkpoint.tensors, checkpoint.metadata["invertnet.optim.discriminator"])
             )
+        for optimizer in (self.g_optimizer, self.d_optimizer):  # a saved graph run's flag; set again at capture
+            for group in optimizer.param_groups if optimizer is not None else []:
+                group["capturable"] = False
         state = checkpoint.state
         self.step = checkpoint.step
         self.gate.active = bool(state["gate_active"])
@@ -290,11 +319,25 @@ class Trainer:
         the gate is a tensor, and an update that must not happen (D while the gate is
         closed; anything on a step whose losses are not finite) is skipped inside the fused
         Adam kernel through its ``found_inf`` input, the mechanism torch's GradScaler uses,
-        which leaves weights, moments and step count as they were.
+        which leaves weights, moments and step count as they were. With ``--cuda-graph``
+        the same computation is captured once and replayed (:class:`CapturedStep`).
         """
         torch.manual_seed(mix_seed(self.config.seed, self.step, self.context.rank))  # dropout: a function of (seed, step, rank)
-        x = self.precision.images(images.to(self.device, non_blocking=True))
-        with self.precision.autocast():
+        self._stop_flag.fill_(float(self._signal_received is not None))
+        images = images.to(self.device, non_blocking=True)
+        stats, updated = self._step(images) if self._captured is None else self._captured(images)
+        assert stats is not None
+        return StepResult(self._names, stats, updated)
+
+    @property
+    def _names(self) -> tuple[str, ...]:
+        """The loss terms a step reports, in the order of its stats."""
+        return ("loss", *self.loss.terms, *(("discr",) if self._d_train is not None else ()))
+
+    def _step(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The step's device work on a batch already on the device: (stats, whether D was updated)."""
+        x = self.precision.images(images)
+        with self.precision.autocast(cache=self._captured is None):
             with torch.no_grad():
                 features = self.alexnet(x, self.config.layer)
             real = x * 255.0
@@ -309,8 +352,8 @@ class Trainer:
             if self._d_train is not None:
                 logits = self._d_train(torch.cat([real, fake.detach()]), torch.cat([features, features]))
                 parts["discr"] = discriminator_loss(logits[: len(real)], logits[len(real) :])
-        stop_flag = torch.full((), float(self._signal_received is not None), device=self.device)
-        stats = distributed.all_mean(torch.stack([v.detach().float() for v in parts.values()] + [stop_flag]), self.context)
+        assert tuple(parts) == self._names
+        stats = distributed.all_mean(torch.stack([v.detach().float() for v in parts.values()] + [self._stop_flag]), self.context)
         finite = torch.isfinite(stats[:-1]).all()
         self.g_optimizer.zero_grad(set_to_none=True)
         loss.total.backward()
@@ -322,7 +365,7 @@ class Trainer:
             self.d_optimizer.zero_grad(set_to_none=True)
             parts["discr"].backward()
             _step_unless(self.d_optimizer, ~updated)
-        return StepResult(tuple(parts), stats, updated)
+        return stats, updated
 
     # --------------------------------------------------------------- outputs
     def sample_images(self) -> torch.Tensor:

@@ -112,3 +112,23 @@ def test_presets_without_adversarial_term_build_no_discriminator(tmp_path):
 def test_bad_settings(tmp_path, field, value):
     with pytest.raises(InvertnetError):
         Trainer(_config(tmp_path / "run", **{field: value}))
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [({"cuda_graph": True}, "--cuda-graph needs a CUDA device"), ({"cuda_graph": True, "compile": True}, "cannot be combined")],
+)
+def test_cuda_graph_is_refused_where_it_cannot_run(tmp_path, settings, message):
+    with pytest.raises(InvertnetError, match=message):
+        Trainer(_config(tmp_path / "run", **settings))
+
+
+@pytest.mark.parametrize(
+    "loss, names",
+    [("image", ("loss", "img")), ("feat+image", ("loss", "feat", "img")), ("adv+image", ("loss", "adv", "img", "discr")),
+     ("feat+adv", ("loss", "feat", "adv", "discr")), ("full", ("loss", "feat", "adv", "img", "discr"))],
+)
+def test_a_step_reports_the_terms_its_loss_has(tmp_path, loss, names):
+    trainer = Trainer(_config(tmp_path / "run", loss=loss, steps=1))
+    result = trainer.train_step(training_batch(2, torch.device("cpu")))
+    assert result.names == names and len(result.stats) == len(names) + 1  # and the stop flag

@@ -84,11 +84,15 @@ def train(
     workers: int | None = typer.Option(None, "--workers", help="Data loader processes [default: the CPU cores per process, up to 16, on CUDA; 1 on CPU]."),
     precision: str = typer.Option(DEFAULTS.precision, "--precision", help=f"{', '.join(PRECISIONS)}: bf16 autocast and channels_last, or plain fp32; auto is bf16 on CUDA."),
     compile: bool = typer.Option(DEFAULTS.compile, "--compile/--no-compile", help="torch.compile the generator and discriminator."),
+    cuda_graph: bool | None = typer.Option(
+        None, "--cuda-graph/--no-cuda-graph",
+        help="Capture the training step into a CUDA graph after a few eager steps and replay it (one GPU) [default: off; with --resume, the run's own].",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint (its saved settings apply)."),
 ) -> int:
     """Train a generator that inverts LAYER of AlexNet with the DeePSiM loss."""
     if resume:
-        trainer = Trainer.resume(out, steps=steps, device=device, workers=workers)
+        trainer = Trainer.resume(out, steps=steps, device=device, workers=workers, cuda_graph=cuda_graph)
         stderr.print(f"resuming {out} at step {trainer.step} of {trainer.config.steps}", highlight=False)
     else:
         if layer is None or data is None:
@@ -98,7 +102,7 @@ def train(
             loss=loss, comparator=comparator, lambda_feat=lambda_feat, lambda_adv=lambda_adv, lambda_img=lambda_img, image_loss=image_loss,
             alexnet=alexnet, device=device, seed=seed, lr=lr, gate_stop=gate_stop, gate_resume=gate_resume,
             checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every, workers=workers,
-            precision=precision, compile=compile,
+            precision=precision, compile=compile, cuda_graph=bool(cuda_graph),
         )
         trainer = Trainer(config)
     try:
