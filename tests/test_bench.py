@@ -7,7 +7,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import ALEXNET
-from invertnet.bench import BenchConfig, jpeg_folder, pipeline_images_per_s, step_flops, training_batch
+from invertnet.bench import BenchConfig, jpeg_folder, pipeline_images_per_s, step_flops, timed_pipeline_batches, training_batch
 from invertnet.cli import main
 from invertnet.train import TrainConfig, Trainer
 
@@ -40,6 +40,11 @@ def test_generated_jpeg_folder_feeds_the_pipeline():
         assert len(folder) == 3 and folder.files[0].suffix == ".jpg"
         assert folder.load(0).shape == (3, 375, 500)
         assert pipeline_images_per_s(folder, batch_size=2, batches=2, device=torch.device("cpu"), workers=0) > 0
+
+
+def test_pipeline_timing_skips_the_first_round_of_every_worker():
+    assert timed_pipeline_batches(8, 0) == (1, 8)  # in-process source: only the first batch is start-up
+    assert timed_pipeline_batches(8, 16) == (32, 64)  # 16 workers, two batches each in flight, then four rounds
 
 
 def test_bench_command_writes_every_figure(capsys, tmp_path):

@@ -25,7 +25,7 @@ def tables(report: BenchReport) -> list[Table]:
     for column in ("layer", "path", "images/s", "fp32 eager images/s", "speedup", "GFLOP/step", "TFLOP/s", "of matmul rate"):
         train.add_column(column, justify="left" if column in ("layer", "path") else "right")
     for row in report.train:
-        path = row.precision + (" compiled" if row.compiled else "")
+        path = row.precision + (" compiled" if row.compiled else "") + (" graph" if row.cuda_graph else "")
         train.add_row(
             row.layer, path, f"{row.images_per_s:.4g}", f"{row.baseline_images_per_s:.4g}", f"{row.speedup:.2f}x",
             f"{row.step_gflop:.4g}", f"{row.achieved_tflops:.3g}", f"{100 * row.fraction_of_matmul:.1f}%",
@@ -37,11 +37,12 @@ def tables(report: BenchReport) -> list[Table]:
         invert.add_row(row.layer, row.precision, str(row.batch_size), f"{row.images_per_s:.4g}", f"{row.ms_per_image:.4g}")
     views = [train, invert]
     if report.pipeline is not None:
-        pipeline = Table(title=f"Input pipeline alone, training transforms (files: DataLoader, {report.pipeline.workers} workers)", title_justify="left")
+        result = report.pipeline
+        pipeline = Table(title=f"Input pipeline alone, training transforms (files: DataLoader, {result.workers} workers)", title_justify="left")
         pipeline.add_column("source")
         pipeline.add_column("images/s", justify="right")
-        pipeline.add_row(f"synthetic (dead leaves, painted on {report.device})", f"{report.pipeline.synthetic_images_per_s:.4g}")
-        pipeline.add_row(report.pipeline.jpeg_source, f"{report.pipeline.jpeg_images_per_s:.4g}")
+        pipeline.add_row(f"synthetic (dead leaves, painted on {report.device})", f"{result.synthetic_images_per_s:.4g}")
+        pipeline.add_row(result.jpeg_source, f"{result.jpeg_images_per_s:.4g}")
         views.append(pipeline)
     return views
 
@@ -55,6 +56,7 @@ def bench(
     invert_batch: int | None = typer.Option(None, "--invert-batch", help="The large batch for invert [default: 512; 8 with --small]."),
     precision: str = typer.Option("auto", "--precision", help=f"The path set against fp32 eager: {', '.join(PRECISIONS)}."),
     compile: bool = typer.Option(False, "--compile/--no-compile", help="Time the training step under torch.compile."),
+    cuda_graph: bool = typer.Option(False, "--cuda-graph/--no-cuda-graph", help="Time the training step captured into a CUDA graph (train --cuda-graph)."),
     data: str | None = typer.Option(None, "--data", help="An image folder of JPEGs to time the pipeline on [default: generated JPEGs]."),
     matmul_size: int | None = typer.Option(None, "--matmul-size", help="Side of the square matmuls that measure the device's rate [default: 8192 on CUDA, 1024 on CPU; 512 with --small]."),
     workers: int | None = typer.Option(None, "--workers", help="Loader workers for the pipeline [default: train's default on this device]."),
@@ -65,7 +67,7 @@ def bench(
     """Measure training images/s per layer against fp32 eager, model FLOPs against the matmul rate, invert and data-pipeline rates."""
     chosen = {
         "layers": tuple(layers) if layers else None, "batch_size": batch_size, "steps": steps, "warmup": warmup,
-        "invert_batch": invert_batch, "precision": precision, "compile": compile, "data": data, "workers": workers, "matmul_size": matmul_size,
+        "invert_batch": invert_batch, "precision": precision, "compile": compile, "cuda_graph": cuda_graph, "data": data, "workers": workers, "matmul_size": matmul_size,
         "alexnet": alexnet, "device": device,
     }
     overrides = {key: value for key, value in chosen.items() if value is not None}
