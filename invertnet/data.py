@@ -105,6 +105,11 @@ class DeadLeaves:
 Source = FolderImages | DeadLeaves
 
 
+def has_splits(data: str | os.PathLike[str]) -> bool:
+    """Whether ``--data`` has train and val splits: ``synthetic``, or an ILSVRC-2012 root (train/ or val/ in it)."""
+    return str(data) == SYNTHETIC or any((Path(data) / name).is_dir() for name in SPLITS)
+
+
 def open_source(data: str | os.PathLike[str], split: str = "train") -> Source:
     """The images named by ``--data``: ``synthetic``, an ILSVRC-2012 root, or any image folder.
 
@@ -120,7 +125,7 @@ def open_source(data: str | os.PathLike[str], split: str = "train") -> Source:
         raise InvertnetError(f"data folder not found: {root} (or use --data synthetic)")
     if not root.is_dir():
         raise InvertnetError(f"--data must be a folder or 'synthetic', not a file: {root}")
-    if any((root / name).is_dir() for name in SPLITS):
+    if has_splits(root):
         if not (root / split).is_dir():
             raise InvertnetError(f"{root} looks like an ILSVRC-2012 root but has no {split}/ folder")
         return FolderImages(root / split)

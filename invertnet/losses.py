@@ -82,9 +82,14 @@ class LossConfig:
             raise InvertnetError(f"loss preset {preset!r} has a feature term and needs a comparator, not 'none'")
         if not feat and comparator != "none":
             raise InvertnetError(f"loss preset {preset!r} has no feature term: --comparator does not apply")
-        for name, value in (("lambda_feat", lambda_feat), ("lambda_adv", lambda_adv), ("lambda_img", lambda_img)):
+        terms = {"feature": feat, "adversarial": adv, "image": img}
+        for (name, value), term in zip((("lambda_feat", lambda_feat), ("lambda_adv", lambda_adv), ("lambda_img", lambda_img)), terms):
             if value is not None and value < 0:
-                raise InvertnetError(f"{name.replace('_', '-')} must be >= 0, got {value}")
+                raise InvertnetError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+            if value is not None and not terms[term]:
+                raise InvertnetError(f"--{name.replace('_', '-')} does not apply to loss preset {preset!r}, which has no {term} term")
+        if image_loss != "l2" and not img:
+            raise InvertnetError(f"--image-loss does not apply to loss preset {preset!r}, which has no image term")
         defaults = {**DEFAULT_WEIGHTS, "img": IMAGE_LOSSES[image_loss]}
         pick = lambda on, value, key: (defaults[key] if value is None else value) if on else 0.0  # noqa: E731
         return cls(preset, comparator, pick(feat, lambda_feat, "feat"), pick(adv, lambda_adv, "adv"), pick(img, lambda_img, "img"), image_loss)

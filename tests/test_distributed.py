@@ -15,7 +15,7 @@ from invertnet.train import TrainConfig, Trainer
 def _torchrun(out, *extra, processes=2):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes), "--standalone",
                "-m", "invertnet", "train", "--data", "synthetic", "--out", str(out), "--alexnet", ALEXNET, "--device", "cpu",
-               "--workers", "0", "--log-every", "1", *extra]
+               "--log-every", "1", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ..alexnet import check_layer, load_alexnet
 from ..atomic import atomic_path
-from ..data import SPLITS, eval_count, open_source
+from ..data import SPLITS, eval_count, has_splits, open_source
 from ..devices import resolve_device
 from ..errors import InvertnetError
 from ..evaluation import PER_IMAGE, EvalResult, Method, evaluate_methods, generator_method, mean_image, mean_method, optimize_method
@@ -24,7 +24,7 @@ from ..inversion import Inverter
 from ..lpips import load_lpips
 from ..optimize import OptimizeConfig
 from ..report import HEADER, metrics_rows, paper_rows, write_report
-from .common import ALEXNET, DEVICE, announce, progress_bar, stderr, stdout_console
+from .common import ALEXNET, DEVICE, announce, progress_bar, refuse, stderr, stdout_console
 
 METHODS = ("generator", "optimize", "mean")
 MEAN_IMAGES = 1000
@@ -70,6 +70,7 @@ def write_csv(path: Path, results: list[EvalResult]) -> None:
 
 
 def eval_command(
+    ctx: typer.Context,
     layer: str | None = typer.Option(None, "--layer", "-l", help="Layer to invert [default: each checkpoint's own]."),
     data: str = typer.Option(..., "--data", help="An ILSVRC-2012 root, an image folder, or 'synthetic'."),
     split: str = typer.Option("val", "--split", help=f"Which split of an ILSVRC-2012 root or of synthetic: {', '.join(SPLITS)}."),
@@ -109,6 +110,8 @@ def eval_command(
             raise InvertnetError(f"{flag} must be a positive integer, got {value}")
     if layer is not None:
         check_layer(layer)
+    if not has_splits(data):
+        refuse(ctx, ["split"], f"to {data}: it is a plain image folder, used whole (--split picks train/ or val/ of an ILSVRC-2012 root, or of synthetic)")
     source = open_source(data, split)
     torch_device = resolve_device(device)
     network = load_alexnet(alexnet, device=torch_device)

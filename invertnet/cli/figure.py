@@ -14,7 +14,7 @@ from ..figures import layers_figure, methods_figure
 from ..imageio import save_image
 from ..inversion import Inverter
 from ..optimize import OptimizeConfig
-from .common import ALEXNET, DEVICE, announce, load_inputs
+from .common import ALEXNET, DEVICE, announce, load_inputs, refuse
 
 figure_app = typer.Typer(help="The paper's comparison figures (PNG).", no_args_is_help=True)
 
@@ -39,6 +39,7 @@ def layers(
 
 @figure_app.command("methods")
 def methods(
+    ctx: typer.Context,
     images: list[Path] = typer.Argument(..., help="Input images (a column each)."),
     layer: str = typer.Option(..., "--layer", "-l", help="The layer every method inverts."),
     weights: list[str] | None = typer.Option(None, "--weights", "-w", help="A generator for LAYER; repeat to compare several."),
@@ -51,6 +52,8 @@ def methods(
     """Fig. 4: the inputs, then their reconstructions by each generator (and the optimisation)."""
     if not weights and not optimize:
         raise InvertnetError("figure methods needs --weights and/or --optimize")
+    if not optimize:
+        refuse(ctx, ["iterations"], "without --optimize")
     inputs = load_inputs(images)
     network = load_alexnet(alexnet, device=resolve_device(device))
     rows: list[Method] = [generator_method(Inverter.load(layer, path, alexnet=network, device=network.mean.device)) for path in weights or []]

@@ -17,7 +17,7 @@ from ..imageio import save_image, strip
 from ..inversion import Inverter
 from ..optimize import MahendranVedaldi, OptimizeConfig
 from ..precision import PRECISIONS
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, load_inputs, progress_bar
+from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, load_inputs, progress_bar, refuse
 
 
 def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, alexnet: str, device: str, iterations: int) -> torch.Tensor:
@@ -30,6 +30,7 @@ def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, alexnet: str, 
 
 
 def invert(
+    ctx: typer.Context,
     images: list[Path] = typer.Argument(..., help="Images to reconstruct (any format Pillow reads)."),
     layer: str = LAYER,
     weights: str | None = WEIGHTS,
@@ -44,6 +45,10 @@ def invert(
     """Reconstruct each image from its AlexNet features at LAYER and write it as a PNG."""
     if method not in ("generator", "optimize"):
         raise InvertnetError(f"unknown --method {method!r}: choose generator or optimize")
+    if method == "optimize":
+        refuse(ctx, ["weights", "precision"], "to --method optimize, which uses no generator")
+    else:
+        refuse(ctx, ["iterations"], "to --method generator (it sets --method optimize's iterations)")
     if iterations < 1:
         raise InvertnetError(f"--iterations must be a positive integer, got {iterations}")
     single_file = out is not None and out.suffix.lower() == ".png"

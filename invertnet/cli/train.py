@@ -13,11 +13,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .. import distributed
+from ..data import SYNTHETIC
 from ..errors import InvertnetError
 from ..losses import COMPARATORS, IMAGE_LOSSES, PRESETS
 from ..precision import PRECISIONS
 from ..train import TrainConfig, Trainer
-from .common import ALEXNET, DEVICE, announce, stderr
+from .common import ALEXNET, DEVICE, announce, refuse, stderr
 
 DEFAULTS = TrainConfig()
 
@@ -60,7 +61,12 @@ class TrainDisplay:
             stderr.print(f"step {record['step']}/{self.trainer.config.steps} {status} eta {eta:.0f}s", highlight=False, soft_wrap=True)
 
 
+RESUMABLE = ("out", "resume", "steps", "device", "workers", "cuda_graph")
+"""What ``--resume`` may change; everything else is the run's saved settings."""
+
+
 def train(
+    ctx: typer.Context,
     layer: str | None = typer.Option(None, "--layer", "-l", help="AlexNet layer to invert: conv5, fc6, fc7 or fc8."),
     data: str | None = typer.Option(None, "--data", help="An image folder, an ILSVRC-2012 root (train/ val/), or 'synthetic'."),
     out: str = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, samples, metrics.jsonl."),
@@ -92,6 +98,9 @@ def train(
 ) -> int:
     """Train a generator that inverts LAYER of AlexNet with the DeePSiM loss."""
     if resume:
+        others = [param.name for param in ctx.command.params if param.name not in RESUMABLE]
+        refuse(ctx, others, "with --resume: a run resumes with the settings it was started with (see its config.json); "
+               "only --steps, --device, --workers and --cuda-graph may change")
         trainer = Trainer.resume(out, steps=steps, device=device, workers=workers, cuda_graph=cuda_graph)
         stderr.print(f"resuming {out} at step {trainer.step} of {trainer.config.steps}", highlight=False)
     else:
@@ -105,6 +114,8 @@ def train(
             precision=precision, compile=compile, cuda_graph=bool(cuda_graph),
         )
         trainer = Trainer(config)
+    if trainer.config.data == SYNTHETIC:
+        refuse(ctx, ["workers"], "to --data synthetic: it is painted on the training device, with no loader processes")
     try:
         if trainer.context.is_main:
             with TrainDisplay(trainer) as display:
