@@ -28,7 +28,7 @@ TOLERANCE = {"fp32": 1e-4, "bf16": 3e-2}
 def trajectory(layer: str, precision: str, cuda_graph: bool, batches: list[torch.Tensor], out: str) -> tuple[list[dict[str, float]], list[bool | None], Trainer]:
     config = TrainConfig(
         layer=layer, data="synthetic", out=f"{out}/{layer}-{precision}-{cuda_graph}", steps=STEPS + 1, batch_size=len(batches[0]),
-        loss="full", lambda_feat=100.0, alexnet="random:0", device="cuda", precision=precision, cuda_graph=cuda_graph, workers=0,
+        loss="full", alexnet="random:0", device="cuda", precision=precision, cuda_graph=cuda_graph, workers=0,
     )
     trainer = Trainer(config)
     if precision == "fp32":

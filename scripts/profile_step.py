@@ -61,11 +61,15 @@ def main() -> None:
     events = prof.key_averages()
     device_us = sum(e.self_device_time_total for e in events if e.device_type == torch.autograd.DeviceType.CUDA) / args.steps
     lines = [
-        f"{args.layer} step, batch {args.batch_size}, {trainer.precision.name}{' compiled' if args.compile else ''}"
-        f"{' graph' if args.cuda_graph else ''}, on "
-        f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}",
-        f"wall time per step (unprofiled): {step_ms:.2f} ms; device busy per step (sum of kernel times): {device_us / 1000:.2f} ms "
-        f"({100 * device_us / 1000 / step_ms:.0f}% of the wall time)",
+        (
+            f"{args.layer} step, batch {args.batch_size}, {trainer.precision.name}{' compiled' if args.compile else ''}"
+            f"{' graph' if args.cuda_graph else ''}, on "
+            f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}"
+        ),
+        (
+            f"wall time per step (unprofiled): {step_ms:.2f} ms; device busy per step (sum of kernel times): {device_us / 1000:.2f} ms "
+            f"({100 * device_us / 1000 / step_ms:.0f}% of the wall time)"
+        ),
         "",
         "by device time:",
         events.table(sort_by="self_device_time_total" if device.type == "cuda" else "self_cpu_time_total", row_limit=40),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The proxy experiments of docs/results.md: the Fig. 1 ablation on what can be had offline.
-# Trains loss presets for conv5 and fc6 against a random-weight AlexNet (random:0) on
+# Trains loss presets for conv5 and fc6 against a random-weight AlexNet (ALEXNET, random:0) on
 # synthetic dead-leaves images, with the same budget each, then evaluates them on held-out
 # synthetic images (the val split) beside the mean training image and the Mahendran &
 # Vedaldi optimisation, and draws a Fig. 4 grid per layer.
@@ -8,13 +8,15 @@
 #   scripts/proxy_run.sh                                    # the CPU proxy: 400 steps of batch 8
 #   DEVICE=cuda BATCH=64 SECONDS_PER_RUN=390 PARALLEL=6 PRESETS="image feat+image full" LIMIT=256 \
 #       SAMPLE_EVERY=500 OPT_ITERS=200 scripts/proxy_run.sh  # the GPU run: 6 runs sharing one GPU for 6.5 min
-#   ALEXNET=imagenet DATA=/data/imagenet LAMBDA_FEAT=0.01 ...   # the real thing
+#   ALEXNET=imagenet DATA=/data/imagenet ...                    # the real thing
+#   ALEXNET=random-torchvision:0 LAMBDA_FEAT=100 ...           # the runs of docs/results.md
 #
 # SECONDS_PER_RUN trains each run for that long instead of STEPS: `timeout` sends SIGINT,
 # and train saves its checkpoint and stops, as it does for a user's Ctrl-C.
-# lambda_feat is raised from the paper's 0.01 to 100: with random weights the conv5
-# comparator's features are tiny (at initialisation L_feat is about 5 where L_img is about
-# 4e8), and 100 makes the two terms comparable, as they are with ImageNet weights.
+# LAMBDA_FEAT is the paper's 0.01: with random:SEED's variance-preserving weights the
+# weighted feature term between two different images is about 100 against about 1,600 for
+# the image term. The runs of docs/results.md used random-torchvision:0, whose conv5
+# features are tiny (L_feat about 5 against L_img about 4e8), with LAMBDA_FEAT=100.
 # INVERTNET may name another way to run the tool (e.g. "python3 -m invertnet" from the source tree).
 set -euo pipefail
 OUT=${OUT:-runs/proxy}
@@ -25,7 +27,7 @@ STEPS=${STEPS:-$([ -n "$SECONDS_PER_RUN" ] && echo 1000000 || echo 400)}
 BATCH=${BATCH:-8}
 DEVICE=${DEVICE:-cpu}
 LIMIT=${LIMIT:-64}
-LAMBDA_FEAT=${LAMBDA_FEAT:-100}
+LAMBDA_FEAT=${LAMBDA_FEAT:-0.01}
 OPT_ITERS=${OPT_ITERS:-100}
 PARALLEL=${PARALLEL:-1}
 PRESETS=${PRESETS:-image feat+image adv+image full}

@@ -38,6 +38,26 @@ def test_random_weights_are_deterministic_and_seeded():
     assert not torch.equal(a.features[0].weight, c.features[0].weight)
 
 
+def test_random_weights_are_variance_preserving():
+    net = load_alexnet("random:0")
+    for module in [*net.features, *net.classifier]:
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            fan_in = module.weight[0].numel()
+            assert module.weight.var().item() == pytest.approx(2 / fan_in, rel=0.1) and not module.bias.any()
+    # the activations keep the input's scale; torchvision's own init lets them vanish
+    images = torch.rand(4, 3, 224, 224)
+    old = load_alexnet("random-torchvision:0")
+    assert old.identity == "random-torchvision:0"
+    for layer in ("conv5", "fc6", "fc7"):
+        assert net(images, layer).pow(2).mean().sqrt().item() > 1.0 and old(images, layer).pow(2).mean().sqrt().item() < 0.1
+
+
+def test_torchvision_init_is_torchvision_s_own():
+    torch.manual_seed(3)
+    reference = tv_alexnet()
+    assert torch.equal(load_alexnet("random-torchvision:3").classifier[6].weight, reference.classifier[6].weight)
+
+
 def test_frozen_and_in_eval_mode(alexnet):
     alexnet.train()
     assert not alexnet.training and not alexnet.classifier[0].training
@@ -74,7 +94,10 @@ def test_imagenet_weights_load_from_the_torch_hub_cache(tmp_path, monkeypatch, a
     assert torch.equal(loaded.features[0].weight, alexnet.features[0].weight)
 
 
-@pytest.mark.parametrize("spec, message", [("random:x", "non-negative integer"), ("/no/such/file.pth", "not found")])
+@pytest.mark.parametrize(
+    "spec, message",
+    [("random:x", "non-negative integer"), ("random-torchvision:-1", "non-negative integer"), ("/no/such/file.pth", "not found")],
+)
 def test_bad_specs(spec, message):
     with pytest.raises(InvertnetError, match=message):
         load_alexnet(spec)
