@@ -38,12 +38,12 @@ def test_python_dash_m_and_console_script():
 
 def test_train_then_resume(capsys, tmp_path):
     out = tmp_path / "run"
-    common = ("--layer", "conv5", "--data", "synthetic", "--out", out, "--batch-size", "2", "--alexnet", ALEXNET, "--device", "cpu", "--workers", "0")
+    common = ("--layer", "conv5", "--data", "synthetic", "--out", out, "--batch-size", "2", "--alexnet", ALEXNET, "--device", "cpu")
     code, stdout, err = run(capsys, "train", *common, "--steps", "1")
     assert code == 0, err
     assert stdout.strip() == str(out / "generator.safetensors")
     assert "step 1/1" in err and "img/s" in err
-    code, _, err = run(capsys, "train", "--out", out, "--resume", "--steps", "2", "--device", "cpu", "--workers", "0")
+    code, _, err = run(capsys, "train", "--out", out, "--resume", "--steps", "2", "--device", "cpu")
     assert code == 0 and "resuming" in err
     assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 2
     code, _, err = run(capsys, "train", *common, "--steps", "3")
@@ -136,7 +136,7 @@ def test_figures(capsys, trained_run, pictures, tmp_path):
 
 def test_train_with_another_image_loss(capsys, tmp_path):
     code, _, err = run(capsys, "train", "--layer", "conv5", "--data", "synthetic", "--out", tmp_path / "run", "--steps", "1", "--batch-size", "2",
-                       "--loss", "image", "--image-loss", "ms-ssim", "--alexnet", ALEXNET, "--device", "cpu", "--workers", "0")
+                       "--loss", "image", "--image-loss", "ms-ssim", "--alexnet", ALEXNET, "--device", "cpu")
     assert code == 0, err
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["loss_config"]["image_loss"] == "ms-ssim" and config["loss_config"]["lambda_img"] == 1000.0
@@ -147,7 +147,13 @@ def test_demo(capsys, tmp_path):
     assert code == 0, err
     for name in ("invert.png", "reencode.png", "interpolate.png", "interpolate.gif", "eval.json", "run/generator.safetensors"):
         assert (tmp_path / "demo" / name).is_file(), name
-    assert "Table 2 figures" in out
+    assert "Table 2 figures" in out and "mean training image" in out and "the mean training image in image error" in out
+    figures = json.loads((tmp_path / "demo" / "eval.json").read_text())
+    generator, baseline = figures["results"]
+    assert generator["method"].startswith("image: ") and baseline["method"] == "mean training image"
+    verdict = "beats" if generator["image_error"] < baseline["image_error"] else "does NOT beat"
+    assert f"the generator {verdict} the mean" in out
+    assert 0 < figures["reconstruction_spread"] < 2 and f"is {100 * figures['reconstruction_spread']:.0f}% of the inputs'" in out
 
 
 def test_broken_files_in_a_training_folder_are_skipped_and_counted(capsys, tmp_path):
@@ -203,6 +209,21 @@ def test_bad_image_on_the_command_line(capsys, trained_run, bad_files, kind):
         (("eval", "--data", "synthetic", "--weights", "{run}", "--optimize-iterations", "5", "--alexnet", ALEXNET),
          "--optimize-iterations applies to --method optimize"),
         (("eval", "--data", "synthetic", "--method", "mean", "--alexnet", ALEXNET), "--method mean needs --layer"),
+        (("invert", "{img}", "--layer", "conv5", "--method", "optimize", "--weights", "{run}", "--alexnet", ALEXNET),
+         "--weights does not apply to --method optimize"),
+        (("invert", "{img}", "--layer", "conv5", "--iterations", "5", "--weights", "{run}", "--alexnet", ALEXNET),
+         "--iterations does not apply to --method generator"),
+        (("figure", "methods", "{img}", "--layer", "conv5", "--weights", "{run}", "--iterations", "5", "--alexnet", ALEXNET),
+         "--iterations does not apply without --optimize"),
+        (("train", "--out", "{run}", "--resume", "--batch-size", "4", "--lr", "0.1"), "--batch-size, --lr do not apply with --resume"),
+        (("train", "--out", "{run}", "--resume", "--no-compile"), "--compile does not apply with --resume"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--workers", "2", "--alexnet", ALEXNET),
+         "--workers does not apply to --data synthetic"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--loss", "image", "--lambda-feat", "1", "--alexnet", ALEXNET),
+         "--lambda-feat does not apply to loss preset 'image', which has no feature term"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--loss", "feat+adv", "--image-loss", "l1", "--alexnet", ALEXNET),
+         "--image-loss does not apply to loss preset 'feat+adv'"),
+        (("eval", "--data", "{tmp}/empty", "--split", "train", "--weights", "{run}", "--alexnet", ALEXNET), "--split does not apply to"),
         (("invert", "{img}", "--layer", "conv5", "--method", "magic", "--alexnet", ALEXNET), "unknown --method 'magic'"),
         (("figure", "methods", "{img}", "--layer", "conv5", "--alexnet", ALEXNET), "needs --weights and/or --optimize"),
         (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--image-loss", "l3", "--alexnet", ALEXNET), "unknown image loss"),

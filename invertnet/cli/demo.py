@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..demo import run_demo
+from ..demo import DEMO_ALEXNET, run_demo
 from .common import DEVICE, stderr, stdout_console
 from .eval import table
 
@@ -14,18 +14,26 @@ from .eval import table
 def demo(
     out: Path = typer.Option(Path("demo"), "--out", "-o", help="Folder for the run and the pictures."),
     layer: str = typer.Option("conv5", "--layer", "-l", help="Layer to invert."),
-    steps: int = typer.Option(100, "--steps", help="Training steps."),
+    steps: int = typer.Option(300, "--steps", help="Training steps."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per step."),
     device: str = DEVICE,
 ) -> None:
     """Train a small generator on synthetic images against a random AlexNet, then invert, re-encode, interpolate, evaluate."""
-    stderr.print(f"training {layer} for {steps} steps of {batch_size} synthetic images against AlexNet random:0 ...", highlight=False)
+    stderr.print(
+        f"training {layer} with the image loss for {steps} steps of {batch_size} synthetic images against AlexNet {DEMO_ALEXNET} ...",
+        highlight=False,
+    )
 
     def log(record: dict[str, object]) -> None:
         stderr.print(f"  step {record['step']}/{record['steps']} loss {record['loss']:.4g} ({record['images_per_s']:.1f} img/s)", highlight=False)
 
     result = run_demo(out, layer=layer, steps=steps, batch_size=batch_size, device=device, on_log=log)
-    stdout_console().print(table([result.result]))
+    stdout_console().print(table([result.result, result.baseline]))
+    verdict = "beats" if result.result.image_error < result.baseline.image_error else "does NOT beat"
+    print(f"the generator {verdict} the mean training image in image error "
+          f"({100 * result.result.image_error:.1f}% against {100 * result.baseline.image_error:.1f}%)")
+    print(f"reconstructions of different inputs differ: their mean distance is {100 * result.spread:.0f}% of the inputs' "
+          "(0% = the same image for every input)")
     print(f"run folder (checkpoint, samples/, metrics.jsonl): {result.run}")
     print(f"inversions (inputs above, reconstructions below): {result.invert}")
     print(f"re-encoding, Fig. 5: {result.reencode}")
