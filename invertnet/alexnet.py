@@ -4,7 +4,10 @@ Three ways to get the weights (the ``--alexnet`` option):
 
 - ``imagenet``: torchvision's ``AlexNet_Weights.IMAGENET1K_V1``, read from torch.hub's cache
   (``$TORCH_HOME/hub/checkpoints``). It is downloaded only when missing and downloads are
-  allowed (set ``INVERTNET_OFFLINE=1`` to forbid them).
+  allowed (set ``INVERTNET_OFFLINE=1`` to forbid them). Whether downloaded or copied in by
+  hand, the file must have the SHA-256 prefix its name carries (``7be5be79``) and is read
+  with ``weights_only=True``: torch.hub's own loader unpickles the cached file without that
+  guard and checks the hash only on download, so a file planted in the cache would run code.
 - a path to a state dict (``.pth``/``.pt`` or ``.safetensors``) with torchvision's key names.
 - ``random:SEED``: a deterministic, variance-preserving random initialisation (He: normal
   weights of variance 2 / fan-in, zero biases), whose activations keep the scale of the
@@ -124,23 +127,42 @@ def _hub_checkpoint_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(IMAGENET_WEIGHTS.url).name
 
 
+IMAGENET_SHA256_PREFIX = "7be5be79"
+"""The start of the SHA-256 of torchvision's file, as its name (``alexnet-owt-7be5be79.pth``) records it."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _imagenet_state_dict() -> dict[str, torch.Tensor]:
     path = _hub_checkpoint_path()
-    if not path.exists() and os.environ.get("INVERTNET_OFFLINE", "") not in ("", "0"):
+    where = (
+        f"put {path.name} (from {IMAGENET_WEIGHTS.url}) in {path.parent}/ "
+        f"(the folder follows TORCH_HOME), or pass --alexnet PATH or --alexnet random:SEED"
+    )
+    if not path.exists():
+        if os.environ.get("INVERTNET_OFFLINE", "") not in ("", "0"):
+            raise InvertnetError(f"torchvision's ImageNet AlexNet weights are not in the cache and INVERTNET_OFFLINE is set: {where}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # torch.hub announces the download on stdout, where results go
+                torch.hub.download_url_to_file(IMAGENET_WEIGHTS.url, str(path), hash_prefix=IMAGENET_SHA256_PREFIX, progress=True)
+        except (OSError, RuntimeError) as error:  # URLError is an OSError; a bad hash is a RuntimeError
+            raise InvertnetError(f"cannot load torchvision's ImageNet AlexNet weights ({error}): {where}") from error
+    if not _sha256(path).startswith(IMAGENET_SHA256_PREFIX):
         raise InvertnetError(
-            f"torchvision's ImageNet AlexNet weights are not in the cache and INVERTNET_OFFLINE is set: "
-            f"put {path.name} (from {IMAGENET_WEIGHTS.url}) in {path.parent}/ "
-            f"(the folder follows TORCH_HOME), or pass --alexnet PATH or --alexnet random:SEED"
+            f"{path} is not torchvision's ImageNet AlexNet: its SHA-256 does not start with {IMAGENET_SHA256_PREFIX} "
+            f"as its name promises (a partial download, or a replaced file); delete it and {where}"
         )
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # torch.hub announces the download on stdout, where results go
-            return IMAGENET_WEIGHTS.get_state_dict(progress=True, check_hash=True)
-    except (OSError, RuntimeError) as error:  # URLError is an OSError; a bad hash is a RuntimeError
-        raise InvertnetError(
-            f"cannot load torchvision's ImageNet AlexNet weights ({error}): "
-            f"put {path.name} (from {IMAGENET_WEIGHTS.url}) in {path.parent}/ "
-            f"(the folder follows TORCH_HOME), or pass --alexnet PATH or --alexnet random:SEED"
-        ) from error
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # the hash matched, so this is an incompatible torch rather than a bad file
+        raise InvertnetError(f"cannot read {path}: {error}") from error
 
 
 def _file_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str]:
@@ -177,13 +199,15 @@ class AlexNetSpec:
         for kind in RANDOM_KINDS:
             if text.startswith(f"{kind}:"):
                 seed = text.split(":", 1)[1]
-                if not seed.isdigit():
-                    raise InvertnetError(f"--alexnet {text!r}: the seed after '{kind}:' must be a non-negative integer")
+                if not seed.isdigit() or int(seed) > MAX_SEED:
+                    raise InvertnetError(f"--alexnet {text!r}: the seed after '{kind}:' must be an integer from 0 to {MAX_SEED}")
                 return cls(kind, seed)
         return cls("file", text)
 
 
 RANDOM_KINDS = ("random", "random-torchvision")
+MAX_SEED = 2**63 - 1
+"""The largest seed torch's generators take."""
 
 
 def variance_preserving_init(net: nn.Module) -> None:

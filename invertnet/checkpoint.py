@@ -29,9 +29,12 @@ GENERATOR_NAME = "generator.safetensors"
 
 
 def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: str | os.PathLike[str]) -> Path:
-    """Write a safetensors file via a temporary file and ``os.replace``."""
-    with atomic_path(path) as tmp:
-        save_file({name: t.detach().contiguous().cpu() for name, t in tensors.items()}, str(tmp), metadata={"format": "pt", **metadata})
+    """Write a safetensors file via a temporary file and ``os.replace``; a failed write (a full disk) leaves the old file."""
+    try:
+        with atomic_path(path) as tmp:
+            save_file({name: t.detach().contiguous().cpu() for name, t in tensors.items()}, str(tmp), metadata={"format": "pt", **metadata})
+    except SafetensorError as error:
+        raise InvertnetError(f"cannot write {path} ({error}); the previous version, if any, is untouched") from None
     return Path(path)
 
 

@@ -44,19 +44,55 @@ class BrokenImage(Exception):
     """A file inside a data folder that cannot be decoded (skipped and counted in training)."""
 
 
+def image_files(root: Path) -> list[Path]:
+    """Every image file under ``root``, each real file once, in sorted order.
+
+    Symbolic links to folders are followed, but every real folder is read once, so a link
+    loop (``ln -s . again``) ends and a folder linked twice is not counted twice; a link to a
+    file already listed is dropped; FIFOs, sockets and broken links are skipped (opening a
+    FIFO blocks). An unreadable folder is an error: it would silently shrink the data.
+    """
+    folders_seen: set[tuple[int, int]] = set()
+    candidates: list[tuple[Path, str, bool]] = []  # (path, real path, is a link)
+
+    def walk(folder: Path) -> None:
+        try:
+            stat = os.stat(folder)
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as error:
+            raise InvertnetError(f"cannot read the data folder {folder}: {error.strerror}") from None
+        if (stat.st_dev, stat.st_ino) in folders_seen:
+            return
+        folders_seen.add((stat.st_dev, stat.st_ino))
+        real_folder = os.path.realpath(folder)
+        subfolders = []
+        for entry in entries:
+            if entry.is_dir():
+                subfolders.append(Path(entry.path))
+            elif entry.name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file():
+                link = entry.is_symlink()
+                candidates.append((Path(entry.path), os.path.realpath(entry.path) if link else os.path.join(real_folder, entry.name), link))
+        for subfolder in subfolders:
+            walk(subfolder)
+
+    walk(root)
+    seen = {real for _, real, link in candidates if not link}  # the files themselves win over links to them
+    found = [path for path, _, link in candidates if not link]
+    for path, real, link in candidates:
+        if link and real not in seen:
+            seen.add(real)
+            found.append(path)
+    return sorted(found)
+
+
 class FolderImages:
-    """Every image file under a folder, recursively, in sorted order."""
+    """Every image file under a folder, recursively, each real file once, in sorted order (:func:`image_files`)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InvertnetError(f"data folder not found: {self.root}")
-        self.files = sorted(
-            Path(folder, name)
-            for folder, _, names in os.walk(self.root, followlinks=True)
-            for name in names
-            if name.lower().endswith(IMAGE_SUFFIXES)
-        )
+        self.files = image_files(self.root)
         if not self.files:
             raise InvertnetError(f"no images in {self.root} (looked for {', '.join(IMAGE_SUFFIXES)}, recursively)")
         self.identity = str(self.root)

@@ -1,13 +1,17 @@
 """Reading images of any kind safely, and writing images, strips, grids and GIFs.
 
-Every image inside invertnet is a float tensor (3, H, W), RGB in [0, 1]. Reading keeps
-Pillow's decompression-bomb limit, applies the EXIF orientation, scales 16-bit data,
-composites alpha on a white background and converts CMYK, palette and bilevel images.
+Every image inside invertnet is a float tensor (3, H, W), RGB in [0, 1]. Reading applies
+the EXIF orientation, scales 16-bit data, composites alpha on a white background and
+converts CMYK, palette and bilevel images. It refuses, before decoding anything, what would
+hang or exhaust memory: files that are not regular files (a FIFO blocks its reader), images
+over Pillow's decompression-bomb threshold, aspect ratios whose resize to a 256-pixel short
+side would be enormous (1x30000 pixels would become 256x7,680,000), and animations.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +24,8 @@ from .atomic import atomic_path
 from .errors import InvertnetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+MAX_ASPECT = 32
+"""Longest side over shortest: at most a 256 x 8,192 image once the short side is resized to 256."""
 BACKGROUND = (255, 255, 255)
 """What transparent pixels are composited on."""
 
@@ -57,18 +63,38 @@ def load_image(path: str | os.PathLike[str]) -> torch.Tensor:
         raise InvertnetError(f"no such file: {path}")
     if path.is_dir():
         raise InvertnetError(f"{path} is a folder, not an image")
+    if not path.is_file():
+        raise InvertnetError(f"{path} is not a regular file (a FIFO, socket or device): refused, reading it could block")
     try:
-        with Image.open(path) as image:
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            array = _to_rgb(image)
-    except Image.DecompressionBombError as error:
-        raise InvertnetError(f"{path}: refused, the image is too large ({error})") from error
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                _check_geometry(path, image)
+                image.load()
+                image = ImageOps.exif_transpose(image)
+                array = _to_rgb(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvertnetError(
+            f"{path}: refused, the image is too large (over {Image.MAX_IMAGE_PIXELS:,} pixels, Pillow's decompression-bomb threshold); shrink it first"
+        ) from None
     except UnidentifiedImageError as error:
         raise InvertnetError(f"{path} is not an image Pillow can read") from error
     except (OSError, SyntaxError, ValueError) as error:
         raise InvertnetError(f"{path} cannot be read (truncated or corrupt): {error}") from error
     return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).contiguous()
+
+
+def _check_geometry(path: Path, image: Image.Image) -> None:
+    """Refuse, from the header alone, animations and shapes whose resize would exhaust memory."""
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        raise InvertnetError(f"{path} holds {frames} frames (an animation or a multi-page file): save the one you want as its own image")
+    width, height = image.size
+    if min(width, height) < 1 or max(width, height) > MAX_ASPECT * min(width, height):
+        raise InvertnetError(
+            f"{path} is {width}x{height} pixels: refused, sides more than {MAX_ASPECT} times apart cannot be resized "
+            f"to a 256-pixel short side in reasonable memory; crop it first"
+        )
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

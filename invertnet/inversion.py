@@ -63,6 +63,9 @@ def generator_from_checkpoint(checkpoint: Checkpoint) -> Generator:
     return generator.eval().requires_grad_(False)
 
 
+MAX_FRAMES = 1000
+"""The most images :meth:`Inverter.reencode` and :meth:`Inverter.interpolate` put in one strip."""
+
 class Inverter:
     """AlexNet features of one layer, and the generator that maps them back to images."""
 
@@ -127,8 +130,8 @@ class Inverter:
 
     def reencode(self, image: torch.Tensor, iterations: int) -> torch.Tensor:
         """Fig. 5: image -> features -> reconstruction -> features -> ...; returns input and each iterate."""
-        if iterations < 1:
-            raise InvertnetError(f"--iterations must be at least 1, got {iterations}")
+        if not 1 <= iterations <= MAX_FRAMES:
+            raise InvertnetError(f"--iterations must be between 1 and {MAX_FRAMES} (a strip of that many images), got {iterations}")
         frames = [image.to(self.device)]
         for _ in range(iterations):
             frames.append(self.invert(frames[-1].unsqueeze(0))[0])
@@ -136,8 +139,8 @@ class Inverter:
 
     def interpolate(self, first: torch.Tensor, second: torch.Tensor, steps: int) -> torch.Tensor:
         """Fig. 7: images generated along the straight line between two feature vectors (ends included)."""
-        if steps < 2:
-            raise InvertnetError(f"--steps must be at least 2 (the two ends), got {steps}")
+        if not 2 <= steps <= MAX_FRAMES:
+            raise InvertnetError(f"--steps must be between 2 (the two ends) and {MAX_FRAMES} (a strip of that many images), got {steps}")
         ends = self.features(torch.stack([first, second]))
         weights = torch.linspace(0, 1, steps, device=self.device).view(-1, *([1] * (ends.dim() - 1)))
         return self.generate(torch.lerp(ends[0:1], ends[1:2], weights))

@@ -19,6 +19,7 @@ term is 80 and 1 - MS-SSIM is 0.11 (so 710). MS-SSIM uses 1000, between the two.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -84,8 +85,8 @@ class LossConfig:
             raise InvertnetError(f"loss preset {preset!r} has no feature term: --comparator does not apply")
         terms = {"feature": feat, "adversarial": adv, "image": img}
         for (name, value), term in zip((("lambda_feat", lambda_feat), ("lambda_adv", lambda_adv), ("lambda_img", lambda_img)), terms):
-            if value is not None and value < 0:
-                raise InvertnetError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+            if value is not None and not 0 <= value < math.inf:
+                raise InvertnetError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
             if value is not None and not terms[term]:
                 raise InvertnetError(f"--{name.replace('_', '-')} does not apply to loss preset {preset!r}, which has no {term} term")
         if image_loss != "l2" and not img:

@@ -24,7 +24,11 @@ from dataclasses import dataclass
 import torch
 
 from .alexnet import IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE, AlexNet, check_layer
+from .errors import InvertnetError
 
+
+MAX_ITERATIONS = 100_000
+"""The longest optimisation accepted: 250 times the published schedule."""
 
 @dataclass(frozen=True)
 class OptimizeConfig:
@@ -44,7 +48,9 @@ class OptimizeConfig:
         return sum(count for count, _ in self.schedule)
 
     def scaled(self, iterations: int) -> OptimizeConfig:
-        """The same schedule compressed or stretched to ``iterations`` in total."""
+        """The same schedule compressed or stretched to ``iterations`` in total (1 to :data:`MAX_ITERATIONS`)."""
+        if not 1 <= iterations <= MAX_ITERATIONS:
+            raise InvertnetError(f"the optimisation's iterations must be between 1 and {MAX_ITERATIONS:,} (its schedule has 400), got {iterations}")
         total = self.iterations
         counts = [max(1, round(count * iterations / total)) for count, _ in self.schedule]
         counts[-1] = max(1, iterations - sum(counts[:-1]))

@@ -43,17 +43,22 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from . import distributed
-from .alexnet import check_layer, load_alexnet
+from .alexnet import MAX_SEED, check_layer, load_alexnet
 from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
 from .data import BrokenImage, RunOrder, eval_crop, mix_seed, open_source, training_batches
 from .errors import InvertnetError
 from .graphs import CapturedStep
+from .atomic import atomic_path
 from .imageio import grid, save_image
 from .losses import DiscriminatorGate, LossConfig, build_comparator, discriminator_loss, generator_loss
 from .models import Discriminator, Generator
 from .precision import PRECISIONS, Precision
+from .runlock import run_lock
 
 SAMPLE_COUNT = 8
+MAX_STEPS = 10**12
+MAX_BATCH = 16384
+"""The largest --batch-size accepted: beyond it a synthetic batch alone takes minutes to paint and gigabytes to hold."""
 GRAPH_WARMUP = 3
 """Eager steps before a ``--cuda-graph`` run captures its step."""
 
@@ -100,8 +105,18 @@ class TrainConfig:
             raise InvertnetError(f"--workers must be >= 0, got {self.workers}")
         if self.precision not in PRECISIONS:
             raise InvertnetError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
-        if not self.lr > 0:
-            raise InvertnetError(f"--lr must be positive, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InvertnetError(f"--lr must be a positive number, got {self.lr}")
+        if self.steps > MAX_STEPS:
+            raise InvertnetError(f"--steps {self.steps} is more than any run can take (at most {MAX_STEPS:,})")
+        if self.batch_size > MAX_BATCH:
+            raise InvertnetError(f"--batch-size {self.batch_size} is over invertnet's limit of {MAX_BATCH:,} (the paper used 64)")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed}")
+        for name in ("gate_stop", "gate_resume", "beta1", "beta2"):
+            value = getattr(self, name)
+            if not 0 <= value < (1 if name.startswith("beta") else math.inf):
+                raise InvertnetError(f"--{name.replace('_', '-')} must be in [0, {'1)' if name.startswith('beta') else 'inf)'}, got {value}")
         if self.cuda_graph and self.compile:
             raise InvertnetError("--cuda-graph and --compile cannot be combined: choose one")
         return LossConfig.from_preset(self.loss, self.comparator, self.lambda_feat, self.lambda_adv, self.lambda_img, self.image_loss)
@@ -181,8 +196,16 @@ class Trainer:
     def __init__(self, config: TrainConfig, checkpoint: Checkpoint | None = None) -> None:
         """A new run from ``config``, or, with ``checkpoint``, the run it was saved from (see :meth:`resume`)."""
         self.out = Path(config.out)
-        if checkpoint is None and (self.out / CHECKPOINT_NAME).exists():
-            raise InvertnetError(f"{self.out / CHECKPOINT_NAME} exists: pass --resume to continue that run, or choose another --out")
+        if checkpoint is None:
+            if self.out.exists() and not self.out.is_dir():
+                raise InvertnetError(f"--out {self.out} is a file: the run needs a folder")
+            if (self.out / CHECKPOINT_NAME).exists():
+                raise InvertnetError(f"{self.out / CHECKPOINT_NAME} exists: pass --resume to continue that run, or choose another --out")
+            if (self.out / GENERATOR_NAME).exists():
+                raise InvertnetError(
+                    f"{self.out} holds the generator of an earlier run ({GENERATOR_NAME}) but no {CHECKPOINT_NAME} to resume: "
+                    "choose another --out, or move that run away"
+                )
         self.config = config
         self.loss = config.validate()
         self.context, self.device = distributed.setup(config.device)
@@ -294,7 +317,11 @@ class Trainer:
         return base_metadata(self.config.layer, self.alexnet.identity, config, self.step, kind)
 
     def save(self) -> Path:
-        """Write the training checkpoint and the generator file, atomically."""
+        """Write the training checkpoint, then the generator file, each atomically.
+
+        In that order, a process killed between the two leaves a checkpoint to resume from,
+        never a generator without one (which a new run refuses to overwrite).
+        """
         tensors = {f"generator.{k}": v for k, v in self.generator.state_dict().items()}
         generator_only = dict(tensors)
         metadata = self._metadata("training")
@@ -307,8 +334,9 @@ class Trainer:
         metadata["invertnet.state"] = json.dumps(
             {"gate_active": bool(self.gate.active), "skipped_indices": sorted(self.skipped), "world_size": self.context.world_size}
         )
+        checkpoint = atomic_save(tensors, metadata, self.out / CHECKPOINT_NAME)  # first: a run with a generator always has one
         atomic_save(generator_only, self._metadata("generator"), self.out / GENERATOR_NAME)
-        return atomic_save(tensors, metadata, self.out / CHECKPOINT_NAME)
+        return checkpoint
 
     # ------------------------------------------------------------------ step
     def train_step(self, images: torch.Tensor) -> StepResult:
@@ -399,10 +427,20 @@ class Trainer:
         return save_image(grid(torch.cat([inputs, recon]), columns=len(inputs)), path)
 
     def _truncate_metrics(self) -> None:
+        """Keep the records up to the checkpoint's step; drop a line torn by a crash or a full disk."""
         path = self.out / "metrics.jsonl"
-        if path.exists():
-            lines = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= self.step]
-            path.write_text("".join(line + "\n" for line in lines))
+        if not path.exists():
+            return
+        kept = []
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= self.step:
+                kept.append(line)
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(line + "\n" for line in kept))
 
     # ------------------------------------------------------------------ loop
     def _handle_signal(self, signum: int, frame: object) -> None:
@@ -432,10 +470,21 @@ class Trainer:
         return training_batches(self.source, order, self.device, self.config.workers)
 
     def run(self, on_log: Callable[[dict[str, object]], None] | None = None) -> TrainResult:
-        """Train until ``config.steps``; ``on_log`` receives every record written to metrics.jsonl."""
+        """Train until ``config.steps``; ``on_log`` receives every record written to metrics.jsonl.
+
+        The main process holds the run folder's lock throughout (:func:`run_lock`).
+        """
+        if not self.context.is_main:
+            return self._run(on_log)
+        with run_lock(self.out):
+            return self._run(on_log)
+
+    def _run(self, on_log: Callable[[dict[str, object]], None] | None) -> TrainResult:
         main = self.context.is_main  # only the main process writes files
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
+            for stale in [*self.out.glob(".*.tmp"), *self.out.glob("samples/.*.tmp")]:  # writes a killed process left half done
+                stale.unlink(missing_ok=True)
             (self.out / "config.json").write_text(json.dumps({**asdict(self.config), "loss_config": self.loss.to_dict()}, indent=2) + "\n")
             self._truncate_metrics()
         previous = {}

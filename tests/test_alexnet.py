@@ -1,10 +1,14 @@
+import hashlib
+import os
 import urllib.error
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
 from torchvision.models import alexnet as tv_alexnet
 
+from invertnet import alexnet as alexnet_module
 from invertnet.alexnet import FEATURE_SHAPES, LAYERS, load_alexnet
 from invertnet.errors import InvertnetError
 
@@ -84,19 +88,50 @@ def test_missing_imagenet_weights_name_the_file_and_folder(tmp_path, monkeypatch
     assert str(tmp_path / "hub" / "checkpoints") in message
 
 
-def test_imagenet_weights_load_from_the_torch_hub_cache(tmp_path, monkeypatch, alexnet):
+def _plant(tmp_path, monkeypatch, payload) -> Path:
+    """``payload`` saved in torch.hub's cache slot for the ImageNet AlexNet."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    folder = tmp_path / "hub" / "checkpoints"
-    folder.mkdir(parents=True)
-    torch.save(alexnet.state_dict(), folder / "alexnet-owt-7be5be79.pth")  # a stand-in in the cache slot
+    path = tmp_path / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(payload, path)
+    return path
+
+
+def test_imagenet_weights_load_from_the_torch_hub_cache(tmp_path, monkeypatch, alexnet):
+    path = _plant(tmp_path, monkeypatch, alexnet.state_dict())  # a stand-in in the cache slot...
+    monkeypatch.setattr(alexnet_module, "IMAGENET_SHA256_PREFIX", hashlib.sha256(path.read_bytes()).hexdigest()[:8])  # ...with its hash
     loaded = load_alexnet("imagenet")
     assert loaded.identity == "imagenet"
     assert torch.equal(loaded.features[0].weight, alexnet.features[0].weight)
 
 
+def test_a_cached_file_without_the_promised_hash_is_refused_unread(tmp_path, monkeypatch):
+    _plant(tmp_path, monkeypatch, {"payload": _RunsCode(tmp_path)})
+    with pytest.raises(InvertnetError, match="does not start with 7be5be79"):
+        load_alexnet("imagenet")
+    assert not (tmp_path / "CODE_RAN").exists()
+
+
+def test_a_cached_pickle_is_never_unpickled_even_with_the_hash(tmp_path, monkeypatch):
+    path = _plant(tmp_path, monkeypatch, {"payload": _RunsCode(tmp_path)})
+    monkeypatch.setattr(alexnet_module, "IMAGENET_SHA256_PREFIX", hashlib.sha256(path.read_bytes()).hexdigest()[:8])
+    with pytest.raises(InvertnetError, match="cannot read"):
+        load_alexnet("imagenet")
+    assert not (tmp_path / "CODE_RAN").exists()
+
+
+class _RunsCode:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.folder / 'CODE_RAN'}",))
+
+
 @pytest.mark.parametrize(
     "spec, message",
-    [("random:x", "non-negative integer"), ("random-torchvision:-1", "non-negative integer"), ("/no/such/file.pth", "not found")],
+    [("random:x", "integer from 0 to"), ("random-torchvision:-1", "integer from 0 to"), (f"random:{2**64}", "integer from 0 to"),
+     ("/no/such/file.pth", "not found")],
 )
 def test_bad_specs(spec, message):
     with pytest.raises(InvertnetError, match=message):
@@ -116,7 +151,7 @@ def test_a_failed_download_reports_on_stderr_and_keeps_stdout_clean(tmp_path, mo
         print(f'Downloading: "{url}"')  # what torch.hub prints before it fails offline
         raise urllib.error.URLError("Name or service not known")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", unreachable)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", unreachable)
     with pytest.raises(InvertnetError, match="cannot load torchvision's ImageNet AlexNet weights"):
         load_alexnet("imagenet")
     out, err = capsys.readouterr()

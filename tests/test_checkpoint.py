@@ -2,8 +2,10 @@ import json
 
 import pytest
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
+from invertnet import checkpoint as checkpoint_module
 from invertnet.checkpoint import atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
 from invertnet.errors import InvertnetError
 
@@ -54,3 +56,18 @@ def test_foreign_and_broken_files_are_refused(tmp_path):
         load_checkpoint(broken)
     with pytest.raises(InvertnetError, match="not found"):
         load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch):
+    path = atomic_save({"w": torch.ones(2)}, {}, tmp_path / "c.safetensors")
+    before = path.read_bytes()
+
+    def disk_full(tensors, filename, metadata=None):
+        with open(filename, "wb") as handle:
+            handle.write(b"partial")
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(checkpoint_module, "save_file", disk_full)
+    with pytest.raises(InvertnetError, match="No space left on device.*untouched"):
+        atomic_save({"w": torch.zeros(2)}, {}, path)
+    assert path.read_bytes() == before and not list(tmp_path.glob(".*.tmp"))

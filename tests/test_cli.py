@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -184,6 +185,11 @@ def test_bad_image_on_the_command_line(capsys, trained_run, bad_files, kind):
     assert err.startswith("invertnet: error:") and err.count("\n") == 1 and "Traceback" not in err
 
 
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch EVIL_RAN",))
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -199,7 +205,15 @@ def test_bad_image_on_the_command_line(capsys, trained_run, bad_files, kind):
         (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--steps", "many"), "'--steps'"),
         (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--loss", "gan", "--alexnet", ALEXNET), "unknown loss preset"),
         (("eval", "--layer", "conv5", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--limit", "1"), "--limit must be at least 2"),
-        (("reencode", "{img}", "--layer", "conv5", "--iterations", "0", "--weights", "{run}", "--alexnet", ALEXNET), "--iterations must be at least 1"),
+        (("reencode", "{img}", "--layer", "conv5", "--iterations", "0", "--weights", "{run}", "--alexnet", ALEXNET), "--iterations must be between 1 and 1000"),
+        (("reencode", "{img}", "--layer", "conv5", "--iterations", "100000000", "--weights", "{run}", "--alexnet", ALEXNET), "--iterations must be between"),
+        (("interpolate", "{img}", "{img2}", "--layer", "conv5", "--steps", "1", "--weights", "{run}", "--alexnet", ALEXNET), "--steps must be between 2"),
+        (("interpolate", "{img}", "{img2}", "--layer", "conv5", "--steps", "100000000", "--weights", "{run}", "--alexnet", ALEXNET), "--steps must be between"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--steps", "99999999999999999999", "--alexnet", ALEXNET),
+         "more than any run can take"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--batch-size", "100000000", "--alexnet", ALEXNET),
+         "over invertnet's limit"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--gate-stop", "-1", "--alexnet", ALEXNET), "--gate-stop must be in"),
         (("nonsense",), "No such command"),
         (("eval", "--data", "synthetic", "--method", "optimize", "--alexnet", ALEXNET), "--method optimize needs --layer"),
         (("eval", "--data", "synthetic", "--method", "magic", "--alexnet", ALEXNET), "unknown --method 'magic'"),
@@ -224,6 +238,30 @@ def test_bad_image_on_the_command_line(capsys, trained_run, bad_files, kind):
         (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--loss", "feat+adv", "--image-loss", "l1", "--alexnet", ALEXNET),
          "--image-loss does not apply to loss preset 'feat+adv'"),
         (("eval", "--data", "{tmp}/empty", "--split", "train", "--weights", "{run}", "--alexnet", ALEXNET), "--split does not apply to"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{img}"), "never overwrites an input"),
+        (("reencode", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{img}"), "never overwrites an input"),
+        (("interpolate", "{img}", "{img2}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{img2}"),
+         "never overwrites an input"),
+        (("invert", "{img}", "{tmp}/empty/../{imgname}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{tmp}"),
+         "two results would be written"),
+        (("invert", "{img}", "{img2}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{img}"),
+         "names one file, but 2 images"),
+        (("invert", "{img}", "{img2}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{run}/config.json"),
+         "exists and is not a folder"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--json", "{img}"), "must end in .json"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--csv", "{tmp}/r.json"), "must end in .csv"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "/proc/no/such", "--alexnet", ALEXNET), "/proc/no"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", "{tmp}/evil.pth"), "cannot read AlexNet weights"),
+        (("demo", "--steps", "0", "--out", "{tmp}/d"), "--steps must be a positive integer"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{img}/run", "--alexnet", ALEXNET), "Not a directory"),
+        (("train", "--layer", "conv5", "--data", "{tmp}/zero", "--out", "{tmp}/o", "--alexnet", ALEXNET, "--device", "cpu"),
+         "none of the first"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/zero/a.png", "--alexnet", ALEXNET), "zero/a.png"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/evil.pth", "--alexnet", ALEXNET), "not a readable safetensors checkpoint"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/cut.safetensors", "--alexnet", ALEXNET), "not a readable safetensors"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/noise.safetensors", "--alexnet", ALEXNET), "not a readable safetensors"),
+        (("invert", "{tmp}/x.svg", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET), "not an image Pillow can read"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--device", "mps"), "unsupported device 'mps'"),
         (("invert", "{img}", "--layer", "conv5", "--method", "magic", "--alexnet", ALEXNET), "unknown --method 'magic'"),
         (("figure", "methods", "{img}", "--layer", "conv5", "--alexnet", ALEXNET), "needs --weights and/or --optimize"),
         (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--image-loss", "l3", "--alexnet", ALEXNET), "unknown image loss"),
@@ -231,9 +269,27 @@ def test_bad_image_on_the_command_line(capsys, trained_run, bad_files, kind):
 )
 def test_bad_input_is_one_line(capsys, trained_run, pictures, tmp_path, monkeypatch, args, message):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "empty").mkdir()
-    filled = [a.format(img=pictures[0], run=trained_run, tmp=tmp_path) for a in args]
+    torch.save({"payload": _Evil()}, tmp_path / "evil.pth")  # a pickle that runs code if unpickled without weights_only
+    (tmp_path / "zero").mkdir()
+    for name in ("a.png", "b.jpg", "c.png"):
+        (tmp_path / "zero" / name).write_bytes(b"")  # a folder of empty files
+    (tmp_path / "cut.safetensors").write_bytes((trained_run / "generator.safetensors").read_bytes()[:4000])
+    (tmp_path / "noise.safetensors").write_bytes(bytes(range(256)) * 20)
+    (tmp_path / "x.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><rect width="9" height="9"/></svg>')
+    names = {"img": pictures[0], "img2": pictures[1], "imgname": pictures[0].name, "run": trained_run, "tmp": tmp_path}
+    filled = [a.format(**names) for a in args]
+    inputs = [p.read_bytes() for p in pictures]
     code, _, err = run(capsys, *filled)
     assert code != 0
     assert message in err, err
     assert err.startswith("invertnet: error:") and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "EVIL_RAN").exists() and [p.read_bytes() for p in pictures] == inputs  # nothing ran, no input touched
+    assert not (tmp_path / "EVIL_RAN").exists() and [p.read_bytes() for p in pictures] == inputs  # nothing ran, no input touched
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_cuda_asked_for_where_there_is_none(capsys, trained_run, pictures):
+    code, _, err = run(capsys, "invert", pictures[0], "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET, "--device", "cuda")
+    assert code == 1 and err.startswith("invertnet: error: --device cuda was asked for") and err.count("\n") == 1

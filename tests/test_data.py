@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -17,6 +19,18 @@ def test_folder_is_recursive_and_filtered(tmp_path):
     assert len(source) == 3
     assert source.name(2) == "a__img01"
     assert source.load(0).shape == (3, 260, 300)
+
+
+def test_links_loops_and_fifos_in_a_data_folder(tmp_path):
+    write_images(tmp_path / "a", 3)
+    (tmp_path / "a" / "l1").symlink_to(".")  # loops: the walk must end
+    (tmp_path / "a" / "l2").symlink_to("..")
+    (tmp_path / "again").symlink_to("a")  # the same real folder under another name
+    (tmp_path / "a" / "copy.png").symlink_to(tmp_path / "a" / "img00.png")  # the same real file
+    (tmp_path / "a" / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+    os.mkfifo(tmp_path / "a" / "pipe.png")  # opening it would block
+    source = FolderImages(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in source.files] == ["a/img00.png", "a/img01.jpg", "a/img02.png"]
 
 
 def test_ilsvrc_root_picks_the_split(tmp_path):

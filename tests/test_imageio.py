@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -77,6 +79,42 @@ def test_decompression_bomb_limit_is_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64*64 > 2 * 100: Pillow raises
     with pytest.raises(InvertnetError, match="too large"):
         load_image(path)
+
+
+def test_over_the_warning_threshold_is_refused_without_pillow_s_warning(tmp_path, monkeypatch, recwarn):
+    path = save_image(torch.rand(3, 64, 64), tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3000)  # 3000 < 64*64 < 2 * 3000: Pillow only warns
+    with pytest.raises(InvertnetError, match="too large"):
+        load_image(path)
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_a_fifo_is_refused_without_opening_it(tmp_path):
+    path = tmp_path / "fifo.png"
+    os.mkfifo(path)
+    with pytest.raises(InvertnetError, match="not a regular file"):
+        load_image(path)  # opening a FIFO for reading would block forever
+
+
+@pytest.mark.parametrize("size", [(1, 30000), (3000, 2), (33, 1)])
+def test_extreme_aspect_ratios_are_refused_before_decoding(tmp_path, size):
+    path = tmp_path / "thin.png"
+    Image.new("RGB", size).save(path)
+    with pytest.raises(InvertnetError, match="more than 32 times apart"):
+        load_image(path)
+
+
+def test_an_aspect_ratio_of_32_is_read(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (320, 10)).save(path)
+    assert load_image(path).shape == (3, 10, 320)
+
+
+def test_animations_are_refused(tmp_path):
+    frames = [Image.new("RGB", (8, 8), (i * 80, 0, 0)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(InvertnetError, match="holds 3 frames"):
+        load_image(tmp_path / "anim.gif")
 
 
 def test_strip_grid_and_gif(tmp_path):

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from invertnet.data import DeadLeaves, eval_crop
+from invertnet.errors import InvertnetError
 from invertnet.optimize import MahendranVedaldi, OptimizeConfig, total_variation
 
 
@@ -39,3 +40,9 @@ def test_optimisation_lowers_its_objective_and_fits_the_features(alexnet):
     error = lambda r: ((alexnet(r, "fc8") - target).norm(dim=1) / target.norm(dim=1)).mean().item()  # noqa: E731
     free = OptimizeConfig(lambda_tv=0.0, lambda_beta=0.0)
     assert error(MahendranVedaldi(alexnet, "fc8", free.scaled(30)).invert(images)) < 0.6 * error(start)
+
+
+@pytest.mark.parametrize("iterations", [0, 10**9])
+def test_iterations_out_of_range_are_refused(iterations):
+    with pytest.raises(InvertnetError, match="iterations must be between 1 and 100,000"):
+        OptimizeConfig().scaled(iterations)

@@ -1,14 +1,20 @@
 import json
+import os
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from conftest import ALEXNET
 from invertnet.bench import training_batch
 from invertnet.checkpoint import load_checkpoint
 from invertnet.errors import InvertnetError
+from invertnet.runlock import run_lock
 from invertnet.train import NonFiniteLoss, TrainConfig, Trainer
 
 
@@ -108,7 +114,11 @@ def test_presets_without_adversarial_term_build_no_discriminator(tmp_path):
     assert "adv" not in record[0] and "d_updated" not in record[0]
 
 
-@pytest.mark.parametrize("field, value", [("steps", 0), ("batch_size", -1), ("layer", "pool9")])
+@pytest.mark.parametrize(
+    "field, value",
+    [("steps", 0), ("steps", 10**20), ("batch_size", -1), ("batch_size", 10**8), ("layer", "pool9"), ("seed", -1), ("seed", 2**64), ("gate_stop", -0.5), ("lr", float("inf")),
+     ("beta1", 1.0)],
+)
 def test_bad_settings(tmp_path, field, value):
     with pytest.raises(InvertnetError):
         Trainer(_config(tmp_path / "run", **{field: value}))
@@ -132,3 +142,58 @@ def test_a_step_reports_the_terms_its_loss_has(tmp_path, loss, names):
     trainer = Trainer(_config(tmp_path / "run", loss=loss, steps=1))
     result = trainer.train_step(training_batch(2, torch.device("cpu")))
     assert result.names == names and len(result.stats) == len(names) + 1  # and the stop flag
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_trains(tmp_path):
+    trainer = Trainer(_config(tmp_path / "run", steps=1))
+    with run_lock(tmp_path / "run"):  # another process's run holds the folder
+        with pytest.raises(InvertnetError, match="another invertnet train is running"):
+            trainer.run()
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+    trainer.run()  # free again: the lock died with its holder
+    assert (tmp_path / "run" / "checkpoint.safetensors").exists()
+
+
+def test_a_torn_metrics_line_does_not_stop_a_resume(tmp_path):
+    Trainer(_config(tmp_path / "run", steps=2, checkpoint_every=2)).run()
+    with open(tmp_path / "run" / "metrics.jsonl", "a") as handle:
+        handle.write('{"step": 5')  # a crash or a full disk in the middle of an append
+    (tmp_path / "run" / ".checkpoint.safetensors.x1y2.tmp").write_bytes(b"half a checkpoint")  # a write cut short by a kill
+    resumed = Trainer.resume(tmp_path / "run", steps=3, device="cpu", workers=0)
+    resumed.run()
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    assert not list((tmp_path / "run").glob(".*.tmp"))
+
+
+def test_an_earlier_run_s_generator_is_never_overwritten(tmp_path):
+    Trainer(_config(tmp_path / "run", steps=1)).run()
+    (tmp_path / "run" / "checkpoint.safetensors").unlink()
+    with pytest.raises(InvertnetError, match="holds the generator of an earlier run"):
+        Trainer(_config(tmp_path / "run", steps=1))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvertnetError, match="is a file"):
+        Trainer(_config(tmp_path / "file", steps=1))
+
+
+def test_sigkill_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path):
+    """The chaos test: kill -9 mid-run (mid-write, between renames, mid-step), resume, compare bit for bit."""
+    command = [sys.executable, "-m", "invertnet", "train", "--layer", "conv5", "--data", "synthetic", "--loss", "full", "--steps", "6",
+               "--batch-size", "2", "--alexnet", ALEXNET, "--device", "cpu", "--checkpoint-every", "1", "--log-every", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([*command, "--out", str(tmp_path / "whole")], env=env, check=True, capture_output=True, timeout=300)
+    run = tmp_path / "killed"
+    process = subprocess.Popen([*command, "--out", str(run)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (run / "metrics.jsonl").exists() or len((run / "metrics.jsonl").read_text().splitlines()) < 3:
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.02)
+    process.kill()  # SIGKILL: no handler runs, whatever was being written stays as it was
+    process.wait()
+    resumed = subprocess.run([sys.executable, "-m", "invertnet", "train", "--out", str(run), "--resume"], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert not list(run.rglob(".*.tmp"))  # a write the kill cut short is cleared away, never taken for the checkpoint
+    whole, killed = load_file(tmp_path / "whole" / "checkpoint.safetensors"), load_file(run / "checkpoint.safetensors")
+    assert whole.keys() == killed.keys() and all(torch.equal(whole[k], killed[k]) for k in whole)
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == list(range(1, 7))

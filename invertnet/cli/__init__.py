@@ -1,14 +1,16 @@
 """The ``invertnet`` command: a thin layer that parses, calls the library and prints.
 
 Results go to stdout, progress and errors to stderr. A problem the user can fix is one line
-``invertnet: error: ...`` and exit code 1; a malformed command line exits with 2; a run
-stopped by SIGINT/SIGTERM exits with 130/143 after saving.
+``invertnet: error: ...`` and exit code 1: the library's errors, and those of the machine
+(a full or read-only disk, a missing permission, memory that runs out); a malformed command
+line exits with 2; a run stopped by SIGINT/SIGTERM exits with 130/143 after saving.
 """
 
 from __future__ import annotations
 
 import sys
 
+import torch
 import typer
 
 from .. import __version__
@@ -41,13 +43,30 @@ for module in (train, invert, reencode, interpolate, eval, figure, demo, bench):
     module.register(app)
 
 
+OUT_OF_MEMORY = "out of memory: use a smaller --batch-size, fewer or smaller images, or a device with more memory"
+
+
+def _error(message: str) -> int:
+    """Print one line ``invertnet: error: ...`` on stderr (whatever newlines ``message`` holds); return 1."""
+    print(f"invertnet: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code instead of raising."""
     try:
         result = app(args=argv, prog_name="invertnet", standalone_mode=False)
     except InvertnetError as error:
-        print(f"invertnet: error: {error}", file=sys.stderr)
-        return 1
+        return _error(str(error))
+    except OSError as error:  # the machine's side: a full or read-only disk, a permission, a path that is a file
+        where = f": {error.filename}" if error.filename else ""
+        return _error(f"{error.strerror or error}{where}")
+    except (MemoryError, torch.cuda.OutOfMemoryError):
+        return _error(OUT_OF_MEMORY)
+    except RuntimeError as error:
+        if "allocate memory" in str(error) or "not enough memory" in str(error):  # torch's CPU allocator
+            return _error(OUT_OF_MEMORY)
+        raise
     except typer.Abort:
         print("invertnet: aborted", file=sys.stderr)
         return 130

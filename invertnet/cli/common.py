@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -50,6 +51,35 @@ def refuse(ctx: typer.Context, names: list[str], why: str) -> None:
     flags = given(ctx, *names)
     if flags:
         raise InvertnetError(f"{', '.join(flags)} {'does' if len(flags) == 1 else 'do'} not apply {why}")
+
+
+def check_outputs(inputs: list[Path], outputs: list[Path]) -> None:
+    """Refuse to write over an input image, or to write two results to one file (nothing may be lost)."""
+    sources = {os.path.realpath(path): path for path in inputs}
+    targets: dict[str, Path] = {}
+    for target in outputs:
+        real = os.path.realpath(target)
+        if real in sources:
+            raise InvertnetError(f"{target} is the input image {sources[real]}: invertnet never overwrites an input; choose another --out")
+        if real in targets:
+            raise InvertnetError(f"two results would be written to {target} (inputs with the same name?): pass them in separate runs or rename one")
+        if target.is_dir():
+            raise InvertnetError(f"{target} is a folder: the result is a file")
+        targets[real] = target
+
+
+def check_suffix(flag: str, path: Path | None, suffix: str) -> None:
+    """A results file must be named for what it holds (``--json r.json``), so a typo cannot write over an image."""
+    if path is not None and str(path) != "-" and path.suffix.lower() != suffix:
+        raise InvertnetError(f"{flag} {path}: the file name must end in {suffix}")
+
+
+def output_folder(out: Path | None) -> Path:
+    """``--out`` as a folder for several results (the current folder by default); refuse an existing file."""
+    folder = out or Path(".")
+    if folder.exists() and not folder.is_dir():
+        raise InvertnetError(f"--out {folder} exists and is not a folder: name a folder for several images, or a .png for one")
+    return folder
 
 
 def load_inputs(paths: list[Path]) -> torch.Tensor:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
+from ..alexnet import check_layer
 from ..demo import DEMO_ALEXNET, run_demo
+from ..errors import InvertnetError
 from .common import DEVICE, stderr, stdout_console
 from .eval import table
 
@@ -19,6 +21,10 @@ def demo(
     device: str = DEVICE,
 ) -> None:
     """Train a small generator on synthetic images against a random AlexNet, then invert, re-encode, interpolate, evaluate."""
+    for flag, value in (("--steps", steps), ("--batch-size", batch_size)):
+        if value < 1:
+            raise InvertnetError(f"{flag} must be a positive integer, got {value}")
+    check_layer(layer)
     stderr.print(
         f"training {layer} with the image loss for {steps} steps of {batch_size} synthetic images against AlexNet {DEMO_ALEXNET} ...",
         highlight=False,

@@ -23,8 +23,9 @@ from ..evaluation import PER_IMAGE, EvalResult, Method, evaluate_methods, genera
 from ..inversion import Inverter
 from ..lpips import load_lpips
 from ..optimize import OptimizeConfig
+from ..train import MAX_BATCH
 from ..report import HEADER, metrics_rows, paper_rows, write_report
-from .common import ALEXNET, DEVICE, announce, progress_bar, refuse, stderr, stdout_console
+from .common import ALEXNET, DEVICE, announce, check_suffix, progress_bar, refuse, stderr, stdout_console
 
 METHODS = ("generator", "optimize", "mean")
 MEAN_IMAGES = 1000
@@ -94,10 +95,12 @@ def eval_command(
     device: str = DEVICE,
 ) -> None:
     """Normalized Euclidean error in image and feature space (Table 2), PSNR, SSIM, MS-SSIM, LPIPS, class agreement."""
+    check_suffix("--json", json_path, ".json")
+    check_suffix("--csv", csv_path, ".csv")
     if limit is not None and limit < 2:
         raise InvertnetError(f"--limit must be at least 2 (the error is normalised by distances between test images), got {limit}")
-    if batch_size < 1:
-        raise InvertnetError(f"--batch-size must be a positive integer, got {batch_size}")
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise InvertnetError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {batch_size}")
     chosen = list(dict.fromkeys(method or ["generator"]))
     for name in chosen:
         if name not in METHODS:

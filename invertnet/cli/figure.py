@@ -14,7 +14,7 @@ from ..figures import layers_figure, methods_figure
 from ..imageio import save_image
 from ..inversion import Inverter
 from ..optimize import OptimizeConfig
-from .common import ALEXNET, DEVICE, announce, load_inputs, refuse
+from .common import ALEXNET, DEVICE, announce, check_outputs, load_inputs, refuse
 
 figure_app = typer.Typer(help="The paper's comparison figures (PNG).", no_args_is_help=True)
 
@@ -28,6 +28,7 @@ def layers(
     device: str = DEVICE,
 ) -> None:
     """Fig. 3: the inputs, then their reconstructions from each layer's generator."""
+    check_outputs(images, [out])
     inputs = load_inputs(images)
     network = load_alexnet(alexnet, device=resolve_device(device))
     inverters = [Inverter.load(None, path, alexnet=network, device=network.mean.device) for path in weights]
@@ -54,6 +55,7 @@ def methods(
         raise InvertnetError("figure methods needs --weights and/or --optimize")
     if not optimize:
         refuse(ctx, ["iterations"], "without --optimize")
+    check_outputs(images, [out])
     inputs = load_inputs(images)
     network = load_alexnet(alexnet, device=resolve_device(device))
     rows: list[Method] = [generator_method(Inverter.load(layer, path, alexnet=network, device=network.mean.device)) for path in weights or []]

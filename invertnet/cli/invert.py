@@ -17,7 +17,7 @@ from ..imageio import save_image, strip
 from ..inversion import Inverter
 from ..optimize import MahendranVedaldi, OptimizeConfig
 from ..precision import PRECISIONS
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, load_inputs, progress_bar, refuse
+from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, load_inputs, output_folder, progress_bar, refuse
 
 
 def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, alexnet: str, device: str, iterations: int) -> torch.Tensor:
@@ -54,15 +54,16 @@ def invert(
     single_file = out is not None and out.suffix.lower() == ".png"
     if single_file and len(images) > 1:
         raise InvertnetError(f"--out {out} names one file, but {len(images)} images were given: pass a folder")
+    suffix = f"{layer}.png" if method == "generator" else f"{layer}.optimize.png"
+    targets = [out] if single_file else [output_folder(out) / f"{path.stem}.{suffix}" for path in images]
+    check_outputs(images, targets)
     inputs = load_inputs(images)
     if method == "optimize":
         recon = reconstruct_by_optimisation(inputs, layer, alexnet, device, iterations)
     else:
         recon = Inverter.load(layer, weights, alexnet=alexnet, device=device, precision=precision).invert(inputs).cpu()
-    suffix = f"{layer}.png" if method == "generator" else f"{layer}.optimize.png"
-    for path, image, reconstruction in zip(images, inputs, recon):
+    for target, image, reconstruction in zip(targets, inputs, recon):
         picture = strip([image, reconstruction]) if side_by_side else reconstruction
-        target = out if single_file else (out or Path(".")) / f"{path.stem}.{suffix}"
         announce(save_image(picture, target))
 
 

@@ -8,7 +8,7 @@ import typer
 
 from ..imageio import save_image, strip
 from ..inversion import Inverter
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, load_inputs
+from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, load_inputs
 
 
 def reencode(
@@ -21,10 +21,12 @@ def reencode(
     device: str = DEVICE,
 ) -> None:
     """Encode with AlexNet, reconstruct, and repeat; write input and every iterate as one strip."""
+    target = out or Path(f"{image.stem}.{layer}.reencode.png")
+    check_outputs([image], [target])
     inputs = load_inputs([image])
     inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device)
     frames = inverter.reencode(inputs[0], iterations)
-    announce(save_image(strip(frames), out or Path(f"{image.stem}.{layer}.reencode.png")))
+    announce(save_image(strip(frames), target))
 
 
 def register(app: typer.Typer) -> None:
