@@ -24,6 +24,7 @@ from .evaluation import EvalResult, evaluate_methods, generator_method, mean_ima
 from .imageio import grid, load_image, save_gif, save_image, strip
 from .inversion import Inverter
 from .metrics import pairwise_mean_distance
+from .errors import InvertnetError
 from .train import TrainConfig, Trainer
 
 DEMO_ALEXNET = "random:0"
@@ -49,6 +50,12 @@ class DemoResult:
     the images themselves: 0 for a generator that ignores its input."""
 
 
+def check_demo_folder(out: Path) -> None:
+    """A demo starts from nothing: refuse a folder that already holds one (the demo has no --resume)."""
+    if (out / "run").exists():
+        raise InvertnetError(f"{out} already holds a demo run: choose another --out, or delete {out}")
+
+
 def run_demo(
     out: str | Path = "demo",
     *,
@@ -61,6 +68,7 @@ def run_demo(
 ) -> DemoResult:
     """Train on synthetic images against ``random:0``, then use the generator every way the CLI does."""
     out = Path(out)
+    check_demo_folder(out)
     config = TrainConfig(
         layer=layer, data="synthetic", out=str(out / "run"), steps=steps, batch_size=batch_size, loss=DEMO_LOSS, alexnet=DEMO_ALEXNET,
         device=device, log_every=max(1, steps // 20), sample_every=max(1, steps // 4), checkpoint_every=steps,

@@ -253,6 +253,7 @@ class _Evil:
         (("train", "--layer", "conv5", "--data", "synthetic", "--out", "/proc/no/such", "--alexnet", ALEXNET), "/proc/no"),
         (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", "{tmp}/evil.pth"), "cannot read AlexNet weights"),
         (("demo", "--steps", "0", "--out", "{tmp}/d"), "--steps must be a positive integer"),
+        (("demo", "--out", "{tmp}/done"), "already holds a demo run"),
         (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{img}/run", "--alexnet", ALEXNET), "Not a directory"),
         (("train", "--layer", "conv5", "--data", "{tmp}/zero", "--out", "{tmp}/o", "--alexnet", ALEXNET, "--device", "cpu"),
          "none of the first"),
@@ -273,6 +274,7 @@ def test_bad_input_is_one_line(capsys, trained_run, pictures, tmp_path, monkeypa
     (tmp_path / "empty").mkdir()
     torch.save({"payload": _Evil()}, tmp_path / "evil.pth")  # a pickle that runs code if unpickled without weights_only
     (tmp_path / "zero").mkdir()
+    (tmp_path / "done" / "run").mkdir(parents=True)  # a finished demo
     for name in ("a.png", "b.jpg", "c.png"):
         (tmp_path / "zero" / name).write_bytes(b"")  # a folder of empty files
     (tmp_path / "cut.safetensors").write_bytes((trained_run / "generator.safetensors").read_bytes()[:4000])

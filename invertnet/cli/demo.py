@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..alexnet import check_layer
-from ..demo import DEMO_ALEXNET, run_demo
+from ..demo import DEMO_ALEXNET, check_demo_folder, run_demo
 from ..errors import InvertnetError
 from .common import DEVICE, stderr, stdout_console
 from .eval import table
@@ -25,6 +25,7 @@ def demo(
         if value < 1:
             raise InvertnetError(f"{flag} must be a positive integer, got {value}")
     check_layer(layer)
+    check_demo_folder(out)
     stderr.print(
         f"training {layer} with the image loss for {steps} steps of {batch_size} synthetic images against AlexNet {DEMO_ALEXNET} ...",
         highlight=False,
