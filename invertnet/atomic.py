@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import InvertnetError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -20,7 +22,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success, sync it and rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=".tmp")  # a long name must not overflow 255 bytes
     os.close(fd)
     tmp = Path(name)
     try:
@@ -31,3 +33,25 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_writable(path: str | os.PathLike[str], *, folder: bool = False, flag: str = "") -> None:
+    """Refuse, before any work starts, an output that could not be written when the work ends.
+
+    ``path`` is a file to create or replace (a folder with ``folder=True``, created if need
+    be): it must not be a folder (a file), and the nearest existing folder above it must be
+    a folder this process may write in (not read-only, not a file).
+    """
+    path = Path(path)
+    name = f"{flag} {path}" if flag else str(path)
+    if folder and path.exists() and not path.is_dir():
+        raise InvertnetError(f"{name} is a file, not a folder")
+    if not folder and path.is_dir():
+        raise InvertnetError(f"{name} is a folder, not a file")
+    existing = path if folder else path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InvertnetError(f"{name}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InvertnetError(f"{name}: cannot write in {existing} (read-only, or no permission)")

@@ -72,6 +72,8 @@ class BenchConfig:
                 raise InvertnetError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
         if self.warmup < 0:
             raise InvertnetError(f"--warmup must be >= 0, got {self.warmup}")
+        if self.workers is not None and self.workers < 0:
+            raise InvertnetError(f"--workers must be >= 0, got {self.workers}")
         for layer in (*self.layers, self.invert_layer):
             if layer not in LAYERS:
                 raise InvertnetError(f"unknown layer {layer!r}: choose from {', '.join(LAYERS)}")

@@ -21,6 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from . import __version__
+from .alexnet import LAYERS
 from .atomic import atomic_path
 from .errors import InvertnetError
 
@@ -53,7 +54,11 @@ def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[di
 
 
 def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], encoded: str) -> dict[str, object]:
-    """Inverse of :func:`flatten_optimizer`: a state dict for ``Optimizer.load_state_dict``."""
+    """Inverse of :func:`flatten_optimizer`: a state dict for ``Optimizer.load_state_dict``.
+
+    Raises ``ValueError`` (or ``KeyError``) for state that is not what flatten wrote; the
+    trainer reports it as a damaged checkpoint.
+    """
     decoded = json.loads(encoded)
     state: dict[int, dict[str, object]] = {}
     for name, tensor in tensors.items():
@@ -121,6 +126,18 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
         raise InvertnetError(f"{path} is not a readable safetensors checkpoint: {error}") from error
     if "invertnet.layer" not in metadata or "invertnet.alexnet" not in metadata:
         raise InvertnetError(f"{path} is not an invertnet checkpoint (no invertnet.layer / invertnet.alexnet metadata)")
+    damaged = f"{path} is damaged:"
+    if metadata["invertnet.layer"] not in LAYERS:
+        raise InvertnetError(f"{damaged} it names the layer {metadata['invertnet.layer']!r}, not one of {', '.join(LAYERS)}")
+    if not metadata.get("invertnet.step", "0").isdigit():
+        raise InvertnetError(f"{damaged} its step {metadata['invertnet.step']!r} is not a non-negative integer")
+    for key in ("invertnet.config", "invertnet.state"):
+        try:
+            value = json.loads(metadata.get(key, "{}"))
+        except ValueError:
+            raise InvertnetError(f"{damaged} its {key} metadata is not JSON") from None
+        if not isinstance(value, dict):
+            raise InvertnetError(f"{damaged} its {key} metadata is not a JSON object")
     return Checkpoint(path, tensors, metadata)
 
 

@@ -9,6 +9,7 @@ sees exactly the data an uninterrupted one would, whatever the number of loader 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Iterable, Iterator
@@ -85,6 +86,26 @@ def image_files(root: Path) -> list[Path]:
     return sorted(found)
 
 
+def unique_names(paths: list[Path]) -> list[str]:
+    """File-name-safe names for relative paths: the path without its suffix, '/' as '__'.
+
+    Where two files would share a name (``x.jpg`` and ``x.png``; ``a/b.png`` and ``a__b.png``)
+    their suffix is kept too, and where that is not enough a number follows, so saved
+    reconstructions and per-image rows never overwrite or mix with each other.
+    """
+    plain = [path.with_suffix("").as_posix().replace("/", "__") for path in paths]
+    counts: dict[str, int] = {}
+    for name in plain:
+        counts[name] = counts.get(name, 0) + 1
+    names = [name if counts[name] == 1 else f"{name}{path.suffix.replace('.', '_')}" for name, path in zip(plain, paths)]
+    taken: dict[str, int] = {}
+    unique = []
+    for name in names:
+        taken[name] = taken.get(name, 0) + 1
+        unique.append(name if taken[name] == 1 else f"{name}~{taken[name]}")
+    return unique
+
+
 class FolderImages:
     """Every image file under a folder, recursively, each real file once, in sorted order (:func:`image_files`)."""
 
@@ -93,16 +114,20 @@ class FolderImages:
         if not self.root.is_dir():
             raise InvertnetError(f"data folder not found: {self.root}")
         self.files = image_files(self.root)
+        self.names = unique_names([path.relative_to(self.root) for path in self.files])
         if not self.files:
             raise InvertnetError(f"no images in {self.root} (looked for {', '.join(IMAGE_SUFFIXES)}, recursively)")
         self.identity = str(self.root)
+        listing = "\n".join(path.relative_to(self.root).as_posix() for path in self.files)
+        self.fingerprint = hashlib.sha256(listing.encode()).hexdigest()[:16]
+        """The file list's hash, not its contents': a run records it, so a moved folder can be recognised."""
 
     def __len__(self) -> int:
         return len(self.files)
 
     def name(self, index: int) -> str:
-        """A file-name-safe name for image ``index``: its path below the root, '/' as '__'."""
-        return self.files[index].relative_to(self.root).with_suffix("").as_posix().replace("/", "__")
+        """A file-name-safe name for image ``index``, unique in the folder (:func:`unique_names`)."""
+        return self.names[index]
 
     def load(self, index: int) -> torch.Tensor:
         try:
@@ -122,6 +147,7 @@ class DeadLeaves:
             raise InvertnetError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
         self.split, self.size, self.shapes = split, size, shapes
         self.identity = f"{SYNTHETIC}:{split}"
+        self.fingerprint = self.identity
 
     def __len__(self) -> int:
         return SYNTHETIC_SIZE[self.split]
@@ -263,7 +289,7 @@ def training_batches(source: Source, order: RunOrder, device: torch.device, work
     :func:`default_workers`)."""
     if isinstance(source, DeadLeaves):
         return synthetic_batches(source, order, device)
-    return DataLoader(
+    loader = DataLoader(
         TrainingImages(source),
         batch_size=order.batch_size,
         sampler=order,
@@ -272,6 +298,19 @@ def training_batches(source: Source, order: RunOrder, device: torch.device, work
         pin_memory=device.type == "cuda",
         generator=torch.Generator(),  # the loader draws no numbers from the global RNG
     )
+    return _plain_worker_errors(loader)
+
+
+def _plain_worker_errors(loader: DataLoader) -> Iterator[tuple[torch.Tensor, list[int]]]:
+    """The loader's batches; an error raised in a worker process comes out as its own message,
+    not the worker's traceback that DataLoader folds into it."""
+    try:
+        yield from loader
+    except InvertnetError as error:
+        message = str(error).strip()
+        if "Original Traceback" in message:
+            message = message.splitlines()[-1].split("InvertnetError: ", 1)[-1]
+        raise InvertnetError(message) from None
 
 
 def collate_training(items: list[tuple[torch.Tensor, list[int]]]) -> tuple[torch.Tensor, list[int]]:

@@ -60,6 +60,8 @@ def generator_from_checkpoint(checkpoint: Checkpoint) -> Generator:
         generator.load_state_dict(checkpoint.module_state("generator"))
     except RuntimeError as error:
         raise InvertnetError(f"{checkpoint.path}: the generator weights do not fit the {checkpoint.layer} architecture: {error}") from error
+    if not all(torch.isfinite(t).all() for t in generator.state_dict().values()):
+        raise InvertnetError(f"{checkpoint.path}: the generator has NaN or infinite weights (a run that diverged?): its images would be blank")
     return generator.eval().requires_grad_(False)
 
 

@@ -7,6 +7,7 @@ the network.
 from __future__ import annotations
 
 import html
+from urllib.parse import quote
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -72,10 +73,10 @@ def write_report(folder: str | Path, results: Sequence[EvalResult], thumbnails: 
     out.extend(f"<th>{html.escape(r.method)} ({r.layer})</th>" for r in results)
     out.append("</tr>")
     for index, name in enumerate(first.names[:thumbnails]):
-        cells = [f"<td><img src='images/input/{html.escape(name)}.png' alt='input'>{html.escape(name)}</td>"]
+        cells = [f"<td><img src='images/input/{quote(name)}.png' alt='input'>{html.escape(name)}</td>"]
         for m, r in enumerate(results):
             error = r.per_image["image_distance"][index] / r.image_normalizer * 100
-            cells.append(f"<td><img src='images/method{m}/{html.escape(name)}.png' alt='reconstruction'>image error {error:.0f}%</td>")
+            cells.append(f"<td><img src='images/method{m}/{quote(name)}.png' alt='reconstruction'>image error {error:.0f}%</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table></body></html>\n")
     path = folder / "index.html"

@@ -48,7 +48,7 @@ from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, atomic_save
 from .data import BrokenImage, RunOrder, eval_crop, mix_seed, open_source, training_batches
 from .errors import InvertnetError
 from .graphs import CapturedStep
-from .atomic import atomic_path
+from .atomic import atomic_path, check_writable
 from .imageio import grid, save_image
 from .losses import DiscriminatorGate, LossConfig, build_comparator, discriminator_loss, generator_loss
 from .models import Discriminator, Generator
@@ -201,6 +201,7 @@ class Trainer:
                 raise InvertnetError(f"--out {self.out} is a file: the run needs a folder")
             if (self.out / CHECKPOINT_NAME).exists():
                 raise InvertnetError(f"{self.out / CHECKPOINT_NAME} exists: pass --resume to continue that run, or choose another --out")
+            check_writable(self.out, folder=True, flag="--out")
             if (self.out / GENERATOR_NAME).exists():
                 raise InvertnetError(
                     f"{self.out} holds the generator of an earlier run ({GENERATOR_NAME}) but no {CHECKPOINT_NAME} to resume: "
@@ -247,6 +248,8 @@ class Trainer:
         self._signal_received: int | None = None  # set by a signal in this process
         self._stop_signal: int | None = None  # agreed by all processes during a step
         self._samples: torch.Tensor | None = None
+        self.warnings: list[str] = []
+        """What a user should know about this run before it goes on (a changed data folder)."""
         self._stop_flag = torch.zeros((), device=self.device)  # set before each step: read inside a captured one
         self._captured = CapturedStep(self._step, GRAPH_WARMUP, before_capture=self._make_capturable) if config.cuda_graph else None
         if checkpoint is not None:
@@ -271,12 +274,13 @@ class Trainer:
     @classmethod
     def resume(
         cls, out: str | os.PathLike[str], *, steps: int | None = None, device: str = "auto", workers: int | None = None,
-        cuda_graph: bool | None = None,
+        cuda_graph: bool | None = None, data: str | None = None,
     ) -> Trainer:
         """Continue the run in ``out`` from its checkpoint, with its saved config.
 
-        Only the total ``steps`` (to extend a run), the device, the loader workers and
-        ``cuda_graph`` (how the step is launched, not what it computes) may change.
+        Only the total ``steps`` (to extend a run), the device, the loader workers,
+        ``cuda_graph`` (how the step is launched, not what it computes) and ``data`` (where
+        a moved data folder is now; :attr:`warnings` says if its file list changed) may change.
         """
         path = Path(out) / CHECKPOINT_NAME
         if not path.is_file():
@@ -288,28 +292,52 @@ class Trainer:
             config.steps = steps
         if cuda_graph is not None:
             config.cuda_graph = cuda_graph
+        if data is not None:
+            config.data = str(data)
+        elif config.data != "synthetic" and not Path(config.data).exists():
+            raise InvertnetError(f"the run's data folder {config.data} is gone: if it moved, pass its new place with --data")
         return cls(config, checkpoint)
 
     # ----------------------------------------------------------------- state
     def _restore(self, checkpoint: Checkpoint) -> None:
         if checkpoint.alexnet != self.alexnet.identity:
             raise InvertnetError(f"{checkpoint.path} was trained against AlexNet '{checkpoint.alexnet}', not '{self.alexnet.identity}'")
-        self.generator.load_state_dict(checkpoint.module_state("generator"))
-        self.g_optimizer.load_state_dict(unflatten_optimizer("optim.generator", checkpoint.tensors, checkpoint.metadata["invertnet.optim.generator"]))
+        if checkpoint.layer != self.config.layer:
+            raise InvertnetError(f"{checkpoint.path} is damaged: it says it inverts {checkpoint.layer}, its config says {self.config.layer}")
+        try:
+            self._load_states(checkpoint)
+        except (KeyError, ValueError, TypeError, RuntimeError, AttributeError) as error:
+            raise InvertnetError(f"{checkpoint.path} cannot be resumed, it is damaged ({type(error).__name__}: {error})") from None
+        if self.step > self.config.steps:
+            raise InvertnetError(f"the checkpoint is at step {self.step}, past --steps {self.config.steps}")
+
+    def _load_states(self, checkpoint: Checkpoint) -> None:
+        """Networks, optimizers, gate and counters from a checkpoint, each checked whole."""
+        pairs = [(self.generator, self.g_optimizer, "generator")]
         if self.discriminator is not None and self.d_optimizer is not None:
-            self.discriminator.load_state_dict(checkpoint.module_state("discriminator"))
-            self.d_optimizer.load_state_dict(
-                unflatten_optimizer("optim.discriminator", checkpoint.tensors, checkpoint.metadata["invertnet.optim.discriminator"])
-            )
-        for optimizer in (self.g_optimizer, self.d_optimizer):  # a saved graph run's flag; set again at capture
-            for group in optimizer.param_groups if optimizer is not None else []:
+            pairs.append((self.discriminator, self.d_optimizer, "discriminator"))
+        for module, optimizer, name in pairs:
+            module.load_state_dict(checkpoint.module_state(name))
+            if not all(torch.isfinite(t).all() for t in module.state_dict().values()):
+                raise ValueError(f"the {name} has NaN or infinite weights")
+            optimizer.load_state_dict(unflatten_optimizer(f"optim.{name}", checkpoint.tensors, checkpoint.metadata[f"invertnet.optim.{name}"]))
+            parameters = [p for group in optimizer.param_groups for p in group["params"]]
+            if any(set(optimizer.state.get(p, {})) != {"step", "exp_avg", "exp_avg_sq"} for p in parameters):
+                raise ValueError(f"the {name}'s Adam state is incomplete")
+            for group in optimizer.param_groups:  # a saved graph run's flag; set again at capture
                 group["capturable"] = False
         state = checkpoint.state
         self.step = checkpoint.step
+        if self.step < 1:
+            raise ValueError(f"step {self.step}: a training checkpoint is written after a step")
         self.gate.active = bool(state["gate_active"])
-        self.skipped = set(state.get("skipped_indices", []))
-        if self.step > self.config.steps:
-            raise InvertnetError(f"the checkpoint is at step {self.step}, past --steps {self.config.steps}")
+        self.skipped = {int(index) for index in state.get("skipped_indices", [])}
+        trained_on = state.get("data_fingerprint")
+        if trained_on is not None and trained_on != self.source.fingerprint:
+            self.warnings.append(
+                f"the files in {self.config.data} are not those the run was trained on (their list changed): training goes on "
+                "with these, so from here the run differs from an uninterrupted one"
+            )
 
     def _metadata(self, kind: str) -> dict[str, str]:
         config = asdict(self.config)
@@ -331,9 +359,10 @@ class Trainer:
             tensors.update({f"discriminator.{k}": v for k, v in self.discriminator.state_dict().items()})
             optim, metadata["invertnet.optim.discriminator"] = flatten_optimizer("optim.discriminator", self.d_optimizer)
             tensors.update(optim)
-        metadata["invertnet.state"] = json.dumps(
-            {"gate_active": bool(self.gate.active), "skipped_indices": sorted(self.skipped), "world_size": self.context.world_size}
-        )
+        metadata["invertnet.state"] = json.dumps({
+            "gate_active": bool(self.gate.active), "skipped_indices": sorted(self.skipped), "world_size": self.context.world_size,
+            "data_fingerprint": self.source.fingerprint,
+        })
         checkpoint = atomic_save(tensors, metadata, self.out / CHECKPOINT_NAME)  # first: a run with a generator always has one
         atomic_save(generator_only, self._metadata("generator"), self.out / GENERATOR_NAME)
         return checkpoint
@@ -483,8 +512,9 @@ class Trainer:
         main = self.context.is_main  # only the main process writes files
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
-            for stale in [*self.out.glob(".*.tmp"), *self.out.glob("samples/.*.tmp")]:  # writes a killed process left half done
-                stale.unlink(missing_ok=True)
+            for folder in (self.out, self.out / "samples"):  # writes a killed process left half done: ours, and safetensors' own
+                for stale in [*folder.glob(".*.tmp"), *folder.glob(".tmp*")]:
+                    stale.unlink(missing_ok=True)
             (self.out / "config.json").write_text(json.dumps({**asdict(self.config), "loss_config": self.loss.to_dict()}, indent=2) + "\n")
             self._truncate_metrics()
         previous = {}

@@ -254,7 +254,13 @@ class _Evil:
         (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", "{tmp}/evil.pth"), "cannot read AlexNet weights"),
         (("demo", "--steps", "0", "--out", "{tmp}/d"), "--steps must be a positive integer"),
         (("demo", "--out", "{tmp}/done"), "already holds a demo run"),
-        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{img}/run", "--alexnet", ALEXNET), "Not a directory"),
+        (("bench", "--small", "--device", "cpu", "--workers", "-1"), "--workers must be >= 0"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{tmp}/out.jpg"), "written as PNG"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{img}/run", "--alexnet", ALEXNET), "is a file, not a folder"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--json", "{tmp}/dir.json"), "is a folder, not a file"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--html", "{img}"), "is a file, not a folder"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--save-reconstructions", "{img}/x"), "is a file, not a folder"),
+        (("bench", "--small", "--device", "cpu", "--json", "{img}/b.json"), "is a file, not a folder"),
         (("train", "--layer", "conv5", "--data", "{tmp}/zero", "--out", "{tmp}/o", "--alexnet", ALEXNET, "--device", "cpu"),
          "none of the first"),
         (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/zero/a.png", "--alexnet", ALEXNET), "zero/a.png"),
@@ -275,6 +281,7 @@ def test_bad_input_is_one_line(capsys, trained_run, pictures, tmp_path, monkeypa
     torch.save({"payload": _Evil()}, tmp_path / "evil.pth")  # a pickle that runs code if unpickled without weights_only
     (tmp_path / "zero").mkdir()
     (tmp_path / "done" / "run").mkdir(parents=True)  # a finished demo
+    (tmp_path / "dir.json").mkdir()
     for name in ("a.png", "b.jpg", "c.png"):
         (tmp_path / "zero" / name).write_bytes(b"")  # a folder of empty files
     (tmp_path / "cut.safetensors").write_bytes((trained_run / "generator.safetensors").read_bytes()[:4000])
@@ -295,3 +302,45 @@ def test_bad_input_is_one_line(capsys, trained_run, pictures, tmp_path, monkeypa
 def test_cuda_asked_for_where_there_is_none(capsys, trained_run, pictures):
     code, _, err = run(capsys, "invert", pictures[0], "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET, "--device", "cuda")
     assert code == 1 and err.startswith("invertnet: error: --device cuda was asked for") and err.count("\n") == 1
+
+
+def test_an_unwritable_output_is_refused_before_any_work(capsys, trained_run, tmp_path, monkeypatch):
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(tmp_path / "ro") else real_access(path, mode))
+    (tmp_path / "ro").mkdir()
+    evaluated = []
+    monkeypatch.setattr("invertnet.cli.eval.evaluate_methods", lambda *args, **kwargs: evaluated.append(1))
+    code, _, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--alexnet", ALEXNET, "--json", tmp_path / "ro" / "r.json")
+    assert code == 1 and "cannot write in" in err and not evaluated
+
+
+def test_eval_json_on_stdout_is_json_alone(capsys, trained_run):
+    code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--alexnet", ALEXNET, "--limit", "2", "--json", "-")
+    assert code == 0, err
+    assert json.loads(out)["n"] == 2 and "Normalized inversion error" in err
+
+
+def test_a_second_signal_says_what_was_kept(capsys, trained_run, monkeypatch):
+    def interrupted(self, on_log=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("invertnet.train.Trainer.run", interrupted)
+    code, _, err = run(capsys, "train", "--out", trained_run, "--resume", "--steps", "3")
+    assert code == 130 and "second signal" in err and "--resume" in err
+
+
+def test_long_input_names_fit_the_temporary_files(capsys, trained_run, tmp_path):
+    picture = save_image(torch.rand(3, 64, 64), tmp_path / f"{'x' * 230}.png")
+    code, out, err = run(capsys, "invert", picture, "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET, "--out", tmp_path)
+    assert code == 0, err
+    assert Image.open(out.strip()).size == (224, 224)
+
+
+def test_html_report_links_survive_names_with_url_characters(capsys, trained_run, tmp_path):
+    for name in ("a#1.png", "b?.png"):
+        save_image(torch.rand(3, 64, 64), tmp_path / "data" / name)
+    code, _, err = run(capsys, "eval", "--data", tmp_path / "data", "--weights", trained_run, "--alexnet", ALEXNET, "--html", tmp_path / "rep")
+    assert code == 0, err
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "src='images/input/a%231.png'" in page and "src='images/input/b%3F.png'" in page
+    assert (tmp_path / "rep" / "images" / "input" / "a#1.png").is_file()

@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -6,7 +7,7 @@ import torch
 from conftest import write_images
 from invertnet.data import (
     BrokenImage, DeadLeaves, FolderImages, RunOrder, TrainingImages, collate_training, eval_batches, eval_crop, open_source, synthetic_batches,
-    train_crop, train_crops,
+    train_crop, train_crops, training_batches, unique_names,
 )
 from invertnet.errors import InvertnetError
 
@@ -120,3 +121,19 @@ def test_synthetic_batches_are_what_the_loader_would_give():
     batches = list(synthetic_batches(source, order, torch.device("cpu")))
     assert [len(images) for images, _ in batches] == [3, 3] and all(skipped == [] for _, skipped in batches)
     assert torch.equal(torch.cat([images for images, _ in batches]), torch.stack(expected))
+
+
+def test_names_are_unique_in_a_folder():
+    paths = [Path("x.jpg"), Path("x.png"), Path("a/b.png"), Path("a__b.png"), Path("c.png")]
+    assert unique_names(paths) == ["x_jpg", "x_png", "a__b_png", "a__b_png~2", "c"]
+
+
+def test_a_worker_s_error_is_its_own_message(tmp_path):
+    (tmp_path / "data").mkdir()
+    for i in range(110):
+        (tmp_path / "data" / f"{i:03d}.png").write_bytes(b"")  # more than 100 unreadable files in a row
+    source = FolderImages(tmp_path / "data")
+    order = RunOrder(len(source), seed=0, batch_size=2, start_step=0, steps=1)
+    with pytest.raises(InvertnetError) as error:
+        next(iter(training_batches(source, order, torch.device("cpu"), workers=1)))
+    assert "images in a row cannot be read" in str(error.value) and "Traceback" not in str(error.value)

@@ -1,7 +1,9 @@
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from conftest import ALEXNET
+from invertnet.checkpoint import load_checkpoint
 from invertnet.errors import InvertnetError
 from invertnet.inversion import Inverter, default_weights, resolve_weights
 
@@ -53,3 +55,11 @@ def test_refuses_other_layer_or_alexnet(trained_run):
         Inverter.load("fc6", trained_run, alexnet=ALEXNET, device="cpu")
     with pytest.raises(InvertnetError, match="trained against AlexNet 'random:0', not 'random:5'"):
         Inverter.load("conv5", trained_run, alexnet="random:5", device="cpu")
+
+
+def test_a_generator_with_nan_weights_is_refused(trained_run, tmp_path):
+    checkpoint = load_checkpoint(trained_run / "generator.safetensors")
+    poisoned = {k: v * float("nan") if k.endswith("weight") else v for k, v in checkpoint.tensors.items()}
+    save_file(poisoned, tmp_path / "nan.safetensors", metadata=checkpoint.metadata)
+    with pytest.raises(InvertnetError, match="NaN or infinite weights"):
+        Inverter.load("conv5", tmp_path / "nan.safetensors", alexnet=ALEXNET, device="cpu")

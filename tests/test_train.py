@@ -8,9 +8,9 @@ import time
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
-from conftest import ALEXNET
+from conftest import ALEXNET, write_images
 from invertnet.bench import training_batch
 from invertnet.checkpoint import load_checkpoint
 from invertnet.errors import InvertnetError
@@ -116,7 +116,7 @@ def test_presets_without_adversarial_term_build_no_discriminator(tmp_path):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("steps", 0), ("steps", 10**20), ("batch_size", -1), ("batch_size", 10**8), ("layer", "pool9"), ("seed", -1), ("seed", 2**64), ("gate_stop", -0.5), ("lr", float("inf")),
+    [("gate_stop", float("nan")), ("steps", 0), ("steps", 10**20), ("batch_size", -1), ("batch_size", 10**8), ("layer", "pool9"), ("seed", -1), ("seed", 2**64), ("gate_stop", -0.5), ("lr", float("inf")),
      ("beta1", 1.0)],
 )
 def test_bad_settings(tmp_path, field, value):
@@ -158,12 +158,13 @@ def test_a_torn_metrics_line_does_not_stop_a_resume(tmp_path):
     Trainer(_config(tmp_path / "run", steps=2, checkpoint_every=2)).run()
     with open(tmp_path / "run" / "metrics.jsonl", "a") as handle:
         handle.write('{"step": 5')  # a crash or a full disk in the middle of an append
-    (tmp_path / "run" / ".checkpoint.safetensors.x1y2.tmp").write_bytes(b"half a checkpoint")  # a write cut short by a kill
+    (tmp_path / "run" / ".checkpoint.safetensors.x1y2.tmp").write_bytes(b"half a checkpoint")  # writes cut short by a kill:
+    (tmp_path / "run" / ".tmpAb12Cd").write_bytes(b"half a checkpoint")  # ours, and safetensors' own temporary
     resumed = Trainer.resume(tmp_path / "run", steps=3, device="cpu", workers=0)
     resumed.run()
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]
-    assert not list((tmp_path / "run").glob(".*.tmp"))
+    assert not list((tmp_path / "run").glob(".*.tmp")) and not list((tmp_path / "run").glob(".tmp*"))
 
 
 def test_an_earlier_run_s_generator_is_never_overwritten(tmp_path):
@@ -193,7 +194,63 @@ def test_sigkill_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path)
     resumed = subprocess.run([sys.executable, "-m", "invertnet", "train", "--out", str(run), "--resume"], env=env, capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert not list(run.rglob(".*.tmp"))  # a write the kill cut short is cleared away, never taken for the checkpoint
+    assert not list(run.rglob(".*.tmp")) and not list(run.rglob(".tmp*"))  # writes the kill cut short are cleared away
     whole, killed = load_file(tmp_path / "whole" / "checkpoint.safetensors"), load_file(run / "checkpoint.safetensors")
     assert whole.keys() == killed.keys() and all(torch.equal(whole[k], killed[k]) for k in whole)
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == list(range(1, 7))
+
+
+def _damaged_copy(run, tmp_path, tensors=None, **metadata):
+    """A copy of ``run`` whose checkpoint has other tensors or metadata."""
+    checkpoint = load_checkpoint(run / "checkpoint.safetensors")
+    copy = tmp_path / "damaged"
+    copy.mkdir()
+    changed = {**checkpoint.metadata, **metadata}
+    changed = {key: value for key, value in changed.items() if value is not None}
+    save_file(tensors if tensors is not None else checkpoint.tensors, copy / "checkpoint.safetensors", metadata=changed)
+    return copy
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ({"invertnet.config": "{not json"}, "not JSON"),
+        ({"invertnet.config": "[1, 2]"}, "not a JSON object"),
+        ({"invertnet.state": None}, "KeyError: 'gate_active'"),
+        ({"invertnet.step": "abc"}, "not a non-negative integer"),
+        ({"invertnet.step": "0"}, "a training checkpoint is written after a step"),
+        ({"invertnet.layer": "fc9"}, "names the layer 'fc9'"),
+        ({"invertnet.layer": "fc6"}, "its config says conv5"),
+        ({"invertnet.optim.generator": "{oops"}, "JSONDecodeError"),
+        ("drop optim.generator.0", "Adam state is incomplete"),
+        ("drop generator.head.0.weight", "Missing key"),
+        ("nan generator", "NaN or infinite weights"),
+    ],
+)
+def test_a_damaged_checkpoint_is_refused_with_the_reason(trained_run, tmp_path, damage, message):
+    tensors = None
+    if isinstance(damage, str):
+        tensors = dict(load_checkpoint(trained_run / "checkpoint.safetensors").tensors)
+        action, what = damage.split(" ", 1)
+        if action == "drop":
+            tensors = {k: v for k, v in tensors.items() if not k.startswith(what + ".") and k != what}
+        else:
+            tensors = {k: v * float("nan") if k.startswith(what + ".") else v for k, v in tensors.items()}
+        damage = {}
+    copy = _damaged_copy(trained_run, tmp_path, tensors, **damage)
+    with pytest.raises(InvertnetError, match=message):
+        Trainer.resume(copy, steps=5, device="cpu", workers=0)
+
+
+def test_a_moved_data_folder_is_given_anew_on_resume(tmp_path):
+    write_images(tmp_path / "data", 3)
+    Trainer(_config(tmp_path / "run", data=str(tmp_path / "data"), loss="image", steps=1)).run()
+    (tmp_path / "data").rename(tmp_path / "moved")
+    with pytest.raises(InvertnetError, match="is gone: if it moved, pass its new place with --data"):
+        Trainer.resume(tmp_path / "run", steps=2, device="cpu", workers=0)
+    moved = Trainer.resume(tmp_path / "run", steps=2, device="cpu", workers=0, data=str(tmp_path / "moved"))
+    assert moved.warnings == [] and moved.config.data == str(tmp_path / "moved")
+    moved.run()
+    write_images(tmp_path / "moved" / "more", 1)  # the folder's contents change
+    changed = Trainer.resume(tmp_path / "run", steps=3, device="cpu", workers=0, data=str(tmp_path / "moved"))
+    assert len(changed.warnings) == 1 and "are not those the run was trained on" in changed.warnings[0]

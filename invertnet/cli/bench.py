@@ -15,7 +15,7 @@ from rich.table import Table
 from ..atomic import atomic_path
 from ..bench import BenchConfig, BenchReport, run_bench
 from ..precision import PRECISIONS
-from .common import DEVICE, announce, check_suffix, stderr, stdout_console
+from .common import DEVICE, announce, check_results_file, stderr, stdout_console
 
 
 def tables(report: BenchReport) -> list[Table]:
@@ -65,7 +65,7 @@ def bench(
     json_path: Path | None = typer.Option(None, "--json", help="Write every figure to this JSON file."),
 ) -> None:
     """Measure training images/s per layer against fp32 eager, model FLOPs against the matmul rate, invert and data-pipeline rates."""
-    check_suffix("--json", json_path, ".json")
+    check_results_file("--json", json_path, ".json")
     chosen = {
         "layers": tuple(layers) if layers else None, "batch_size": batch_size, "steps": steps, "warmup": warmup,
         "invert_batch": invert_batch, "precision": precision, "compile": compile, "cuda_graph": cuda_graph, "data": data, "workers": workers, "matmul_size": matmul_size,

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ..atomic import check_writable
 from ..data import eval_crop
 from ..errors import InvertnetError
 from ..imageio import load_image
@@ -63,15 +64,18 @@ def check_outputs(inputs: list[Path], outputs: list[Path]) -> None:
             raise InvertnetError(f"{target} is the input image {sources[real]}: invertnet never overwrites an input; choose another --out")
         if real in targets:
             raise InvertnetError(f"two results would be written to {target} (inputs with the same name?): pass them in separate runs or rename one")
-        if target.is_dir():
-            raise InvertnetError(f"{target} is a folder: the result is a file")
+        check_writable(target)
         targets[real] = target
 
 
-def check_suffix(flag: str, path: Path | None, suffix: str) -> None:
-    """A results file must be named for what it holds (``--json r.json``), so a typo cannot write over an image."""
-    if path is not None and str(path) != "-" and path.suffix.lower() != suffix:
+def check_results_file(flag: str, path: Path | None, suffix: str) -> None:
+    """A results file must be named for what it holds (``--json r.json``), so a typo cannot write over an image,
+    and be writable, checked before the work that fills it."""
+    if path is None or str(path) == "-":
+        return
+    if path.suffix.lower() != suffix:
         raise InvertnetError(f"{flag} {path}: the file name must end in {suffix}")
+    check_writable(path, flag=flag)
 
 
 def output_folder(out: Path | None) -> Path:
@@ -79,6 +83,7 @@ def output_folder(out: Path | None) -> Path:
     folder = out or Path(".")
     if folder.exists() and not folder.is_dir():
         raise InvertnetError(f"--out {folder} exists and is not a folder: name a folder for several images, or a .png for one")
+    check_writable(folder, folder=True, flag="--out")
     return folder
 
 

@@ -25,7 +25,8 @@ from ..lpips import load_lpips
 from ..optimize import OptimizeConfig
 from ..train import MAX_BATCH
 from ..report import HEADER, metrics_rows, paper_rows, write_report
-from .common import ALEXNET, DEVICE, announce, check_suffix, progress_bar, refuse, stderr, stdout_console
+from ..atomic import check_writable
+from .common import ALEXNET, DEVICE, announce, check_results_file, progress_bar, refuse, stderr, stdout_console
 
 METHODS = ("generator", "optimize", "mean")
 MEAN_IMAGES = 1000
@@ -95,8 +96,11 @@ def eval_command(
     device: str = DEVICE,
 ) -> None:
     """Normalized Euclidean error in image and feature space (Table 2), PSNR, SSIM, MS-SSIM, LPIPS, class agreement."""
-    check_suffix("--json", json_path, ".json")
-    check_suffix("--csv", csv_path, ".csv")
+    check_results_file("--json", json_path, ".json")
+    check_results_file("--csv", csv_path, ".csv")
+    for flag, folder in (("--html", html_dir), ("--save-reconstructions", save_reconstructions)):
+        if folder is not None:
+            check_writable(folder, folder=True, flag=flag)
     if limit is not None and limit < 2:
         raise InvertnetError(f"--limit must be at least 2 (the error is normalised by distances between test images), got {limit}")
     if not 1 <= batch_size <= MAX_BATCH:
@@ -147,7 +151,7 @@ def eval_command(
             data_name=f"{data} ({split})", lpips=lpips, lpips_unavailable=lpips_note,
             on_batch=lambda done: progress.update(task, completed=done),
         )
-    stdout_console().print(table(results))
+    (stderr if str(json_path) == "-" else stdout_console()).print(table(results))  # with --json -, stdout is the JSON alone
     if json_path is not None:
         write_json(json_path, results)
     if csv_path is not None:

@@ -13,7 +13,7 @@ import typer
 from ..alexnet import load_alexnet
 from ..devices import resolve_device
 from ..errors import InvertnetError
-from ..imageio import save_image, strip
+from ..imageio import IMAGE_SUFFIXES, save_image, strip
 from ..inversion import Inverter
 from ..optimize import MahendranVedaldi, OptimizeConfig
 from ..precision import PRECISIONS
@@ -51,6 +51,8 @@ def invert(
         refuse(ctx, ["iterations"], "to --method generator (it sets --method optimize's iterations)")
     if iterations < 1:
         raise InvertnetError(f"--iterations must be a positive integer, got {iterations}")
+    if out is not None and out.suffix.lower() in IMAGE_SUFFIXES and out.suffix.lower() != ".png":
+        raise InvertnetError(f"--out {out}: reconstructions are written as PNG; name a .png file or a folder")
     single_file = out is not None and out.suffix.lower() == ".png"
     if single_file and len(images) > 1:
         raise InvertnetError(f"--out {out} names one file, but {len(images)} images were given: pass a folder")

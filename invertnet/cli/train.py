@@ -61,7 +61,7 @@ class TrainDisplay:
             stderr.print(f"step {record['step']}/{self.trainer.config.steps} {status} eta {eta:.0f}s", highlight=False, soft_wrap=True)
 
 
-RESUMABLE = ("out", "resume", "steps", "device", "workers", "cuda_graph")
+RESUMABLE = ("out", "resume", "steps", "device", "workers", "cuda_graph", "data")
 """What ``--resume`` may change; everything else is the run's saved settings."""
 
 
@@ -100,9 +100,11 @@ def train(
     if resume:
         others = [param.name for param in ctx.command.params if param.name not in RESUMABLE]
         refuse(ctx, others, "with --resume: a run resumes with the settings it was started with (see its config.json); "
-               "only --steps, --device, --workers and --cuda-graph may change")
-        trainer = Trainer.resume(out, steps=steps, device=device, workers=workers, cuda_graph=cuda_graph)
+               "only --steps, --device, --workers, --cuda-graph and --data (a moved folder) may change")
+        trainer = Trainer.resume(out, steps=steps, device=device, workers=workers, cuda_graph=cuda_graph, data=data)
         stderr.print(f"resuming {out} at step {trainer.step} of {trainer.config.steps}", highlight=False)
+        for warning in trainer.warnings:
+            stderr.print(f"invertnet: warning: {warning}", highlight=False, soft_wrap=True)
     else:
         if layer is None or data is None:
             raise InvertnetError("train needs --layer and --data (or --resume to continue a run)")
@@ -122,6 +124,13 @@ def train(
                 result = trainer.run(on_log=display.update)
         else:
             result = trainer.run()
+    except KeyboardInterrupt:  # a second signal while the first was being honoured
+        stderr.print(
+            f"invertnet: stopped at once by a second signal, before a new checkpoint was complete; "
+            f"{out} keeps its last complete checkpoint. Continue with: invertnet train --out {out} --resume",
+            highlight=False, soft_wrap=True,
+        )
+        return 130
     finally:
         distributed.teardown()
     code = 128 + int(trainer.stop_signal or signal.SIGINT) if result.interrupted else 0
