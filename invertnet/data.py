@@ -114,11 +114,12 @@ class FolderImages:
         if not self.root.is_dir():
             raise InvertnetError(f"data folder not found: {self.root}")
         self.files = image_files(self.root)
-        self.names = unique_names([path.relative_to(self.root) for path in self.files])
         if not self.files:
             raise InvertnetError(f"no images in {self.root} (looked for {', '.join(IMAGE_SUFFIXES)}, recursively)")
+        relative = [path.relative_to(self.root) for path in self.files]
+        self.names = unique_names(relative)
         self.identity = str(self.root)
-        listing = "\n".join(path.relative_to(self.root).as_posix() for path in self.files)
+        listing = "\n".join(path.as_posix() for path in relative)
         self.fingerprint = hashlib.sha256(listing.encode()).hexdigest()[:16]
         """The file list's hash, not its contents': a run records it, so a moved folder can be recognised."""
 

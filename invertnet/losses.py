@@ -83,12 +83,13 @@ class LossConfig:
             raise InvertnetError(f"loss preset {preset!r} has a feature term and needs a comparator, not 'none'")
         if not feat and comparator != "none":
             raise InvertnetError(f"loss preset {preset!r} has no feature term: --comparator does not apply")
-        terms = {"feature": feat, "adversarial": adv, "image": img}
-        for (name, value), term in zip((("lambda_feat", lambda_feat), ("lambda_adv", lambda_adv), ("lambda_img", lambda_img)), terms):
+        for flag, value, on, term in (
+            ("--lambda-feat", lambda_feat, feat, "feature"), ("--lambda-adv", lambda_adv, adv, "adversarial"), ("--lambda-img", lambda_img, img, "image")
+        ):
             if value is not None and not 0 <= value < math.inf:
-                raise InvertnetError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
-            if value is not None and not terms[term]:
-                raise InvertnetError(f"--{name.replace('_', '-')} does not apply to loss preset {preset!r}, which has no {term} term")
+                raise InvertnetError(f"{flag} must be a finite number >= 0, got {value}")
+            if value is not None and not on:
+                raise InvertnetError(f"{flag} does not apply to loss preset {preset!r}, which has no {term} term")
         if image_loss != "l2" and not img:
             raise InvertnetError(f"--image-loss does not apply to loss preset {preset!r}, which has no image term")
         defaults = {**DEFAULT_WEIGHTS, "img": IMAGE_LOSSES[image_loss]}

@@ -7,9 +7,10 @@ tensors channels_last (what the tensor cores' convolution kernels want), and on 
 cuDNN's autotuner (``torch.backends.cudnn.benchmark``: training repeats one set of shapes,
 and without it cuDNN picked a generic kernel for the gradient of a 3-channel input
 convolution that took a fifth of the fc6 step on an H100). ``fp32`` is the plain eager
-baseline, PyTorch's defaults (whose convolutions use TF32 on GPUs that have it). ``auto`` is bf16 on a CUDA GPU that supports it and fp32 elsewhere,
-where bf16 is emulated and slower. Adam is the fused kernel in both: its ``found_inf``
-input is how the training step skips updates without a host synchronisation.
+baseline, PyTorch's defaults (whose convolutions use TF32 on GPUs that have it). ``auto``
+is bf16 on a CUDA GPU that supports it and fp32 elsewhere, where bf16 is emulated and
+slower. Adam is the fused kernel in both: its ``found_inf`` input is how the training step
+skips updates without a host synchronisation.
 """
 
 from __future__ import annotations

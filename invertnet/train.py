@@ -251,7 +251,7 @@ class Trainer:
         self.warnings: list[str] = []
         """What a user should know about this run before it goes on (a changed data folder)."""
         self._stop_flag = torch.zeros((), device=self.device)  # set before each step: read inside a captured one
-        self._captured = CapturedStep(self._step, GRAPH_WARMUP, before_capture=self._make_capturable) if config.cuda_graph else None
+        self._captured = CapturedStep(self._step, GRAPH_WARMUP, before_capture=lambda: self._set_capturable(True)) if config.cuda_graph else None
         if checkpoint is not None:
             self._restore(checkpoint)
 
@@ -265,11 +265,11 @@ class Trainer:
         """``torch.compile`` of the module when the config asks for it (``--compile``)."""
         return torch.compile(module) if self.config.compile else module
 
-    def _make_capturable(self) -> None:
-        """Mark the optimizers for graph capture (fused Adam computes the same either way)."""
+    def _set_capturable(self, capturable: bool) -> None:
+        """Mark the optimizers for graph capture, or not (fused Adam computes the same either way)."""
         for optimizer in (self.g_optimizer, self.d_optimizer):
             for group in optimizer.param_groups if optimizer is not None else []:
-                group["capturable"] = True
+                group["capturable"] = capturable
 
     @classmethod
     def resume(
@@ -324,8 +324,7 @@ class Trainer:
             parameters = [p for group in optimizer.param_groups for p in group["params"]]
             if any(set(optimizer.state.get(p, {})) != {"step", "exp_avg", "exp_avg_sq"} for p in parameters):
                 raise ValueError(f"the {name}'s Adam state is incomplete")
-            for group in optimizer.param_groups:  # a saved graph run's flag; set again at capture
-                group["capturable"] = False
+        self._set_capturable(False)  # a saved graph run's flag; set again at capture
         state = checkpoint.state
         self.step = checkpoint.step
         if self.step < 1:

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from ..alexnet import check_layer, load_alexnet
-from ..atomic import atomic_path
+from ..atomic import atomic_path, check_writable
 from ..data import SPLITS, eval_count, has_splits, open_source
 from ..devices import resolve_device
 from ..errors import InvertnetError
@@ -23,9 +23,8 @@ from ..evaluation import PER_IMAGE, EvalResult, Method, evaluate_methods, genera
 from ..inversion import Inverter
 from ..lpips import load_lpips
 from ..optimize import OptimizeConfig
-from ..train import MAX_BATCH
 from ..report import HEADER, metrics_rows, paper_rows, write_report
-from ..atomic import check_writable
+from ..train import MAX_BATCH
 from .common import ALEXNET, DEVICE, announce, check_results_file, progress_bar, refuse, stderr, stdout_console
 
 METHODS = ("generator", "optimize", "mean")
