@@ -26,7 +26,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .alexnet import LAYERS, load_alexnet
-from .data import DeadLeaves, FolderImages, RunOrder, Source, default_workers, eval_crop, open_source, training_batches
+from .batches import default_workers, training_batches
+from .data import DeadLeaves, FolderImages, RunOrder, Source, eval_crop, open_source
 from .devices import resolve_device
 from .errors import InvertnetError
 from .imageio import to_uint8
@@ -116,6 +117,8 @@ class PipelineResult:
     synthetic_images_per_s: float
     jpeg_images_per_s: float
     jpeg_source: str
+    jpeg_gpu_decode_images_per_s: float | None = None
+    """The same JPEGs with ``--gpu-decode`` (nvJPEG on the device); measured on CUDA only."""
 
 
 @dataclass
@@ -250,12 +253,14 @@ def timed_pipeline_batches(batches: int, workers: int) -> tuple[int, int]:
     return max(1, 2 * workers), max(batches, 4 * workers)
 
 
-def pipeline_images_per_s(source: Source, batch_size: int, batches: int, device: torch.device, workers: int | None = None) -> float:
+def pipeline_images_per_s(
+    source: Source, batch_size: int, batches: int, device: torch.device, workers: int | None = None, gpu_decode: bool = False
+) -> float:
     """Training crops per second from ``source`` alone, made as ``train`` makes them (:func:`training_batches`), in steady state."""
     processes = 0 if isinstance(source, DeadLeaves) else default_workers(device) if workers is None else workers
     untimed, batches = timed_pipeline_batches(batches, processes)
     order = RunOrder(len(source), seed=0, batch_size=batch_size, start_step=0, steps=untimed + batches)
-    iterator = iter(training_batches(source, order, device, workers))
+    iterator = iter(training_batches(source, order, device, workers, gpu_decode))
     for _ in range(untimed):
         next(iterator)
     _synchronize(device)
@@ -291,6 +296,7 @@ def run_bench(config: BenchConfig, on_progress: Callable[[str], None] = lambda m
     synthetic = pipeline_images_per_s(DeadLeaves("train"), config.batch_size, config.pipeline_batches, device)
     with jpeg_folder(config) as folder:
         jpeg = pipeline_images_per_s(folder, config.batch_size, config.pipeline_batches, device, workers)
+        nvjpeg = pipeline_images_per_s(folder, config.batch_size, config.pipeline_batches, device, workers, gpu_decode=True) if device.type == "cuda" else None
         described = config.data or f"{len(folder)} generated 500x375 JPEGs"
-    report.pipeline = PipelineResult(workers, synthetic, jpeg, described)
+    report.pipeline = PipelineResult(workers, synthetic, jpeg, described, nvjpeg)
     return report

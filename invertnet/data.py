@@ -3,8 +3,9 @@
 A source maps an index to an image (3, H, W) in [0, 1]. Training takes a random 224 crop of
 the image resized to 256 on its short side, with a random horizontal flip; evaluation takes
 the center crop, as torchvision's ImageNet weights define it. The randomness of every
-training sample is a pure function of ``(seed, position in the run)``, so a resumed run
-sees exactly the data an uninterrupted one would, whatever the number of loader workers.
+training sample is a pure function of ``(seed, position in the run)`` (:class:`RunOrder`),
+so a resumed run sees exactly the data an uninterrupted one would, whatever the number of
+loader workers. :mod:`invertnet.batches` makes the training batches from these pieces.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Sampler
 from torchvision.transforms.v2 import functional as TF
 
 from .alexnet import INPUT_SIZE
@@ -232,91 +233,6 @@ def train_crops(images: torch.Tensor, seeds: list[int]) -> torch.Tensor:
     crops = torch.stack([image[:, top : top + INPUT_SIZE, left : left + INPUT_SIZE] for image, (top, left, _) in zip(images, choices)])
     flips = torch.tensor([flip for _, _, flip in choices], device=images.device).view(-1, 1, 1, 1)
     return torch.where(flips, crops.flip(-1), crops)
-
-
-class TrainingImages(Dataset):
-    """Training crops, addressed by ``(index, augmentation_seed)`` pairs from :class:`RunOrder`.
-
-    A broken file is replaced by the next readable one; each item carries the indices it
-    skipped so the training loop can count them.
-    """
-
-    def __init__(self, source: Source) -> None:
-        self.source = source
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, list[int]]:
-        index, seed = item
-        skipped: list[int] = []
-        for attempt in range(min(len(self.source), 100)):
-            candidate = (index + attempt) % len(self.source)
-            try:
-                image = self.source.load(candidate)
-            except BrokenImage:
-                skipped.append(candidate)
-                continue
-            return train_crop(image, torch.Generator().manual_seed(seed)), skipped
-        raise InvertnetError(f"{len(skipped)} images in a row cannot be read in {getattr(self.source, 'root', self.source)}")
-
-
-def synthetic_batches(source: DeadLeaves, order: RunOrder, device: torch.device) -> Iterator[tuple[torch.Tensor, list[int]]]:
-    """What a DataLoader over :class:`TrainingImages` yields for ``order``, painted and cropped on ``device``.
-
-    The synthetic source needs no files, so its batches are made where they are used: on a
-    GPU that is thousands of images a second, with no loader processes.
-    """
-    items = iter(order)
-    while batch := [item for _, item in zip(range(order.batch_size), items)]:
-        images = source.batch([index for index, _ in batch], device)
-        yield train_crops(images, [seed for _, seed in batch]), []
-
-
-def default_workers(device: torch.device) -> int:
-    """Loader processes per training process: the CPU cores it has (up to 16) on CUDA, one on a CPU.
-
-    Under torchrun the cores are shared between the node's processes (LOCAL_WORLD_SIZE).
-    """
-    if device.type != "cuda":
-        return 1
-    per_process = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    return max(2, min(16, per_process))
-
-
-def training_batches(source: Source, order: RunOrder, device: torch.device, workers: int | None = None) -> Iterable[tuple[torch.Tensor, list[int]]]:
-    """The batches of ``order`` with the skipped indices of each: painted on ``device`` for the
-    synthetic source, a DataLoader over the files otherwise (``workers`` defaults to
-    :func:`default_workers`)."""
-    if isinstance(source, DeadLeaves):
-        return synthetic_batches(source, order, device)
-    loader = DataLoader(
-        TrainingImages(source),
-        batch_size=order.batch_size,
-        sampler=order,
-        collate_fn=collate_training,
-        num_workers=default_workers(device) if workers is None else workers,
-        pin_memory=device.type == "cuda",
-        generator=torch.Generator(),  # the loader draws no numbers from the global RNG
-    )
-    return _plain_worker_errors(loader)
-
-
-def _plain_worker_errors(loader: DataLoader) -> Iterator[tuple[torch.Tensor, list[int]]]:
-    """The loader's batches; an error raised in a worker process comes out as its own message,
-    not the worker's traceback that DataLoader folds into it."""
-    try:
-        yield from loader
-    except InvertnetError as error:
-        message = str(error).strip()
-        if "Original Traceback" in message:
-            message = message.splitlines()[-1].split("InvertnetError: ", 1)[-1]
-        raise InvertnetError(message) from None
-
-
-def collate_training(items: list[tuple[torch.Tensor, list[int]]]) -> tuple[torch.Tensor, list[int]]:
-    """Stack crops; gather the skipped indices of the batch."""
-    return torch.stack([image for image, _ in items]), [index for _, skipped in items for index in skipped]
 
 
 @dataclass

@@ -69,7 +69,7 @@ def load_image(path: str | os.PathLike[str]) -> torch.Tensor:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                _check_geometry(path, image)
+                check_geometry(path, image)
                 image.load()
                 image = ImageOps.exif_transpose(image)
                 array = _to_rgb(image)
@@ -84,7 +84,7 @@ def load_image(path: str | os.PathLike[str]) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).contiguous()
 
 
-def _check_geometry(path: Path, image: Image.Image) -> None:
+def check_geometry(path: Path, image: Image.Image) -> None:
     """Refuse, from the header alone, animations and shapes whose resize would exhaust memory."""
     frames = getattr(image, "n_frames", 1)
     if frames > 1:

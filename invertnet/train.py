@@ -45,7 +45,8 @@ from torch.nn.parallel import DistributedDataParallel
 from . import distributed
 from .alexnet import MAX_SEED, check_layer, load_alexnet
 from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
-from .data import BrokenImage, RunOrder, eval_crop, mix_seed, open_source, training_batches
+from .batches import training_batches
+from .data import SYNTHETIC, BrokenImage, RunOrder, eval_crop, mix_seed, open_source
 from .errors import InvertnetError
 from .graphs import CapturedStep
 from .atomic import atomic_path, check_writable
@@ -93,6 +94,7 @@ class TrainConfig:
     precision: str = "auto"
     compile: bool = False
     cuda_graph: bool = False
+    gpu_decode: bool = False
 
     def validate(self) -> LossConfig:
         """Check the values a user can get wrong; return the resolved loss."""
@@ -214,6 +216,10 @@ class Trainer:
             raise InvertnetError(f"--cuda-graph needs a CUDA device, not {self.device}")
         if config.cuda_graph and self.context.distributed:
             raise InvertnetError("--cuda-graph trains on one process; under torchrun leave it off")
+        if config.gpu_decode and self.device.type != "cuda":
+            raise InvertnetError(f"--gpu-decode decodes JPEGs with nvJPEG on a CUDA device, not {self.device}: leave it off (--no-gpu-decode)")
+        if config.gpu_decode and config.data == SYNTHETIC:
+            raise InvertnetError("--gpu-decode decodes JPEG files; --data synthetic has none")
         if config.batch_size % self.context.world_size:
             raise InvertnetError(f"--batch-size {config.batch_size} (the global batch) must be divisible by the {self.context.world_size} processes")
         self.local_batch = config.batch_size // self.context.world_size
@@ -274,13 +280,14 @@ class Trainer:
     @classmethod
     def resume(
         cls, out: str | os.PathLike[str], *, steps: int | None = None, device: str = "auto", workers: int | None = None,
-        cuda_graph: bool | None = None, data: str | None = None,
+        cuda_graph: bool | None = None, gpu_decode: bool | None = None, data: str | None = None,
     ) -> Trainer:
         """Continue the run in ``out`` from its checkpoint, with its saved config.
 
         Only the total ``steps`` (to extend a run), the device, the loader workers,
-        ``cuda_graph`` (how the step is launched, not what it computes) and ``data`` (where
-        a moved data folder is now; :attr:`warnings` says if its file list changed) may change.
+        ``cuda_graph`` (how the step is launched, not what it computes), ``gpu_decode`` (which
+        JPEG decoder makes the same crops) and ``data`` (where a moved data folder is now;
+        :attr:`warnings` says if its file list changed) may change.
         """
         path = Path(out) / CHECKPOINT_NAME
         if not path.is_file():
@@ -292,6 +299,8 @@ class Trainer:
             config.steps = steps
         if cuda_graph is not None:
             config.cuda_graph = cuda_graph
+        if gpu_decode is not None:
+            config.gpu_decode = gpu_decode
         if data is not None:
             config.data = str(data)
         elif config.data != "synthetic" and not Path(config.data).exists():
@@ -495,7 +504,7 @@ class Trainer:
         order = RunOrder(
             len(self.source), self.config.seed, self.local_batch, self.step, self.config.steps, self.context.rank, self.context.world_size
         )
-        return training_batches(self.source, order, self.device, self.config.workers)
+        return training_batches(self.source, order, self.device, self.config.workers, self.config.gpu_decode)
 
     def run(self, on_log: Callable[[dict[str, object]], None] | None = None) -> TrainResult:
         """Train until ``config.steps``; ``on_log`` receives every record written to metrics.jsonl.

@@ -18,7 +18,8 @@ import tempfile
 
 import torch
 
-from invertnet.data import DeadLeaves, RunOrder, synthetic_batches
+from invertnet.batches import synthetic_batches
+from invertnet.data import DeadLeaves, RunOrder
 from invertnet.train import GRAPH_WARMUP, TrainConfig, Trainer
 
 STEPS = GRAPH_WARMUP + 5

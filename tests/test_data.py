@@ -5,10 +5,8 @@ import pytest
 import torch
 
 from conftest import write_images
-from invertnet.data import (
-    BrokenImage, DeadLeaves, FolderImages, RunOrder, TrainingImages, collate_training, eval_batches, eval_crop, open_source, synthetic_batches,
-    train_crop, train_crops, training_batches, unique_names,
-)
+from invertnet.batches import TrainingImages, collate_training, synthetic_batches, training_batches
+from invertnet.data import BrokenImage, DeadLeaves, FolderImages, RunOrder, eval_batches, eval_crop, open_source, train_crop, train_crops, unique_names
 from invertnet.errors import InvertnetError
 
 

@@ -42,7 +42,9 @@ def tables(report: BenchReport) -> list[Table]:
         pipeline.add_column("source")
         pipeline.add_column("images/s", justify="right")
         pipeline.add_row(f"synthetic (dead leaves, painted on {report.device})", f"{result.synthetic_images_per_s:.4g}")
-        pipeline.add_row(result.jpeg_source, f"{result.jpeg_images_per_s:.4g}")
+        pipeline.add_row(f"{result.jpeg_source} (Pillow in the workers)", f"{result.jpeg_images_per_s:.4g}")
+        if result.jpeg_gpu_decode_images_per_s is not None:
+            pipeline.add_row(f"{result.jpeg_source} (--gpu-decode: nvJPEG on {report.device})", f"{result.jpeg_gpu_decode_images_per_s:.4g}")
         views.append(pipeline)
     return views
 

@@ -61,7 +61,7 @@ class TrainDisplay:
             stderr.print(f"step {record['step']}/{self.trainer.config.steps} {status} eta {eta:.0f}s", highlight=False, soft_wrap=True)
 
 
-RESUMABLE = ("out", "resume", "steps", "device", "workers", "cuda_graph", "data")
+RESUMABLE = ("out", "resume", "steps", "device", "workers", "cuda_graph", "gpu_decode", "data")
 """What ``--resume`` may change; everything else is the run's saved settings."""
 
 
@@ -94,14 +94,18 @@ def train(
         None, "--cuda-graph/--no-cuda-graph",
         help="Capture the training step into a CUDA graph after a few eager steps and replay it (one GPU) [default: off; with --resume, the run's own].",
     ),
+    gpu_decode: bool | None = typer.Option(
+        None, "--gpu-decode/--no-gpu-decode",
+        help="Decode JPEG files on the GPU with nvJPEG; the workers only read them (other files: Pillow, in the workers) [default: off; with --resume, the run's own].",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint (its saved settings apply)."),
 ) -> int:
     """Train a generator that inverts LAYER of AlexNet with the DeePSiM loss."""
     if resume:
         others = [param.name for param in ctx.command.params if param.name not in RESUMABLE]
         refuse(ctx, others, "with --resume: a run resumes with the settings it was started with (see its config.json); "
-               "only --steps, --device, --workers, --cuda-graph and --data (a moved folder) may change")
-        trainer = Trainer.resume(out, steps=steps, device=device, workers=workers, cuda_graph=cuda_graph, data=data)
+               "only --steps, --device, --workers, --cuda-graph, --gpu-decode and --data (a moved folder) may change")
+        trainer = Trainer.resume(out, steps=steps, device=device, workers=workers, cuda_graph=cuda_graph, gpu_decode=gpu_decode, data=data)
         stderr.print(f"resuming {out} at step {trainer.step} of {trainer.config.steps}", highlight=False)
         for warning in trainer.warnings:
             stderr.print(f"invertnet: warning: {warning}", highlight=False, soft_wrap=True)
@@ -113,7 +117,7 @@ def train(
             loss=loss, comparator=comparator, lambda_feat=lambda_feat, lambda_adv=lambda_adv, lambda_img=lambda_img, image_loss=image_loss,
             alexnet=alexnet, device=device, seed=seed, lr=lr, gate_stop=gate_stop, gate_resume=gate_resume,
             checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every, workers=workers,
-            precision=precision, compile=compile, cuda_graph=bool(cuda_graph),
+            precision=precision, compile=compile, cuda_graph=bool(cuda_graph), gpu_decode=bool(gpu_decode),
         )
         trainer = Trainer(config)
     if trainer.config.data == SYNTHETIC:
