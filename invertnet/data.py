@@ -231,7 +231,9 @@ def train_crops(images: torch.Tensor, seeds: list[int]) -> torch.Tensor:
     images = resize_short_side(images)
     choices = [_crop_choice(*images.shape[-2:], torch.Generator().manual_seed(seed)) for seed in seeds]
     crops = torch.stack([image[:, top : top + INPUT_SIZE, left : left + INPUT_SIZE] for image, (top, left, _) in zip(images, choices)])
-    flips = torch.tensor([flip for _, _, flip in choices], device=images.device).view(-1, 1, 1, 1)
+    flips = torch.tensor([flip for _, _, flip in choices]).view(-1, 1, 1, 1)
+    if images.is_cuda:  # a copy from pinned memory does not wait for the GPU's queued work, a plain one does
+        flips = flips.pin_memory().to(images.device, non_blocking=True)
     return torch.where(flips, crops.flip(-1), crops)
 
 
