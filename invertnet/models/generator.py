@@ -26,6 +26,7 @@ from ..alexnet import FEATURE_SHAPES, IMAGENET_MEAN, INPUT_SIZE, check_layer, fe
 
 SLOPE = 0.3
 OUTPUT_SIZE = 256
+IMAGENET_MEAN_255 = tuple(255.0 * value for value in IMAGENET_MEAN)
 
 
 def _upconv(cin: int, cout: int) -> nn.ConvTranspose2d:
@@ -61,7 +62,8 @@ def _he_init(module: nn.Module) -> None:
 class Generator(nn.Module):
     """Inverts one AlexNet layer: features (N, *FEATURE_SHAPES[layer]) -> images (N, 3, 224, 224), 0-255."""
 
-    def __init__(self, layer: str) -> None:
+    def __init__(self, layer: str, mean: tuple[float, float, float] = IMAGENET_MEAN_255) -> None:
+        """``mean``: the RGB mean (0-255) added to the network's output, the one its encoder subtracts."""
         super().__init__()
         self.layer = check_layer(layer)
         if layer == "conv5":
@@ -90,7 +92,7 @@ class Generator(nn.Module):
             _upconv(64, 32), _act(),  # deconv1: 64 -> 128
             _upconv(32, 3),  # deconv0: 128 -> 256, linear
         )
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.apply(_he_init)
 
     def full(self, features: torch.Tensor) -> torch.Tensor:

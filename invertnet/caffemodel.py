@@ -1,0 +1,133 @@
+"""Reading Caffe ``.caffemodel`` files (a protobuf ``NetParameter``) without Caffe or protobuf.
+
+Only what weights need is read: each layer's name and its blobs (shape and float data).
+Both layer formats are understood: ``layer`` (field 100, ``LayerParameter``: name 1,
+blobs 7) and the deprecated ``layers`` (field 2, ``V1LayerParameter``: name 4, blobs 6),
+which models of 2014-2016 such as ``bvlc_reference_caffenet.caffemodel`` use. A blob
+(``BlobProto``) has its shape in ``shape`` (7, a ``BlobShape`` of int64 ``dim`` 1) or in the
+legacy ``num``/``channels``/``height``/``width`` (1-4), and its values in ``data`` (5,
+float32) or ``double_data`` (8). Field numbers from Caffe's ``src/caffe/proto/caffe.proto``.
+Nothing is executed: the file is data, parsed field by field.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import InvertnetError
+
+VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
+
+
+class MalformedCaffeModel(InvertnetError):
+    """The bytes are not a well-formed Caffe ``NetParameter``."""
+
+
+def _varint(data: memoryview, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if position >= len(data):
+            raise MalformedCaffeModel("the file ends inside a number")
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, position
+        shift += 7
+        if shift > 63:
+            raise MalformedCaffeModel("a number longer than 64 bits")
+
+
+def fields(data: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
+    """(field number, wire type, value) of every field of one message; length-delimited values as views."""
+    position = 0
+    while position < len(data):
+        key, position = _varint(data, position)
+        number, wire = key >> 3, key & 7
+        if wire == VARINT:
+            value, position = _varint(data, position)
+            yield number, wire, value
+        elif wire == LENGTH:
+            length, position = _varint(data, position)
+            if position + length > len(data):
+                raise MalformedCaffeModel("a field runs past the end of its message")
+            yield number, wire, data[position : position + length]
+            position += length
+        elif wire in (FIXED64, FIXED32):
+            size = 8 if wire == FIXED64 else 4
+            if position + size > len(data):
+                raise MalformedCaffeModel("the file ends inside a fixed-size value")
+            yield number, wire, data[position : position + size]
+            position += size
+        else:
+            raise MalformedCaffeModel(f"unsupported protobuf wire type {wire} (field {number})")
+
+
+def _packed_varints(value: int | memoryview) -> list[int]:
+    if isinstance(value, int):
+        return [value]
+    numbers, position = [], 0
+    while position < len(value):
+        number, position = _varint(value, position)
+        numbers.append(number)
+    return numbers
+
+
+def read_blob(message: memoryview) -> torch.Tensor:
+    """A ``BlobProto`` as a float32 tensor of its shape."""
+    shape: list[int] = []
+    legacy = {1: 1, 2: 1, 3: 1, 4: 1}
+    has_legacy = False
+    floats: list[np.ndarray] = []
+    for number, wire, value in fields(message):
+        if number == 7 and wire == LENGTH:
+            assert isinstance(value, memoryview)
+            for inner, _, dim in fields(value):
+                if inner == 1:
+                    shape += _packed_varints(dim)
+        elif number in legacy and wire == VARINT:
+            assert isinstance(value, int)
+            legacy[number], has_legacy = value, True
+        elif number == 5:  # float data, packed (LENGTH) or one value at a time (FIXED32)
+            floats.append(np.frombuffer(value, dtype="<f4"))  # type: ignore[arg-type]
+        elif number == 8:
+            floats.append(np.frombuffer(value, dtype="<f8").astype(np.float32))  # type: ignore[arg-type]
+    values = np.concatenate(floats) if floats else np.zeros(0, np.float32)
+    if not shape and has_legacy:
+        shape = [legacy[1], legacy[2], legacy[3], legacy[4]]
+    if int(np.prod(shape)) != values.size:
+        raise MalformedCaffeModel(f"a blob of shape {shape} holds {values.size} values")
+    return torch.from_numpy(values.copy()).reshape(shape)
+
+
+def read_caffemodel(path: str | os.PathLike[str]) -> dict[str, list[torch.Tensor]]:
+    """Every layer with weights in a ``.caffemodel``: name -> its blobs (weights, then bias)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvertnetError(f"no such file: {path}")
+    data = memoryview(path.read_bytes())
+    layers: dict[str, list[torch.Tensor]] = {}
+    try:
+        for number, wire, value in fields(data):
+            if wire != LENGTH or number not in (2, 100):
+                continue
+            assert isinstance(value, memoryview)
+            name_field, blobs_field = (1, 7) if number == 100 else (4, 6)
+            name, blobs = "", []
+            for inner, inner_wire, inner_value in fields(value):
+                if inner == name_field and inner_wire == LENGTH:
+                    name = bytes(inner_value).decode("utf-8", "replace")  # type: ignore[arg-type]
+                elif inner == blobs_field and inner_wire == LENGTH:
+                    blobs.append(read_blob(inner_value))  # type: ignore[arg-type]
+            if blobs:
+                layers[name] = blobs
+    except MalformedCaffeModel as error:
+        raise MalformedCaffeModel(f"{path} is not a readable .caffemodel: {error}") from None
+    if not layers:
+        raise MalformedCaffeModel(f"{path} holds no layer with weights: not a .caffemodel?")
+    return layers

@@ -1,0 +1,168 @@
+"""The authors' models offline: the upconvGAN port's generators converted exactly, CaffeNet
+against a reference of plain torch ops, and a .caffemodel reader on files written here."""
+
+from collections import OrderedDict
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from invertnet.caffemodel import MalformedCaffeModel, read_caffemodel
+from invertnet.caffenet import CAFFE_LAYERS, INPUT_SIZE, CaffeNet, caffenet_from_caffemodel, random_caffenet
+from invertnet.errors import InvertnetError
+from invertnet.upconvgan import RGB_MEAN, convert_upconvgan, generator_from_upconvgan
+
+
+def port_generator(layer: str) -> nn.Sequential:
+    """The port's layout for ``layer`` (its names, transposed 3x3 convolutions, deconvolution biases), random weights."""
+    act = lambda: nn.LeakyReLU(0.3)  # noqa: E731
+    if layer == "pool5":
+        head = [("Rconv6", nn.Conv2d(256, 512, 3, padding=1)), ("r6", act()), ("Rconv7", nn.Conv2d(512, 512, 3, padding=1)), ("r7", act()),
+                ("Rconv8", nn.Conv2d(512, 512, 3)), ("r8", act())]
+        first = 512
+    else:
+        head = [("defc7", nn.Linear(1000 if layer == "fc8" else 4096, 4096)), ("r7", act()), ("defc6", nn.Linear(4096, 4096)), ("r6", act()),
+                ("defc5", nn.Linear(4096, 4096)), ("r5", act()), ("reshape", nn.Unflatten(1, (256, 4, 4)))]
+        first = 256
+    up = lambda cin, cout: nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1)  # noqa: E731
+    same = lambda cin, cout: nn.ConvTranspose2d(cin, cout, 3, stride=1, padding=1)  # noqa: E731
+    tail = [("deconv5", up(first, 256)), ("a5", act()), ("conv5_1", same(256, 512)), ("b5", act()), ("deconv4", up(512, 256)), ("a4", act()),
+            ("conv4_1", same(256, 256)), ("b4", act()), ("deconv3", up(256, 128)), ("a3", act()), ("conv3_1", same(128, 128)), ("b3", act()),
+            ("deconv2", up(128, 64)), ("a2", act()), ("deconv1", up(64, 32)), ("a1", act()), ("deconv0", up(32, 3))]
+    net = nn.Sequential(OrderedDict(head + tail))
+    generator = torch.Generator().manual_seed(len(layer))
+    with torch.no_grad():
+        for name, module in net.named_children():
+            if hasattr(module, "weight"):
+                fan_in = module.weight[0].numel() if not isinstance(module, nn.ConvTranspose2d) else module.in_channels * 9
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * (2 / fan_in) ** 0.5)
+                module.bias.copy_(torch.zeros_like(module.bias) if name.startswith("deconv") else torch.randn(module.bias.shape, generator=generator))
+    return net.eval()
+
+
+@pytest.mark.parametrize("port_layer, layer", [("pool5", "conv5"), ("fc6", "fc6"), ("fc7", "fc7"), ("fc8", "fc8")])
+def test_the_port_s_generators_convert_exactly(tmp_path, port_layer, layer):
+    port = port_generator(port_layer)
+    torch.save(port.state_dict(), tmp_path / "port.pt")
+    state = torch.load(tmp_path / "port.pt", weights_only=True)
+    generator = generator_from_upconvgan(state, layer).eval()
+    shape = (256, 6, 6) if layer == "conv5" else (1000 if layer == "fc8" else 4096,)
+    features = torch.relu(torch.randn(2, *shape, generator=torch.Generator().manual_seed(1))) * 3
+    with torch.no_grad():
+        expected = port(features)[:, [2, 1, 0]] + torch.tensor(RGB_MEAN).view(1, 3, 1, 1)  # BGR, mean-subtracted -> RGB 0-255
+        got = generator.full(features)
+    assert got.shape == (2, 3, 256, 256) and expected.abs().max() > 10
+    assert (got - expected).abs().max() < 1e-3
+
+
+def test_a_port_with_deconvolution_biases_or_other_keys_is_refused():
+    state = port_generator("fc6").state_dict()
+    convert_upconvgan({f"G.{key}": value for key, value in state.items()}, "fc6")  # upconvGAN's own state dict, under G.
+    with pytest.raises(InvertnetError, match="non-zero biases"):
+        convert_upconvgan({**state, "deconv3.bias": torch.ones(128)}, "fc6")
+    with pytest.raises(InvertnetError, match="missing defc5.bias"):
+        convert_upconvgan({key: value for key, value in state.items() if key != "defc5.bias"}, "fc6")
+    with pytest.raises(InvertnetError, match="not the upconvGAN port's fc8 generator"):
+        generator_from_upconvgan(state, "fc8")  # fc6's 4096 inputs where fc8 has 1000
+
+
+def reference_caffenet(net: CaffeNet, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """CaffeNet written out with plain ops: groups as split convolutions, LRN by its formula."""
+    def grouped(x, module, groups, padding, stride=1):
+        xs, ws, bs = x.chunk(groups, 1), module.weight.chunk(groups, 0), module.bias.chunk(groups, 0)
+        return torch.cat([F.conv2d(xi, wi, bi, stride=stride, padding=padding) for xi, wi, bi in zip(xs, ws, bs)], 1)
+
+    def lrn(x):
+        squared = F.pad(x.pow(2), (0, 0, 0, 0, 2, 2))
+        window = sum(squared[:, i : i + x.shape[1]] for i in range(5))
+        return x / (1 + 1e-4 / 5 * window) ** 0.75
+
+    bgr = images[:, [2, 1, 0]] * 255 - torch.tensor([104.0, 117.0, 123.0]).view(1, 3, 1, 1)
+    x = lrn(F.max_pool2d(F.relu(grouped(bgr, net.conv1, 1, 0, stride=4)), 3, 2))
+    x = lrn(F.max_pool2d(F.relu(grouped(x, net.conv2, 2, 2)), 3, 2))
+    x = F.relu(grouped(x, net.conv3, 1, 1))
+    x = F.relu(grouped(x, net.conv4, 2, 1))
+    pool5 = F.max_pool2d(F.relu(grouped(x, net.conv5, 2, 1)), 3, 2)
+    fc6 = F.relu(F.linear(pool5.flatten(1), net.fc6.weight, net.fc6.bias))
+    fc7 = F.relu(F.linear(fc6, net.fc7.weight, net.fc7.bias))
+    return {"conv5": pool5, "fc6": fc6, "fc7": fc7, "fc8": F.linear(fc7, net.fc8.weight, net.fc8.bias)}
+
+
+def test_caffenet_is_the_reference():
+    net = random_caffenet(0)
+    images = torch.rand(2, 3, INPUT_SIZE, INPUT_SIZE, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        got, expected = net(images, ("conv5", "fc6", "fc7", "fc8")), reference_caffenet(net, images)
+    assert got["conv5"].shape == (2, 256, 6, 6) and got["fc8"].shape == (2, 1000)
+    for name in expected:
+        scale = expected[name].abs().max()
+        assert scale > 0 and (got[name] - expected[name]).abs().max() <= 1e-4 * scale, name
+    with pytest.raises(InvertnetError, match="227x227"):
+        net(torch.rand(1, 3, 224, 224))
+
+
+def _varint(value: int) -> bytes:
+    out = b""
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out += bytes([byte | (0x80 if value else 0)])
+        if not value:
+            return out
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _blob(tensor: torch.Tensor, legacy: bool) -> bytes:
+    data = _field(5, tensor.numpy().astype("<f4").tobytes())
+    if legacy:  # num, channels, height, width (varints)
+        dims = list(tensor.shape) + [1] * (4 - tensor.dim())
+        return b"".join(_varint(number << 3) + _varint(dim) for number, dim in zip((1, 2, 3, 4), dims)) + data
+    return _field(7, _field(1, b"".join(_varint(dim) for dim in tensor.shape))) + data
+
+
+def write_caffemodel(path, net: CaffeNet, legacy: bool) -> None:
+    """A .caffemodel in protobuf wire format: V1 ``layers`` (field 2) or ``layer`` (field 100)."""
+    message = _field(1, b"CaffeNet")
+    for name in CAFFE_LAYERS:
+        module = getattr(net, name)
+        blobs = [_blob(module.weight, legacy), _blob(module.bias, legacy)]
+        if legacy:
+            body = _field(4, name.encode()) + _varint(5 << 3) + _varint(4) + b"".join(_field(6, blob) for blob in blobs)
+            message += _field(2, body)
+        else:
+            body = _field(1, name.encode()) + _field(2, b"Convolution") + b"".join(_field(7, blob) for blob in blobs)
+            message += _field(100, body)
+    path.write_bytes(message)
+
+
+@pytest.mark.parametrize("legacy", [True, False])
+def test_caffemodel_reader(tmp_path, legacy):
+    net = random_caffenet(3)
+    write_caffemodel(tmp_path / "caffenet.caffemodel", net, legacy)
+    layers = read_caffemodel(tmp_path / "caffenet.caffemodel")
+    assert list(layers) == list(CAFFE_LAYERS)
+    conv2 = layers["conv2"][0]
+    assert tuple(conv2.shape) == (256, 48, 5, 5) and torch.equal(conv2, net.conv2.weight)
+    loaded = caffenet_from_caffemodel(tmp_path / "caffenet.caffemodel")
+    images = torch.rand(1, 3, INPUT_SIZE, INPUT_SIZE)
+    with torch.no_grad():
+        assert torch.equal(loaded(images, "fc8"), net(images, "fc8"))
+
+
+def test_broken_caffemodels_are_refused(tmp_path):
+    net = random_caffenet(3)
+    write_caffemodel(tmp_path / "good.caffemodel", net, legacy=False)
+    data = (tmp_path / "good.caffemodel").read_bytes()
+    (tmp_path / "cut.caffemodel").write_bytes(data[: len(data) // 2])
+    with pytest.raises(MalformedCaffeModel, match="not a readable .caffemodel"):
+        read_caffemodel(tmp_path / "cut.caffemodel")
+    (tmp_path / "text.caffemodel").write_bytes(b"name: 'not binary'\n")
+    with pytest.raises(InvertnetError):
+        read_caffemodel(tmp_path / "text.caffemodel")
+    one_layer = _field(100, _field(1, b"conv1") + _field(7, _blob(net.conv1.weight, False)) + _field(7, _blob(net.conv1.bias, False)))
+    (tmp_path / "partial.caffemodel").write_bytes(one_layer)
+    with pytest.raises(InvertnetError, match="not CaffeNet: it has no conv2"):
+        caffenet_from_caffemodel(tmp_path / "partial.caffemodel")
