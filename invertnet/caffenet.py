@@ -21,7 +21,7 @@ import os
 import torch
 from torch import nn
 
-from .alexnet import LAYERS, check_layer
+from .alexnet import LAYERS, check_layer, variance_preserving_init
 from .caffemodel import read_caffemodel
 from .errors import InvertnetError
 
@@ -108,10 +108,7 @@ def caffenet_from_caffemodel(path: str | os.PathLike[str], identity: str = "caff
 def random_caffenet(seed: int) -> CaffeNet:
     """A CaffeNet with deterministic variance-preserving random weights (He; zero biases), for tests and proxies."""
     net = CaffeNet(f"caffenet:random:{seed}")
-    generator = torch.Generator().manual_seed(seed)
-    for name in CAFFE_LAYERS:
-        module = getattr(net, name)
-        fan_in = module.weight[0].numel()
-        module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * (2.0 / fan_in) ** 0.5)
-        module.bias.zero_()
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        variance_preserving_init(net)
     return net

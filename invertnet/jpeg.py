@@ -129,7 +129,7 @@ def orient(image: torch.Tensor, orientation: int) -> torch.Tensor:
 
 
 def _decode(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor | None]:
-    """The JPEGs as (3, H, W) uint8 on ``device``; None for any nvJPEG fails on."""
+    """The JPEGs as (3, H, W) uint8 on ``device`` (RGB mode: grayscale comes back as 3 channels); None for any nvJPEG fails on."""
     if not data:
         return []
     try:
@@ -141,7 +141,7 @@ def _decode(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor
                 images.append(decode_jpeg(one, mode=ImageReadMode.RGB, device=device))
             except RuntimeError:
                 images.append(None)
-    return [None if image is None else image.expand(3, -1, -1) if image.shape[0] == 1 else image for image in images]
+    return images
 
 
 def decode_crops(

@@ -47,11 +47,8 @@ def convert_upconvgan(state: dict[str, torch.Tensor], layer: str) -> dict[str, t
     head = HEAD["conv5" if layer == "conv5" else "fc6"]
     expected = {f"{name}.{kind}" for name in (*head, *TAIL) for kind in ("weight", "bias")}
     if set(state) != expected:
-        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
-        raise InvertnetError(
-            f"not the upconvGAN port's {layer} generator: "
-            + "; ".join(part for part in (f"missing {', '.join(missing[:6])}" if missing else "", f"unexpected {', '.join(extra[:6])}" if extra else "") if part)
-        )
+        problems = [f"{what} {', '.join(sorted(keys)[:6])}" for what, keys in (("missing", expected - set(state)), ("unexpected", set(state) - expected)) if keys]
+        raise InvertnetError(f"not the upconvGAN port's {layer} generator: {'; '.join(problems)}")
     ours: dict[str, torch.Tensor] = {}
     for index, name in enumerate(head):
         ours[f"head.{2 * index}.weight"] = state[f"{name}.weight"].float()
