@@ -50,6 +50,8 @@ INPUT_SIZE = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGENET_WEIGHTS = AlexNet_Weights.IMAGENET1K_V1
+IMAGENET_MEAN_255 = tuple(255.0 * value for value in IMAGENET_MEAN)
+"""The ImageNet mean in 0-255 units: what a generator for this AlexNet adds to its output."""
 
 # Where each tap is taken, as (module, index within it): the tap is that module's output.
 _TAPS = {
@@ -78,6 +80,9 @@ class AlexNet(nn.Module):
     ``identity`` names the weights (``imagenet``, ``random:SEED`` or ``file:SHA256``) so a
     checkpoint can record which network it was trained against.
     """
+
+    input_size = INPUT_SIZE
+    generator_mean = IMAGENET_MEAN_255
 
     def __init__(self, net: nn.Module, identity: str) -> None:
         super().__init__()

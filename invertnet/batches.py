@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .alexnet import INPUT_SIZE
 from .data import BrokenImage, DeadLeaves, FolderImages, RunOrder, Source, train_crop, train_crops
 from .errors import InvertnetError
 from .jpeg import EncodedBatch, EncodedJpeg, decode_crops, read_jpeg
 
 Batch = tuple[torch.Tensor, list[int]]
-"""Crops (N, 3, 224, 224) in [0, 1], and the indices of the unreadable files skipped for them."""
+"""Crops (N, 3, S, S) in [0, 1] (S: the encoder's input size), and the indices of the unreadable files skipped for them."""
 
 
 class TrainingImages(Dataset):
@@ -30,8 +31,8 @@ class TrainingImages(Dataset):
     skipped so the training loop can count them.
     """
 
-    def __init__(self, source: Source) -> None:
-        self.source = source
+    def __init__(self, source: Source, size: int = INPUT_SIZE) -> None:
+        self.source, self.size = source, size
 
     def __len__(self) -> int:
         return len(self.source)
@@ -49,7 +50,7 @@ class TrainingImages(Dataset):
 
     def prepare(self, index: int, seed: int) -> object:
         """The crop of image ``index`` for augmentation ``seed``; :class:`BrokenImage` if it cannot be read."""
-        return train_crop(self.source.load(index), torch.Generator().manual_seed(seed))
+        return train_crop(self.source.load(index), torch.Generator().manual_seed(seed), self.size)
 
 
 class EncodedTrainingImages(TrainingImages):
@@ -76,7 +77,7 @@ def collate_encoded(items: list[tuple[object, list[int]]]) -> tuple[EncodedBatch
     return EncodedBatch.collate([item for item, _ in items]), [index for _, skipped in items for index in skipped]
 
 
-def synthetic_batches(source: DeadLeaves, order: RunOrder, device: torch.device) -> Iterator[Batch]:
+def synthetic_batches(source: DeadLeaves, order: RunOrder, device: torch.device, size: int = INPUT_SIZE) -> Iterator[Batch]:
     """What a DataLoader over :class:`TrainingImages` yields for ``order``, painted and cropped on ``device``.
 
     The synthetic source needs no files, so its batches are made where they are used: on a
@@ -85,7 +86,7 @@ def synthetic_batches(source: DeadLeaves, order: RunOrder, device: torch.device)
     items = iter(order)
     while batch := [item for _, item in zip(range(order.batch_size), items)]:
         images = source.batch([index for index, _ in batch], device)
-        yield train_crops(images, [seed for _, seed in batch]), []
+        yield train_crops(images, [seed for _, seed in batch], size), []
 
 
 def default_workers(device: torch.device) -> int:
@@ -100,9 +101,9 @@ def default_workers(device: torch.device) -> int:
 
 
 def training_batches(
-    source: Source, order: RunOrder, device: torch.device, workers: int | None = None, gpu_decode: bool = False
+    source: Source, order: RunOrder, device: torch.device, workers: int | None = None, gpu_decode: bool = False, size: int = INPUT_SIZE
 ) -> Iterable[Batch]:
-    """The batches of ``order`` with the skipped indices of each (``workers`` defaults to :func:`default_workers`).
+    """The ``size`` crops of ``order``'s batches with the skipped indices of each (``workers`` defaults to :func:`default_workers`).
 
     The synthetic source is painted on ``device``. Files are read by a DataLoader's workers;
     with ``gpu_decode`` the workers pass JPEGs on encoded and :func:`decoded_batches` decodes
@@ -111,11 +112,11 @@ def training_batches(
     if isinstance(source, DeadLeaves):
         if gpu_decode:
             raise InvertnetError("--gpu-decode decodes JPEG files; --data synthetic has none")
-        return synthetic_batches(source, order, device)
+        return synthetic_batches(source, order, device, size)
     processes = default_workers(device) if workers is None else workers
     if gpu_decode:
-        return decoded_batches(source, order, device, processes)
-    return _plain_worker_errors(_loader(TrainingImages(source), collate_training, order, processes, pin_memory=device.type == "cuda"))
+        return decoded_batches(source, order, device, processes, size)
+    return _plain_worker_errors(_loader(TrainingImages(source, size), collate_training, order, processes, pin_memory=device.type == "cuda"))
 
 
 def _loader(dataset: TrainingImages, collate: Callable, order: RunOrder, workers: int, pin_memory: bool = False) -> DataLoader:
@@ -126,7 +127,7 @@ def _loader(dataset: TrainingImages, collate: Callable, order: RunOrder, workers
     )
 
 
-def decoded_batches(source: FolderImages, order: RunOrder, device: torch.device, workers: int) -> Iterator[Batch]:
+def decoded_batches(source: FolderImages, order: RunOrder, device: torch.device, workers: int, size: int = INPUT_SIZE) -> Iterator[Batch]:
     """The batches of ``order`` with their JPEGs decoded on ``device`` (:func:`invertnet.jpeg.decode_crops`).
 
     Decoding runs in the training thread (a background thread on a stream of its own was
@@ -134,8 +135,8 @@ def decoded_batches(source: FolderImages, order: RunOrder, device: torch.device,
     end of every batch, which is what keeps training below the pipeline's own rate
     (docs/performance.md).
     """
-    loader = _loader(EncodedTrainingImages(source), collate_encoded, order, workers)
-    reference = TrainingImages(source)
+    loader = _loader(EncodedTrainingImages(source, size), collate_encoded, order, workers)
+    reference = TrainingImages(source, size)
 
     def cpu_path(index: int, seed: int) -> tuple[torch.Tensor, list[int]]:
         crop, skipped = reference[(index, seed)]
@@ -143,7 +144,7 @@ def decoded_batches(source: FolderImages, order: RunOrder, device: torch.device,
         return crop, skipped
 
     for batch, skipped in _plain_worker_errors(loader):
-        crops, more = decode_crops(batch, device, cpu_path)
+        crops, more = decode_crops(batch, device, cpu_path, size)
         yield crops, skipped + more
 
 

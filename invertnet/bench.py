@@ -25,14 +25,15 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .alexnet import LAYERS, load_alexnet
+from .alexnet import INPUT_SIZE, LAYERS
+from .encoders import input_size, load_encoder
 from .batches import default_workers, training_batches
 from .data import DeadLeaves, FolderImages, RunOrder, Source, eval_crop, open_source
 from .devices import resolve_device
 from .errors import InvertnetError
 from .imageio import to_uint8
 from .inversion import Inverter
-from .models import Generator
+from .models import build_generator
 from .precision import Precision
 from .train import GRAPH_WARMUP, TrainConfig, Trainer
 
@@ -169,10 +170,10 @@ def matmul_tflops(device: torch.device, dtype: torch.dtype, size: int, seconds: 
     return 2 * size**3 / per_call / 1e12
 
 
-def training_batch(batch_size: int, device: torch.device) -> torch.Tensor:
-    """Training-sized synthetic crops on the device, so the step is timed without input work."""
+def training_batch(batch_size: int, device: torch.device, size: int = INPUT_SIZE) -> torch.Tensor:
+    """Training-sized synthetic crops (``size``: the encoder's) on the device, so the step is timed without input work."""
     source = DeadLeaves("train")
-    return torch.stack([eval_crop(source.load(index)) for index in range(batch_size)]).to(device)
+    return torch.stack([eval_crop(source.load(index), size) for index in range(batch_size)]).to(device)
 
 
 def step_flops(trainer: Trainer, images: torch.Tensor) -> int:
@@ -214,12 +215,12 @@ def bench_training(config: BenchConfig, layer: str, images: torch.Tensor, rates:
 
 def bench_invert(config: BenchConfig, device: torch.device) -> list[InvertRow]:
     """``invert`` throughput (AlexNet features, then the generator) at batch 1 and a large batch."""
-    alexnet = load_alexnet(config.alexnet, device=device)
-    generator = Generator(config.invert_layer).to(device).eval().requires_grad_(False)
+    alexnet = load_encoder(config.alexnet, device=device)
+    generator = build_generator(config.invert_layer, alexnet).to(device).eval().requires_grad_(False)
     inverter = Inverter(alexnet, generator, precision=config.precision)
     rows = []
     for batch in (1, config.invert_batch):
-        images = torch.rand(batch, 3, 224, 224, device=device)
+        images = torch.rand(batch, 3, alexnet.input_size, alexnet.input_size, device=device)
         seconds = time_per_call(lambda: inverter.invert(images, batch_size=batch), device, max(config.steps, 3), max(config.warmup, 1))
         rows.append(InvertRow(config.invert_layer, inverter.precision.name, batch, batch / seconds, 1000 * seconds / batch))
     return rows
@@ -283,7 +284,7 @@ def run_bench(config: BenchConfig, on_progress: Callable[[str], None] = lambda m
         torch=torch.__version__, cpu_threads=torch.get_num_threads(), batch_size=config.batch_size, matmul_tflops=rates,
         config={k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
     )
-    images = training_batch(config.batch_size, device)
+    images = training_batch(config.batch_size, device, input_size(config.alexnet))
     with tempfile.TemporaryDirectory(prefix="invertnet-bench-runs-") as out:
         for layer in config.layers:
             on_progress(f"training step {layer}")

@@ -1,8 +1,9 @@
 """Reading Caffe ``.caffemodel`` files (a protobuf ``NetParameter``) without Caffe or protobuf.
 
-Only what weights need is read: each layer's name and its blobs (shape and float data).
-Both layer formats are understood: ``layer`` (field 100, ``LayerParameter``: name 1,
-blobs 7) and the deprecated ``layers`` (field 2, ``V1LayerParameter``: name 4, blobs 6),
+Only what weights need is read: each layer's name, type and blobs (shape and float data).
+Both layer formats are understood: ``layer`` (field 100, ``LayerParameter``: name 1, type 2
+(a string), blobs 7) and the deprecated ``layers`` (field 2, ``V1LayerParameter``: name 4,
+type 5 (an enum, of which :data:`V1_TYPES` names the ones with weights), blobs 6),
 which models of 2014-2016 such as ``bvlc_reference_caffenet.caffemodel`` use. A blob
 (``BlobProto``) has its shape in ``shape`` (7, a ``BlobShape`` of int64 ``dim`` 1) or in the
 legacy ``num``/``channels``/``height``/``width`` (1-4), and its values in ``data`` (5,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,8 @@ import torch
 from .errors import InvertnetError
 
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
+V1_TYPES = {4: "Convolution", 14: "InnerProduct", 39: "Deconvolution"}
+"""``V1LayerParameter.LayerType`` values of the layers with weights, as the new format's type strings."""
 
 
 class MalformedCaffeModel(InvertnetError):
@@ -105,29 +109,44 @@ def read_blob(message: memoryview) -> torch.Tensor:
     return torch.from_numpy(values.copy()).reshape(shape)
 
 
-def read_caffemodel(path: str | os.PathLike[str]) -> dict[str, list[torch.Tensor]]:
-    """Every layer with weights in a ``.caffemodel``: name -> its blobs (weights, then bias)."""
+@dataclass(frozen=True)
+class CaffeLayer:
+    """One layer with weights: its Caffe type (``Convolution``, ``Deconvolution``, ``InnerProduct``, ...) and blobs."""
+
+    type: str
+    blobs: list[torch.Tensor]
+
+
+def read_layers(path: str | os.PathLike[str]) -> dict[str, CaffeLayer]:
+    """Every layer with weights in a ``.caffemodel``: name -> its type and blobs (weights, then bias)."""
     path = Path(path)
     if not path.is_file():
         raise InvertnetError(f"no such file: {path}")
     data = memoryview(path.read_bytes())
-    layers: dict[str, list[torch.Tensor]] = {}
+    layers: dict[str, CaffeLayer] = {}
     try:
         for number, wire, value in fields(data):
             if wire != LENGTH or number not in (2, 100):
                 continue
             assert isinstance(value, memoryview)
-            name_field, blobs_field = (1, 7) if number == 100 else (4, 6)
-            name, blobs = "", []
+            name_field, type_field, blobs_field = (1, 2, 7) if number == 100 else (4, 5, 6)
+            name, kind, blobs = "", "", []
             for inner, inner_wire, inner_value in fields(value):
                 if inner == name_field and inner_wire == LENGTH:
                     name = bytes(inner_value).decode("utf-8", "replace")  # type: ignore[arg-type]
+                elif inner == type_field:
+                    kind = V1_TYPES.get(inner_value, str(inner_value)) if inner_wire == VARINT else bytes(inner_value).decode("utf-8", "replace")  # type: ignore[arg-type]
                 elif inner == blobs_field and inner_wire == LENGTH:
                     blobs.append(read_blob(inner_value))  # type: ignore[arg-type]
             if blobs:
-                layers[name] = blobs
+                layers[name] = CaffeLayer(kind, blobs)
     except MalformedCaffeModel as error:
         raise MalformedCaffeModel(f"{path} is not a readable .caffemodel: {error}") from None
     if not layers:
         raise MalformedCaffeModel(f"{path} holds no layer with weights: not a .caffemodel?")
     return layers
+
+
+def read_caffemodel(path: str | os.PathLike[str]) -> dict[str, list[torch.Tensor]]:
+    """Every layer with weights in a ``.caffemodel``: name -> its blobs (weights, then bias)."""
+    return {name: layer.blobs for name, layer in read_layers(path).items()}

@@ -28,12 +28,17 @@ from .errors import InvertnetError
 INPUT_SIZE = 227
 BGR_MEAN = (104.0, 117.0, 123.0)
 """The per-channel mean subtracted from 0-255 BGR input (the upconvGAN port's values)."""
+RGB_MEAN = tuple(reversed(BGR_MEAN))
+"""The same mean in RGB order: what a generator for CaffeNet adds to its output."""
 
 CAFFE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 
 
 class CaffeNet(nn.Module):
     """CaffeNet, frozen in eval mode, returning the activations of one or more of :data:`LAYERS`."""
+
+    input_size = INPUT_SIZE
+    generator_mean = RGB_MEAN
 
     def __init__(self, identity: str = "caffenet") -> None:
         super().__init__()
@@ -102,6 +107,16 @@ def caffenet_from_caffemodel(path: str | os.PathLike[str], identity: str = "caff
             )
         module.weight.copy_(weight.view_as(module.weight))
         module.bias.copy_(bias)
+    return net
+
+
+def caffenet_from_state_dict(state: dict[str, torch.Tensor], identity: str, source: str = "the state dict") -> CaffeNet:
+    """CaffeNet from a state dict with this module's key names (``conv1.weight``, ..., ``fc8.bias``)."""
+    net = CaffeNet(identity)
+    try:
+        net.load_state_dict({key: value.float() for key, value in state.items()})
+    except (RuntimeError, AttributeError) as error:
+        raise InvertnetError(f"{source} is not CaffeNet with invertnet's key names (conv1.weight, ..., fc8.bias): {error}") from None
     return net
 
 

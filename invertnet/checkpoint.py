@@ -108,9 +108,18 @@ class Checkpoint:
             raise InvertnetError(f"{self.path} inverts {self.layer}, not {layer}: pass a {layer} checkpoint or --layer {self.layer}")
         if self.alexnet != alexnet:
             raise InvertnetError(
-                f"{self.path} was trained against AlexNet '{self.alexnet}', not '{alexnet}': "
+                f"{self.path} was trained against the encoder '{self.alexnet}', not '{alexnet}': "
                 f"pass --alexnet {self.alexnet if not self.alexnet.startswith('file:') else 'PATH (the same weights file)'}"
             )
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The metadata of a safetensors file without reading its tensors (empty if it is not readable: :func:`load_checkpoint` says why)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError):
+        return {}
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> Checkpoint:

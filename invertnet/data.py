@@ -1,8 +1,9 @@
 """Image sources (folders, ILSVRC-2012, synthetic dead leaves) and the training/eval crops.
 
-A source maps an index to an image (3, H, W) in [0, 1]. Training takes a random 224 crop of
-the image resized to 256 on its short side, with a random horizontal flip; evaluation takes
-the center crop, as torchvision's ImageNet weights define it. The randomness of every
+A source maps an index to an image (3, H, W) in [0, 1]. Training takes a random crop of the
+encoder's input size (224 for torchvision's AlexNet, 227 for CaffeNet) of the image resized
+to 256 on its short side, with a random horizontal flip; evaluation takes the center crop,
+as torchvision's ImageNet weights define it. The randomness of every
 training sample is a pure function of ``(seed, position in the run)`` (:class:`RunOrder`),
 so a resumed run sees exactly the data an uninterrupted one would, whatever the number of
 loader workers. :mod:`invertnet.batches` makes the training batches from these pieces.
@@ -201,36 +202,36 @@ def resize_short_side(image: torch.Tensor, size: int = RESIZE) -> torch.Tensor:
     return TF.resize(image, [size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True).clamp(0, 1)
 
 
-def eval_crop(image: torch.Tensor) -> torch.Tensor:
-    """The evaluation input: short side 256, center 224 crop, quantised to 8 bits like a PNG."""
-    crop = TF.center_crop(resize_short_side(image), [INPUT_SIZE, INPUT_SIZE])
+def eval_crop(image: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
+    """The evaluation input: short side 256, center ``size`` crop (the encoder's), quantised to 8 bits like a PNG."""
+    crop = TF.center_crop(resize_short_side(image), [size, size])
     return to_uint8(crop).float() / 255.0
 
 
-def _crop_choice(height: int, width: int, generator: torch.Generator) -> tuple[int, int, bool]:
+def _crop_choice(height: int, width: int, generator: torch.Generator, size: int) -> tuple[int, int, bool]:
     """Where the random training crop of a resized image starts, and whether it is mirrored."""
-    top = int(torch.randint(height - INPUT_SIZE + 1, (1,), generator=generator))
-    left = int(torch.randint(width - INPUT_SIZE + 1, (1,), generator=generator))
+    top = int(torch.randint(height - size + 1, (1,), generator=generator))
+    left = int(torch.randint(width - size + 1, (1,), generator=generator))
     return top, left, bool(torch.rand((), generator=generator) < 0.5)
 
 
-def train_crop(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """The training input: short side 256, a random 224 crop, a random horizontal flip."""
+def train_crop(image: torch.Tensor, generator: torch.Generator, size: int = INPUT_SIZE) -> torch.Tensor:
+    """The training input: short side 256, a random ``size`` crop (the encoder's), a random horizontal flip."""
     image = resize_short_side(image)
-    top, left, flip = _crop_choice(*image.shape[-2:], generator)
-    crop = image[:, top : top + INPUT_SIZE, left : left + INPUT_SIZE]
+    top, left, flip = _crop_choice(*image.shape[-2:], generator, size)
+    crop = image[:, top : top + size, left : left + size]
     return (crop.flip(-1) if flip else crop).contiguous()
 
 
-def train_crops(images: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+def train_crops(images: torch.Tensor, seeds: list[int], size: int = INPUT_SIZE) -> torch.Tensor:
     """:func:`train_crop` of every image of a same-sized batch, image ``i`` with seed ``seeds[i]``.
 
     The same pixels as one call per image, in a few kernels for the whole batch: on a GPU
     the per-image kernels of the single version cost more than the painting.
     """
     images = resize_short_side(images)
-    choices = [_crop_choice(*images.shape[-2:], torch.Generator().manual_seed(seed)) for seed in seeds]
-    crops = torch.stack([image[:, top : top + INPUT_SIZE, left : left + INPUT_SIZE] for image, (top, left, _) in zip(images, choices)])
+    choices = [_crop_choice(*images.shape[-2:], torch.Generator().manual_seed(seed), size) for seed in seeds]
+    crops = torch.stack([image[:, top : top + size, left : left + size] for image, (top, left, _) in zip(images, choices)])
     flips = torch.tensor([flip for _, _, flip in choices]).view(-1, 1, 1, 1)
     if images.is_cuda:  # a copy from pinned memory does not wait for the GPU's queued work, a plain one does
         flips = flips.pin_memory().to(images.device, non_blocking=True)
@@ -279,8 +280,8 @@ class RunOrder(Sampler[tuple[int, int]]):
         return max(0, self.steps - self.start_step) * self.batch_size
 
 
-def eval_batches(source: Source, limit: int | None, batch_size: int) -> Iterator[tuple[list[str], torch.Tensor]]:
-    """Center crops of the first ``limit`` images, in batches, with their names.
+def eval_batches(source: Source, limit: int | None, batch_size: int, size: int = INPUT_SIZE) -> Iterator[tuple[list[str], torch.Tensor]]:
+    """Center ``size`` crops of the first ``limit`` images, in batches, with their names.
 
     Unlike training, a broken file here is an error: every evaluated image must be counted.
     """
@@ -290,7 +291,7 @@ def eval_batches(source: Source, limit: int | None, batch_size: int) -> Iterator
         images = []
         for index in indices:
             try:
-                images.append(eval_crop(source.load(index)))
+                images.append(eval_crop(source.load(index), size))
             except BrokenImage as error:
                 raise InvertnetError(str(error)) from error
         yield [source.name(index) for index in indices], torch.stack(images)

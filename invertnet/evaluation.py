@@ -1,12 +1,15 @@
 """The Table 2 protocol, for one or many reconstruction methods, with extra metrics.
 
 For each test image x (center crop, 8-bit like the PNG it can be saved as) each method
-reconstructs r from AlexNet's features of x; r is clamped and quantised to 8 bits too, so
+reconstructs r from the encoder's features of x; r is clamped and quantised to 8 bits too, so
 the figures can be recomputed from saved files. Image error: mean ||r - x|| over N_img, the
 mean distance between all pairs of different test inputs. Feature error: mean
 ||phi(r) - phi(x)|| over N_feat, the same for the inputs' features at the inverted layer.
 Beyond Table 2: PSNR, SSIM, MS-SSIM, LPIPS (when its weights can be had) and how often
-AlexNet's top-1 class on r equals its top-1 on x (and is within r's top 5).
+the encoder's top-1 class on r equals its top-1 on x (and is within r's top 5).
+
+Each encoder sees its own crops (224 for torchvision's AlexNet, 227 for CaffeNet), so
+methods are evaluated against one encoder at a time; :func:`evaluate_methods` takes one.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .alexnet import INPUT_SIZE, AlexNet, feature_size
+from .alexnet import INPUT_SIZE, feature_size
 from .data import Source, eval_batches, eval_count
+from .encoders import Encoder
 from .imageio import save_image, to_uint8
 from .inversion import Inverter
 from .lpips import LPIPS
@@ -47,7 +51,7 @@ class Method:
 
     name: str
     layer: str
-    reconstruct: Callable[[torch.Tensor], torch.Tensor]  # features -> images (N, 3, 224, 224) in [0, 1]
+    reconstruct: Callable[[torch.Tensor], torch.Tensor]  # features -> images (N, 3, S, S) in [0, 1], S the encoder's size
     source: str
     comparator: str = "-"
 
@@ -59,22 +63,22 @@ def generator_method(inverter: Inverter) -> Method:
     return Method(f"{preset}: {inverter.source}", inverter.layer, inverter.generate, inverter.source, str(loss.get("comparator", "-")))
 
 
-def optimize_method(alexnet: AlexNet, layer: str, config: OptimizeConfig | None = None,
+def optimize_method(alexnet: Encoder, layer: str, config: OptimizeConfig | None = None,
                     on_iteration: Callable[[int, int], None] | None = None) -> Method:
     """Mahendran & Vedaldi's optimisation for ``layer``."""
     optimizer = MahendranVedaldi(alexnet, layer, config)
     return Method("Mahendran & Vedaldi (optimize)", layer, lambda features: optimizer.reconstruct(features, on_iteration), "optimize")
 
 
-def mean_image(source: Source, count: int = 1000, batch_size: int = 64) -> torch.Tensor:
-    """The per-pixel mean of the first ``count`` evaluation crops of ``source``, (3, 224, 224) in [0, 1].
+def mean_image(source: Source, count: int = 1000, batch_size: int = 64, size: int = INPUT_SIZE) -> torch.Tensor:
+    """The per-pixel mean of the first ``count`` evaluation crops of ``source``, (3, size, size) in [0, 1].
 
     Over the training images, it is the constant image with the lowest expected squared error
     on test images of the same distribution: the floor any reconstruction must beat to show
     that it uses its input at all.
     """
-    total, n = torch.zeros(3, INPUT_SIZE, INPUT_SIZE, dtype=torch.float64), 0
-    for _, images in eval_batches(source, count, batch_size):
+    total, n = torch.zeros(3, size, size, dtype=torch.float64), 0
+    for _, images in eval_batches(source, count, batch_size, size):
         total += images.double().sum(0)
         n += len(images)
     return (total / n).float()
@@ -130,7 +134,7 @@ def _slug(text: str) -> str:
 
 def evaluate_methods(
     methods: Sequence[Method],
-    alexnet: AlexNet,
+    alexnet: Encoder,
     source: Source,
     *,
     limit: int | None = None,
@@ -153,13 +157,14 @@ def evaluate_methods(
         raise ValueError("the normalized error needs at least two test images")
     device = alexnet.mean.device
     layers = sorted({m.layer for m in methods})
-    inputs = RowStore(n, 3 * INPUT_SIZE * INPUT_SIZE, np.uint8)
+    size = alexnet.input_size
+    inputs = RowStore(n, 3 * size * size, np.uint8)
     stores = {layer: RowStore(n, feature_size(layer), np.float32) for layer in layers}
     per_image: list[dict[str, list[torch.Tensor]]] = [{key: [] for key in PER_IMAGE} for _ in methods]
     recon_dirs = ["recon"] if len(methods) == 1 else [f"recon-{i}-{_slug(m.name)}" for i, m in enumerate(methods)]
     names: list[str] = []
     try:
-        for batch_names, images in eval_batches(source, limit, batch_size):
+        for batch_names, images in eval_batches(source, limit, batch_size, size):
             images = images.to(device)
             with torch.no_grad():
                 features = alexnet(images, tuple(dict.fromkeys([*layers, "fc8"])))

@@ -1,8 +1,9 @@
 """Running a trained generator: invert, re-encode (Fig. 5) and interpolate (Fig. 7).
 
-An :class:`Inverter` pairs the AlexNet whose features are inverted with the generator
-trained for one of its layers. Images in and out are (N, 3, 224, 224) RGB in [0, 1]; use
-:func:`invertnet.data.eval_crop` to bring any image to that size the way AlexNet expects.
+An :class:`Inverter` pairs the encoder whose features are inverted (torchvision's AlexNet or
+CaffeNet, see :mod:`invertnet.encoders`) with the generator trained for one of its layers.
+Images in and out are (N, 3, S, S) RGB in [0, 1] with S the encoder's ``input_size`` (224 or
+227); use ``eval_crop(image, inverter.input_size)`` to bring any image to that size.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from pathlib import Path
 
 import torch
 
-from .alexnet import AlexNet, check_layer, load_alexnet
-from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, load_checkpoint
+from .alexnet import check_layer
+from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, load_checkpoint, read_metadata
 from .devices import resolve_device
+from .encoders import Encoder, load_encoder, loadable_spec
 from .errors import InvertnetError
-from .models import Generator
+from .models import Generator, build_generator
 from .precision import Precision
+from .weights import DEEPSIM, deepsim_layer, deepsim_path, fetch_deepsim, is_deepsim
 
 WEIGHTS_ENV = "INVERTNET_WEIGHTS"
 
@@ -33,15 +36,22 @@ def default_weights(layer: str) -> Path:
 
 
 def resolve_weights(weights: str | os.PathLike[str] | None, layer: str) -> Path:
-    """The file behind ``--weights``: a file, a run folder, or the default for ``layer``."""
+    """The file behind ``--weights``: a file, a run folder, ``deepsim:LAYER`` (fetched once), or the default for ``layer``.
+
+    The default is ``weights/LAYER.safetensors`` (or ``$INVERTNET_WEIGHTS/LAYER.safetensors``),
+    else the authors' generator for ``layer`` if it is in the cache.
+    """
     if weights is None:
-        path = default_weights(layer)
-        if not path.is_file():
-            raise InvertnetError(
-                f"no generator for {layer} at {path}: pass --weights (a run folder or a .safetensors file), "
-                f"or put a trained generator there (see weights/README.md)"
-            )
-        return path
+        for path in (default_weights(layer), deepsim_path(layer)):
+            if path.is_file():
+                return path
+        raise InvertnetError(
+            f"no generator for {layer}: none at {default_weights(layer)} nor the authors' in the cache. "
+            f"`invertnet weights fetch {DEEPSIM}{layer}` downloads the authors' (with CaffeNet, once); "
+            f"or pass --weights (a run folder or a .safetensors file)"
+        )
+    if is_deepsim(weights):
+        return fetch_deepsim(deepsim_layer(str(weights)))
     path = Path(weights)
     if path.is_dir():
         for name in (GENERATOR_NAME, CHECKPOINT_NAME):
@@ -53,9 +63,27 @@ def resolve_weights(weights: str | os.PathLike[str] | None, layer: str) -> Path:
     return path
 
 
-def generator_from_checkpoint(checkpoint: Checkpoint) -> Generator:
-    """Rebuild the generator stored in a checkpoint (its layer says which architecture)."""
-    generator = Generator(checkpoint.layer)
+def trained_against(weights: str | os.PathLike[str] | None, layer: str | None) -> str:
+    """The ``--alexnet`` value of the encoder a generator was trained against (read from its file's metadata)."""
+    if layer is None and weights is None:
+        raise InvertnetError("give --layer, or --weights to take the layer from the checkpoint")
+    path = resolve_weights(weights, check_layer(layer) if layer is not None else "conv5")
+    metadata = read_metadata(path)
+    if "invertnet.alexnet" not in metadata:
+        load_checkpoint(path)  # not an invertnet file: its error says why
+    return _encoder_spec(path, metadata["invertnet.alexnet"])
+
+
+def _encoder_spec(path: Path, identity: str) -> str:
+    spec = loadable_spec(identity)
+    if spec is None:
+        raise InvertnetError(f"{path} was trained against the weights file {identity}: pass --alexnet PATH (that file)")
+    return spec
+
+
+def generator_from_checkpoint(checkpoint: Checkpoint, encoder: Encoder | None = None) -> Generator:
+    """Rebuild the generator stored in a checkpoint (its layer says which architecture; the encoder, its mean and crop)."""
+    generator = build_generator(checkpoint.layer, encoder)
     try:
         generator.load_state_dict(checkpoint.module_state("generator"))
     except RuntimeError as error:
@@ -69,15 +97,16 @@ MAX_FRAMES = 1000
 """The most images :meth:`Inverter.reencode` and :meth:`Inverter.interpolate` put in one strip."""
 
 class Inverter:
-    """AlexNet features of one layer, and the generator that maps them back to images."""
+    """Encoder features of one layer, and the generator that maps them back to images."""
 
     def __init__(
-        self, alexnet: AlexNet, generator: Generator, source: str = "", config: dict[str, object] | None = None, precision: str = "fp32"
+        self, alexnet: Encoder, generator: Generator, source: str = "", config: dict[str, object] | None = None, precision: str = "fp32"
     ) -> None:
         self.alexnet, self.generator = alexnet, generator.eval()
         self.layer, self.source = generator.layer, source
         self.config = config or {}  # the training config stored in the checkpoint
         self.device = alexnet.mean.device
+        self.input_size: int = alexnet.input_size
         self.precision = Precision.resolve(precision, self.device)
         if self.precision.fast:
             self.precision.module(self.alexnet)
@@ -89,13 +118,14 @@ class Inverter:
         layer: str | None,
         weights: str | os.PathLike[str] | None = None,
         *,
-        alexnet: str | AlexNet = "imagenet",
+        alexnet: str | Encoder | None = None,
         device: str | torch.device = "auto",
         precision: str = "fp32",
     ) -> Inverter:
-        """Load the generator for ``layer`` and check it was trained against this AlexNet.
+        """Load the generator for ``layer`` and check it was trained against this encoder.
 
-        ``layer=None`` takes the layer the checkpoint inverts (``weights`` is then required).
+        ``alexnet=None`` takes the encoder the generator was trained against (``caffenet`` for the
+        authors' generators). ``layer=None`` takes the layer the checkpoint inverts (``weights`` is then required).
         ``precision`` ``bf16`` (or ``auto`` on CUDA) runs both networks under bf16 autocast,
         for throughput; evaluation keeps fp32 so its figures do not depend on the device.
         """
@@ -105,23 +135,21 @@ class Inverter:
         path = resolve_weights(weights, check_layer(layer) if layer is not None else "conv5")
         checkpoint = load_checkpoint(path)
         layer = layer or checkpoint.layer
-        network = alexnet if isinstance(alexnet, AlexNet) else None
-        identity = network.identity if network is not None else None
-        if identity is None:
-            network = load_alexnet(str(alexnet), device=device)
-            identity = network.identity
-        checkpoint.check_compatible(layer, identity)
-        return cls(network.to(device), generator_from_checkpoint(checkpoint).to(device), str(path), checkpoint.config, precision)
+        if alexnet is None:
+            alexnet = _encoder_spec(path, checkpoint.alexnet)
+        network = load_encoder(alexnet, device=device) if isinstance(alexnet, str) else alexnet
+        checkpoint.check_compatible(layer, network.identity)
+        return cls(network.to(device), generator_from_checkpoint(checkpoint, network).to(device), str(path), checkpoint.config, precision)
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """AlexNet features of ``images`` at this inverter's layer."""
+        """Encoder features of ``images`` at this inverter's layer."""
         with self.precision.autocast():
             return self.alexnet(self.precision.images(images.to(self.device)), self.layer).float()
 
     @torch.no_grad()
     def generate(self, features: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-        """Images (N, 3, 224, 224) in [0, 1] from features, clamped to the valid range."""
+        """Images (N, 3, S, S) in [0, 1] from features, clamped to the valid range."""
         with self.precision.autocast():
             chunks = [self.generator(chunk.to(self.device)).float() for chunk in features.split(batch_size)]
         return (torch.cat(chunks) / 255.0).clamp(0, 1)

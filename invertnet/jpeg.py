@@ -28,6 +28,7 @@ import torch
 from PIL import ExifTags, Image
 from torchvision.io import ImageReadMode, decode_jpeg
 
+from .alexnet import INPUT_SIZE
 from .data import train_crops
 from .imageio import check_geometry
 
@@ -145,9 +146,9 @@ def _decode(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor
 
 
 def decode_crops(
-    batch: EncodedBatch, device: torch.device, reference: Callable[[int, int], tuple[torch.Tensor, list[int]]]
+    batch: EncodedBatch, device: torch.device, reference: Callable[[int, int], tuple[torch.Tensor, list[int]]], size: int = INPUT_SIZE
 ) -> tuple[torch.Tensor, list[int]]:
-    """The training crops of a batch on ``device``, in order, and the file indices skipped on the way.
+    """The ``size`` training crops of a batch on ``device``, in order, and the file indices skipped on the way.
 
     The JPEGs are decoded in one call, turned upright, then cropped with
     :func:`invertnet.data.train_crops` a group of same-sized images at a time (ImageNet has a
@@ -169,6 +170,6 @@ def decode_crops(
         groups.setdefault((image.shape[-2], image.shape[-1]), []).append((position, image, item.seed))
     for members in groups.values():
         images = torch.stack([image for _, image, _ in members]).float() / 255.0
-        for (position, _, _), crop in zip(members, train_crops(images, [seed for _, _, seed in members])):
+        for (position, _, _), crop in zip(members, train_crops(images, [seed for _, _, seed in members], size)):
             crops[position] = crop
     return torch.stack(crops), skipped

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .alexnet import AlexNet, load_alexnet
+from .encoders import Encoder, random_like
 from .errors import InvertnetError
 from .models.discriminator import FAKE, REAL
 from .quality import ms_ssim
@@ -40,8 +40,9 @@ PRESETS: dict[str, tuple[bool, bool, bool]] = {
     "full": (True, True, True),
 }
 COMPARATORS = ("conv5", "fc6", "random-conv5", "none")
-RANDOM_COMPARATOR_ALEXNET = "random:1"
-"""The AlexNet with random weights behind the ``random-conv5`` comparator (Fig. 6)."""
+RANDOM_COMPARATOR_SEED = 1
+"""The seed of the network with random weights behind the ``random-conv5`` comparator (Fig. 6):
+``random:1`` for torchvision's AlexNet, ``caffenet:random:1`` for CaffeNet (the family of the encoder)."""
 
 DEFAULT_WEIGHTS = {"feat": 0.01, "adv": 100.0, "img": 2e-6}
 IMAGE_LOSSES = {"l2": 2e-6, "l1": 6e-5, "ms-ssim": 1000.0}
@@ -141,9 +142,9 @@ def adversarial_loss(logits_fake: torch.Tensor) -> torch.Tensor:
 
 
 class Comparator(nn.Module):
-    """C in eq. 2: features of an image (0-255 units) from an AlexNet layer."""
+    """C in eq. 2: features of an image (0-255 units) from an encoder layer."""
 
-    def __init__(self, network: AlexNet, layer: str) -> None:
+    def __init__(self, network: Encoder, layer: str) -> None:
         super().__init__()
         self.network, self.layer = network, layer
 
@@ -151,12 +152,12 @@ class Comparator(nn.Module):
         return self.network(images / 255.0, self.layer)
 
 
-def build_comparator(name: str, backbone: AlexNet) -> Comparator | None:
-    """The comparator ``name``: conv5/fc6 of the backbone being inverted, or a random AlexNet's conv5."""
+def build_comparator(name: str, backbone: Encoder) -> Comparator | None:
+    """The comparator ``name``: conv5/fc6 of the encoder being inverted, or conv5 of a random network of its family."""
     if name == "none":
         return None
     if name == "random-conv5":
-        return Comparator(load_alexnet(RANDOM_COMPARATOR_ALEXNET, device=backbone.mean.device), "conv5")
+        return Comparator(random_like(backbone, RANDOM_COMPARATOR_SEED), "conv5")
     if name in ("conv5", "fc6"):
         return Comparator(backbone, name)
     raise InvertnetError(f"unknown comparator {name!r}: choose one of {', '.join(COMPARATORS)}")

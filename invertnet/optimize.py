@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .alexnet import IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE, AlexNet, check_layer
+from .alexnet import IMAGENET_STD, check_layer
+from .encoders import Encoder
 from .errors import InvertnetError
 
 
@@ -65,13 +66,18 @@ def total_variation(x: torch.Tensor, beta: float) -> torch.Tensor:
 
 
 class MahendranVedaldi:
-    """Inverts one layer of an AlexNet by optimisation; no training needed."""
+    """Inverts one layer of an encoder by optimisation; no training needed.
 
-    def __init__(self, alexnet: AlexNet, layer: str, config: OptimizeConfig | None = None) -> None:
+    The image is optimised around the encoder's mean (as M&V's code optimises around the
+    network's mean image) at its input size; the scale sigma_x is ImageNet's pixel spread.
+    """
+
+    def __init__(self, alexnet: Encoder, layer: str, config: OptimizeConfig | None = None) -> None:
         self.alexnet, self.layer, self.config = alexnet, check_layer(layer), config or OptimizeConfig()
         device = alexnet.mean.device
-        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
-        self.sigma_x = sum(IMAGENET_STD) / 3 * 255 * math.sqrt(3 * INPUT_SIZE * INPUT_SIZE)
+        self.size = alexnet.input_size
+        self.mean = torch.tensor(alexnet.generator_mean, device=device).view(1, 3, 1, 1)
+        self.sigma_x = sum(IMAGENET_STD) / 3 * 255 * math.sqrt(3 * self.size * self.size)
 
     def _objective(self, x: torch.Tensor, target: torch.Tensor, target_norm2: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -81,12 +87,12 @@ class MahendranVedaldi:
         return fit + prior / self.sigma_x**2
 
     def reconstruct(self, features: torch.Tensor, on_iteration: Callable[[int, int], None] | None = None) -> torch.Tensor:
-        """Images (N, 3, 224, 224) in [0, 1] whose features approach ``features``."""
+        """Images (N, 3, S, S) in [0, 1] (S: the encoder's input size) whose features approach ``features``."""
         c = self.config
         target = features.detach().float()
         target_norm2 = target.pow(2).flatten(1).sum(1).clamp_min(1e-12)
         generator = torch.Generator(device="cpu").manual_seed(c.seed)
-        noise = torch.randn((target.shape[0], 3, INPUT_SIZE, INPUT_SIZE), generator=generator).to(target.device)
+        noise = torch.randn((target.shape[0], 3, self.size, self.size), generator=generator).to(target.device)
         x = (noise / noise.flatten(1).norm(dim=1).view(-1, 1, 1, 1) * self.sigma_x).requires_grad_(True)
         velocity = torch.zeros_like(x)
         done, total = 0, c.iterations
@@ -104,7 +110,7 @@ class MahendranVedaldi:
         return ((x.detach() + self.mean) / 255.0).clamp(0, 1)
 
     def invert(self, images: torch.Tensor, on_iteration: Callable[[int, int], None] | None = None) -> torch.Tensor:
-        """Reconstruct ``images`` (N, 3, 224, 224, [0, 1]) from their features at this layer."""
+        """Reconstruct ``images`` (N, 3, S, S, [0, 1]) from their features at this layer."""
         with torch.no_grad():
             features = self.alexnet(images.to(self.mean.device), self.layer)
         return self.reconstruct(features, on_iteration)

@@ -34,13 +34,13 @@ def metrics_rows(results: Sequence[EvalResult]) -> list[list[str]]:
     rows = []
     for r in results:
         rows.append([
-            r.method, r.layer, r.comparator, _fmt(r.image_error, 100), _fmt(r.feature_error, 100), _fmt(r.psnr, 1, 2),
+            r.method, r.layer, r.alexnet, r.comparator, _fmt(r.image_error, 100), _fmt(r.feature_error, 100), _fmt(r.psnr, 1, 2),
             _fmt(r.ssim, 1, 3), _fmt(r.ms_ssim, 1, 3), _fmt(r.lpips, 1, 3), _fmt(r.top1_agreement, 100), _fmt(r.top5_agreement, 100),
         ])
     return rows
 
 
-HEADER = ["method", "layer", "comparator", "image %", "feature %", "PSNR", "SSIM", "MS-SSIM", "LPIPS", "top-1 %", "top-5 %"]
+HEADER = ["method", "layer", "encoder", "comparator", "image %", "feature %", "PSNR", "SSIM", "MS-SSIM", "LPIPS", "top-1 %", "top-5 %"]
 
 
 def paper_rows(layers: Sequence[str]) -> list[list[str]]:
@@ -48,7 +48,7 @@ def paper_rows(layers: Sequence[str]) -> list[list[str]]:
     rows = []
     for layer in dict.fromkeys(layers):
         for method, (image, feature) in PAPER_TABLE2[layer].items():
-            rows.append([f"paper: {method}", layer, "", "-" if image is None else f"{image}", "-" if feature is None else f"{feature}"] + [""] * 6)
+            rows.append([f"paper: {method}", layer, "caffenet (paper)", "", "-" if image is None else f"{image}", "-" if feature is None else f"{feature}"] + [""] * 6)
     return rows
 
 

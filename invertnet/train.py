@@ -43,16 +43,17 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from . import distributed
-from .alexnet import MAX_SEED, check_layer, load_alexnet
+from .alexnet import MAX_SEED, check_layer
 from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
 from .batches import training_batches
+from .encoders import load_encoder
 from .data import SYNTHETIC, BrokenImage, RunOrder, eval_crop, mix_seed, open_source
 from .errors import InvertnetError
 from .graphs import CapturedStep
 from .atomic import atomic_path, check_writable
 from .imageio import grid, save_image
 from .losses import DiscriminatorGate, LossConfig, build_comparator, discriminator_loss, generator_loss
-from .models import Discriminator, Generator
+from .models import Discriminator, build_generator
 from .precision import PRECISIONS, Precision
 from .runlock import run_lock
 
@@ -229,12 +230,12 @@ class Trainer:
         self.precision.configure_backends()
         fit = self.precision.module
 
-        self.alexnet = fit(load_alexnet(config.alexnet, device=self.device))
+        self.alexnet = fit(load_encoder(config.alexnet, device=self.device))
         self.source = open_source(config.data, "train")
         self.comparator = build_comparator(self.loss.comparator, self.alexnet)
         if self.comparator is not None:
             fit(self.comparator)
-        self.generator = fit(Generator(config.layer).to(self.device))
+        self.generator = fit(build_generator(config.layer, self.alexnet).to(self.device))
         betas = (config.beta1, config.beta2)
         self.g_optimizer = self.precision.adam(self.generator.parameters(), config.lr, betas)
         self.discriminator: Discriminator | None = None
@@ -310,7 +311,7 @@ class Trainer:
     # ----------------------------------------------------------------- state
     def _restore(self, checkpoint: Checkpoint) -> None:
         if checkpoint.alexnet != self.alexnet.identity:
-            raise InvertnetError(f"{checkpoint.path} was trained against AlexNet '{checkpoint.alexnet}', not '{self.alexnet.identity}'")
+            raise InvertnetError(f"{checkpoint.path} was trained against the encoder '{checkpoint.alexnet}', not '{self.alexnet.identity}'")
         if checkpoint.layer != self.config.layer:
             raise InvertnetError(f"{checkpoint.path} is damaged: it says it inverts {checkpoint.layer}, its config says {self.config.layer}")
         try:
@@ -443,7 +444,7 @@ class Trainer:
             images: list[torch.Tensor] = []
             for index in range(min(len(source), 10 * SAMPLE_COUNT)):
                 try:
-                    images.append(eval_crop(source.load(index)))
+                    images.append(eval_crop(source.load(index), self.alexnet.input_size))
                 except BrokenImage:
                     continue
                 if len(images) == SAMPLE_COUNT:
@@ -504,7 +505,7 @@ class Trainer:
         order = RunOrder(
             len(self.source), self.config.seed, self.local_batch, self.step, self.config.steps, self.context.rank, self.context.world_size
         )
-        return training_batches(self.source, order, self.device, self.config.workers, self.config.gpu_decode)
+        return training_batches(self.source, order, self.device, self.config.workers, self.config.gpu_decode, self.alexnet.input_size)
 
     def run(self, on_log: Callable[[dict[str, object]], None] | None = None) -> TrainResult:
         """Train until ``config.steps``; ``on_log`` receives every record written to metrics.jsonl.

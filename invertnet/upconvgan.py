@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import torch
 
-from .caffenet import BGR_MEAN
+from .caffenet import INPUT_SIZE, RGB_MEAN
 from .errors import InvertnetError
 from .models import Generator
 
 PORT_LAYERS = {"pool5": "conv5", "fc6": "fc6", "fc7": "fc7", "fc8": "fc8"}
 """The port's layer names -> ours (the port says pool5 for what we call conv5)."""
-RGB_MEAN = tuple(reversed(BGR_MEAN))
 HEAD = {"conv5": ("Rconv6", "Rconv7", "Rconv8"), "fc6": ("defc7", "defc6", "defc5")}
 TAIL = ("deconv5", "conv5_1", "deconv4", "conv4_1", "deconv3", "conv3_1", "deconv2", "deconv1", "deconv0")
 """The port's tail in order; ours is ``tail.0``, ``tail.2``, ... (an activation between each)."""
@@ -71,7 +70,7 @@ def convert_upconvgan(state: dict[str, torch.Tensor], layer: str) -> dict[str, t
 
 def generator_from_upconvgan(state: dict[str, torch.Tensor], layer: str) -> Generator:
     """The authors' generator for ``layer`` as an invertnet :class:`Generator` (RGB, CaffeNet's mean added)."""
-    generator = Generator(layer, mean=RGB_MEAN)
+    generator = Generator(layer, mean=RGB_MEAN, size=INPUT_SIZE)
     try:
         generator.load_state_dict(convert_upconvgan(state, layer))
     except RuntimeError as error:  # right names, wrong shapes

@@ -41,7 +41,7 @@ def test_compatibility_checks(tmp_path):
     checkpoint.check_compatible("fc6", "random:0")
     with pytest.raises(InvertnetError, match="inverts fc6, not fc7"):
         checkpoint.check_compatible("fc7", "random:0")
-    with pytest.raises(InvertnetError, match="trained against AlexNet 'random:0', not 'imagenet'"):
+    with pytest.raises(InvertnetError, match="trained against the encoder 'random:0', not 'imagenet'"):
         checkpoint.check_compatible("fc6", "imagenet")
 
 

@@ -44,7 +44,7 @@ def test_weights_resolution(trained_run, tmp_path, monkeypatch):
     assert resolve_weights(trained_run / "checkpoint.safetensors", "conv5").name == "checkpoint.safetensors"
     monkeypatch.setenv("INVERTNET_WEIGHTS", str(tmp_path))
     assert default_weights("fc6") == tmp_path / "fc6.safetensors"
-    with pytest.raises(InvertnetError, match="no generator for fc6 at .*fc6.safetensors"):
+    with pytest.raises(InvertnetError, match="no generator for fc6: none at .*fc6.safetensors"):
         resolve_weights(None, "fc6")
     with pytest.raises(InvertnetError, match="holds no generator"):
         resolve_weights(tmp_path, "fc6")
@@ -53,7 +53,7 @@ def test_weights_resolution(trained_run, tmp_path, monkeypatch):
 def test_refuses_other_layer_or_alexnet(trained_run):
     with pytest.raises(InvertnetError, match="inverts conv5, not fc6"):
         Inverter.load("fc6", trained_run, alexnet=ALEXNET, device="cpu")
-    with pytest.raises(InvertnetError, match="trained against AlexNet 'random:0', not 'random:5'"):
+    with pytest.raises(InvertnetError, match="trained against the encoder 'random:0', not 'random:5'"):
         Inverter.load("conv5", trained_run, alexnet="random:5", device="cpu")
 
 

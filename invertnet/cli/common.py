@@ -12,8 +12,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..atomic import check_writable
 from ..data import eval_crop
+from ..encoders import SPEC_HELP
 from ..errors import InvertnetError
 from ..imageio import load_image
+from ..inversion import trained_against
 
 stderr = Console(stderr=True)
 
@@ -29,11 +31,14 @@ def progress_bar(label: str) -> Progress:
     return Progress(TextColumn(label), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(), console=stderr, transient=True)
 
 
-LAYER = typer.Option(..., "--layer", "-l", help="AlexNet layer to invert: conv5, fc6, fc7 or fc8.")
-WEIGHTS = typer.Option(None, "--weights", "-w", help="Generator: a .safetensors file or a run folder [default: weights/LAYER.safetensors].")
-ALEXNET = typer.Option(
-    "imagenet", "--alexnet", help="AlexNet weights: imagenet, a state-dict file, random:SEED (variance-preserving) or random-torchvision:SEED."
+LAYER = typer.Option(..., "--layer", "-l", help="Layer to invert: conv5, fc6, fc7 or fc8.")
+WEIGHTS = typer.Option(
+    None, "--weights", "-w",
+    help="Generator: a .safetensors file, a run folder, or deepsim:LAYER (the authors', downloaded once) "
+    "[default: weights/LAYER.safetensors, else the authors' if cached].",
 )
+ALEXNET = typer.Option(None, "--alexnet", help=f"{SPEC_HELP} [default: the one the generator was trained against].")
+TRAIN_ALEXNET = typer.Option("imagenet", "--alexnet", help=SPEC_HELP)
 DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 
 
@@ -87,9 +92,19 @@ def output_folder(out: Path | None) -> Path:
     return folder
 
 
-def load_inputs(paths: list[Path]) -> torch.Tensor:
-    """Read and center-crop every image named on the command line before any work starts."""
-    return torch.stack([eval_crop(load_image(path)) for path in paths])
+def read_inputs(paths: list[Path]) -> list[torch.Tensor]:
+    """Read every image named on the command line before any work starts (a bad one is an error now, not after a download)."""
+    return [load_image(path) for path in paths]
+
+
+def crop_inputs(images: list[torch.Tensor], size: int) -> torch.Tensor:
+    """The encoder's center crops (``size``: 224 or 227) of images read by :func:`read_inputs`."""
+    return torch.stack([eval_crop(image, size) for image in images])
+
+
+def encoder_spec(alexnet: str | None, weights: str | None, layer: str | None) -> str:
+    """``--alexnet`` if given, else the encoder the generator ``weights`` (or the default for ``layer``) was trained against."""
+    return alexnet if alexnet is not None else trained_against(weights, layer)
 
 
 def announce(path: Path) -> None:

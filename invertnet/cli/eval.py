@@ -14,7 +14,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..alexnet import check_layer, load_alexnet
+from ..alexnet import check_layer
+from ..encoders import Encoder, input_size, load_encoder
 from ..atomic import atomic_path, check_writable
 from ..data import SPLITS, eval_count, has_splits, open_source
 from ..devices import resolve_device
@@ -25,7 +26,7 @@ from ..lpips import load_lpips
 from ..optimize import OptimizeConfig
 from ..report import HEADER, metrics_rows, paper_rows, write_report
 from ..train import MAX_BATCH
-from .common import ALEXNET, DEVICE, announce, check_results_file, progress_bar, refuse, stderr, stdout_console
+from .common import ALEXNET, DEVICE, announce, encoder_spec, check_results_file, progress_bar, refuse, stderr, stdout_console
 
 METHODS = ("generator", "optimize", "mean")
 MEAN_IMAGES = 1000
@@ -36,12 +37,12 @@ def table(results: list[EvalResult]) -> Table:
     """The methods' figures, then the paper's Table 2 rows for the same layers."""
     view = Table(title=f"Normalized inversion error (%; 100 = a random test image) and image quality, n={results[0].n}", title_justify="left")
     for column in HEADER:
-        view.add_column(column, justify="left" if column in ("method", "layer", "comparator") else "right")
+        view.add_column(column, justify="left" if column in ("method", "layer", "encoder", "comparator") else "right")
     for row in metrics_rows(results):
         view.add_row(*row)
     for row in paper_rows([r.layer for r in results]):
         view.add_row(*row, style="dim")
-    view.caption = f"AlexNet {results[0].alexnet}; data {results[0].data}. Paper: CaffeNet with ImageNet weights, ILSVRC-2012 val."
+    view.caption = f"Data {results[0].data}; each method against its encoder's crops and features. Paper: CaffeNet with ImageNet weights, ILSVRC-2012 val."
     return view
 
 
@@ -60,13 +61,13 @@ def write_csv(path: Path, results: list[EvalResult]) -> None:
     """One row per image and method, with the normalised per-image errors too."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["method", "layer", "image", "image_error", "feature_error", *PER_IMAGE])
+        writer.writerow(["method", "layer", "encoder", "image", "image_error", "feature_error", *PER_IMAGE])
         for r in results:
             for i, name in enumerate(r.names):
                 values = [r.per_image[key][i] for key in PER_IMAGE]
                 image_error = r.per_image["image_distance"][i] / r.image_normalizer
                 feature_error = r.per_image["feature_distance"][i] / r.feature_normalizer
-                writer.writerow([r.method, r.layer, name, f"{image_error:.6g}", f"{feature_error:.6g}", *(f"{v:.6g}" for v in values)])
+                writer.writerow([r.method, r.layer, r.alexnet, name, f"{image_error:.6g}", f"{feature_error:.6g}", *(f"{v:.6g}" for v in values)])
     announce(path)
 
 
@@ -91,7 +92,7 @@ def eval_command(
     csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per image and method."),
     html_dir: Path | None = typer.Option(None, "--html", help="Write an offline HTML report (table and thumbnails) to this folder."),
     save_reconstructions: Path | None = typer.Option(None, "--save-reconstructions", help="Write DIR/input/NAME.png and DIR/recon/NAME.png."),
-    alexnet: str = ALEXNET,
+    alexnet: str | None = ALEXNET,
     device: str = DEVICE,
 ) -> None:
     """Normalized Euclidean error in image and feature space (Table 2), PSNR, SSIM, MS-SSIM, LPIPS, class agreement."""
@@ -120,36 +121,49 @@ def eval_command(
         refuse(ctx, ["split"], f"to {data}: it is a plain image folder, used whole (--split picks train/ or val/ of an ILSVRC-2012 root, or of synthetic)")
     source = open_source(data, split)
     torch_device = resolve_device(device)
-    network = load_alexnet(alexnet, device=torch_device)
-    methods: list[Method] = []
+    encoders: dict[str, Encoder] = {}
+    groups: dict[str, list[Method]] = {}  # encoder -> its methods: each encoder sees its own crops
+
+    def encoder(spec: str) -> Encoder:
+        if spec not in encoders:
+            encoders[spec] = load_encoder(spec, device=torch_device)
+        return encoders[spec]
+
     if "generator" in chosen:
         for path in weights or [None]:
-            methods.append(generator_method(Inverter.load(layer, path, alexnet=network, device=torch_device)))
-    layers = [layer] if layer is not None else list(dict.fromkeys(m.layer for m in methods))
+            spec = encoder_spec(alexnet, path, layer)
+            groups.setdefault(spec, []).append(generator_method(Inverter.load(layer, path, alexnet=encoder(spec), device=torch_device)))
+    layers = [layer] if layer is not None else list(dict.fromkeys(m.layer for methods in groups.values() for m in methods))
     for name in ("optimize", "mean"):
         if name in chosen and not layers:
             raise InvertnetError(f"--method {name} needs --layer (or --weights to take layers from)")
+    base = alexnet or next(iter(groups), "imagenet")  # the encoder of the baselines: --alexnet, else the first generator's
     if "optimize" in chosen:
         config = OptimizeConfig().scaled(optimize_iterations or OptimizeConfig().iterations)
-        methods.extend(optimize_method(network, name, config) for name in layers)
+        groups.setdefault(base, []).extend(optimize_method(encoder(base), name, config) for name in layers)
     if "mean" in chosen:
         train_source = open_source(data, "train")
         count = eval_count(train_source, mean_images or MEAN_IMAGES)
         with stderr.status(f"mean of {count} training images"):
-            mean = mean_image(train_source, count)
-        methods.extend(mean_method(mean, name, f"mean of {count} images of {data} (train)") for name in layers)
+            mean = mean_image(train_source, count, size=input_size(base))
+        groups.setdefault(base, []).extend(mean_method(mean, name, f"mean of {count} images of {data} (train)") for name in layers)
+    if len(groups) > 1:
+        refuse(ctx, ["html_dir", "save_reconstructions"], f"to generators of different encoders ({', '.join(groups)}): their inputs are different crops; "
+               "the table, --json and --csv compare them, or run eval once per encoder for the pictures")
     lpips, lpips_note = load_lpips(torch_device)
     if lpips is None:
         stderr.print(f"LPIPS unavailable: {lpips_note}", highlight=False, soft_wrap=True)
     total = eval_count(source, limit)
+    results: list[EvalResult] = []
     with progress_bar("eval") as progress:
-        task = progress.add_task("eval", total=total)
-        results = evaluate_methods(
-            methods, network, source, limit=limit, batch_size=batch_size, save_dir=save_reconstructions,
-            thumbnails=(html_dir / "images", THUMBNAILS) if html_dir is not None else None,
-            data_name=f"{data} ({split})", lpips=lpips, lpips_unavailable=lpips_note,
-            on_batch=lambda done: progress.update(task, completed=done),
-        )
+        task = progress.add_task("eval", total=total * len(groups))
+        for done_before, (spec, methods) in zip(range(0, total * len(groups), total), groups.items()):
+            results += evaluate_methods(
+                methods, encoder(spec), source, limit=limit, batch_size=batch_size, save_dir=save_reconstructions,
+                thumbnails=(html_dir / "images", THUMBNAILS) if html_dir is not None else None,
+                data_name=f"{data} ({split})", lpips=lpips, lpips_unavailable=lpips_note,
+                on_batch=lambda done, before=done_before: progress.update(task, completed=before + done),
+            )
     (stderr if str(json_path) == "-" else stdout_console()).print(table(results))  # with --json -, stdout is the JSON alone
     if json_path is not None:
         write_json(json_path, results)

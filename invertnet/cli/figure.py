@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..alexnet import load_alexnet
+from ..encoders import load_encoder
 from ..devices import resolve_device
 from ..errors import InvertnetError
 from ..evaluation import Method, generator_method, optimize_method
@@ -14,7 +14,7 @@ from ..figures import layers_figure, methods_figure
 from ..imageio import save_image
 from ..inversion import Inverter
 from ..optimize import OptimizeConfig
-from .common import ALEXNET, DEVICE, announce, check_outputs, load_inputs, refuse
+from .common import ALEXNET, DEVICE, announce, check_outputs, crop_inputs, encoder_spec, read_inputs, refuse
 
 figure_app = typer.Typer(help="The paper's comparison figures (PNG).", no_args_is_help=True)
 
@@ -24,13 +24,14 @@ def layers(
     images: list[Path] = typer.Argument(..., help="Input images (a column each)."),
     weights: list[str] = typer.Option(..., "--weights", "-w", help="A generator per layer (each file records its layer); repeat."),
     out: Path = typer.Option(Path("fig3.png"), "--out", "-o", help="Output PNG."),
-    alexnet: str = ALEXNET,
+    alexnet: str | None = ALEXNET,
     device: str = DEVICE,
 ) -> None:
     """Fig. 3: the inputs, then their reconstructions from each layer's generator."""
     check_outputs(images, [out])
-    inputs = load_inputs(images)
-    network = load_alexnet(alexnet, device=resolve_device(device))
+    pictures = read_inputs(images)
+    network = load_encoder(encoder_spec(alexnet, weights[0], None), device=resolve_device(device))
+    inputs = crop_inputs(pictures, network.input_size)
     inverters = [Inverter.load(None, path, alexnet=network, device=network.mean.device) for path in weights]
     layers_seen = [inverter.layer for inverter in inverters]
     if len(set(layers_seen)) != len(layers_seen):
@@ -47,7 +48,7 @@ def methods(
     optimize: bool = typer.Option(False, "--optimize", help="Add a row for Mahendran & Vedaldi's optimisation."),
     iterations: int = typer.Option(OptimizeConfig().iterations, "--iterations", help="Iterations of the optimisation."),
     out: Path = typer.Option(Path("fig4.png"), "--out", "-o", help="Output PNG."),
-    alexnet: str = ALEXNET,
+    alexnet: str | None = ALEXNET,
     device: str = DEVICE,
 ) -> None:
     """Fig. 4: the inputs, then their reconstructions by each generator (and the optimisation)."""
@@ -56,8 +57,10 @@ def methods(
     if not optimize:
         refuse(ctx, ["iterations"], "without --optimize")
     check_outputs(images, [out])
-    inputs = load_inputs(images)
-    network = load_alexnet(alexnet, device=resolve_device(device))
+    pictures = read_inputs(images)
+    spec = alexnet or (encoder_spec(None, weights[0], layer) if weights else "imagenet")
+    network = load_encoder(spec, device=resolve_device(device))
+    inputs = crop_inputs(pictures, network.input_size)
     rows: list[Method] = [generator_method(Inverter.load(layer, path, alexnet=network, device=network.mean.device)) for path in weights or []]
     if optimize:
         rows.append(optimize_method(network, layer, OptimizeConfig().scaled(iterations)))

@@ -9,7 +9,7 @@ import typer
 
 from ..imageio import save_gif, save_image, strip
 from ..inversion import Inverter
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, load_inputs
+from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, crop_inputs, read_inputs
 
 
 def interpolate(
@@ -20,14 +20,15 @@ def interpolate(
     weights: str | None = WEIGHTS,
     out: Path | None = typer.Option(None, "--out", "-o", help="Output .png [default: A_STEM-B_STEM.LAYER.interpolate.png here]."),
     gif: bool = typer.Option(False, "--gif", help="Also write an animated GIF beside the strip (the --out name with .gif)."),
-    alexnet: str = ALEXNET,
+    alexnet: str | None = ALEXNET,
     device: str = DEVICE,
 ) -> None:
     """Interpolate linearly between two feature vectors; write A, the reconstructions, and B as one strip."""
     target = out or Path(f"{first.stem}-{second.stem}.{layer}.interpolate.png")
     check_outputs([first, second], [target, target.with_suffix(".gif")] if gif else [target])
-    inputs = load_inputs([first, second])
+    images = read_inputs([first, second])
     inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device)
+    inputs = crop_inputs(images, inverter.input_size)
     frames = inverter.interpolate(inputs[0], inputs[1], steps).cpu()
     announce(save_image(strip(torch.cat([inputs[:1], frames, inputs[1:]])), target))
     if gif:

@@ -10,19 +10,19 @@ from pathlib import Path
 import torch
 import typer
 
-from ..alexnet import load_alexnet
+from ..encoders import input_size, load_encoder
 from ..devices import resolve_device
 from ..errors import InvertnetError
 from ..imageio import IMAGE_SUFFIXES, save_image, strip
 from ..inversion import Inverter
 from ..optimize import MahendranVedaldi, OptimizeConfig
 from ..precision import PRECISIONS
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, load_inputs, output_folder, progress_bar, refuse
+from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, crop_inputs, output_folder, read_inputs, progress_bar, refuse
 
 
 def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, alexnet: str, device: str, iterations: int) -> torch.Tensor:
     """Mahendran & Vedaldi for every input at once, with a progress bar on stderr."""
-    network = load_alexnet(alexnet, device=resolve_device(device))
+    network = load_encoder(alexnet, device=resolve_device(device))
     optimizer = MahendranVedaldi(network, layer, OptimizeConfig().scaled(iterations))
     with progress_bar("optimize") as progress:
         task = progress.add_task("optimize", total=iterations)
@@ -38,11 +38,11 @@ def invert(
     iterations: int = typer.Option(OptimizeConfig().iterations, "--iterations", help="Iterations of --method optimize (its schedule is scaled)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output .png (one image) or folder [default: IMAGE_STEM.LAYER.png here]."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write input and reconstruction next to each other."),
-    alexnet: str = ALEXNET,
+    alexnet: str | None = ALEXNET,
     device: str = DEVICE,
     precision: str = typer.Option("fp32", "--precision", help=f"Generator path: {', '.join(PRECISIONS)} (bf16: autocast and channels_last, for throughput on a GPU)."),
 ) -> None:
-    """Reconstruct each image from its AlexNet features at LAYER and write it as a PNG."""
+    """Reconstruct each image from its features at LAYER and write it as a PNG."""
     if method not in ("generator", "optimize"):
         raise InvertnetError(f"unknown --method {method!r}: choose generator or optimize")
     if method == "optimize":
@@ -59,11 +59,15 @@ def invert(
     suffix = f"{layer}.png" if method == "generator" else f"{layer}.optimize.png"
     targets = [out] if single_file else [output_folder(out) / f"{path.stem}.{suffix}" for path in images]
     check_outputs(images, targets)
-    inputs = load_inputs(images)
+    pictures = read_inputs(images)
     if method == "optimize":
-        recon = reconstruct_by_optimisation(inputs, layer, alexnet, device, iterations)
+        spec = alexnet or "imagenet"
+        inputs = crop_inputs(pictures, input_size(spec))
+        recon = reconstruct_by_optimisation(inputs, layer, spec, device, iterations)
     else:
-        recon = Inverter.load(layer, weights, alexnet=alexnet, device=device, precision=precision).invert(inputs).cpu()
+        inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device, precision=precision)
+        inputs = crop_inputs(pictures, inverter.input_size)
+        recon = inverter.invert(inputs).cpu()
     for target, image, reconstruction in zip(targets, inputs, recon):
         picture = strip([image, reconstruction]) if side_by_side else reconstruction
         announce(save_image(picture, target))

@@ -8,7 +8,7 @@ import typer
 
 from ..imageio import save_image, strip
 from ..inversion import Inverter
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, load_inputs
+from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, crop_inputs, read_inputs
 
 
 def reencode(
@@ -17,14 +17,15 @@ def reencode(
     iterations: int = typer.Option(8, "--iterations", "-n", help="How many times to encode and reconstruct."),
     weights: str | None = WEIGHTS,
     out: Path | None = typer.Option(None, "--out", "-o", help="Output .png [default: IMAGE_STEM.LAYER.reencode.png here]."),
-    alexnet: str = ALEXNET,
+    alexnet: str | None = ALEXNET,
     device: str = DEVICE,
 ) -> None:
-    """Encode with AlexNet, reconstruct, and repeat; write input and every iterate as one strip."""
+    """Encode, reconstruct, and repeat; write input and every iterate as one strip."""
     target = out or Path(f"{image.stem}.{layer}.reencode.png")
     check_outputs([image], [target])
-    inputs = load_inputs([image])
+    images = read_inputs([image])
     inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device)
+    inputs = crop_inputs(images, inverter.input_size)
     frames = inverter.reencode(inputs[0], iterations)
     announce(save_image(strip(frames), target))
 

@@ -18,7 +18,7 @@ from ..errors import InvertnetError
 from ..losses import COMPARATORS, IMAGE_LOSSES, PRESETS
 from ..precision import PRECISIONS
 from ..train import TrainConfig, Trainer
-from .common import ALEXNET, DEVICE, announce, refuse, stderr
+from .common import DEVICE, TRAIN_ALEXNET, announce, refuse, stderr
 
 DEFAULTS = TrainConfig()
 
@@ -67,7 +67,7 @@ RESUMABLE = ("out", "resume", "steps", "device", "workers", "cuda_graph", "gpu_d
 
 def train(
     ctx: typer.Context,
-    layer: str | None = typer.Option(None, "--layer", "-l", help="AlexNet layer to invert: conv5, fc6, fc7 or fc8."),
+    layer: str | None = typer.Option(None, "--layer", "-l", help="Layer to invert: conv5, fc6, fc7 or fc8."),
     data: str | None = typer.Option(None, "--data", help="An image folder, an ILSVRC-2012 root (train/ val/), or 'synthetic'."),
     out: str = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, samples, metrics.jsonl."),
     steps: int | None = typer.Option(None, "--steps", help=f"Total training steps [default: {DEFAULTS.steps}]."),
@@ -78,7 +78,7 @@ def train(
     lambda_adv: float | None = typer.Option(None, "--lambda-adv", help="Weight of the adversarial term [default: 100]."),
     lambda_img: float | None = typer.Option(None, "--lambda-img", help="Weight of the image term [default: 2e-6 for l2, 6e-5 for l1, 1000 for ms-ssim]."),
     image_loss: str = typer.Option("l2", "--image-loss", help=f"Image-space term: {', '.join(IMAGE_LOSSES)}."),
-    alexnet: str = ALEXNET,
+    alexnet: str = TRAIN_ALEXNET,
     device: str = DEVICE,
     seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seeds initialisation, data order and augmentation."),
     lr: float = typer.Option(DEFAULTS.lr, "--lr", help="Adam learning rate for both networks."),
@@ -100,7 +100,7 @@ def train(
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint (its saved settings apply)."),
 ) -> int:
-    """Train a generator that inverts LAYER of AlexNet with the DeePSiM loss."""
+    """Train a generator that inverts LAYER of the encoder (--alexnet) with the DeePSiM loss."""
     if resume:
         others = [param.name for param in ctx.command.params if param.name not in RESUMABLE]
         refuse(ctx, others, "with --resume: a run resumes with the settings it was started with (see its config.json); "

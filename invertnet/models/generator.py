@@ -11,10 +11,11 @@ Weights start from He initialisation for the leaky ReLU (Caffe's "msra" filler),
 activations at the same scale through the 12 layers.
 
 Output convention: the network predicts a mean-subtracted RGB image in 0-255 units (Caffe's
-scale, which the paper's loss weights assume); :meth:`Generator.forward` adds the ImageNet
-mean back and returns the 224x224 center crop of the 256x256 output, in 0-255 units. That
-crop is what AlexNet, the losses and the user see; :func:`invertnet.reconstruct` turns it
-into a [0, 1] image.
+scale, which the paper's loss weights assume); :meth:`Generator.forward` adds its encoder's
+mean back and returns the center crop of the 256x256 output that the encoder takes (224x224
+for torchvision's AlexNet, 227x227 for CaffeNet, offset ``(256 - size) // 2``: 16 and 14,
+the latter Caffe's test-phase center crop), in 0-255 units. That crop is what the encoder,
+the losses and the user see; :meth:`invertnet.Inverter.generate` turns it into a [0, 1] image.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..alexnet import FEATURE_SHAPES, IMAGENET_MEAN, INPUT_SIZE, check_layer, feature_size
+from ..alexnet import FEATURE_SHAPES, IMAGENET_MEAN_255, INPUT_SIZE, check_layer, feature_size
 
 SLOPE = 0.3
 OUTPUT_SIZE = 256
-IMAGENET_MEAN_255 = tuple(255.0 * value for value in IMAGENET_MEAN)
 
 
 def _upconv(cin: int, cout: int) -> nn.ConvTranspose2d:
@@ -60,12 +60,14 @@ def _he_init(module: nn.Module) -> None:
 
 
 class Generator(nn.Module):
-    """Inverts one AlexNet layer: features (N, *FEATURE_SHAPES[layer]) -> images (N, 3, 224, 224), 0-255."""
+    """Inverts one encoder layer: features (N, *FEATURE_SHAPES[layer]) -> images (N, 3, size, size), 0-255."""
 
-    def __init__(self, layer: str, mean: tuple[float, float, float] = IMAGENET_MEAN_255) -> None:
-        """``mean``: the RGB mean (0-255) added to the network's output, the one its encoder subtracts."""
+    def __init__(self, layer: str, mean: tuple[float, ...] = IMAGENET_MEAN_255, size: int = INPUT_SIZE) -> None:
+        """``mean``: the RGB mean (0-255) added to the network's output; ``size``: the crop the encoder takes."""
         super().__init__()
-        self.layer = check_layer(layer)
+        if not 1 <= size <= OUTPUT_SIZE:
+            raise ValueError(f"the crop size must be between 1 and {OUTPUT_SIZE}, got {size}")
+        self.layer, self.size = check_layer(layer), size
         if layer == "conv5":
             self.head = nn.Sequential(
                 _conv(256, 512), _act(),
@@ -103,11 +105,13 @@ class Generator(nn.Module):
         return self.tail(self.head(features)) + self.mean
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """The 224x224 center crop of :meth:`full`, the image AlexNet and the losses see."""
-        margin = (OUTPUT_SIZE - INPUT_SIZE) // 2
-        return self.full(features)[..., margin : margin + INPUT_SIZE, margin : margin + INPUT_SIZE]
+        """The center crop of :meth:`full` the encoder takes, the image the encoder and the losses see."""
+        margin = (OUTPUT_SIZE - self.size) // 2
+        return self.full(features)[..., margin : margin + self.size, margin : margin + self.size]
 
 
-def build_generator(layer: str) -> Generator:
-    """A freshly initialised generator for ``layer``."""
-    return Generator(layer)
+def build_generator(layer: str, encoder: object | None = None) -> Generator:
+    """A freshly initialised generator for ``layer`` of ``encoder`` (its mean and input size; torchvision's AlexNet by default)."""
+    if encoder is None:
+        return Generator(layer)
+    return Generator(layer, mean=encoder.generator_mean, size=encoder.input_size)  # type: ignore[attr-defined]

@@ -1,0 +1,57 @@
+"""Downloading weights into torch.hub's cache, with progress, a hash check and a clear offline message.
+
+Every file invertnet fetches goes to ``$TORCH_HOME/hub/checkpoints`` (torch.hub's own cache,
+shared with torchvision), through :func:`torch.hub.download_url_to_file`, which writes a
+temporary file and renames it only when complete. ``INVERTNET_OFFLINE=1`` forbids downloads;
+the error then names the URL and the exact path to put the file at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from .errors import InvertnetError
+
+OFFLINE_ENV = "INVERTNET_OFFLINE"
+
+
+def cache_dir() -> Path:
+    """torch.hub's checkpoint folder (it follows ``TORCH_HOME``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def offline() -> bool:
+    """Whether downloads are forbidden (``INVERTNET_OFFLINE`` set to anything but 0)."""
+    return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
+
+
+def file_hash(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """The hex digest of a file, read in blocks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, path: Path, *, what: str, where: str) -> Path:
+    """Fetch ``url`` to ``path`` with a progress bar on stderr; ``where`` tells the user how to do it by hand.
+
+    Refused with one clear error when offline or when the download fails; a partial download
+    never appears at ``path``.
+    """
+    if offline():
+        raise InvertnetError(f"{what} is not in the cache and {OFFLINE_ENV} is set: {where}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # torch.hub announces the download on stdout, where results go
+            torch.hub.download_url_to_file(url, str(path), progress=True)
+    except (OSError, RuntimeError, ValueError) as error:  # URLError is an OSError
+        raise InvertnetError(f"cannot download {what} ({error}): {where}") from error
+    return path

@@ -1,0 +1,151 @@
+"""Encoders: the network whose features are inverted, and everything that depends on it.
+
+``--alexnet`` names one. Two families, each owning its input size, colour order, scale and
+normalisation, its taps (pool5, relu6, relu7, fc8), and the crop of a generator's 256x256
+output it sees (the center ``input_size`` square, offset ``(256 - input_size) // 2``):
+
+- torchvision's AlexNet (:class:`invertnet.alexnet.AlexNet`): 224x224, RGB, ImageNet mean and
+  std. ``imagenet``, a state-dict ``PATH``, ``random:SEED``, ``random-torchvision:SEED``.
+- CaffeNet (:class:`invertnet.caffenet.CaffeNet`), the network of the paper and of the authors'
+  released generators: 227x227, BGR, 0-255 minus the ILSVRC mean, LRN and grouped
+  convolutions. ``caffenet`` (``bvlc_reference_caffenet.caffemodel``, downloaded once into
+  torch.hub's cache and checked against the SHA-1 the Caffe model zoo publishes),
+  ``caffenet:PATH`` (a ``.caffemodel``, or a state dict with :class:`CaffeNet`'s key names),
+  ``caffenet:random:SEED``.
+
+Everything else (generators, comparators, data crops, evaluation, training) asks the
+encoder: ``encoder.input_size``, ``encoder.generator_mean`` and ``encoder(images, layers)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .alexnet import MAX_SEED, AlexNet, load_alexnet
+from .alexnet import INPUT_SIZE as ALEXNET_INPUT_SIZE
+from .caffenet import INPUT_SIZE as CAFFENET_INPUT_SIZE
+from .caffenet import CaffeNet, caffenet_from_caffemodel, caffenet_from_state_dict, random_caffenet
+from .downloads import cache_dir, download, file_hash
+from .errors import InvertnetError
+
+Encoder = AlexNet | CaffeNet
+"""Either network: both take RGB images in [0, 1] at their ``input_size`` and return features by layer name."""
+
+CAFFENET = "caffenet"
+CAFFENET_URL = "http://dl.caffe.berkeleyvision.org/bvlc_reference_caffenet.caffemodel"
+CAFFENET_SHA1 = "4c8d77deb20ea792f84eb5e6d0a11ca0a8660a46"
+"""The SHA-1 of ``bvlc_reference_caffenet.caffemodel`` in Caffe's ``models/bvlc_reference_caffenet/readme.md``."""
+
+SPEC_HELP = (
+    "The network whose features are inverted: imagenet (torchvision), caffenet (the paper's, 227x227), "
+    "a state-dict PATH, caffenet:PATH (.caffemodel), random:SEED, caffenet:random:SEED or random-torchvision:SEED."
+)
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """A parsed ``--alexnet`` value: the family and what follows it."""
+
+    family: str  # "alexnet" | "caffenet"
+    value: str  # the AlexNet spec, or for CaffeNet "" | "random:SEED" | a path
+
+    @classmethod
+    def parse(cls, text: str) -> EncoderSpec:
+        if text == CAFFENET:
+            return cls(CAFFENET, "")
+        if text.startswith(f"{CAFFENET}:"):
+            value = text.split(":", 1)[1]
+            if value.startswith("random:"):
+                seed = value.split(":", 1)[1]
+                if not seed.isdigit() or int(seed) > MAX_SEED:
+                    raise InvertnetError(f"--alexnet {text!r}: the seed after 'caffenet:random:' must be an integer from 0 to {MAX_SEED}")
+                return cls(CAFFENET, f"random:{int(seed)}")
+            if not value:
+                raise InvertnetError(f"--alexnet {text!r}: name a file after 'caffenet:', or use caffenet alone")
+            return cls(CAFFENET, value)
+        return cls("alexnet", text)
+
+    @property
+    def input_size(self) -> int:
+        """The image size this encoder takes, known before its weights are read."""
+        return CAFFENET_INPUT_SIZE if self.family == CAFFENET else ALEXNET_INPUT_SIZE
+
+
+def input_size(spec: str) -> int:
+    """The input size of the encoder ``spec`` names (224 for torchvision's AlexNet, 227 for CaffeNet)."""
+    return EncoderSpec.parse(spec).input_size
+
+
+def caffenet_cache_path() -> Path:
+    """Where ``--alexnet caffenet`` looks for (and downloads) ``bvlc_reference_caffenet.caffemodel``."""
+    return cache_dir() / Path(CAFFENET_URL).name
+
+
+def _reference_caffenet() -> CaffeNet:
+    path = caffenet_cache_path()
+    where = f"put {path.name} (from {CAFFENET_URL}) in {path.parent}/ (the folder follows TORCH_HOME), or pass --alexnet caffenet:PATH"
+    if not path.exists():
+        download(CAFFENET_URL, path, what="CaffeNet (bvlc_reference_caffenet.caffemodel)", where=where)
+        if file_hash(path, "sha1") != CAFFENET_SHA1:
+            path.unlink()
+            raise InvertnetError(f"the file downloaded from {CAFFENET_URL} is not bvlc_reference_caffenet.caffemodel (its SHA-1 is not {CAFFENET_SHA1}); removed it")
+    elif file_hash(path, "sha1") != CAFFENET_SHA1:
+        raise InvertnetError(f"{path} is not bvlc_reference_caffenet.caffemodel: its SHA-1 is not {CAFFENET_SHA1} (a partial or replaced file); delete it and {where}")
+    return caffenet_from_caffemodel(path, CAFFENET)
+
+
+def _caffenet_file(path: Path) -> CaffeNet:
+    if not path.is_file():
+        raise InvertnetError(f"CaffeNet weights file not found: {path}")
+    if path.suffix == ".caffemodel":
+        if file_hash(path, "sha1") == CAFFENET_SHA1:  # the reference network by another path: the authors' generators fit it
+            return caffenet_from_caffemodel(path, CAFFENET)
+        return caffenet_from_caffemodel(path, f"caffenet:file:{file_hash(path)[:16]}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any parse failure of a user-supplied file is an input error
+        raise InvertnetError(f"cannot read CaffeNet weights from {path}: {error}") from error
+    if not isinstance(state, dict):
+        raise InvertnetError(f"{path} does not hold a state dict")
+    return caffenet_from_state_dict(state, f"caffenet:file:{file_hash(path)[:16]}", str(path))
+
+
+def load_encoder(spec: str = "imagenet", *, device: torch.device | str = "cpu") -> Encoder:
+    """The frozen encoder ``spec`` names (see the module docstring), on ``device``."""
+    parsed = EncoderSpec.parse(spec)
+    if parsed.family != CAFFENET:
+        return load_alexnet(parsed.value, device=device)
+    if parsed.value == "":
+        net = _reference_caffenet()
+    elif parsed.value.startswith("random:"):
+        net = random_caffenet(int(parsed.value.split(":", 1)[1]))
+    else:
+        net = _caffenet_file(Path(parsed.value))
+    return net.to(device)
+
+
+def loadable_spec(identity: str) -> str | None:
+    """The ``--alexnet`` value that rebuilds the encoder a checkpoint names, or None for a file (only its hash is recorded)."""
+    if identity in ("imagenet", CAFFENET) or identity.startswith(("random:", "random-torchvision:", "caffenet:random:")):
+        return identity
+    return None
+
+
+def random_like(encoder: Encoder, seed: int) -> Encoder:
+    """A variance-preserving random network of the same family as ``encoder`` (the paper's random comparator)."""
+    spec = f"caffenet:random:{seed}" if isinstance(encoder, CaffeNet) else f"random:{seed}"
+    return load_encoder(spec, device=encoder.mean.device)
+
+
+__all__ = [
+    "CAFFENET", "CAFFENET_SHA1", "CAFFENET_URL", "Encoder", "EncoderSpec", "caffenet_cache_path", "input_size",
+    "load_encoder", "loadable_spec", "random_like",
+]
