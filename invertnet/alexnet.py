@@ -23,10 +23,6 @@ weights is applied inside :class:`AlexNet`, so callers never normalise by hand.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +30,7 @@ import torch
 from torch import nn
 from torchvision.models import AlexNet_Weights, alexnet
 
+from .downloads import download, file_hash, read_state_dict
 from .errors import InvertnetError
 
 LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8")
@@ -128,7 +125,8 @@ class AlexNet(nn.Module):
         return out[wanted[0]] if isinstance(layers, str) else out
 
 
-def _hub_checkpoint_path() -> Path:
+def hub_checkpoint_path() -> Path:
+    """Where torchvision's weights API caches the ImageNet AlexNet (follows TORCH_HOME)."""
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(IMAGENET_WEIGHTS.url).name
 
 
@@ -136,30 +134,15 @@ IMAGENET_SHA256_PREFIX = "7be5be79"
 """The start of the SHA-256 of torchvision's file, as its name (``alexnet-owt-7be5be79.pth``) records it."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _imagenet_state_dict() -> dict[str, torch.Tensor]:
-    path = _hub_checkpoint_path()
+    path = hub_checkpoint_path()
     where = (
         f"put {path.name} (from {IMAGENET_WEIGHTS.url}) in {path.parent}/ "
         f"(the folder follows TORCH_HOME), or pass --alexnet PATH or --alexnet random:SEED"
     )
     if not path.exists():
-        if os.environ.get("INVERTNET_OFFLINE", "") not in ("", "0"):
-            raise InvertnetError(f"torchvision's ImageNet AlexNet weights are not in the cache and INVERTNET_OFFLINE is set: {where}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with contextlib.redirect_stdout(sys.stderr):  # torch.hub announces the download on stdout, where results go
-                torch.hub.download_url_to_file(IMAGENET_WEIGHTS.url, str(path), hash_prefix=IMAGENET_SHA256_PREFIX, progress=True)
-        except (OSError, RuntimeError) as error:  # URLError is an OSError; a bad hash is a RuntimeError
-            raise InvertnetError(f"cannot load torchvision's ImageNet AlexNet weights ({error}): {where}") from error
-    if not _sha256(path).startswith(IMAGENET_SHA256_PREFIX):
+        download(IMAGENET_WEIGHTS.url, path, what="torchvision's ImageNet AlexNet weights", where=where, hash_prefix=IMAGENET_SHA256_PREFIX)
+    if not file_hash(path).startswith(IMAGENET_SHA256_PREFIX):
         raise InvertnetError(
             f"{path} is not torchvision's ImageNet AlexNet: its SHA-256 does not start with {IMAGENET_SHA256_PREFIX} "
             f"as its name promises (a partial download, or a replaced file); delete it and {where}"
@@ -171,23 +154,7 @@ def _imagenet_state_dict() -> dict[str, torch.Tensor]:
 
 
 def _file_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str]:
-    if not path.is_file():
-        raise InvertnetError(f"AlexNet weights file not found: {path}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # any parse failure of a user-supplied file is an input error
-        raise InvertnetError(f"cannot read AlexNet weights from {path}: {error}") from error
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise InvertnetError(f"{path} does not hold a state dict")
-    return state, f"file:{digest[:16]}"
+    return read_state_dict(path, "AlexNet weights"), f"file:{file_hash(path)[:16]}"
 
 
 @dataclass(frozen=True)

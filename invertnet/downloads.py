@@ -40,18 +40,38 @@ def file_hash(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
-def download(url: str, path: Path, *, what: str, where: str) -> Path:
+def download(url: str, path: Path, *, what: str, where: str, hash_prefix: str | None = None) -> Path:
     """Fetch ``url`` to ``path`` with a progress bar on stderr; ``where`` tells the user how to do it by hand.
 
-    Refused with one clear error when offline or when the download fails; a partial download
-    never appears at ``path``.
+    Refused with one clear error when offline or when the download fails (or its SHA-256 does not
+    start with ``hash_prefix``); a partial or bad download never appears at ``path``.
     """
     if offline():
         raise InvertnetError(f"{what} is not in the cache and {OFFLINE_ENV} is set: {where}")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with contextlib.redirect_stdout(sys.stderr):  # torch.hub announces the download on stdout, where results go
-            torch.hub.download_url_to_file(url, str(path), progress=True)
-    except (OSError, RuntimeError, ValueError) as error:  # URLError is an OSError
+            torch.hub.download_url_to_file(url, str(path), hash_prefix=hash_prefix, progress=True)
+    except (OSError, RuntimeError, ValueError) as error:  # URLError is an OSError; a bad hash is a RuntimeError
         raise InvertnetError(f"cannot download {what} ({error}): {where}") from error
     return path
+
+
+def read_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
+    """The tensors of a user's ``.safetensors`` or ``.pth`` file (never unpickling code), or one clear error."""
+    if not path.is_file():
+        raise InvertnetError(f"{what} file not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any parse failure of a user-supplied file is an input error
+        raise InvertnetError(f"cannot read {what} from {path}: {error}") from error
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise InvertnetError(f"{path} does not hold a state dict")
+    return state

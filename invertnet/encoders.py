@@ -28,7 +28,7 @@ from .alexnet import MAX_SEED, AlexNet, load_alexnet
 from .alexnet import INPUT_SIZE as ALEXNET_INPUT_SIZE
 from .caffenet import INPUT_SIZE as CAFFENET_INPUT_SIZE
 from .caffenet import CaffeNet, caffenet_from_caffemodel, caffenet_from_state_dict, random_caffenet
-from .downloads import cache_dir, download, file_hash
+from .downloads import cache_dir, download, file_hash, read_state_dict
 from .errors import InvertnetError
 
 Encoder = AlexNet | CaffeNet
@@ -104,17 +104,7 @@ def _caffenet_file(path: Path) -> CaffeNet:
         if file_hash(path, "sha1") == CAFFENET_SHA1:  # the reference network by another path: the authors' generators fit it
             return caffenet_from_caffemodel(path, CAFFENET)
         return caffenet_from_caffemodel(path, f"caffenet:file:{file_hash(path)[:16]}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # any parse failure of a user-supplied file is an input error
-        raise InvertnetError(f"cannot read CaffeNet weights from {path}: {error}") from error
-    if not isinstance(state, dict):
-        raise InvertnetError(f"{path} does not hold a state dict")
+    state = read_state_dict(path, "CaffeNet weights")
     return caffenet_from_state_dict(state, f"caffenet:file:{file_hash(path)[:16]}", str(path))
 
 

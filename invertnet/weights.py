@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from .alexnet import LAYERS, check_layer
+from .alexnet import IMAGENET_SHA256_PREFIX, IMAGENET_WEIGHTS, LAYERS, check_layer, hub_checkpoint_path
+from .atomic import atomic_path
 from .caffemodel import read_layers
 from .checkpoint import atomic_save, base_metadata, load_checkpoint
 from .downloads import cache_dir, download, file_hash
@@ -202,8 +203,6 @@ def _recorded() -> dict[str, str]:
 
 def _record(url: str, digest: str) -> None:
     recorded = {**_recorded(), url: digest}
-    from .atomic import atomic_path
-
     with atomic_path(cache_dir() / SOURCES_FILE) as tmp:
         tmp.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
 
@@ -273,13 +272,11 @@ def _generator_row(name: str, path: Path) -> KnownWeights:
 
 def known_weights(weights_folder: Path) -> list[KnownWeights]:
     """Every generator and encoder invertnet knows, and whether each is on this machine."""
-    from .alexnet import IMAGENET_SHA256_PREFIX, IMAGENET_WEIGHTS, _hub_checkpoint_path
-
     rows = [_generator_row(f"weights/{layer}", weights_folder / f"{layer}.safetensors") for layer in LAYERS]
     rows += [_generator_row(f"{DEEPSIM}{layer}", deepsim_path(layer)) for layer in LAYERS]
     archive = release_path()
     rows.append(KnownWeights("release_deepsim_v0.zip", "download", CAFFENET, archive.is_file(), str(archive), _recorded().get(RELEASE_URL, ""), RELEASE_URL))
     rows.append(KnownWeights(CAFFENET, "encoder", CAFFENET, caffenet_cache_path().is_file(), str(caffenet_cache_path()), f"sha1:{CAFFENET_SHA1}", CAFFENET_URL))
-    imagenet = _hub_checkpoint_path()
+    imagenet = hub_checkpoint_path()
     rows.append(KnownWeights("imagenet", "encoder", "imagenet", imagenet.is_file(), str(imagenet), f"{IMAGENET_SHA256_PREFIX}...", IMAGENET_WEIGHTS.url))
     return rows

@@ -152,7 +152,7 @@ def test_a_failed_download_reports_on_stderr_and_keeps_stdout_clean(tmp_path, mo
         raise urllib.error.URLError("Name or service not known")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", unreachable)
-    with pytest.raises(InvertnetError, match="cannot load torchvision's ImageNet AlexNet weights"):
+    with pytest.raises(InvertnetError, match="cannot download torchvision's ImageNet AlexNet weights"):
         load_alexnet("imagenet")
     out, err = capsys.readouterr()
     assert out == "" and "Downloading" in err
