@@ -23,6 +23,7 @@ weights is applied inside :class:`AlexNet`, so callers never normalise by hand.
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,12 @@ class AlexNet(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False)
         self.eval()
+
+    def up_to(self, layer: str) -> AlexNet:
+        """A trainable copy holding only the layers that compute ``layer`` (the VAE's encoder: every parameter gets a gradient)."""
+        copy = deepcopy(self)
+        copy.classifier = copy.classifier[: _TAPS[check_layer(layer)][1] + 1] if layer != "conv5" else nn.Sequential()
+        return copy.requires_grad_(True)
 
     def train(self, mode: bool = True) -> AlexNet:
         """Stay in eval mode: dropout in the classifier must never be active."""

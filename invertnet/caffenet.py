@@ -17,6 +17,7 @@ before the softmax. Images enter as RGB floats in [0, 1]; the conversion is done
 from __future__ import annotations
 
 import os
+from copy import deepcopy
 
 import torch
 from torch import nn
@@ -56,6 +57,13 @@ class CaffeNet(nn.Module):
         self.register_buffer("mean", torch.tensor(BGR_MEAN).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False)
         self.eval()
+
+    def up_to(self, layer: str) -> CaffeNet:
+        """A trainable copy holding only the layers that compute ``layer`` (the VAE's encoder: every parameter gets a gradient)."""
+        copy = deepcopy(self).requires_grad_(True)
+        for name in LAYERS[LAYERS.index(check_layer(layer)) + 1 :]:
+            setattr(copy, name, None)
+        return copy
 
     def train(self, mode: bool = True) -> CaffeNet:
         """Stay in eval mode (dropout off)."""

@@ -26,6 +26,8 @@ from .atomic import atomic_path
 from .errors import InvertnetError
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+MODEL_LAYERS = {"inverter": LAYERS, "vae": ("fc6",), "autoencoder": ("code",)}
+"""The layers a file of each model kind may name (see :mod:`invertnet.models.kinds`)."""
 GENERATOR_NAME = "generator.safetensors"
 
 
@@ -83,6 +85,11 @@ class Checkpoint:
         return self.metadata["invertnet.layer"]
 
     @property
+    def model(self) -> str:
+        """What the file holds: ``inverter`` (a generator; also files written before there were other kinds), ``vae`` or ``autoencoder``."""
+        return self.metadata.get("invertnet.model", "inverter")
+
+    @property
     def alexnet(self) -> str:
         return self.metadata["invertnet.alexnet"]
 
@@ -136,8 +143,11 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
     if "invertnet.layer" not in metadata or "invertnet.alexnet" not in metadata:
         raise InvertnetError(f"{path} is not an invertnet checkpoint (no invertnet.layer / invertnet.alexnet metadata)")
     damaged = f"{path} is damaged:"
-    if metadata["invertnet.layer"] not in LAYERS:
-        raise InvertnetError(f"{damaged} it names the layer {metadata['invertnet.layer']!r}, not one of {', '.join(LAYERS)}")
+    model = metadata.get("invertnet.model", "inverter")
+    if model not in MODEL_LAYERS:
+        raise InvertnetError(f"{damaged} it names the model {model!r}, not one of {', '.join(MODEL_LAYERS)}")
+    if metadata["invertnet.layer"] not in MODEL_LAYERS[model]:
+        raise InvertnetError(f"{damaged} it names the layer {metadata['invertnet.layer']!r}, not one of {', '.join(MODEL_LAYERS[model])}")
     if not metadata.get("invertnet.step", "0").isdigit():
         raise InvertnetError(f"{damaged} its step {metadata['invertnet.step']!r} is not a non-negative integer")
     for key in ("invertnet.config", "invertnet.state"):
@@ -150,14 +160,18 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
     return Checkpoint(path, tensors, metadata)
 
 
-def base_metadata(layer: str, alexnet: str, config: dict[str, object], step: int, kind: str) -> dict[str, str]:
-    """The metadata every invertnet file carries."""
+def base_metadata(layer: str, alexnet: str, config: dict[str, object], step: int, kind: str, model: str = "inverter") -> dict[str, str]:
+    """The metadata every invertnet file carries (``kind``: training or generator file; ``model``: inverter, vae or autoencoder)."""
+    architecture = {"generator": f"deepsim-{layer}", "discriminator": "deepsim-conditional"}
+    if model != "inverter":
+        architecture = {"generator": f"deepsim-{model}", "discriminator": "deepsim-unconditional"}
     return {
         "invertnet.version": __version__,
         "invertnet.kind": kind,
+        "invertnet.model": model,
         "invertnet.layer": layer,
         "invertnet.alexnet": alexnet,
-        "invertnet.architecture": json.dumps({"generator": f"deepsim-{layer}", "discriminator": "deepsim-conditional"}),
+        "invertnet.architecture": json.dumps(architecture),
         "invertnet.config": json.dumps(config, sort_keys=True),
         "invertnet.step": str(step),
     }

@@ -202,9 +202,9 @@ def resize_short_side(image: torch.Tensor, size: int = RESIZE) -> torch.Tensor:
     return TF.resize(image, [size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True).clamp(0, 1)
 
 
-def eval_crop(image: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
-    """The evaluation input: short side 256, center ``size`` crop (the encoder's), quantised to 8 bits like a PNG."""
-    crop = TF.center_crop(resize_short_side(image), [size, size])
+def eval_crop(image: torch.Tensor, size: int = INPUT_SIZE, resize: int = RESIZE) -> torch.Tensor:
+    """The evaluation input: short side ``resize``, center ``size`` crop (the encoder's), quantised to 8 bits like a PNG."""
+    crop = TF.center_crop(resize_short_side(image, resize), [size, size])
     return to_uint8(crop).float() / 255.0
 
 
@@ -215,21 +215,21 @@ def _crop_choice(height: int, width: int, generator: torch.Generator, size: int)
     return top, left, bool(torch.rand((), generator=generator) < 0.5)
 
 
-def train_crop(image: torch.Tensor, generator: torch.Generator, size: int = INPUT_SIZE) -> torch.Tensor:
-    """The training input: short side 256, a random ``size`` crop (the encoder's), a random horizontal flip."""
-    image = resize_short_side(image)
+def train_crop(image: torch.Tensor, generator: torch.Generator, size: int = INPUT_SIZE, resize: int = RESIZE) -> torch.Tensor:
+    """The training input: short side ``resize``, a random ``size`` crop (the encoder's), a random horizontal flip."""
+    image = resize_short_side(image, resize)
     top, left, flip = _crop_choice(*image.shape[-2:], generator, size)
     crop = image[:, top : top + size, left : left + size]
     return (crop.flip(-1) if flip else crop).contiguous()
 
 
-def train_crops(images: torch.Tensor, seeds: list[int], size: int = INPUT_SIZE) -> torch.Tensor:
+def train_crops(images: torch.Tensor, seeds: list[int], size: int = INPUT_SIZE, resize: int = RESIZE) -> torch.Tensor:
     """:func:`train_crop` of every image of a same-sized batch, image ``i`` with seed ``seeds[i]``.
 
     The same pixels as one call per image, in a few kernels for the whole batch: on a GPU
     the per-image kernels of the single version cost more than the painting.
     """
-    images = resize_short_side(images)
+    images = resize_short_side(images, resize)
     choices = [_crop_choice(*images.shape[-2:], torch.Generator().manual_seed(seed), size) for seed in seeds]
     crops = torch.stack([image[:, top : top + size, left : left + size] for image, (top, left, _) in zip(images, choices)])
     flips = torch.tensor([flip for _, _, flip in choices]).view(-1, 1, 1, 1)

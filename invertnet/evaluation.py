@@ -8,6 +8,9 @@ mean distance between all pairs of different test inputs. Feature error: mean
 Beyond Table 2: PSNR, SSIM, MS-SSIM, LPIPS (when its weights can be had) and how often
 the encoder's top-1 class on r equals its top-1 on x (and is within r's top 5).
 
+A VAE or autoencoder row reconstructs each image from its own code (``Method.encode``); its
+feature error is measured at fc6 (VAE) or conv5 (autoencoder) of the encoder.
+
 Each encoder sees its own crops (224 for torchvision's AlexNet, 227 for CaffeNet), so
 methods are evaluated against one encoder at a time; :func:`evaluate_methods` takes one.
 """
@@ -30,6 +33,7 @@ from .encoders import Encoder
 from .imageio import save_image, to_uint8
 from .inversion import Inverter
 from .lpips import LPIPS
+from .models.kinds import INVERTER, evaluation_layer
 from .metrics import RowStore, euclidean_per_sample, normalized_error, pairwise_mean_distance
 from .optimize import MahendranVedaldi, OptimizeConfig
 from .quality import class_agreement, ms_ssim, psnr, ssim
@@ -54,13 +58,19 @@ class Method:
     reconstruct: Callable[[torch.Tensor], torch.Tensor]  # features -> images (N, 3, S, S) in [0, 1], S the encoder's size
     source: str
     comparator: str = "-"
+    encode: Callable[[torch.Tensor], torch.Tensor] | None = None
+    """Images -> the code ``reconstruct`` takes, for models with their own encoder; None: the encoder's ``layer`` features."""
 
 
 def generator_method(inverter: Inverter) -> Method:
-    """A trained generator, named after its loss preset and file."""
+    """A trained generator (or VAE, or autoencoder), named after its loss preset and file."""
     loss = inverter.config.get("loss_config", {}) if isinstance(inverter.config.get("loss_config"), dict) else {}
     preset = loss.get("preset", "generator")
-    return Method(f"{preset}: {inverter.source}", inverter.layer, inverter.generate, inverter.source, str(loss.get("comparator", "-")))
+    comparator = str(loss.get("comparator", "-"))
+    if inverter.model == INVERTER:
+        return Method(f"{preset}: {inverter.source}", inverter.layer, inverter.generate, inverter.source, comparator)
+    layer = evaluation_layer(inverter.model, inverter.layer)
+    return Method(f"{inverter.model} {preset}: {inverter.source}", layer, inverter.generate, inverter.source, comparator, inverter.features)
 
 
 def optimize_method(alexnet: Encoder, layer: str, config: OptimizeConfig | None = None,
@@ -172,7 +182,8 @@ def evaluate_methods(
                 stores[layer].append(features[layer].float())
             inputs.append(to_uint8(images))
             for index, method in enumerate(methods):
-                recon = to_uint8(method.reconstruct(features[method.layer])).float().div(255.0).to(device)
+                code = features[method.layer] if method.encode is None else method.encode(images)
+                recon = to_uint8(method.reconstruct(code)).float().div(255.0).to(device)
                 with torch.no_grad():
                     recon_features = alexnet(recon, tuple(dict.fromkeys([method.layer, "fc8"])))
                     top1, top5 = class_agreement(features["fc8"], recon_features["fc8"])

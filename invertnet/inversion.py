@@ -1,9 +1,13 @@
-"""Running a trained generator: invert, re-encode (Fig. 5) and interpolate (Fig. 7).
+"""Running a trained model: invert, re-encode (Fig. 5) and interpolate (Fig. 7).
 
 An :class:`Inverter` pairs the encoder whose features are inverted (torchvision's AlexNet or
 CaffeNet, see :mod:`invertnet.encoders`) with the generator trained for one of its layers.
 Images in and out are (N, 3, S, S) RGB in [0, 1] with S the encoder's ``input_size`` (224 or
 227); use ``eval_crop(image, inverter.input_size)`` to bring any image to that size.
+
+A VAE or autoencoder checkpoint loads the same way: its code takes the place of the features
+(the VAE's is the mean of q(z|x)), so ``invert`` reconstructs, ``reencode`` iterates and
+``interpolate`` walks its latent space. :meth:`Inverter.sample` draws from a VAE's prior.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, load_checkp
 from .devices import resolve_device
 from .encoders import Encoder, load_encoder, loadable_spec
 from .errors import InvertnetError
-from .models import Generator, build_generator
+from .models.kinds import INVERTER, VAE_KIND, build_model
 from .precision import Precision
 from .weights import DEEPSIM, deepsim_layer, deepsim_path, fetch_deepsim, is_deepsim
 
@@ -74,6 +78,17 @@ def trained_against(weights: str | os.PathLike[str] | None, layer: str | None) -
     return _encoder_spec(path, metadata["invertnet.alexnet"])
 
 
+def weights_model(weights: str | os.PathLike[str] | None, layer: str | None) -> tuple[str, str]:
+    """(layer, model kind) of the file ``--weights`` names (or the default for ``layer``), from its metadata alone."""
+    if layer is None and weights is None:
+        raise InvertnetError("give --layer, or --weights to take the layer from the checkpoint")
+    path = resolve_weights(weights, check_layer(layer) if layer is not None else "conv5")
+    metadata = read_metadata(path)
+    if "invertnet.layer" not in metadata:
+        load_checkpoint(path)  # not an invertnet file: its error says why
+    return metadata["invertnet.layer"], metadata.get("invertnet.model", INVERTER)
+
+
 def _encoder_spec(path: Path, identity: str) -> str:
     spec = loadable_spec(identity)
     if spec is None:
@@ -81,13 +96,18 @@ def _encoder_spec(path: Path, identity: str) -> str:
     return spec
 
 
-def generator_from_checkpoint(checkpoint: Checkpoint, encoder: Encoder | None = None) -> Generator:
-    """Rebuild the generator stored in a checkpoint (its layer says which architecture; the encoder, its mean and crop)."""
-    generator = build_generator(checkpoint.layer, encoder)
+def generator_from_checkpoint(checkpoint: Checkpoint, encoder: Encoder) -> torch.nn.Module:
+    """Rebuild the network stored in a checkpoint: a :class:`~invertnet.models.Generator` (its layer says which), a VAE or an autoencoder.
+
+    ``encoder`` gives the output's mean and crop; a VAE's encoder weights come from the
+    checkpoint, the encoder only shapes them.
+    """
+    generator = build_model(checkpoint.model, checkpoint.layer, encoder)
     try:
         generator.load_state_dict(checkpoint.module_state("generator"))
     except RuntimeError as error:
-        raise InvertnetError(f"{checkpoint.path}: the generator weights do not fit the {checkpoint.layer} architecture: {error}") from error
+        what = checkpoint.layer if checkpoint.model == INVERTER else checkpoint.model
+        raise InvertnetError(f"{checkpoint.path}: the weights do not fit the {what} architecture: {error}") from error
     if not all(torch.isfinite(t).all() for t in generator.state_dict().values()):
         raise InvertnetError(f"{checkpoint.path}: the generator has NaN or infinite weights (a run that diverged?): its images would be blank")
     return generator.eval().requires_grad_(False)
@@ -97,13 +117,15 @@ MAX_FRAMES = 1000
 """The most images :meth:`Inverter.reencode` and :meth:`Inverter.interpolate` put in one strip."""
 
 class Inverter:
-    """Encoder features of one layer, and the generator that maps them back to images."""
+    """Encoder features of one layer, and the generator that maps them back to images (or a VAE's or autoencoder's code and decoder)."""
 
     def __init__(
-        self, alexnet: Encoder, generator: Generator, source: str = "", config: dict[str, object] | None = None, precision: str = "fp32"
+        self, alexnet: Encoder, generator: torch.nn.Module, source: str = "", config: dict[str, object] | None = None, precision: str = "fp32",
+        model: str = INVERTER,
     ) -> None:
+        """``generator``: a :class:`Generator` for ``model`` ``inverter``, else the VAE or autoencoder (``model``)."""
         self.alexnet, self.generator = alexnet, generator.eval()
-        self.layer, self.source = generator.layer, source
+        self.layer, self.source, self.model = generator.layer, source, model
         self.config = config or {}  # the training config stored in the checkpoint
         self.device = alexnet.mean.device
         self.input_size: int = alexnet.input_size
@@ -139,20 +161,31 @@ class Inverter:
             alexnet = _encoder_spec(path, checkpoint.alexnet)
         network = load_encoder(alexnet, device=device) if isinstance(alexnet, str) else alexnet
         checkpoint.check_compatible(layer, network.identity)
-        return cls(network.to(device), generator_from_checkpoint(checkpoint, network).to(device), str(path), checkpoint.config, precision)
+        generator = generator_from_checkpoint(checkpoint, network).to(device)
+        return cls(network.to(device), generator, str(path), checkpoint.config, precision, checkpoint.model)
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Encoder features of ``images`` at this inverter's layer."""
+        """Encoder features of ``images`` at this inverter's layer (a VAE's or autoencoder's code)."""
         with self.precision.autocast():
-            return self.alexnet(self.precision.images(images.to(self.device)), self.layer).float()
+            x = self.precision.images(images.to(self.device))
+            return (self.alexnet(x, self.layer) if self.model == INVERTER else self.generator.encode(x)).float()
 
     @torch.no_grad()
     def generate(self, features: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-        """Images (N, 3, S, S) in [0, 1] from features, clamped to the valid range."""
+        """Images (N, 3, S, S) in [0, 1] from features (or codes), clamped to the valid range."""
+        size = self.input_size
         with self.precision.autocast():
-            chunks = [self.generator(chunk.to(self.device)).float() for chunk in features.split(batch_size)]
+            chunks = [self.generator.decode(chunk.to(self.device))[..., :size, :size].float() for chunk in features.split(batch_size)]
         return (torch.cat(chunks) / 255.0).clamp(0, 1)
+
+    def sample(self, count: int, seed: int = 0) -> torch.Tensor:
+        """``count`` images (N, 3, S, S) in [0, 1] from a VAE's prior, z ~ N(0, I) drawn from ``seed`` (the same on every device)."""
+        if self.model != VAE_KIND:
+            raise InvertnetError(f"{self.source or 'this model'} is a {'generator' if self.model == INVERTER else self.model}: only a VAE has a prior to sample from")
+        if count < 1:
+            raise InvertnetError(f"--count must be a positive integer, got {count}")
+        return self.generate(self.generator.prior(count, torch.Generator().manual_seed(seed)))
 
     def invert(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
         """Reconstruct ``images`` from their features."""

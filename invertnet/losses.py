@@ -9,6 +9,7 @@ units; softmax losses are averaged over the batch.
     L_discr = -log D(x, y) - log(1 - D(G(y), y))                        (3)
     L_adv  = -log D(G(y), y)                                           (4)
     L_img  = 1/2 |G(y) - x|^2                                          (5)
+    L_KL   = 1/2 sum_i(|mu_i|^2 + |sigma_i|^2 - <log sigma_i^2, 1>)     (8, the VAE only)
 
 The image term can also be L1 (sum |G(y) - x|) or 1 - MS-SSIM (Snell et al. 2017). Their
 default weights make them about as heavy as the paper's L2 term, measured on dead-leaves
@@ -59,6 +60,7 @@ class LossConfig:
     lambda_adv: float = DEFAULT_WEIGHTS["adv"]
     lambda_img: float = DEFAULT_WEIGHTS["img"]
     image_loss: str = "l2"
+    lambda_kl: float = 0.0
 
     @classmethod
     def from_preset(
@@ -69,8 +71,12 @@ class LossConfig:
         lambda_adv: float | None = None,
         lambda_img: float | None = None,
         image_loss: str = "l2",
+        lambda_kl: float = 0.0,
     ) -> LossConfig:
-        """The preset's terms with the paper's weights; ``None`` keeps a default, terms off get 0."""
+        """The preset's terms with the paper's weights; ``None`` keeps a default, terms off get 0.
+
+        ``lambda_kl`` weighs the VAE's KL term (eq. 8); it is 0 for the other models.
+        """
         if preset not in PRESETS:
             raise InvertnetError(f"unknown loss preset {preset!r}: choose one of {', '.join(PRESETS)}")
         feat, adv, img = PRESETS[preset]
@@ -91,16 +97,18 @@ class LossConfig:
                 raise InvertnetError(f"{flag} must be a finite number >= 0, got {value}")
             if value is not None and not on:
                 raise InvertnetError(f"{flag} does not apply to loss preset {preset!r}, which has no {term} term")
+        if not 0 <= lambda_kl < math.inf:
+            raise InvertnetError(f"--lambda-kl must be a finite number >= 0, got {lambda_kl}")
         if image_loss != "l2" and not img:
             raise InvertnetError(f"--image-loss does not apply to loss preset {preset!r}, which has no image term")
         defaults = {**DEFAULT_WEIGHTS, "img": IMAGE_LOSSES[image_loss]}
         pick = lambda on, value, key: (defaults[key] if value is None else value) if on else 0.0  # noqa: E731
-        return cls(preset, comparator, pick(feat, lambda_feat, "feat"), pick(adv, lambda_adv, "adv"), pick(img, lambda_img, "img"), image_loss)
+        return cls(preset, comparator, pick(feat, lambda_feat, "feat"), pick(adv, lambda_adv, "adv"), pick(img, lambda_img, "img"), image_loss, lambda_kl)
 
     @property
     def terms(self) -> tuple[str, ...]:
         """The terms that are on, in the order :func:`generator_loss` reports them."""
-        weights = {"feat": self.lambda_feat, "adv": self.lambda_adv, "img": self.lambda_img}
+        weights = {"feat": self.lambda_feat, "adv": self.lambda_adv, "img": self.lambda_img, "kl": self.lambda_kl}
         return tuple(name for name, weight in weights.items() if weight > 0)
 
     @property
@@ -128,6 +136,16 @@ def image_term(kind: str, fake: torch.Tensor, real: torch.Tensor) -> torch.Tenso
     raise InvertnetError(f"unknown image loss {kind!r}: choose one of {', '.join(IMAGE_LOSSES)}")
 
 
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Eq. 8 per sample, averaged over the batch: 1/2 sum(mu^2 + sigma^2 - log sigma^2), from log sigma^2.
+
+    As the paper writes it: without the textbook KL's constant -1 per dimension, which shifts
+    the value (by half the latent size) and not the gradient.
+    """
+    mu, logvar = mu.float(), logvar.float()
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar).flatten(1).sum(1).mean()
+
+
 def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
     """Eq. 3: -log D(x) - log(1 - D(G(y))), each averaged over the batch."""
     real = torch.full((logits_real.shape[0],), REAL, dtype=torch.long, device=logits_real.device)
@@ -149,6 +167,10 @@ class Comparator(nn.Module):
         self.network, self.layer = network, layer
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Features of ``images``; other sizes than the network's (the autoencoder's 64x64 crops) are resized to it, bilinearly."""
+        size = self.network.input_size
+        if images.shape[-2:] != (size, size):
+            images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
         return self.network(images / 255.0, self.layer)
 
 
@@ -177,8 +199,9 @@ def generator_loss(
     real: torch.Tensor,
     comparator: Comparator | None,
     logits_fake: torch.Tensor | None,
+    kl: torch.Tensor | None = None,
 ) -> GeneratorLoss:
-    """Eq. 1 for a batch: ``fake`` = G(y), ``real`` = x, both (N, 3, 224, 224) in 0-255 units."""
+    """Eq. 1 for a batch: ``fake`` = G(y), ``real`` = x, both (N, 3, S, S) in 0-255 units; plus lambda_KL * ``kl`` for the VAE."""
     terms: dict[str, torch.Tensor] = {}
     total = fake.new_zeros((), dtype=torch.float32)
     if config.lambda_feat > 0:
@@ -196,6 +219,11 @@ def generator_loss(
     if config.lambda_img > 0:
         terms["img"] = image_term(config.image_loss, fake, real)
         total = total + config.lambda_img * terms["img"]
+    if config.lambda_kl > 0:
+        if kl is None:
+            raise InvertnetError("the KL term needs the VAE's KL divergence")
+        terms["kl"] = kl
+        total = total + config.lambda_kl * kl
     return GeneratorLoss(total, terms)
 
 

@@ -1,8 +1,9 @@
-"""Training a DeePSiM generator for one AlexNet layer.
+"""Training with the DeePSiM loss: a generator for one encoder layer, a VAE or an autoencoder.
 
     invertnet train --layer fc6 --data /data/imagenet --out runs/fc6
     invertnet train --layer conv5 --data synthetic --steps 100 --batch-size 8 \\
         --alexnet random:0 --device cpu --out runs/demo
+    invertnet train --model vae --data /data/imagenet --out runs/vae
     invertnet train --out runs/fc6 --resume            # continue a stopped run
 
 From Python: ``Trainer(TrainConfig(layer="conv5", data="synthetic", out="runs/x")).run()``,
@@ -10,6 +11,9 @@ and ``Trainer.resume("runs/x").run()``.
 
 Each step: features y = AlexNet(x); fake = G(y); the generator takes one Adam step on eq. 1;
 the discriminator takes one on eq. 3 unless the gate pauses it (L_discr / L_adv < 0.1).
+A VAE (``--model vae``) makes fake = Dec(mu + sigma * eps) from its own trained encoder and adds
+lambda_KL * eq. 8; an autoencoder (``--model autoencoder``) makes fake = Dec(Enc(x)). Their
+discriminator sees the images alone (:mod:`invertnet.models.kinds`); the loop is the same.
 A run folder holds ``checkpoint.safetensors`` (everything needed to resume),
 ``generator.safetensors`` (for inference), ``config.json``, ``metrics.jsonl`` and
 ``samples/step_NNNNNNN.png`` (inputs above, reconstructions below). Checkpoints are atomic;
@@ -53,7 +57,9 @@ from .graphs import CapturedStep
 from .atomic import atomic_path, check_writable
 from .imageio import grid, save_image
 from .losses import DiscriminatorGate, LossConfig, build_comparator, discriminator_loss, generator_loss
-from .models import Discriminator, build_generator
+from .models import Discriminator
+from .models.kinds import AUTOENCODER, DEFAULT_LAMBDA_KL, INVERTER, VAE_KIND, build_discriminator, build_model, check_kind, training_geometry
+from .losses import kl_divergence
 from .precision import PRECISIONS, Precision
 from .runlock import run_lock
 
@@ -71,6 +77,7 @@ class TrainConfig:
 
     layer: str = "fc6"
     data: str = "synthetic"
+    model: str = INVERTER
     out: str = "runs/run"
     steps: int = 500_000
     batch_size: int = 64
@@ -80,6 +87,7 @@ class TrainConfig:
     lambda_adv: float | None = None
     lambda_img: float | None = None
     image_loss: str = "l2"
+    lambda_kl: float | None = None
     alexnet: str = "imagenet"
     device: str = "auto"
     seed: int = 0
@@ -99,7 +107,15 @@ class TrainConfig:
 
     def validate(self) -> LossConfig:
         """Check the values a user can get wrong; return the resolved loss."""
-        check_layer(self.layer)
+        check_kind(self.model)
+        if self.model == INVERTER:
+            check_layer(self.layer)
+        elif self.model == VAE_KIND and self.layer != "fc6":
+            raise InvertnetError(f"the VAE's code is fc6 (its encoder is the network up to fc6, its decoder the fc6 generator), not {self.layer}")
+        elif self.model == AUTOENCODER and self.layer != "code":
+            raise InvertnetError(f"an autoencoder inverts no encoder layer (its layer is 'code'), not {self.layer}")
+        if self.lambda_kl is not None and self.model != VAE_KIND:
+            raise InvertnetError(f"--lambda-kl weighs the VAE's KL term; --model {self.model} has none")
         for name in ("steps", "batch_size", "checkpoint_every", "sample_every", "log_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -122,7 +138,8 @@ class TrainConfig:
                 raise InvertnetError(f"--{name.replace('_', '-')} must be in [0, {'1)' if name.startswith('beta') else 'inf)'}, got {value}")
         if self.cuda_graph and self.compile:
             raise InvertnetError("--cuda-graph and --compile cannot be combined: choose one")
-        return LossConfig.from_preset(self.loss, self.comparator, self.lambda_feat, self.lambda_adv, self.lambda_img, self.image_loss)
+        lambda_kl = (DEFAULT_LAMBDA_KL if self.lambda_kl is None else self.lambda_kl) if self.model == VAE_KIND else 0.0
+        return LossConfig.from_preset(self.loss, self.comparator, self.lambda_feat, self.lambda_adv, self.lambda_img, self.image_loss, lambda_kl)
 
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> TrainConfig:
@@ -221,6 +238,8 @@ class Trainer:
             raise InvertnetError(f"--gpu-decode decodes JPEGs with nvJPEG on a CUDA device, not {self.device}: leave it off (--no-gpu-decode)")
         if config.gpu_decode and config.data == SYNTHETIC:
             raise InvertnetError("--gpu-decode decodes JPEG files; --data synthetic has none")
+        if config.gpu_decode and config.model == AUTOENCODER:
+            raise InvertnetError("--gpu-decode makes the 256-pixel crops of inversion; the autoencoder's 64-of-96 crops are made by the workers: leave it off")
         if config.batch_size % self.context.world_size:
             raise InvertnetError(f"--batch-size {config.batch_size} (the global batch) must be divisible by the {self.context.world_size} processes")
         self.local_batch = config.batch_size // self.context.world_size
@@ -235,13 +254,15 @@ class Trainer:
         self.comparator = build_comparator(self.loss.comparator, self.alexnet)
         if self.comparator is not None:
             fit(self.comparator)
-        self.generator = fit(build_generator(config.layer, self.alexnet).to(self.device))
+        self.geometry = training_geometry(config.model, self.alexnet)
+        self.generator = fit(build_model(config.model, config.layer, self.alexnet).to(self.device))
+        """The network being trained: a :class:`Generator`, a :class:`VAE` or an :class:`Autoencoder` (saved as ``generator.*``)."""
         betas = (config.beta1, config.beta2)
         self.g_optimizer = self.precision.adam(self.generator.parameters(), config.lr, betas)
         self.discriminator: Discriminator | None = None
         self.d_optimizer: torch.optim.Optimizer | None = None
         if self.loss.adversarial:
-            self.discriminator = fit(Discriminator(config.layer).to(self.device))
+            self.discriminator = fit(build_discriminator(config.model, config.layer).to(self.device))
             self.d_optimizer = self.precision.adam(self.discriminator.parameters(), config.lr, betas)
         self._g_train: torch.nn.Module = self._compiled(self._wrap(self.generator))
         self._d_train: torch.nn.Module | None = None
@@ -351,7 +372,7 @@ class Trainer:
     def _metadata(self, kind: str) -> dict[str, str]:
         config = asdict(self.config)
         config["loss_config"] = self.loss.to_dict()
-        return base_metadata(self.config.layer, self.alexnet.identity, config, self.step, kind)
+        return base_metadata(self.config.layer, self.alexnet.identity, config, self.step, kind, self.config.model)
 
     def save(self) -> Path:
         """Write the training checkpoint, then the generator file, each atomically.
@@ -404,19 +425,18 @@ class Trainer:
         """The step's device work on a batch already on the device: (stats, whether D was updated)."""
         x = self.precision.images(images)
         with self.precision.autocast(cache=self._captured is None):
-            with torch.no_grad():
-                features = self.alexnet(x, self.config.layer)
             real = x * 255.0
-            fake = self._g_train(features)
+            fake, features, kl = self._reconstruct(x)
             logits_fake = None
             if self._d_frozen is not None and self.discriminator is not None:
                 self.discriminator.requires_grad_(False)
                 logits_fake = self._d_frozen(fake, features)
                 self.discriminator.requires_grad_(True)
-            loss = generator_loss(self.loss, fake, real, self.comparator, logits_fake)
+            loss = generator_loss(self.loss, fake, real, self.comparator, logits_fake, kl)
             parts = {"loss": loss.total, **loss.terms}
             if self._d_train is not None:
-                logits = self._d_train(torch.cat([real, fake.detach()]), torch.cat([features, features]))
+                both = None if features is None else torch.cat([features, features])
+                logits = self._d_train(torch.cat([real, fake.detach()]), both)
                 parts["discr"] = discriminator_loss(logits[: len(real)], logits[len(real) :])
         assert tuple(parts) == self._names
         stats = distributed.all_mean(torch.stack([v.detach().float() for v in parts.values()] + [self._stop_flag]), self.context)
@@ -433,6 +453,17 @@ class Trainer:
             _step_unless(self.d_optimizer, ~updated)
         return stats, updated
 
+    def _reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """The trained network's output for ``x``: (fake image in 0-255 units, features D is conditioned on, KL term)."""
+        if self.config.model == INVERTER:
+            with torch.no_grad():
+                features = self.alexnet(x, self.config.layer)
+            return self._g_train(features), features, None
+        if self.config.model == VAE_KIND:
+            fake, mu, logvar = self._g_train(x)
+            return fake, None, kl_divergence(mu, logvar)
+        return self._g_train(x), None, None
+
     # --------------------------------------------------------------- outputs
     def sample_images(self) -> torch.Tensor:
         """Fixed images for the sample grids: the first held-out ones where the data has a val split."""
@@ -444,7 +475,7 @@ class Trainer:
             images: list[torch.Tensor] = []
             for index in range(min(len(source), 10 * SAMPLE_COUNT)):
                 try:
-                    images.append(eval_crop(source.load(index), self.alexnet.input_size))
+                    images.append(eval_crop(source.load(index), self.geometry.size, self.geometry.resize))
                 except BrokenImage:
                     continue
                 if len(images) == SAMPLE_COUNT:
@@ -456,13 +487,19 @@ class Trainer:
 
     @torch.no_grad()
     def write_samples(self) -> Path:
-        """A grid: inputs in the first row, their reconstructions in the second."""
+        """A grid: inputs in the first row, their reconstructions in the second; a VAE adds a row of samples from the prior."""
         inputs = self.sample_images().to(self.device)
         self.generator.eval()
-        recon = (self.generator(self.alexnet(inputs, self.config.layer)) / 255.0).clamp(0, 1)
+        if self.config.model == INVERTER:
+            rows = [self.generator(self.alexnet(inputs, self.config.layer))]
+        else:
+            rows = [self.generator.decode(self.generator.encode(inputs))[..., : inputs.shape[-2], : inputs.shape[-1]]]
+        if self.config.model == VAE_KIND:
+            rows.append(self.generator.sample(len(inputs), torch.Generator().manual_seed(self.config.seed)))
         self.generator.train()
+        images = torch.cat([inputs, *((row / 255.0).clamp(0, 1) for row in rows)])
         path = self.out / "samples" / f"step_{self.step:07d}.png"
-        return save_image(grid(torch.cat([inputs, recon]), columns=len(inputs)), path)
+        return save_image(grid(images, columns=len(inputs)), path)
 
     def _truncate_metrics(self) -> None:
         """Keep the records up to the checkpoint's step; drop a line torn by a crash or a full disk."""
@@ -505,7 +542,9 @@ class Trainer:
         order = RunOrder(
             len(self.source), self.config.seed, self.local_batch, self.step, self.config.steps, self.context.rank, self.context.world_size
         )
-        return training_batches(self.source, order, self.device, self.config.workers, self.config.gpu_decode, self.alexnet.input_size)
+        return training_batches(
+            self.source, order, self.device, self.config.workers, self.config.gpu_decode, self.geometry.size, self.geometry.resize
+        )
 
     def run(self, on_log: Callable[[dict[str, object]], None] | None = None) -> TrainResult:
         """Train until ``config.steps``; ``on_log`` receives every record written to metrics.jsonl.

@@ -15,11 +15,11 @@ import typer
 
 from .. import __version__
 from ..errors import InvertnetError
-from . import bench, demo, eval, figure, interpolate, invert, reencode, train, weights
+from . import bench, demo, eval, figure, interpolate, invert, reencode, sample, train, weights
 
 app = typer.Typer(
     name="invertnet",
-    help="Reconstruct images from AlexNet/CaffeNet features with DeePSiM generators (Dosovitskiy & Brox, NIPS 2016).",
+    help="Reconstruct images from AlexNet/CaffeNet features with DeePSiM generators (Dosovitskiy & Brox, NIPS 2016); train DeePSiM VAEs and autoencoders.",
     add_completion=False,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
@@ -39,7 +39,7 @@ def _root(
     """Reconstruct images from AlexNet features with DeePSiM generators."""
 
 
-for module in (train, invert, reencode, interpolate, eval, figure, weights, demo, bench):
+for module in (train, invert, reencode, interpolate, sample, eval, figure, weights, demo, bench):
     module.register(app)
 
 

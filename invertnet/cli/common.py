@@ -15,7 +15,8 @@ from ..data import eval_crop
 from ..encoders import SPEC_HELP
 from ..errors import InvertnetError
 from ..imageio import load_image
-from ..inversion import trained_against
+from ..inversion import trained_against, weights_model
+from ..models.kinds import INVERTER
 
 stderr = Console(stderr=True)
 
@@ -31,10 +32,10 @@ def progress_bar(label: str) -> Progress:
     return Progress(TextColumn(label), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(), console=stderr, transient=True)
 
 
-LAYER = typer.Option(..., "--layer", "-l", help="Layer to invert: conv5, fc6, fc7 or fc8.")
+LAYER = typer.Option(None, "--layer", "-l", help="Layer to invert: conv5, fc6, fc7 or fc8 [default: the --weights file's own].")
 WEIGHTS = typer.Option(
     None, "--weights", "-w",
-    help="Generator: a .safetensors file, a run folder, or deepsim:LAYER (the authors', downloaded once) "
+    help="Generator (or VAE, or autoencoder): a .safetensors file, a run folder, or deepsim:LAYER (the authors', downloaded once) "
     "[default: weights/LAYER.safetensors, else the authors' if cached].",
 )
 ALEXNET = typer.Option(None, "--alexnet", help=f"{SPEC_HELP} [default: the one the generator was trained against].")
@@ -105,6 +106,12 @@ def crop_inputs(images: list[torch.Tensor], size: int) -> torch.Tensor:
 def encoder_spec(alexnet: str | None, weights: str | None, layer: str | None) -> str:
     """``--alexnet`` if given, else the encoder the generator ``weights`` (or the default for ``layer``) was trained against."""
     return alexnet if alexnet is not None else trained_against(weights, layer)
+
+
+def output_tag(weights: str | None, layer: str | None) -> str:
+    """What names the files of a run command: the layer inverted, or ``vae`` / ``autoencoder``."""
+    found, model = weights_model(weights, layer)
+    return found if model == INVERTER else model
 
 
 def announce(path: Path) -> None:

@@ -33,6 +33,9 @@ def layers(
     network = load_encoder(encoder_spec(alexnet, weights[0], None), device=resolve_device(device))
     inputs = crop_inputs(pictures, network.input_size)
     inverters = [Inverter.load(None, path, alexnet=network, device=network.mean.device) for path in weights]
+    for inverter in inverters:
+        if inverter.model != "inverter":
+            raise InvertnetError(f"figure layers shows one generator per encoder layer; {inverter.source} is a {inverter.model}: compare it with `invertnet eval`")
     layers_seen = [inverter.layer for inverter in inverters]
     if len(set(layers_seen)) != len(layers_seen):
         raise InvertnetError(f"figure layers takes one generator per layer, got layers {', '.join(layers_seen)}")

@@ -1,4 +1,4 @@
-"""``invertnet interpolate A B --layer fc6 --steps 8``: Fig. 7 of the paper."""
+"""``invertnet interpolate A B --layer fc6 --steps 8``: Fig. 7 of the paper; with a VAE's --weights, its latent space."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import typer
 
 from ..imageio import save_gif, save_image, strip
 from ..inversion import Inverter
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, crop_inputs, read_inputs
+from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, crop_inputs, output_tag, read_inputs
 
 
 def interpolate(
     first: Path = typer.Argument(..., help="Image at one end."),
     second: Path = typer.Argument(..., help="Image at the other end."),
-    layer: str = LAYER,
+    layer: str | None = LAYER,
     steps: int = typer.Option(8, "--steps", "-n", help="Reconstructions along the line, ends included."),
     weights: str | None = WEIGHTS,
     out: Path | None = typer.Option(None, "--out", "-o", help="Output .png [default: A_STEM-B_STEM.LAYER.interpolate.png here]."),
@@ -23,8 +23,8 @@ def interpolate(
     alexnet: str | None = ALEXNET,
     device: str = DEVICE,
 ) -> None:
-    """Interpolate linearly between two feature vectors; write A, the reconstructions, and B as one strip."""
-    target = out or Path(f"{first.stem}-{second.stem}.{layer}.interpolate.png")
+    """Interpolate linearly between two feature vectors (or two VAE/autoencoder codes); write A, the reconstructions, and B as one strip."""
+    target = out or Path(f"{first.stem}-{second.stem}.{output_tag(weights, layer)}.interpolate.png")
     check_outputs([first, second], [target, target.with_suffix(".gif")] if gif else [target])
     images = read_inputs([first, second])
     inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device)

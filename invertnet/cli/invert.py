@@ -17,7 +17,7 @@ from ..imageio import IMAGE_SUFFIXES, save_image, strip
 from ..inversion import Inverter
 from ..optimize import MahendranVedaldi, OptimizeConfig
 from ..precision import PRECISIONS
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, crop_inputs, output_folder, read_inputs, progress_bar, refuse
+from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, crop_inputs, output_folder, output_tag, read_inputs, progress_bar, refuse
 
 
 def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, alexnet: str, device: str, iterations: int) -> torch.Tensor:
@@ -32,17 +32,19 @@ def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, alexnet: str, 
 def invert(
     ctx: typer.Context,
     images: list[Path] = typer.Argument(..., help="Images to reconstruct (any format Pillow reads)."),
-    layer: str = LAYER,
+    layer: str | None = LAYER,
     weights: str | None = WEIGHTS,
     method: str = typer.Option("generator", "--method", help="'generator' (a trained DeePSiM generator) or 'optimize' (Mahendran & Vedaldi)."),
     iterations: int = typer.Option(OptimizeConfig().iterations, "--iterations", help="Iterations of --method optimize (its schedule is scaled)."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output .png (one image) or folder [default: IMAGE_STEM.LAYER.png here]."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output .png (one image) or folder [default: IMAGE_STEM.LAYER.png here; IMAGE_STEM.vae.png for a VAE, .autoencoder.png]."
+    ),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write input and reconstruction next to each other."),
     alexnet: str | None = ALEXNET,
     device: str = DEVICE,
     precision: str = typer.Option("fp32", "--precision", help=f"Generator path: {', '.join(PRECISIONS)} (bf16: autocast and channels_last, for throughput on a GPU)."),
 ) -> None:
-    """Reconstruct each image from its features at LAYER and write it as a PNG."""
+    """Reconstruct each image from its features at LAYER (or through a VAE or autoencoder) and write it as a PNG."""
     if method not in ("generator", "optimize"):
         raise InvertnetError(f"unknown --method {method!r}: choose generator or optimize")
     if method == "optimize":
@@ -56,14 +58,16 @@ def invert(
     single_file = out is not None and out.suffix.lower() == ".png"
     if single_file and len(images) > 1:
         raise InvertnetError(f"--out {out} names one file, but {len(images)} images were given: pass a folder")
-    suffix = f"{layer}.png" if method == "generator" else f"{layer}.optimize.png"
+    if method == "optimize" and layer is None:
+        raise InvertnetError("--method optimize needs --layer")
+    suffix = f"{output_tag(weights, layer)}.png" if method == "generator" else f"{layer}.optimize.png"
     targets = [out] if single_file else [output_folder(out) / f"{path.stem}.{suffix}" for path in images]
     check_outputs(images, targets)
     pictures = read_inputs(images)
     if method == "optimize":
         spec = alexnet or "imagenet"
         inputs = crop_inputs(pictures, input_size(spec))
-        recon = reconstruct_by_optimisation(inputs, layer, spec, device, iterations)
+        recon = reconstruct_by_optimisation(inputs, str(layer), spec, device, iterations)
     else:
         inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device, precision=precision)
         inputs = crop_inputs(pictures, inverter.input_size)

@@ -8,12 +8,12 @@ import typer
 
 from ..imageio import save_image, strip
 from ..inversion import Inverter
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, crop_inputs, read_inputs
+from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, crop_inputs, output_tag, read_inputs
 
 
 def reencode(
     image: Path = typer.Argument(..., help="The starting image."),
-    layer: str = LAYER,
+    layer: str | None = LAYER,
     iterations: int = typer.Option(8, "--iterations", "-n", help="How many times to encode and reconstruct."),
     weights: str | None = WEIGHTS,
     out: Path | None = typer.Option(None, "--out", "-o", help="Output .png [default: IMAGE_STEM.LAYER.reencode.png here]."),
@@ -21,7 +21,7 @@ def reencode(
     device: str = DEVICE,
 ) -> None:
     """Encode, reconstruct, and repeat; write input and every iterate as one strip."""
-    target = out or Path(f"{image.stem}.{layer}.reencode.png")
+    target = out or Path(f"{image.stem}.{output_tag(weights, layer)}.reencode.png")
     check_outputs([image], [target])
     images = read_inputs([image])
     inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device)

@@ -1,6 +1,8 @@
-"""``invertnet train``: train a DeePSiM generator for one layer (see :mod:`invertnet.train`).
+"""``invertnet train``: train a DeePSiM generator for one layer, a VAE or an autoencoder (see :mod:`invertnet.train`).
 
     invertnet train --layer fc6 --data /data/imagenet --out runs/fc6
+    invertnet train --model vae --data /data/imagenet --out runs/vae
+    invertnet train --model autoencoder --data /data/stl10/unlabeled --out runs/ae
     torchrun --nproc-per-node 8 -m invertnet train --layer fc6 --data /data/imagenet --out runs/fc6
 """
 
@@ -17,6 +19,8 @@ from ..data import SYNTHETIC
 from ..errors import InvertnetError
 from ..losses import COMPARATORS, IMAGE_LOSSES, PRESETS
 from ..precision import PRECISIONS
+from ..models.kinds import AUTOENCODER, DEFAULT_LAMBDA_KL, INVERTER, MODEL_KINDS, check_kind, model_layer
+from ..models.vae import LATENT_LAYER
 from ..train import TrainConfig, Trainer
 from .common import DEVICE, TRAIN_ALEXNET, announce, refuse, stderr
 
@@ -24,7 +28,7 @@ DEFAULTS = TrainConfig()
 
 
 def _describe(record: dict[str, object]) -> str:
-    terms = " ".join(f"{k}={record[k]:.4g}" for k in ("loss", "feat", "adv", "img", "discr") if k in record)
+    terms = " ".join(f"{k}={record[k]:.4g}" for k in ("loss", "feat", "adv", "img", "kl", "discr") if k in record)
     d = f" D={'on' if record['d_updated'] else 'paused'}" if "d_updated" in record else ""
     skipped = f" skipped={record['skipped_files']}" if record.get("skipped_files") else ""
     return f"{terms}{d} {record['images_per_s']:.1f} img/s{skipped}"
@@ -67,7 +71,8 @@ RESUMABLE = ("out", "resume", "steps", "device", "workers", "cuda_graph", "gpu_d
 
 def train(
     ctx: typer.Context,
-    layer: str | None = typer.Option(None, "--layer", "-l", help="Layer to invert: conv5, fc6, fc7 or fc8."),
+    layer: str | None = typer.Option(None, "--layer", "-l", help="Layer to invert: conv5, fc6, fc7 or fc8 (--model inverter; a VAE's is fc6)."),
+    model: str = typer.Option(DEFAULTS.model, "--model", help=f"What to train: {', '.join(MODEL_KINDS)} (the paper's section 4.2 VAE; arXiv v1's autoencoder)."),
     data: str | None = typer.Option(None, "--data", help="An image folder, an ILSVRC-2012 root (train/ val/), or 'synthetic'."),
     out: str = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, samples, metrics.jsonl."),
     steps: int | None = typer.Option(None, "--steps", help=f"Total training steps [default: {DEFAULTS.steps}]."),
@@ -78,6 +83,7 @@ def train(
     lambda_adv: float | None = typer.Option(None, "--lambda-adv", help="Weight of the adversarial term [default: 100]."),
     lambda_img: float | None = typer.Option(None, "--lambda-img", help="Weight of the image term [default: 2e-6 for l2, 6e-5 for l1, 1000 for ms-ssim]."),
     image_loss: str = typer.Option("l2", "--image-loss", help=f"Image-space term: {', '.join(IMAGE_LOSSES)}."),
+    lambda_kl: float | None = typer.Option(None, "--lambda-kl", help=f"Weight of the VAE's KL term (eq. 8) [default: {DEFAULT_LAMBDA_KL:g}]."),
     alexnet: str = TRAIN_ALEXNET,
     device: str = DEVICE,
     seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seeds initialisation, data order and augmentation."),
@@ -100,7 +106,7 @@ def train(
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint (its saved settings apply)."),
 ) -> int:
-    """Train a generator that inverts LAYER of the encoder (--alexnet) with the DeePSiM loss."""
+    """Train with the DeePSiM loss: a generator that inverts LAYER of the encoder (--alexnet), a VAE, or an autoencoder."""
     if resume:
         others = [param.name for param in ctx.command.params if param.name not in RESUMABLE]
         refuse(ctx, others, "with --resume: a run resumes with the settings it was started with (see its config.json); "
@@ -110,10 +116,14 @@ def train(
         for warning in trainer.warnings:
             stderr.print(f"invertnet: warning: {warning}", highlight=False, soft_wrap=True)
     else:
-        if layer is None or data is None:
-            raise InvertnetError("train needs --layer and --data (or --resume to continue a run)")
+        check_kind(model)
+        if data is None or (layer is None and model == INVERTER):
+            raise InvertnetError(f"train needs {'--layer and ' if model == INVERTER else ''}--data (or --resume to continue a run)")
+        if model == AUTOENCODER:
+            refuse(ctx, ["layer"], "to --model autoencoder: it inverts no encoder layer (the encoder is its comparator)")
+        layer = model_layer(model, layer or LATENT_LAYER)
         config = TrainConfig(
-            layer=layer, data=data, out=out, steps=DEFAULTS.steps if steps is None else steps, batch_size=batch_size,
+            layer=layer, data=data, out=out, model=model, lambda_kl=lambda_kl, steps=DEFAULTS.steps if steps is None else steps, batch_size=batch_size,
             loss=loss, comparator=comparator, lambda_feat=lambda_feat, lambda_adv=lambda_adv, lambda_img=lambda_img, image_loss=image_loss,
             alexnet=alexnet, device=device, seed=seed, lr=lr, gate_stop=gate_stop, gate_resume=gate_resume,
             checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every, workers=workers,

@@ -1,6 +1,9 @@
-"""The networks DeePSiM trains: one generator per AlexNet layer and a conditional discriminator."""
+"""The networks DeePSiM trains: generators, the VAE, the autoencoder, and the discriminator."""
 
+from .autoencoder import Autoencoder
 from .discriminator import Discriminator
 from .generator import Generator, build_generator
+from .kinds import MODEL_KINDS, build_discriminator, build_model
+from .vae import VAE
 
-__all__ = ["Discriminator", "Generator", "build_generator"]
+__all__ = ["MODEL_KINDS", "Autoencoder", "Discriminator", "Generator", "VAE", "build_discriminator", "build_generator", "build_model"]

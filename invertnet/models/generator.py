@@ -109,6 +109,10 @@ class Generator(nn.Module):
         margin = (OUTPUT_SIZE - self.size) // 2
         return self.full(features)[..., margin : margin + self.size, margin : margin + self.size]
 
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
+        """The same as calling the generator: the name the VAE and the autoencoder share with it."""
+        return self(features)
+
 
 def build_generator(layer: str, encoder: object | None = None) -> Generator:
     """A freshly initialised generator for ``layer`` of ``encoder`` (its mean and input size; torchvision's AlexNet by default)."""

@@ -1,0 +1,84 @@
+"""The three kinds of model invertnet trains with the DeePSiM loss, and what differs between them.
+
+- ``inverter`` (the paper's main application): a frozen encoder's features of one layer ->
+  :class:`Generator` -> image. D is conditioned on the features.
+- ``vae`` (NIPS section 4.2): :class:`VAE`, encoder up to fc6 trained too, KL term (eq. 8).
+- ``autoencoder`` (arXiv v1): :class:`Autoencoder`, trained on 64x64 crops of 96x96 images.
+
+All three map images to a code and the code back to an image (``encode`` / ``decode``), so
+inversion, re-encoding, interpolation and evaluation treat them alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..alexnet import check_layer
+from ..errors import InvertnetError
+from .autoencoder import CODE_LAYER, Autoencoder
+from .discriminator import Discriminator
+from .generator import Generator
+from .vae import LATENT_LAYER, VAE
+
+INVERTER, VAE_KIND, AUTOENCODER = "inverter", "vae", "autoencoder"
+MODEL_KINDS = (INVERTER, VAE_KIND, AUTOENCODER)
+DEFAULT_LAMBDA_KL = 20.0
+"""The KL weight the paper found to work (section 4.2)."""
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The training crops of a model kind: short side resized to ``resize``, a random ``size`` square."""
+
+    resize: int
+    size: int
+
+
+def check_kind(kind: str) -> str:
+    """Return ``kind`` if it is one of :data:`MODEL_KINDS`, else raise a helpful error."""
+    if kind not in MODEL_KINDS:
+        raise InvertnetError(f"unknown model {kind!r}: choose one of {', '.join(MODEL_KINDS)}")
+    return kind
+
+
+def model_layer(kind: str, layer: str) -> str:
+    """The layer a checkpoint of ``kind`` names: the inverted layer, fc6 for the VAE, ``code`` for the autoencoder."""
+    if kind == VAE_KIND:
+        return LATENT_LAYER
+    if kind == AUTOENCODER:
+        return CODE_LAYER
+    return check_layer(layer)
+
+
+def training_geometry(kind: str, encoder: object) -> Geometry:
+    """Inverter and VAE: the encoder's crop of 256-pixel images (224 or 227); autoencoder: 64 of 96 (STL-10's size)."""
+    if kind == AUTOENCODER:
+        return Geometry(96, 64)
+    return Geometry(256, encoder.input_size)  # type: ignore[attr-defined]
+
+
+def evaluation_layer(kind: str, layer: str) -> str:
+    """The encoder layer whose features measure a model's feature-space error in ``eval``.
+
+    An inverter is measured at the layer it inverts, the VAE at fc6 (its code's size and place),
+    the autoencoder at conv5 (the comparator's layer).
+    """
+    return {VAE_KIND: LATENT_LAYER, AUTOENCODER: "conv5"}.get(kind, layer)
+
+
+def build_model(kind: str, layer: str, encoder: nn.Module) -> nn.Module:
+    """A freshly initialised network of ``kind`` for ``encoder`` (its mean, crop size and, for the VAE, its weights)."""
+    if kind == VAE_KIND:
+        return VAE(encoder)
+    if kind == AUTOENCODER:
+        return Autoencoder(encoder.generator_mean)  # type: ignore[arg-type]
+    return Generator(check_layer(layer), mean=encoder.generator_mean, size=encoder.input_size)  # type: ignore[arg-type]
+
+
+def build_discriminator(kind: str, layer: str) -> Discriminator:
+    """The inverter's D is conditioned on the features; the VAE's and the autoencoder's see images alone."""
+    if kind == INVERTER:
+        return Discriminator(layer)
+    return Discriminator(None, first_stride=2 if kind == AUTOENCODER else 4)
