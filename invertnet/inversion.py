@@ -182,7 +182,8 @@ class Inverter:
     def sample(self, count: int, seed: int = 0) -> torch.Tensor:
         """``count`` images (N, 3, S, S) in [0, 1] from a VAE's prior, z ~ N(0, I) drawn from ``seed`` (the same on every device)."""
         if self.model != VAE_KIND:
-            raise InvertnetError(f"{self.source or 'this model'} is a {'generator' if self.model == INVERTER else self.model}: only a VAE has a prior to sample from")
+            what = {INVERTER: "a generator", "autoencoder": "an autoencoder"}.get(self.model, self.model)
+            raise InvertnetError(f"{self.source or 'this model'} is {what}: only a VAE has a prior to sample from")
         if count < 1:
             raise InvertnetError(f"--count must be a positive integer, got {count}")
         return self.generate(self.generator.prior(count, torch.Generator().manual_seed(seed)))
