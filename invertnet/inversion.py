@@ -67,25 +67,31 @@ def resolve_weights(weights: str | os.PathLike[str] | None, layer: str) -> Path:
     return path
 
 
-def trained_against(weights: str | os.PathLike[str] | None, layer: str | None) -> str:
-    """The ``--alexnet`` value of the encoder a generator was trained against (read from its file's metadata)."""
+def _weights_path(weights: str | os.PathLike[str] | None, layer: str | None) -> Path:
+    """:func:`resolve_weights` for a command's ``--weights`` and ``--layer``, at least one of which must be given."""
     if layer is None and weights is None:
         raise InvertnetError("give --layer, or --weights to take the layer from the checkpoint")
-    path = resolve_weights(weights, check_layer(layer) if layer is not None else "conv5")
+    return resolve_weights(weights, check_layer(layer) if layer is not None else "conv5")
+
+
+def _invertnet_metadata(weights: str | os.PathLike[str] | None, layer: str | None) -> tuple[Path, dict[str, str]]:
+    """The file behind ``--weights``/``--layer`` and its metadata, read without its tensors; refused if not an invertnet file."""
+    path = _weights_path(weights, layer)
     metadata = read_metadata(path)
-    if "invertnet.alexnet" not in metadata:
+    if "invertnet.layer" not in metadata or "invertnet.alexnet" not in metadata:
         load_checkpoint(path)  # not an invertnet file: its error says why
+    return path, metadata
+
+
+def trained_against(weights: str | os.PathLike[str] | None, layer: str | None) -> str:
+    """The ``--alexnet`` value of the encoder a generator was trained against (read from its file's metadata)."""
+    path, metadata = _invertnet_metadata(weights, layer)
     return _encoder_spec(path, metadata["invertnet.alexnet"])
 
 
 def weights_model(weights: str | os.PathLike[str] | None, layer: str | None) -> tuple[str, str]:
     """(layer, model kind) of the file ``--weights`` names (or the default for ``layer``), from its metadata alone."""
-    if layer is None and weights is None:
-        raise InvertnetError("give --layer, or --weights to take the layer from the checkpoint")
-    path = resolve_weights(weights, check_layer(layer) if layer is not None else "conv5")
-    metadata = read_metadata(path)
-    if "invertnet.layer" not in metadata:
-        load_checkpoint(path)  # not an invertnet file: its error says why
+    _, metadata = _invertnet_metadata(weights, layer)
     return metadata["invertnet.layer"], metadata.get("invertnet.model", INVERTER)
 
 
@@ -151,10 +157,8 @@ class Inverter:
         ``precision`` ``bf16`` (or ``auto`` on CUDA) runs both networks under bf16 autocast,
         for throughput; evaluation keeps fp32 so its figures do not depend on the device.
         """
-        if layer is None and weights is None:
-            raise InvertnetError("give --layer, or --weights to take the layer from the checkpoint")
+        path = _weights_path(weights, layer)
         device = resolve_device(device) if isinstance(device, str) else device
-        path = resolve_weights(weights, check_layer(layer) if layer is not None else "conv5")
         checkpoint = load_checkpoint(path)
         layer = layer or checkpoint.layer
         if alexnet is None:

@@ -58,7 +58,7 @@ from .atomic import atomic_path, check_writable
 from .imageio import grid, save_image
 from .losses import DiscriminatorGate, LossConfig, build_comparator, discriminator_loss, generator_loss
 from .models import Discriminator
-from .models.kinds import AUTOENCODER, DEFAULT_LAMBDA_KL, INVERTER, VAE_KIND, build_discriminator, build_model, check_kind, training_geometry
+from .models.kinds import AUTOENCODER, CODE_LAYERS, DEFAULT_LAMBDA_KL, INVERTER, VAE_KIND, build_discriminator, build_model, check_kind, training_geometry
 from .losses import kl_divergence
 from .precision import PRECISIONS, Precision
 from .runlock import run_lock
@@ -110,9 +110,9 @@ class TrainConfig:
         check_kind(self.model)
         if self.model == INVERTER:
             check_layer(self.layer)
-        elif self.model == VAE_KIND and self.layer != "fc6":
+        elif self.model == VAE_KIND and self.layer != CODE_LAYERS[VAE_KIND]:
             raise InvertnetError(f"the VAE's code is fc6 (its encoder is the network up to fc6, its decoder the fc6 generator), not {self.layer}")
-        elif self.model == AUTOENCODER and self.layer != "code":
+        elif self.model == AUTOENCODER and self.layer != CODE_LAYERS[AUTOENCODER]:
             raise InvertnetError(f"an autoencoder inverts no encoder layer (its layer is 'code'), not {self.layer}")
         if self.lambda_kl is not None and self.model != VAE_KIND:
             raise InvertnetError(f"--lambda-kl weighs the VAE's KL term; --model {self.model} has none")

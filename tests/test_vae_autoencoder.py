@@ -187,3 +187,9 @@ def test_train_cli_refuses_a_layer_for_the_autoencoder(tmp_path, capsys):
     args = ["train", "--model", "autoencoder", "--layer", "fc6", "--data", "synthetic", "--out", str(tmp_path / "r"), "--device", "cpu"]
     assert main(args) == 1
     assert "--layer does not apply to --model autoencoder" in capsys.readouterr().err
+
+
+def test_train_cli_refuses_another_layer_for_the_vae(tmp_path, capsys):
+    args = ["train", "--model", "vae", "--layer", "conv5", "--data", "synthetic", "--out", str(tmp_path / "r"), "--device", "cpu"]
+    assert main(args) == 1
+    assert "the VAE's code is fc6" in capsys.readouterr().err

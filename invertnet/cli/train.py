@@ -19,8 +19,7 @@ from ..data import SYNTHETIC
 from ..errors import InvertnetError
 from ..losses import COMPARATORS, IMAGE_LOSSES, PRESETS
 from ..precision import PRECISIONS
-from ..models.kinds import AUTOENCODER, DEFAULT_LAMBDA_KL, INVERTER, MODEL_KINDS, check_kind, model_layer
-from ..models.vae import LATENT_LAYER
+from ..models.kinds import AUTOENCODER, CODE_LAYERS, DEFAULT_LAMBDA_KL, INVERTER, MODEL_KINDS, check_kind
 from ..train import TrainConfig, Trainer
 from .common import DEVICE, TRAIN_ALEXNET, announce, refuse, stderr
 
@@ -121,7 +120,7 @@ def train(
             raise InvertnetError(f"train needs {'--layer and ' if model == INVERTER else ''}--data (or --resume to continue a run)")
         if model == AUTOENCODER:
             refuse(ctx, ["layer"], "to --model autoencoder: it inverts no encoder layer (the encoder is its comparator)")
-        layer = model_layer(model, layer or LATENT_LAYER)
+        layer = layer or CODE_LAYERS[model]  # a VAE's --layer other than fc6 is refused by the config
         config = TrainConfig(
             layer=layer, data=data, out=out, model=model, lambda_kl=lambda_kl, steps=DEFAULTS.steps if steps is None else steps, batch_size=batch_size,
             loss=loss, comparator=comparator, lambda_feat=lambda_feat, lambda_adv=lambda_adv, lambda_img=lambda_img, image_loss=image_loss,

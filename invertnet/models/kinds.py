@@ -43,13 +43,8 @@ def check_kind(kind: str) -> str:
     return kind
 
 
-def model_layer(kind: str, layer: str) -> str:
-    """The layer a checkpoint of ``kind`` names: the inverted layer, fc6 for the VAE, ``code`` for the autoencoder."""
-    if kind == VAE_KIND:
-        return LATENT_LAYER
-    if kind == AUTOENCODER:
-        return CODE_LAYER
-    return check_layer(layer)
+CODE_LAYERS = {VAE_KIND: LATENT_LAYER, AUTOENCODER: CODE_LAYER}
+"""The layer a VAE or autoencoder checkpoint names (an inverter's is the layer it inverts)."""
 
 
 def training_geometry(kind: str, encoder: object) -> Geometry:
