@@ -22,6 +22,7 @@ from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, load_checkp
 from .devices import resolve_device
 from .encoders import Encoder, load_encoder, loadable_spec
 from .errors import InvertnetError
+from .models.generator import has_tail_biases
 from .models.kinds import INVERTER, VAE_KIND, build_model
 from .precision import Precision
 from .weights import DEEPSIM, deepsim_layer, deepsim_path, fetch_deepsim, is_deepsim
@@ -108,9 +109,10 @@ def generator_from_checkpoint(checkpoint: Checkpoint, encoder: Encoder) -> torch
     ``encoder`` gives the output's mean and crop; a VAE's encoder weights come from the
     checkpoint, the encoder only shapes them.
     """
-    generator = build_model(checkpoint.model, checkpoint.layer, encoder)
+    state = checkpoint.module_state("generator")
+    generator = build_model(checkpoint.model, checkpoint.layer, encoder, tail_bias=has_tail_biases(state))
     try:
-        generator.load_state_dict(checkpoint.module_state("generator"))
+        generator.load_state_dict(state)
     except RuntimeError as error:
         what = checkpoint.layer if checkpoint.model == INVERTER else checkpoint.model
         raise InvertnetError(f"{checkpoint.path}: the weights do not fit the {what} architecture: {error}") from error
@@ -176,12 +178,13 @@ class Inverter:
             return (self.alexnet(x, self.layer) if self.model == INVERTER else self.generator.encode(x)).float()
 
     @torch.no_grad()
-    def generate(self, features: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-        """Images (N, 3, S, S) in [0, 1] from features (or codes), clamped to the valid range."""
+    def generate(self, features: torch.Tensor, batch_size: int = 64, clamp: bool = True) -> torch.Tensor:
+        """Images (N, 3, S, S) in [0, 1] from features (or codes), clamped to the valid range unless ``clamp`` is False (the raw output / 255)."""
         size = self.input_size
         with self.precision.autocast():
             chunks = [self.generator.decode(chunk.to(self.device))[..., :size, :size].float() for chunk in features.split(batch_size)]
-        return (torch.cat(chunks) / 255.0).clamp(0, 1)
+        images = torch.cat(chunks) / 255.0
+        return images.clamp(0, 1) if clamp else images
 
     def sample(self, count: int, seed: int = 0) -> torch.Tensor:
         """``count`` images (N, 3, S, S) in [0, 1] from a VAE's prior, z ~ N(0, I) drawn from ``seed`` (the same on every device)."""

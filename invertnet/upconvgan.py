@@ -12,10 +12,11 @@ The port (Binxu Wang's ``upconvGAN``, weights in the Hugging Face repository
 - the output is BGR, 0-255 minus the mean (R 123, G 117, B 104), 256x256.
 
 Converting: the linear and head layers are copied; a 3x3 stride-1 transposed convolution is
-the convolution with the kernel flipped and in/out channels swapped; the 4x4 up-convolutions
-are copied without their biases, which must be zero (Caffe trained them with ``lr_mult: 0``:
-a port whose biases are not zero is not the release, and is refused); the last layer's
-output channels are reordered to RGB and the mean is added by :class:`Generator`.
+the convolution with the kernel flipped and in/out channels swapped; the tail's layers (the
+4x4 up-convolutions and the 3x3 conv5_1, conv4_1, conv3_1) are copied without their biases,
+which must be zero (Caffe kept them at zero with ``lr_mult: 0``: a port whose tail biases are
+not zero is not the release, and is refused); the last layer's output channels are
+reordered to RGB and the mean is added by :class:`Generator`.
 """
 
 from __future__ import annotations
@@ -55,16 +56,15 @@ def convert_upconvgan(state: dict[str, torch.Tensor], layer: str) -> dict[str, t
     for index, name in enumerate(TAIL):
         weight, bias = state[f"{name}.weight"].float(), state[f"{name}.bias"].float()
         key = f"tail.{2 * index}"
-        if name.startswith("conv"):  # 3x3 stride 1: a convolution with the kernel flipped, in and out swapped
-            ours[f"{key}.weight"] = weight.transpose(0, 1).flip(2, 3).contiguous()
-            ours[f"{key}.bias"] = bias
-            continue
         if bias.abs().max() > 0:
             raise InvertnetError(
-                f"the port's {name} has non-zero biases (largest {bias.abs().max():.3g}): the release's up-convolutions have none "
+                f"the port's {name} has non-zero biases (largest {bias.abs().max():.3g}): the release's tail layers have none "
                 "(Caffe lr_mult 0), so this is not the authors' generator"
             )
-        ours[f"{key}.weight"] = weight[:, [2, 1, 0]].contiguous() if name == "deconv0" else weight
+        if name.startswith("conv"):  # 3x3 stride 1: a convolution with the kernel flipped, in and out swapped
+            ours[f"{key}.weight"] = weight.transpose(0, 1).flip(2, 3).contiguous()
+        else:
+            ours[f"{key}.weight"] = weight[:, [2, 1, 0]].contiguous() if name == "deconv0" else weight
     return ours
 
 

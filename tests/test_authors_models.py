@@ -15,7 +15,7 @@ from invertnet.upconvgan import RGB_MEAN, convert_upconvgan, generator_from_upco
 
 
 def port_generator(layer: str) -> nn.Sequential:
-    """The port's layout for ``layer`` (its names, transposed 3x3 convolutions, deconvolution biases), random weights."""
+    """The port's layout for ``layer`` (its names, transposed 3x3 convolutions, zero tail biases), random weights."""
     act = lambda: nn.LeakyReLU(0.3)  # noqa: E731
     if layer == "pool5":
         head = [("Rconv6", nn.Conv2d(256, 512, 3, padding=1)), ("r6", act()), ("Rconv7", nn.Conv2d(512, 512, 3, padding=1)), ("r7", act()),
@@ -37,7 +37,8 @@ def port_generator(layer: str) -> nn.Sequential:
             if hasattr(module, "weight"):
                 fan_in = module.weight[0].numel() if not isinstance(module, nn.ConvTranspose2d) else module.in_channels * 9
                 module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * (2 / fan_in) ** 0.5)
-                module.bias.copy_(torch.zeros_like(module.bias) if name.startswith("deconv") else torch.randn(module.bias.shape, generator=generator))
+                tail = name.startswith(("deconv", "conv"))  # the release keeps the tail's biases at zero (lr_mult 0)
+                module.bias.copy_(torch.zeros_like(module.bias) if tail else torch.randn(module.bias.shape, generator=generator))
     return net.eval()
 
 
@@ -61,6 +62,8 @@ def test_a_port_with_deconvolution_biases_or_other_keys_is_refused():
     convert_upconvgan({f"G.{key}": value for key, value in state.items()}, "fc6")  # upconvGAN's own state dict, under G.
     with pytest.raises(InvertnetError, match="non-zero biases"):
         convert_upconvgan({**state, "deconv3.bias": torch.ones(128)}, "fc6")
+    with pytest.raises(InvertnetError, match="conv4_1 has non-zero biases"):
+        convert_upconvgan({**state, "conv4_1.bias": torch.ones(256)}, "fc6")
     with pytest.raises(InvertnetError, match="missing defc5.bias"):
         convert_upconvgan({key: value for key, value in state.items() if key != "defc5.bias"}, "fc6")
     with pytest.raises(InvertnetError, match="not the upconvGAN port's fc8 generator"):

@@ -7,16 +7,16 @@ from invertnet.models import Discriminator, Generator
 
 
 def _table1_fc6_parameters() -> int:
-    """Table 1 (fc6) by hand: three fc 4096, then (kind, in, out, kernel) per layer; up-convolutions have no bias."""
+    """Table 1 (fc6) by hand: three fc 4096, then (kind, in, out, kernel) per layer; the tail has no bias (the release's lr_mult 0)."""
     fc = 4096 * 4096 + 4096
     layers = [("uconv", 256, 256, 4), ("conv", 256, 512, 3), ("uconv", 512, 256, 4), ("conv", 256, 256, 3),
               ("uconv", 256, 128, 4), ("conv", 128, 128, 3), ("uconv", 128, 64, 4), ("uconv", 64, 32, 4), ("uconv", 32, 3, 4)]
-    convs = sum(cin * cout * k * k + (cout if kind == "conv" else 0) for kind, cin, cout, k in layers)
+    convs = sum(cin * cout * k * k for kind, cin, cout, k in layers)
     return 3 * fc + convs
 
 
 def test_fc6_generator_parameter_count_matches_table1():
-    assert sum(p.numel() for p in Generator("fc6").parameters()) == _table1_fc6_parameters() == 56_097_152
+    assert sum(p.numel() for p in Generator("fc6").parameters()) == _table1_fc6_parameters() == 56_096_256
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -33,6 +33,8 @@ def test_architecture_details():
     fc8, conv5 = Generator("fc8"), Generator("conv5")
     assert fc8.head[0].in_features == 1000
     assert all(m.bias is None and m.kernel_size == (4, 4) and m.stride == (2, 2) for m in fc8.modules() if isinstance(m, nn.ConvTranspose2d))
+    assert all(m.bias is None for m in fc8.tail.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)))  # conv5_1, conv4_1, conv3_1 too
+    assert all(m.bias is not None for m in conv5.head.modules() if isinstance(m, nn.Conv2d))  # the head's convolutions keep theirs
     assert all(m.negative_slope == 0.3 for m in fc8.modules() if isinstance(m, nn.LeakyReLU))
     assert isinstance(fc8.tail[-1], nn.ConvTranspose2d)  # linear output
     x, sizes = torch.rand(1, 256, 6, 6), []
@@ -72,3 +74,21 @@ def test_he_initialisation_keeps_activation_scale():
             scales.append(x.pow(2).mean().sqrt().item())
     assert max(scales) / min(scales) < 4  # the default init would shrink them by orders of magnitude
     assert all(m.bias is None or not m.bias.any() for m in generator.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+
+def test_a_generator_file_from_before_the_bias_free_tail_loads_with_its_biases(tmp_path):
+    from invertnet import Inverter
+    from invertnet.checkpoint import GENERATOR_NAME, atomic_save, base_metadata
+    from invertnet.models.generator import has_tail_biases
+
+    old = Generator("fc6", tail_bias=True)
+    with torch.no_grad():
+        for index in (2, 6, 10):
+            old.tail[index].bias.uniform_(-5, 5)
+    assert has_tail_biases(old.state_dict()) and not has_tail_biases(Generator("fc6").state_dict())
+    path = tmp_path / GENERATOR_NAME
+    atomic_save({f"generator.{k}": v for k, v in old.state_dict().items()}, base_metadata("fc6", "random:0", {}, 5, "generator"), path)
+    inverter = Inverter.load(None, path, alexnet="random:0", device="cpu")
+    features = torch.rand(2, 4096)
+    with torch.no_grad():
+        assert torch.equal(inverter.generator(features), old.eval()(features))

@@ -5,7 +5,13 @@ fc6/fc7/fc8: three fully connected layers of 4096 (defc7, defc6, defc5), a resha
 up-sampling followed by a convolution) and 3x3 convolutions up to 3x256x256. conv5 (pool5,
 256x6x6): the fully connected part is replaced by three 3x3 convolutions to 512 channels
 (6 -> 6 -> 6 -> 4). Leaky ReLU with slope 0.3 everywhere, linear output. As in the
-authors' release, the up-convolutions carry no bias.
+authors' release, no layer of the tail has a bias: the up-convolutions and the 3x3
+convolutions conv5_1, conv4_1, conv3_1 all have their bias fixed at zero there (``lr_mult: 0``
+with a constant-0 filler, in the generator prototxt of KamitaniLab/End2EndDeepImageReconstruction,
+``net_templates/generator.prototxt``, and in the released generators). Files written before
+invertnet 0.2 trained biases on those three convolutions; :func:`has_tail_biases` recognises
+them, and such a generator is rebuilt with the biases (``tail_bias=True``), so it computes
+what it was trained to.
 
 Weights start from He initialisation for the leaky ReLU (Caffe's "msra" filler), which keeps
 activations at the same scale through the 12 layers.
@@ -20,6 +26,8 @@ the losses and the user see; :meth:`invertnet.Inverter.generate` turns it into a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
@@ -33,8 +41,17 @@ def _upconv(cin: int, cout: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=False)
 
 
-def _conv(cin: int, cout: int, padding: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, kernel_size=3, stride=1, padding=padding)
+def _conv(cin: int, cout: int, padding: int = 1, bias: bool = True) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel_size=3, stride=1, padding=padding, bias=bias)
+
+
+TAIL_CONVOLUTIONS = (2, 6, 10)
+"""Where conv5_1, conv4_1 and conv3_1 sit in :attr:`Generator.tail`."""
+
+
+def has_tail_biases(keys: Iterable[str]) -> bool:
+    """Whether a state dict's keys (a generator's, or a VAE's with its decoder's) hold biases of the tail's 3x3 convolutions: a file from before 0.2."""
+    return any(key.endswith(f"tail.{index}.bias") for key in keys for index in TAIL_CONVOLUTIONS)
 
 
 def _act() -> nn.LeakyReLU:
@@ -62,8 +79,9 @@ def _he_init(module: nn.Module) -> None:
 class Generator(nn.Module):
     """Inverts one encoder layer: features (N, *FEATURE_SHAPES[layer]) -> images (N, 3, size, size), 0-255."""
 
-    def __init__(self, layer: str, mean: tuple[float, ...] = IMAGENET_MEAN_255, size: int = INPUT_SIZE) -> None:
-        """``mean``: the RGB mean (0-255) added to the network's output; ``size``: the crop the encoder takes."""
+    def __init__(self, layer: str, mean: tuple[float, ...] = IMAGENET_MEAN_255, size: int = INPUT_SIZE, tail_bias: bool = False) -> None:
+        """``mean``: the RGB mean (0-255) added to the network's output; ``size``: the crop the encoder takes;
+        ``tail_bias``: give conv5_1, conv4_1, conv3_1 biases, as generators of invertnet before 0.2 had (see :func:`has_tail_biases`)."""
         super().__init__()
         if not 1 <= size <= OUTPUT_SIZE:
             raise ValueError(f"the crop size must be between 1 and {OUTPUT_SIZE}, got {size}")
@@ -85,11 +103,11 @@ class Generator(nn.Module):
             tail_channels = 256
         self.tail = nn.Sequential(
             _upconv(tail_channels, 256), _act(),  # deconv5: 4 -> 8
-            _conv(256, 512), _act(),  # conv5_1
+            _conv(256, 512, bias=tail_bias), _act(),  # conv5_1
             _upconv(512, 256), _act(),  # deconv4: 8 -> 16
-            _conv(256, 256), _act(),  # conv4_1
+            _conv(256, 256, bias=tail_bias), _act(),  # conv4_1
             _upconv(256, 128), _act(),  # deconv3: 16 -> 32
-            _conv(128, 128), _act(),  # conv3_1
+            _conv(128, 128, bias=tail_bias), _act(),  # conv3_1
             _upconv(128, 64), _act(),  # deconv2: 32 -> 64
             _upconv(64, 32), _act(),  # deconv1: 64 -> 128
             _upconv(32, 3),  # deconv0: 128 -> 256, linear

@@ -63,13 +63,13 @@ def evaluation_layer(kind: str, layer: str) -> str:
     return {VAE_KIND: LATENT_LAYER, AUTOENCODER: "conv5"}.get(kind, layer)
 
 
-def build_model(kind: str, layer: str, encoder: nn.Module) -> nn.Module:
+def build_model(kind: str, layer: str, encoder: nn.Module, tail_bias: bool = False) -> nn.Module:
     """A freshly initialised network of ``kind`` for ``encoder`` (its mean, crop size and, for the VAE, its weights)."""
     if kind == VAE_KIND:
-        return VAE(encoder)
+        return VAE(encoder, tail_bias)
     if kind == AUTOENCODER:
         return Autoencoder(encoder.generator_mean)  # type: ignore[arg-type]
-    return Generator(check_layer(layer), mean=encoder.generator_mean, size=encoder.input_size)  # type: ignore[arg-type]
+    return Generator(check_layer(layer), mean=encoder.generator_mean, size=encoder.input_size, tail_bias=tail_bias)  # type: ignore[arg-type]
 
 
 def build_discriminator(kind: str, layer: str) -> Discriminator:

@@ -29,15 +29,15 @@ LOGVAR_RANGE = (-30.0, 20.0)
 class VAE(nn.Module):
     """Enc(x) -> (mu, log sigma^2); Dec(z) -> image (N, 3, S, S) in 0-255 units."""
 
-    def __init__(self, encoder: Encoder) -> None:
-        """``encoder``: the network whose layers up to fc6 become the VAE's encoder (copied, then trained)."""
+    def __init__(self, encoder: Encoder, tail_bias: bool = False) -> None:
+        """``encoder``: the network whose layers up to fc6 become the VAE's encoder (copied, then trained); ``tail_bias``: the decoder's (see :class:`Generator`)."""
         super().__init__()
         self.encoder = encoder.up_to(LATENT_LAYER)
         self.mu = nn.Linear(LATENT, LATENT)
         self.logvar = nn.Linear(LATENT, LATENT)
         nn.init.normal_(self.logvar.weight, 0.0, 1e-3)  # sigma starts near 1, the prior's
         nn.init.zeros_(self.logvar.bias)
-        self.decoder = Generator(LATENT_LAYER, mean=encoder.generator_mean, size=encoder.input_size)
+        self.decoder = Generator(LATENT_LAYER, mean=encoder.generator_mean, size=encoder.input_size, tail_bias=tail_bias)
         self.layer, self.size = LATENT_LAYER, encoder.input_size
 
     def encode_distribution(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
