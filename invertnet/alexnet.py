@@ -34,14 +34,25 @@ from torchvision.models import AlexNet_Weights, alexnet
 from .downloads import download, file_hash, read_state_dict
 from .errors import InvertnetError
 
-LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8")
-"""Invertible layers, in network order: pool5, relu6, relu7 and the logits."""
+LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8", "prob")
+"""Invertible layers, in network order: pool5, relu6, relu7, the logits and their softmax.
+
+The paper "include[s] processing steps following the layer, that is, pooling and
+non-linearities" and calls FC8's features "the predicted class probabilities": its FC8 is
+``prob``, the softmax that follows fc8 (a probability vector, normalised, shift-invariant),
+while ``fc8`` is the logits. Which one the authors' released fc8 generator reads could not be
+checked here (its prototxt is not in any source available offline): both are offered, and
+Table 2's FC8 figures are shown for both.
+"""
+TABLE2_LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8")
+"""The layers of the paper's Table 2 (CONV5 to FC8), the default of the benchmarks."""
 
 FEATURE_SHAPES: dict[str, tuple[int, ...]] = {
     "conv5": (256, 6, 6),
     "fc6": (4096,),
     "fc7": (4096,),
     "fc8": (1000,),
+    "prob": (1000,),
 }
 
 INPUT_SIZE = 224
@@ -57,6 +68,7 @@ _TAPS = {
     "fc6": ("classifier", 2),  # ReLU after fc6: relu6
     "fc7": ("classifier", 5),  # ReLU after fc7: relu7
     "fc8": ("classifier", 6),  # the last Linear: logits
+    "prob": ("classifier", 6),  # their softmax (applied in forward)
 }
 
 
@@ -126,7 +138,7 @@ class AlexNet(nn.Module):
                 x = module(x)
                 for name in wanted:
                     if name != "conv5" and _TAPS[name][1] == index:
-                        out[name] = x
+                        out[name] = torch.softmax(x, 1) if name == "prob" else x
                 if index >= _TAPS[LAYERS[deepest]][1]:
                     break
         return out[wanted[0]] if isinstance(layers, str) else out

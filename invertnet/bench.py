@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .alexnet import INPUT_SIZE, LAYERS
+from .alexnet import INPUT_SIZE, LAYERS, TABLE2_LAYERS
 from .encoders import input_size, load_encoder
 from .batches import default_workers, training_batches
 from .data import DeadLeaves, FolderImages, RunOrder, Source, eval_crop, open_source
@@ -42,7 +42,7 @@ from .train import GRAPH_WARMUP, TrainConfig, Trainer
 class BenchConfig:
     """What to measure and how long; :meth:`small` is the CPU-sized version CI runs."""
 
-    layers: tuple[str, ...] = LAYERS
+    layers: tuple[str, ...] = TABLE2_LAYERS
     batch_size: int = 64
     steps: int = 20
     warmup: int = 3

@@ -62,7 +62,8 @@ class CaffeNet(nn.Module):
         """A trainable copy holding only the layers that compute ``layer`` (the VAE's encoder: every parameter gets a gradient)."""
         copy = deepcopy(self).requires_grad_(True)
         for name in LAYERS[LAYERS.index(check_layer(layer)) + 1 :]:
-            setattr(copy, name, None)
+            if name in ("fc6", "fc7", "fc8"):
+                setattr(copy, name, None)
         return copy
 
     def train(self, mode: bool = True) -> CaffeNet:
@@ -92,6 +93,7 @@ class CaffeNet(nn.Module):
             out["fc7"] = x = relu(self.fc7(x))
         if deepest >= 3:
             out["fc8"] = self.fc8(x)
+            out["prob"] = torch.softmax(out["fc8"], 1)
         return out[wanted[0]] if isinstance(layers, str) else {name: out[name] for name in wanted}
 
 

@@ -39,7 +39,9 @@ from .upconvgan import HEAD, TAIL, generator_from_upconvgan
 RELEASE_URL = "https://lmb.informatik.uni-freiburg.de/resources/binaries/arxiv2016_alexnet_inversion_with_gans/release_deepsim_v0.zip"
 """The authors' release of the trained generators (Caffe), as linked from their project page and used by
 Evolving-AI-Lab/synthesizing and KamitaniLab's reconstruction code."""
-RELEASE_FOLDERS = {"conv5": "pool5", "fc6": "fc6", "fc7": "fc7", "fc8": "fc8"}
+RELEASE_FOLDERS = {"conv5": "pool5", "fc6": "fc6", "fc7": "fc7", "fc8": "fc8", "prob": "fc8"}
+"""The release's folder for each layer; its one fc8 generator is offered as both ``fc8`` (reading logits) and ``prob``
+(reading probabilities): which it was trained on could not be checked offline (see :data:`invertnet.alexnet.LAYERS`)."""
 """Our layer names -> the release's folders (it says pool5 for what we call conv5)."""
 DEEPSIM = "deepsim:"
 FORMATS = ("auto", "release", "caffemodel", "upconvgan")

@@ -32,7 +32,7 @@ def progress_bar(label: str) -> Progress:
     return Progress(TextColumn(label), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(), console=stderr, transient=True)
 
 
-LAYER = typer.Option(None, "--layer", "-l", help="Layer to invert: conv5, fc6, fc7 or fc8 [default: the --weights file's own].")
+LAYER = typer.Option(None, "--layer", "-l", help="Layer to invert: conv5, fc6, fc7, fc8 (logits) or prob (their softmax) [default: the --weights file's own].")
 WEIGHTS = typer.Option(
     None, "--weights", "-w",
     help="Generator (or VAE, or autoencoder): a .safetensors file, a run folder, or deepsim:LAYER (the authors', downloaded once) "

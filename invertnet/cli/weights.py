@@ -43,7 +43,7 @@ def fetch(names: list[str] = typer.Argument(..., help="deepsim:LAYER (with Caffe
     """Download and convert once: afterwards these weights work offline."""
     for name in names:
         if name != CAFFENET and not is_deepsim(name):
-            raise InvertnetError(f"cannot fetch {name!r}: name deepsim:LAYER (conv5, fc6, fc7, fc8) or caffenet")
+            raise InvertnetError(f"cannot fetch {name!r}: name deepsim:LAYER (conv5, fc6, fc7, fc8, prob) or caffenet")
         if is_deepsim(name):
             deepsim_layer(name)
     for name in dict.fromkeys(names):
@@ -56,7 +56,7 @@ def fetch(names: list[str] = typer.Argument(..., help="deepsim:LAYER (with Caffe
 @weights_app.command("import")
 def import_command(
     file: Path = typer.Argument(..., help="The release zip, a Caffe generator.caffemodel, or the upconvGAN port's .pt."),
-    layer: str = typer.Option(..., "--layer", "-l", help="Which generator: conv5 (the release's pool5), fc6, fc7 or fc8."),
+    layer: str = typer.Option(..., "--layer", "-l", help="Which generator: conv5 (the release's pool5), fc6, fc7, fc8 or prob (fc8's softmax)."),
     fmt: str = typer.Option("auto", "--format", help=f"{', '.join(FORMATS)} (auto: from the file name)."),
     out: Path | None = typer.Option(None, "--out", "-o", help=f"Write here [default: the cache, as {DEEPSIM}LAYER]."),
     alexnet: str = typer.Option(CAFFENET, "--alexnet", help="The CaffeNet it is run with: caffenet (the authors'), caffenet:PATH or caffenet:random:SEED (needs --out)."),
