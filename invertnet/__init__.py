@@ -18,7 +18,8 @@ from .errors import InvertnetError  # noqa: E402
 from .evaluation import PAPER_TABLE2, EvalResult, evaluate  # noqa: E402
 from .imageio import load_image, save_image  # noqa: E402
 from .inversion import Inverter  # noqa: E402
-from .losses import PRESETS, DiscriminatorGate, LossConfig  # noqa: E402
+from .gate import Gate  # noqa: E402
+from .losses import PRESETS, LossConfig  # noqa: E402
 from .metrics import normalized_error, pairwise_mean_distance  # noqa: E402
 from .models import Discriminator, Generator  # noqa: E402
 from .train import TrainConfig, Trainer  # noqa: E402
@@ -26,7 +27,7 @@ from .weights import fetch_deepsim, import_weights  # noqa: E402
 
 __all__ = [
     "FEATURE_SHAPES", "LAYERS", "PAPER_TABLE2", "PRESETS",
-    "AlexNet", "CaffeNet", "DeadLeaves", "Discriminator", "DiscriminatorGate", "Encoder", "EvalResult", "FolderImages",
+    "AlexNet", "CaffeNet", "DeadLeaves", "Discriminator", "Gate", "Encoder", "EvalResult", "FolderImages",
     "Generator", "Inverter", "InvertnetError", "LossConfig", "TrainConfig", "Trainer",
     "eval_crop", "evaluate", "fetch_deepsim", "import_weights", "load_alexnet", "load_encoder", "load_image", "normalized_error", "open_source",
     "pairwise_mean_distance", "save_image", "train_crop",

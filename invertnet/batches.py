@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .alexnet import INPUT_SIZE
-from .data import RESIZE, BrokenImage, DeadLeaves, FolderImages, RunOrder, Source, train_crop, train_crops
+from .data import RESIZE, TORCHVISION_CROPS, BrokenImage, CropStyle, DeadLeaves, FolderImages, RunOrder, Source, train_crop, train_crops
 from .errors import InvertnetError
 from .jpeg import EncodedBatch, EncodedJpeg, decode_crops, read_jpeg
 
@@ -31,8 +31,8 @@ class TrainingImages(Dataset):
     skipped so the training loop can count them.
     """
 
-    def __init__(self, source: Source, size: int = INPUT_SIZE, resize: int = RESIZE) -> None:
-        self.source, self.size, self.resize = source, size, resize
+    def __init__(self, source: Source, size: int = INPUT_SIZE, resize: int = RESIZE, style: CropStyle = TORCHVISION_CROPS) -> None:
+        self.source, self.size, self.resize, self.style = source, size, resize, style
 
     def __len__(self) -> int:
         return len(self.source)
@@ -50,7 +50,7 @@ class TrainingImages(Dataset):
 
     def prepare(self, index: int, seed: int) -> object:
         """The crop of image ``index`` for augmentation ``seed``; :class:`BrokenImage` if it cannot be read."""
-        return train_crop(self.source.load(index), torch.Generator().manual_seed(seed), self.size, self.resize)
+        return train_crop(self.source.load(index), torch.Generator().manual_seed(seed), self.size, self.resize, self.style)
 
 
 class EncodedTrainingImages(TrainingImages):
@@ -78,7 +78,8 @@ def collate_encoded(items: list[tuple[object, list[int]]]) -> tuple[EncodedBatch
 
 
 def synthetic_batches(
-    source: DeadLeaves, order: RunOrder, device: torch.device, size: int = INPUT_SIZE, resize: int = RESIZE
+    source: DeadLeaves, order: RunOrder, device: torch.device, size: int = INPUT_SIZE, resize: int = RESIZE,
+    style: CropStyle = TORCHVISION_CROPS,
 ) -> Iterator[Batch]:
     """What a DataLoader over :class:`TrainingImages` yields for ``order``, painted and cropped on ``device``.
 
@@ -88,7 +89,7 @@ def synthetic_batches(
     items = iter(order)
     while batch := [item for _, item in zip(range(order.batch_size), items)]:
         images = source.batch([index for index, _ in batch], device)
-        yield train_crops(images, [seed for _, seed in batch], size, resize), []
+        yield train_crops(images, [seed for _, seed in batch], size, resize, style), []
 
 
 def default_workers(device: torch.device) -> int:
@@ -104,7 +105,7 @@ def default_workers(device: torch.device) -> int:
 
 def training_batches(
     source: Source, order: RunOrder, device: torch.device, workers: int | None = None, gpu_decode: bool = False, size: int = INPUT_SIZE,
-    resize: int = RESIZE,
+    resize: int = RESIZE, style: CropStyle = TORCHVISION_CROPS,
 ) -> Iterable[Batch]:
     """The ``size`` crops (of images resized to ``resize``) of ``order``'s batches with the skipped indices of each
     (``workers`` defaults to :func:`default_workers`).
@@ -116,13 +117,15 @@ def training_batches(
     if isinstance(source, DeadLeaves):
         if gpu_decode:
             raise InvertnetError("--gpu-decode decodes JPEG files; --data synthetic has none")
-        return synthetic_batches(source, order, device, size, resize)
+        return synthetic_batches(source, order, device, size, resize, style)
     processes = default_workers(device) if workers is None else workers
     if gpu_decode:
         if resize != RESIZE:
             raise InvertnetError(f"--gpu-decode makes crops of images resized to {RESIZE}, not {resize}: leave it off for this model")
+        if style != TORCHVISION_CROPS:
+            raise InvertnetError("--gpu-decode makes torchvision's crops (short side 256, mirrored); the caffe crops are made by the workers: leave it off")
         return decoded_batches(source, order, device, processes, size)
-    return _plain_worker_errors(_loader(TrainingImages(source, size, resize), collate_training, order, processes, pin_memory=device.type == "cuda"))
+    return _plain_worker_errors(_loader(TrainingImages(source, size, resize, style), collate_training, order, processes, pin_memory=device.type == "cuda"))
 
 
 def _loader(dataset: TrainingImages, collate: Callable, order: RunOrder, workers: int, pin_memory: bool = False) -> DataLoader:

@@ -42,7 +42,7 @@ def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path
 
 
 def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], str]:
-    """An optimizer's state as tensors named ``PREFIX.PARAM.KEY`` plus its param_groups as JSON."""
+    """An optimizer's state as tensors named ``PREFIX.PARAM.KEY`` plus its param_groups as JSON (a tensor rate as its value)."""
     state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, object]] = {}
@@ -52,7 +52,8 @@ def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[di
                 tensors[f"{prefix}.{index}.{key}"] = value
             else:
                 scalars.setdefault(str(index), {})[key] = value
-    return tensors, json.dumps({"param_groups": state["param_groups"], "scalars": scalars})
+    groups = [{key: float(value) if isinstance(value, torch.Tensor) else value for key, value in group.items()} for group in state["param_groups"]]
+    return tensors, json.dumps({"param_groups": groups, "scalars": scalars})
 
 
 def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], encoded: str) -> dict[str, object]:

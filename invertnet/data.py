@@ -3,7 +3,11 @@
 A source maps an index to an image (3, H, W) in [0, 1]. Training takes a random crop of the
 encoder's input size (224 for torchvision's AlexNet, 227 for CaffeNet) of the image resized
 to 256 on its short side, with a random horizontal flip; evaluation takes the center crop,
-as torchvision's ImageNet weights define it. The randomness of every
+as torchvision's ImageNet weights define it. The ``caffe`` crop style (``--crops caffe``) is the
+authors' instead: images squashed to 256x256 (the ILSVRC-2012 LMDB their Caffe data layer
+read), random crops with no mirroring (``crop_size: 227``, ``mirror: false`` in the data layer
+of KamitaniLab/End2EndDeepImageReconstruction's ``net_templates/data_images.prototxt``), the
+center crop for evaluation (Caffe's test phase). The randomness of every
 training sample is a pure function of ``(seed, position in the run)`` (:class:`RunOrder`),
 so a resumed run sees exactly the data an uninterrupted one would, whatever the number of
 loader workers. :mod:`invertnet.batches` makes the training batches from these pieces.
@@ -28,6 +32,27 @@ from .errors import InvertnetError
 from .imageio import IMAGE_SUFFIXES, load_image, to_uint8
 
 RESIZE = 256
+
+
+@dataclass(frozen=True)
+class CropStyle:
+    """How an image becomes an encoder input besides the crop's size: how it is resized, and whether training mirrors it."""
+
+    square: bool = False
+    """Resize both sides to the resize size (Caffe's 256x256 ImageNet), not the short side."""
+    mirror: bool = True
+    """Mirror half of the training crops."""
+
+
+CROP_STYLES = {"torchvision": CropStyle(), "caffe": CropStyle(square=True, mirror=False)}
+TORCHVISION_CROPS = CROP_STYLES["torchvision"]
+
+
+def crop_style(name: str) -> CropStyle:
+    """The crop style ``name``, or a clear error."""
+    if name not in CROP_STYLES:
+        raise InvertnetError(f"unknown crop style {name!r}: choose one of {', '.join(CROP_STYLES)}")
+    return CROP_STYLES[name]
 SPLITS = ("train", "val")
 SYNTHETIC = "synthetic"
 SYNTHETIC_SIZE = {"train": 2**31 - 1, "val": 50_000}
@@ -202,9 +227,16 @@ def resize_short_side(image: torch.Tensor, size: int = RESIZE) -> torch.Tensor:
     return TF.resize(image, [size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True).clamp(0, 1)
 
 
-def eval_crop(image: torch.Tensor, size: int = INPUT_SIZE, resize: int = RESIZE) -> torch.Tensor:
-    """The evaluation input: short side ``resize``, center ``size`` crop (the encoder's), quantised to 8 bits like a PNG."""
-    crop = TF.center_crop(resize_short_side(image, resize), [size, size])
+def resize_image(image: torch.Tensor, size: int = RESIZE, style: CropStyle = TORCHVISION_CROPS) -> torch.Tensor:
+    """The short side to ``size``, or both sides for the ``caffe`` style (bilinear, antialiased)."""
+    if not style.square:
+        return resize_short_side(image, size)
+    return TF.resize(image, [size, size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True).clamp(0, 1)
+
+
+def eval_crop(image: torch.Tensor, size: int = INPUT_SIZE, resize: int = RESIZE, style: CropStyle = TORCHVISION_CROPS) -> torch.Tensor:
+    """The evaluation input: resized to ``resize``, center ``size`` crop (the encoder's), quantised to 8 bits like a PNG."""
+    crop = TF.center_crop(resize_image(image, resize, style), [size, size])
     return to_uint8(crop).float() / 255.0
 
 
@@ -215,23 +247,29 @@ def _crop_choice(height: int, width: int, generator: torch.Generator, size: int)
     return top, left, bool(torch.rand((), generator=generator) < 0.5)
 
 
-def train_crop(image: torch.Tensor, generator: torch.Generator, size: int = INPUT_SIZE, resize: int = RESIZE) -> torch.Tensor:
-    """The training input: short side ``resize``, a random ``size`` crop (the encoder's), a random horizontal flip."""
-    image = resize_short_side(image, resize)
+def train_crop(
+    image: torch.Tensor, generator: torch.Generator, size: int = INPUT_SIZE, resize: int = RESIZE, style: CropStyle = TORCHVISION_CROPS,
+) -> torch.Tensor:
+    """The training input: resized to ``resize``, a random ``size`` crop (the encoder's), a random horizontal flip unless the style has none."""
+    image = resize_image(image, resize, style)
     top, left, flip = _crop_choice(*image.shape[-2:], generator, size)
     crop = image[:, top : top + size, left : left + size]
-    return (crop.flip(-1) if flip else crop).contiguous()
+    return (crop.flip(-1) if flip and style.mirror else crop).contiguous()
 
 
-def train_crops(images: torch.Tensor, seeds: list[int], size: int = INPUT_SIZE, resize: int = RESIZE) -> torch.Tensor:
+def train_crops(
+    images: torch.Tensor, seeds: list[int], size: int = INPUT_SIZE, resize: int = RESIZE, style: CropStyle = TORCHVISION_CROPS,
+) -> torch.Tensor:
     """:func:`train_crop` of every image of a same-sized batch, image ``i`` with seed ``seeds[i]``.
 
     The same pixels as one call per image, in a few kernels for the whole batch: on a GPU
     the per-image kernels of the single version cost more than the painting.
     """
-    images = resize_short_side(images, resize)
+    images = resize_image(images, resize, style)
     choices = [_crop_choice(*images.shape[-2:], torch.Generator().manual_seed(seed), size) for seed in seeds]
     crops = torch.stack([image[:, top : top + size, left : left + size] for image, (top, left, _) in zip(images, choices)])
+    if not style.mirror:
+        return crops
     flips = torch.tensor([flip for _, _, flip in choices]).view(-1, 1, 1, 1)
     if images.is_cuda:  # a copy from pinned memory does not wait for the GPU's queued work, a plain one does
         flips = flips.pin_memory().to(images.device, non_blocking=True)
@@ -280,7 +318,9 @@ class RunOrder(Sampler[tuple[int, int]]):
         return max(0, self.steps - self.start_step) * self.batch_size
 
 
-def eval_batches(source: Source, limit: int | None, batch_size: int, size: int = INPUT_SIZE) -> Iterator[tuple[list[str], torch.Tensor]]:
+def eval_batches(
+    source: Source, limit: int | None, batch_size: int, size: int = INPUT_SIZE, style: CropStyle = TORCHVISION_CROPS,
+) -> Iterator[tuple[list[str], torch.Tensor]]:
     """Center ``size`` crops of the first ``limit`` images, in batches, with their names.
 
     Unlike training, a broken file here is an error: every evaluated image must be counted.
@@ -291,7 +331,7 @@ def eval_batches(source: Source, limit: int | None, batch_size: int, size: int =
         images = []
         for index in indices:
             try:
-                images.append(eval_crop(source.load(index), size))
+                images.append(eval_crop(source.load(index), size, style=style))
             except BrokenImage as error:
                 raise InvertnetError(str(error)) from error
         yield [source.name(index) for index in indices], torch.stack(images)

@@ -17,6 +17,7 @@ methods are evaluated against one encoder at a time; :func:`evaluate_methods` ta
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .alexnet import INPUT_SIZE, feature_size
-from .data import Source, eval_batches, eval_count
+from .data import Source, crop_style, eval_batches, eval_count
 from .encoders import Encoder
 from .imageio import save_image, to_uint8
 from .inversion import Inverter
@@ -40,11 +41,22 @@ from .quality import class_agreement, ms_ssim, psnr, ssim
 
 PAPER_TABLE2: dict[str, dict[str, tuple[float | None, float | None]]] = {
     "conv5": {"DeePSiM (AlexNet conv5)": (43, 37), "Dosovitskiy & Brox": (35, None), "Mahendran & Vedaldi": (71, 19)},
-    "fc6": {"DeePSiM (AlexNet conv5)": (55, 48), "Dosovitskiy & Brox": (51, None), "Mahendran & Vedaldi": (80, 19), "DeePSiM image loss": (46, 79)},
+    "fc6": {
+        "DeePSiM (AlexNet conv5)": (55, 48), "Dosovitskiy & Brox": (51, None), "Mahendran & Vedaldi": (80, 19),
+        "DeePSiM, image loss (--loss image)": (46, 79), "DeePSiM (VideoNet conv5)": (51, 57),
+    },
     "fc7": {"DeePSiM (AlexNet conv5)": (61, 45), "Dosovitskiy & Brox": (56, None), "Mahendran & Vedaldi": (82, 16)},
     "fc8": {"DeePSiM (AlexNet conv5)": (63, 29), "Dosovitskiy & Brox": (58, None), "Mahendran & Vedaldi": (84, 9)},
 }
-"""Table 2 of the paper (%, image / feature space; CaffeNet, ILSVRC-2012 val)."""
+"""Table 2 of the paper (%, image / feature space; CaffeNet, ILSVRC-2012 val).
+
+"Dosovitskiy & Brox" is their CVPR 2016 paper's own generators (ref. [26]); the paper's "Our image
+loss" row is Table 1's generator trained with the image loss alone, what ``--loss image`` trains;
+"VideoNet conv5" is the full loss with the conv5 comparator of Wang & Gupta's network trained on
+videos without labels, which invertnet does not have.
+"""
+PAPER_COLUMNS = {"conv5": "conv5", "fc6": "fc6", "fc7": "fc7", "fc8": "fc8", "prob": "fc8"}
+"""Which of Table 2's columns a layer's rows come from: the paper's FC8 is shown for ``fc8`` and ``prob`` alike."""
 
 PER_IMAGE = ("image_distance", "feature_distance", "psnr", "ssim", "ms_ssim", "lpips", "top1", "top5")
 
@@ -62,15 +74,16 @@ class Method:
     """Images -> the code ``reconstruct`` takes, for models with their own encoder; None: the encoder's ``layer`` features."""
 
 
-def generator_method(inverter: Inverter) -> Method:
-    """A trained generator (or VAE, or autoencoder), named after its loss preset and file."""
+def generator_method(inverter: Inverter, clamp: bool = True) -> Method:
+    """A trained generator (or VAE, or autoencoder), named after its loss preset and file; ``clamp=False``: its raw output."""
     loss = inverter.config.get("loss_config", {}) if isinstance(inverter.config.get("loss_config"), dict) else {}
     preset = loss.get("preset", "generator")
     comparator = str(loss.get("comparator", "-"))
+    generate = functools.partial(inverter.generate, clamp=clamp)
     if inverter.model == INVERTER:
-        return Method(f"{preset}: {inverter.source}", inverter.layer, inverter.generate, inverter.source, comparator)
+        return Method(f"{preset}: {inverter.source}", inverter.layer, generate, inverter.source, comparator)
     layer = evaluation_layer(inverter.model, inverter.layer)
-    return Method(f"{inverter.model} {preset}: {inverter.source}", layer, inverter.generate, inverter.source, comparator, inverter.features)
+    return Method(f"{inverter.model} {preset}: {inverter.source}", layer, generate, inverter.source, comparator, inverter.features)
 
 
 def optimize_method(alexnet: Encoder, layer: str, config: OptimizeConfig | None = None,
@@ -80,7 +93,7 @@ def optimize_method(alexnet: Encoder, layer: str, config: OptimizeConfig | None 
     return Method("Mahendran & Vedaldi (optimize)", layer, lambda features: optimizer.reconstruct(features, on_iteration), "optimize")
 
 
-def mean_image(source: Source, count: int = 1000, batch_size: int = 64, size: int = INPUT_SIZE) -> torch.Tensor:
+def mean_image(source: Source, count: int = 1000, batch_size: int = 64, size: int = INPUT_SIZE, crops: str = "torchvision") -> torch.Tensor:
     """The per-pixel mean of the first ``count`` evaluation crops of ``source``, (3, size, size) in [0, 1].
 
     Over the training images, it is the constant image with the lowest expected squared error
@@ -88,7 +101,7 @@ def mean_image(source: Source, count: int = 1000, batch_size: int = 64, size: in
     that it uses its input at all.
     """
     total, n = torch.zeros(3, size, size, dtype=torch.float64), 0
-    for _, images in eval_batches(source, count, batch_size, size):
+    for _, images in eval_batches(source, count, batch_size, size, crop_style(crops)):
         total += images.double().sum(0)
         n += len(images)
     return (total / n).float()
@@ -120,6 +133,9 @@ class EvalResult:
     alexnet: str
     data: str
     comparator: str = "-"
+    crops: str = "torchvision"
+    clamped: bool = True
+    """Whether the errors were measured on 8-bit reconstructions clipped to [0, 1] (the default) or on the raw output."""
     lpips_unavailable: str = ""
     names: list[str] = field(default_factory=list)
     per_image: dict[str, list[float]] = field(default_factory=dict)
@@ -155,8 +171,15 @@ def evaluate_methods(
     lpips: LPIPS | None = None,
     lpips_unavailable: str = "",
     on_batch: Callable[[int], None] | None = None,
+    crops: str = "torchvision",
+    clamp: bool = True,
 ) -> list[EvalResult]:
     """Run every method on the first ``limit`` images of ``source``; inputs are read once.
+
+    ``crops`` names the inputs' crop style (``caffe``: center crops of 256x256 images). The
+    errors and class agreement are measured on the reconstructions as PNGs would hold them
+    (8 bits, clipped to [0, 1]), or with ``clamp=False`` on the generators' raw output, as the
+    paper's Caffe measured blobs; PSNR, SSIM, MS-SSIM and LPIPS always see the clipped images.
 
     ``save_dir`` receives ``input/NAME.png`` (the exact crop compared) and ``recon/NAME.png``
     (with several methods, ``recon-METHOD/NAME.png``). ``thumbnails`` = (folder, count) writes
@@ -174,7 +197,7 @@ def evaluate_methods(
     recon_dirs = ["recon"] if len(methods) == 1 else [f"recon-{i}-{_slug(m.name)}" for i, m in enumerate(methods)]
     names: list[str] = []
     try:
-        for batch_names, images in eval_batches(source, limit, batch_size, size):
+        for batch_names, images in eval_batches(source, limit, batch_size, size, crop_style(crops)):
             images = images.to(device)
             with torch.no_grad():
                 features = alexnet(images, tuple(dict.fromkeys([*layers, "fc8"])))
@@ -183,26 +206,28 @@ def evaluate_methods(
             inputs.append(to_uint8(images))
             for index, method in enumerate(methods):
                 code = features[method.layer] if method.encode is None else method.encode(images)
-                recon = to_uint8(method.reconstruct(code)).float().div(255.0).to(device)
+                raw = method.reconstruct(code).float().to(device)
+                recon = to_uint8(raw).float().div(255.0).to(device) if clamp else raw  # what the errors measure
+                shown = recon.clamp(0, 1)  # what the image-quality metrics and the pictures see
                 with torch.no_grad():
                     recon_features = alexnet(recon, tuple(dict.fromkeys([method.layer, "fc8"])))
                     top1, top5 = class_agreement(features["fc8"], recon_features["fc8"])
                     values = per_image[index]
                     values["image_distance"].append(euclidean_per_sample(recon * 255.0, images * 255.0).cpu())
                     values["feature_distance"].append(euclidean_per_sample(recon_features[method.layer], features[method.layer]).cpu())
-                    values["psnr"].append(psnr(recon, images).cpu())
-                    values["ssim"].append(ssim(recon, images).cpu())
-                    values["ms_ssim"].append(ms_ssim(recon, images).cpu())
-                    values["lpips"].append(lpips(recon, images).cpu() if lpips is not None else torch.full((len(images),), math.nan))
+                    values["psnr"].append(psnr(shown, images).cpu())
+                    values["ssim"].append(ssim(shown, images).cpu())
+                    values["ms_ssim"].append(ms_ssim(shown, images).cpu())
+                    values["lpips"].append(lpips(shown, images).cpu() if lpips is not None else torch.full((len(images),), math.nan))
                     values["top1"].append(top1.float().cpu())
                     values["top5"].append(top5.float().cpu())
                 if save_dir is not None:
-                    for name, image, reconstruction in zip(batch_names, images, recon):
+                    for name, image, reconstruction in zip(batch_names, images, shown):
                         if index == 0:
                             save_image(image, Path(save_dir) / "input" / f"{name}.png")
                         save_image(reconstruction, Path(save_dir) / recon_dirs[index] / f"{name}.png")
                 if thumbnails is not None:
-                    _save_thumbnails(thumbnails, index, len(names), batch_names, images, recon)
+                    _save_thumbnails(thumbnails, index, len(names), batch_names, images, shown)
             names.extend(batch_names)
             if on_batch is not None:
                 on_batch(len(names))
@@ -224,7 +249,7 @@ def evaluate_methods(
                 image_normalizer=image_normalizer, feature_normalizer=feature_normalizers[method.layer],
                 psnr=float(columns["psnr"].mean()), ssim=float(columns["ssim"].mean()), ms_ssim=float(columns["ms_ssim"].mean()),
                 lpips=lpips_mean, top1_agreement=float(columns["top1"].mean()), top5_agreement=float(columns["top5"].mean()),
-                checkpoint=method.source, alexnet=alexnet.identity, data=data_name, comparator=method.comparator,
+                checkpoint=method.source, alexnet=alexnet.identity, data=data_name, comparator=method.comparator, crops=crops, clamped=clamp,
                 lpips_unavailable="" if lpips is not None else lpips_unavailable, names=list(names),
                 per_image={key: column.tolist() for key, column in columns.items()},
             )

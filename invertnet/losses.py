@@ -34,7 +34,7 @@ from .quality import ms_ssim
 
 # Which of (feature, adversarial, image) terms each preset of Fig. 1 switches on.
 PRESETS: dict[str, tuple[bool, bool, bool]] = {
-    "image": (False, False, True),  # Dosovitskiy & Brox (2016): image-space loss alone
+    "image": (False, False, True),  # image-space loss alone: with Table 1's generator, Table 2's "Our image loss" row
     "adv+image": (False, True, True),
     "feat+image": (True, False, True),
     "feat+adv": (True, True, False),
@@ -225,38 +225,3 @@ def generator_loss(
         terms["kl"] = kl
         total = total + config.lambda_kl * kl
     return GeneratorLoss(total, terms)
-
-
-@dataclass
-class DiscriminatorGate:
-    """Pauses the discriminator while it is winning too clearly (section 3.2).
-
-    The discriminator is not updated while L_discr / L_adv < ``stop_below`` (0.1 in the
-    paper). With ``resume_above`` > ``stop_below`` the gate has the hysteresis of the
-    authors' scripts (they used 0.5): once paused, it resumes only when the ratio reaches it.
-    """
-
-    stop_below: float = 0.1
-    resume_above: float = 0.1
-    active: bool | torch.Tensor = True
-
-    def __post_init__(self) -> None:
-        if self.resume_above < self.stop_below:
-            raise InvertnetError(f"the gate's resume ratio ({self.resume_above}) must be >= its stop ratio ({self.stop_below})")
-
-    def update(self, discr_loss: float | torch.Tensor, adv_loss: float | torch.Tensor) -> bool | torch.Tensor:
-        """Record this step's losses; return whether the discriminator is updated on it.
-
-        Floats give a bool. 0-d tensors give a bool tensor, decided on their device, so the
-        training step needs no host synchronisation for the gate.
-        """
-        if not isinstance(discr_loss, torch.Tensor):
-            ratio = discr_loss / adv_loss if adv_loss > 0 else float("inf")
-            self.active = ratio >= (self.stop_below if self.active else self.resume_above)
-            return self.active
-        ratio = torch.where(adv_loss > 0, discr_loss / adv_loss, float("inf"))
-        if isinstance(self.active, torch.Tensor):
-            self.active = ratio >= torch.where(self.active, self.stop_below, self.resume_above)
-        else:
-            self.active = ratio >= (self.stop_below if self.active else self.resume_above)
-        return self.active

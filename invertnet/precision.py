@@ -72,6 +72,9 @@ class Precision:
         """A batch of images in this precision's memory layout."""
         return images.contiguous(memory_format=self.memory_format)
 
-    def adam(self, parameters: object, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
-        """Adam fused into one kernel (CPU and CUDA), which can skip a step on the device."""
-        return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)
+    def adam(self, parameters: object, lr: float, betas: tuple[float, float], weight_decay: float = 0.0) -> torch.optim.Adam:
+        """Adam fused into one kernel (CPU and CUDA), which can skip a step on the device.
+
+        ``weight_decay`` is added to the gradient (L2, Caffe's ``weight_decay``), not decoupled as in AdamW.
+        """
+        return torch.optim.Adam(parameters, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)

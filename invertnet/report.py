@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .atomic import atomic_path
-from .evaluation import PAPER_TABLE2, EvalResult
+from .evaluation import PAPER_COLUMNS, PAPER_TABLE2, EvalResult
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -47,7 +47,7 @@ def paper_rows(layers: Sequence[str]) -> list[list[str]]:
     """Table 2 of the paper for ``layers``, in the same columns."""
     rows = []
     for layer in dict.fromkeys(layers):
-        for method, (image, feature) in PAPER_TABLE2[layer].items():
+        for method, (image, feature) in PAPER_TABLE2[PAPER_COLUMNS[layer]].items():
             rows.append([f"paper: {method}", layer, "caffenet (paper)", "", "-" if image is None else f"{image}", "-" if feature is None else f"{feature}"] + [""] * 6)
     return rows
 

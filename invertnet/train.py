@@ -33,6 +33,7 @@ Only rank 0 writes files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -51,17 +52,21 @@ from .alexnet import MAX_SEED, check_layer
 from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
 from .batches import training_batches
 from .encoders import load_encoder
-from .data import SYNTHETIC, BrokenImage, RunOrder, eval_crop, mix_seed, open_source
+from .data import SYNTHETIC, BrokenImage, RunOrder, crop_style, eval_crop, mix_seed, open_source
 from .errors import InvertnetError
 from .graphs import CapturedStep
 from .atomic import atomic_path, check_writable
 from .imageio import grid, save_image
-from .losses import DiscriminatorGate, LossConfig, build_comparator, discriminator_loss, generator_loss
+from .gate import PAPER, SCRIPT, Gate
+from .losses import GeneratorLoss, LossConfig, build_comparator, discriminator_loss, generator_loss
 from .models import Discriminator
+from .models.generator import has_tail_biases
 from .models.kinds import AUTOENCODER, CODE_LAYERS, DEFAULT_LAMBDA_KL, INVERTER, VAE_KIND, build_discriminator, build_model, check_kind, training_geometry
 from .losses import kl_divergence
 from .precision import PRECISIONS, Precision
+from .calibrate import LIGHT_FEATURE_TERM, term_balance
 from .runlock import run_lock
+from .schedule import PAPER_GAMMA, PAPER_MILESTONES, StepSchedule, check_milestones
 
 SAMPLE_COUNT = 8
 MAX_STEPS = 10**12
@@ -94,8 +99,14 @@ class TrainConfig:
     lr: float = 2e-4
     beta1: float = 0.9
     beta2: float = 0.999
-    gate_stop: float = 0.1
-    gate_resume: float = 0.1
+    lr_milestones: tuple[int, ...] = PAPER_MILESTONES
+    lr_gamma: float = PAPER_GAMMA
+    gate: str = SCRIPT
+    gate_stop: float | None = None
+    gate_resume: float | None = None
+    gate_pause_generator: float | None = None
+    d_weight_decay: float = 0.0
+    crops: str = "torchvision"
     checkpoint_every: int = 1000
     sample_every: int = 1000
     log_every: int = 10
@@ -132,10 +143,15 @@ class TrainConfig:
             raise InvertnetError(f"--batch-size {self.batch_size} is over invertnet's limit of {MAX_BATCH:,} (the paper used 64)")
         if not 0 <= self.seed <= MAX_SEED:
             raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed}")
-        for name in ("gate_stop", "gate_resume", "beta1", "beta2"):
+        for name in ("beta1", "beta2"):
             value = getattr(self, name)
-            if not 0 <= value < (1 if name.startswith("beta") else math.inf):
-                raise InvertnetError(f"--{name.replace('_', '-')} must be in [0, {'1)' if name.startswith('beta') else 'inf)'}, got {value}")
+            if not 0 <= value < 1:
+                raise InvertnetError(f"--{name} must be in [0, 1), got {value}")
+        self.lr_milestones = check_milestones(self.lr_milestones, self.lr_gamma)
+        crop_style(self.crops)
+        Gate(self.gate, self.gate_stop, self.gate_resume, self.gate_pause_generator)
+        if not 0 <= self.d_weight_decay < math.inf:
+            raise InvertnetError(f"--d-weight-decay must be a finite number >= 0, got {self.d_weight_decay}")
         if self.cuda_graph and self.compile:
             raise InvertnetError("--cuda-graph and --compile cannot be combined: choose one")
         lambda_kl = (DEFAULT_LAMBDA_KL if self.lambda_kl is None else self.lambda_kl) if self.model == VAE_KIND else 0.0
@@ -143,8 +159,27 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> TrainConfig:
+        """The config saved in a checkpoint; a run saved before a setting existed gets what it trained with."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        kept = {k: v for k, v in values.items() if k in known}
+        for name, before in LEGACY.items():
+            kept.setdefault(name, before)
+        kept["lr_milestones"] = tuple(kept["lr_milestones"])  # type: ignore[arg-type]
+        return cls(**kept)  # type: ignore[arg-type]
+
+
+PAPER_SETTINGS: dict[str, object] = {
+    "alexnet": "caffenet", "crops": "caffe", "precision": "fp32", "d_weight_decay": 4e-4,
+    "gate": SCRIPT, "lr_milestones": PAPER_MILESTONES, "lr_gamma": PAPER_GAMMA,
+}
+"""``--preset paper``: the authors' training as far as it is known (each fact's source in README and docs/results.md):
+CaffeNet, crops of 256x256 images without mirroring, fp32 (Caffe had no bf16), the release solver's
+discriminator weight decay, the script's gate and the solver's schedule (the last two are the defaults anyway)."""
+TRAIN_PRESETS = ("default", "paper")
+
+
+LEGACY: dict[str, object] = {"gate": PAPER, "lr_milestones": ()}
+"""What runs saved before the gate and the schedule were settings did: the paper's gate and a constant rate."""
 
 
 def _step_unless(optimizer: torch.optim.Optimizer, skip: torch.Tensor) -> None:
@@ -162,11 +197,12 @@ class NonFiniteLoss(InvertnetError):
 
 @dataclass
 class StepValues:
-    """One step's losses and whether D was updated, read back to the host."""
+    """One step's losses and whether D and G were updated (None: no discriminator, or a gate that never pauses G), read back."""
 
     values: dict[str, float]
     discriminator_updated: bool | None
     stop_requested: bool
+    generator_updated: bool | None = None
 
 
 @dataclass
@@ -180,23 +216,29 @@ class StepResult:
     names: tuple[str, ...]
     stats: torch.Tensor  # the losses, averaged over processes, then the stop flag
     discriminator_updated: torch.Tensor | None
+    generator_updated: torch.Tensor | None = None
 
     def read(self) -> StepValues:
         """This step alone, read back (a host synchronisation)."""
         return read_back([self])[0]
+
+    @property
+    def flags(self) -> list[torch.Tensor]:
+        return [flag for flag in (self.discriminator_updated, self.generator_updated) if flag is not None]
 
 
 def read_back(results: list[StepResult]) -> list[StepValues]:
     """Several steps read back with one device-to-host copy."""
     if not results:
         return []
-    rows = [r.stats if r.discriminator_updated is None else torch.cat([r.stats, r.discriminator_updated.float().view(1)]) for r in results]
+    rows = [torch.cat([r.stats, *(flag.float().view(1) for flag in r.flags)]) for r in results]
     values = torch.stack(rows).tolist()
     steps = []
     for result, row in zip(results, values):
         count = len(result.names)
-        updated = None if result.discriminator_updated is None else bool(row[count + 1])
-        steps.append(StepValues(dict(zip(result.names, row[:count])), updated, row[count] > 0))
+        flags = iter(bool(value) for value in row[count + 1 :])
+        d, g = (None if flag is None else next(flags) for flag in (result.discriminator_updated, result.generator_updated))
+        steps.append(StepValues(dict(zip(result.names, row[:count])), d, row[count] > 0, g))
     return steps
 
 
@@ -238,6 +280,8 @@ class Trainer:
             raise InvertnetError(f"--gpu-decode decodes JPEGs with nvJPEG on a CUDA device, not {self.device}: leave it off (--no-gpu-decode)")
         if config.gpu_decode and config.data == SYNTHETIC:
             raise InvertnetError("--gpu-decode decodes JPEG files; --data synthetic has none")
+        if config.gpu_decode and config.crops != "torchvision":
+            raise InvertnetError(f"--gpu-decode makes torchvision's crops (short side 256, mirrored), not --crops {config.crops}: leave it off")
         if config.gpu_decode and config.model == AUTOENCODER:
             raise InvertnetError("--gpu-decode makes the 256-pixel crops of inversion; the autoencoder's 64-of-96 crops are made by the workers: leave it off")
         if config.batch_size % self.context.world_size:
@@ -255,22 +299,27 @@ class Trainer:
         if self.comparator is not None:
             fit(self.comparator)
         self.geometry = training_geometry(config.model, self.alexnet)
-        self.generator = fit(build_model(config.model, config.layer, self.alexnet).to(self.device))
+        self.crops = crop_style(config.crops)
+        tail_bias = checkpoint is not None and has_tail_biases(checkpoint.module_state("generator"))  # a run from before 0.2 goes on as it was
+        self.generator = fit(build_model(config.model, config.layer, self.alexnet, tail_bias).to(self.device))
         """The network being trained: a :class:`Generator`, a :class:`VAE` or an :class:`Autoencoder` (saved as ``generator.*``)."""
         betas = (config.beta1, config.beta2)
         self.g_optimizer = self.precision.adam(self.generator.parameters(), config.lr, betas)
+        self.g_schedule = StepSchedule(self.g_optimizer, config.lr, config.lr_milestones, config.lr_gamma)
         self.discriminator: Discriminator | None = None
         self.d_optimizer: torch.optim.Optimizer | None = None
+        self.d_schedule: StepSchedule | None = None
         if self.loss.adversarial:
             self.discriminator = fit(build_discriminator(config.model, config.layer).to(self.device))
-            self.d_optimizer = self.precision.adam(self.discriminator.parameters(), config.lr, betas)
+            self.d_optimizer = self.precision.adam(self.discriminator.parameters(), config.lr, betas, config.d_weight_decay)
+            self.d_schedule = StepSchedule(self.d_optimizer, config.lr, config.lr_milestones, config.lr_gamma)
         self._g_train: torch.nn.Module = self._compiled(self._wrap(self.generator))
         self._d_train: torch.nn.Module | None = None
         self._d_frozen: torch.nn.Module | None = None
         if self.discriminator is not None:
             self._d_train = self._compiled(self._wrap(self.discriminator))
             self._d_frozen = self._compiled(self.discriminator)  # the bare module for G's pass: no DDP bookkeeping
-        self.gate = DiscriminatorGate(config.gate_stop, config.gate_resume)
+        self.gate = Gate(config.gate, config.gate_stop, config.gate_resume, config.gate_pause_generator, device=self.device)
         self.step = 0
         self.skipped: set[int] = set()
         self._signal_received: int | None = None  # set by a signal in this process
@@ -282,6 +331,30 @@ class Trainer:
         self._captured = CapturedStep(self._step, GRAPH_WARMUP, before_capture=lambda: self._set_capturable(True)) if config.cuda_graph else None
         if checkpoint is not None:
             self._restore(checkpoint)
+        else:
+            self._check_feature_term()
+
+    def _check_feature_term(self) -> None:
+        """Warn when the feature term between two different sample images weighs next to nothing against the image term.
+
+        With a comparator whose features are far smaller than CaffeNet's (a random network with
+        PyTorch's initialisation, say), lambda_feat = 0.01 makes a ``full`` run an ``adv+image``
+        one in all but name; ``invertnet calibrate`` gives the lambda_feat that fits.
+        """
+        if self.comparator is None or self.loss.lambda_img <= 0 or self.loss.image_loss != "l2":
+            return
+        images = self.sample_images().to(self.device)
+        if len(images) < 2:
+            return
+        feature, image = term_balance(self.comparator, images, self.loss.lambda_feat, self.loss.lambda_img)
+        if feature < LIGHT_FEATURE_TERM * image:
+            self.warnings.append(
+                f"between two different sample images the weighted feature term is {feature:.3g} and the image term {image:.3g}: "
+                f"the feature term would steer nothing (the {self.loss.comparator} features of {self.alexnet.identity} are far smaller "
+                f"than CaffeNet's, for which lambda_feat {self.loss.lambda_feat:g} was set). "
+                f"`invertnet calibrate --data {self.config.data} --alexnet {self.config.alexnet} --comparator {self.loss.comparator}` "
+                "measures the --lambda-feat that fits"
+            )
 
     def _wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         """DistributedDataParallel when several processes train together; the module itself otherwise."""
@@ -344,10 +417,10 @@ class Trainer:
 
     def _load_states(self, checkpoint: Checkpoint) -> None:
         """Networks, optimizers, gate and counters from a checkpoint, each checked whole."""
-        pairs = [(self.generator, self.g_optimizer, "generator")]
-        if self.discriminator is not None and self.d_optimizer is not None:
-            pairs.append((self.discriminator, self.d_optimizer, "discriminator"))
-        for module, optimizer, name in pairs:
+        pairs = [(self.generator, self.g_optimizer, self.g_schedule, "generator")]
+        if self.discriminator is not None and self.d_optimizer is not None and self.d_schedule is not None:
+            pairs.append((self.discriminator, self.d_optimizer, self.d_schedule, "discriminator"))
+        for module, optimizer, schedule, name in pairs:
             module.load_state_dict(checkpoint.module_state(name))
             if not all(torch.isfinite(t).all() for t in module.state_dict().values()):
                 raise ValueError(f"the {name} has NaN or infinite weights")
@@ -355,12 +428,13 @@ class Trainer:
             parameters = [p for group in optimizer.param_groups for p in group["params"]]
             if any(set(optimizer.state.get(p, {})) != {"step", "exp_avg", "exp_avg_sq"} for p in parameters):
                 raise ValueError(f"the {name}'s Adam state is incomplete")
+            schedule.restore()  # its count of updates from Adam's; the optimizer reads the schedule's rate again
         self._set_capturable(False)  # a saved graph run's flag; set again at capture
         state = checkpoint.state
         self.step = checkpoint.step
         if self.step < 1:
             raise ValueError(f"step {self.step}: a training checkpoint is written after a step")
-        self.gate.active = bool(state["gate_active"])
+        self.gate.set(bool(state["gate_active"]), bool(state.get("generator_active", True)))
         self.skipped = {int(index) for index in state.get("skipped_indices", [])}
         trained_on = state.get("data_fingerprint")
         if trained_on is not None and trained_on != self.source.fingerprint:
@@ -390,7 +464,7 @@ class Trainer:
             optim, metadata["invertnet.optim.discriminator"] = flatten_optimizer("optim.discriminator", self.d_optimizer)
             tensors.update(optim)
         metadata["invertnet.state"] = json.dumps({
-            "gate_active": bool(self.gate.active), "skipped_indices": sorted(self.skipped), "world_size": self.context.world_size,
+            "gate_active": bool(self.gate.discriminator), "generator_active": bool(self.gate.generator), "skipped_indices": sorted(self.skipped), "world_size": self.context.world_size,
             "data_fingerprint": self.source.fingerprint,
         })
         checkpoint = atomic_save(tensors, metadata, self.out / CHECKPOINT_NAME)  # first: a run with a generator always has one
@@ -412,46 +486,101 @@ class Trainer:
         torch.manual_seed(mix_seed(self.config.seed, self.step, self.context.rank))  # dropout: a function of (seed, step, rank)
         self._stop_flag.fill_(float(self._signal_received is not None))
         images = images.to(self.device, non_blocking=True)
-        stats, updated = self._step(images) if self._captured is None else self._captured(images)
+        stats, d_updated, g_updated = self._step(images) if self._captured is None else self._captured(images)
         assert stats is not None
-        return StepResult(self._names, stats, updated)
+        return StepResult(self._names, stats, d_updated, g_updated)
 
     @property
     def _names(self) -> tuple[str, ...]:
         """The loss terms a step reports, in the order of its stats."""
         return ("loss", *self.loss.terms, *(("discr",) if self._d_train is not None else ()))
 
-    def _step(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The step's device work on a batch already on the device: (stats, whether D was updated)."""
+    def _step(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """The step's device work on a batch already on the device: (stats, whether D was updated, whether G was).
+
+        With ``--gate paper`` (or no discriminator) G is updated first and the gate decides from
+        this step's losses whether D is; with ``--gate script`` D is updated first, L_adv comes
+        from the updated D, and the losses decide the next step (:mod:`invertnet.gate`).
+        """
         x = self.precision.images(images)
-        with self.precision.autocast(cache=self._captured is None):
+        with self._autocast():
             real = x * 255.0
             fake, features, kl = self._reconstruct(x)
-            logits_fake = None
-            if self._d_frozen is not None and self.discriminator is not None:
-                self.discriminator.requires_grad_(False)
-                logits_fake = self._d_frozen(fake, features)
-                self.discriminator.requires_grad_(True)
-            loss = generator_loss(self.loss, fake, real, self.comparator, logits_fake, kl)
+        if self._d_train is not None and self.gate.decides_ahead:
+            return self._step_discriminator_first(real, fake, features, kl)
+        with self._autocast():
+            loss = self._generator_loss(fake, real, features, kl)
             parts = {"loss": loss.total, **loss.terms}
             if self._d_train is not None:
-                both = None if features is None else torch.cat([features, features])
-                logits = self._d_train(torch.cat([real, fake.detach()]), both)
-                parts["discr"] = discriminator_loss(logits[: len(real)], logits[len(real) :])
-        assert tuple(parts) == self._names
-        stats = distributed.all_mean(torch.stack([v.detach().float() for v in parts.values()] + [self._stop_flag]), self.context)
+                parts["discr"] = self._discriminator_loss(real, fake, features)
+        stats = self._stats(parts)
         finite = torch.isfinite(stats[:-1]).all()
-        self.g_optimizer.zero_grad(set_to_none=True)
-        loss.total.backward()
-        _step_unless(self.g_optimizer, ~finite)
-        updated = None
-        if self._d_train is not None and self.d_optimizer is not None:
-            losses = dict(zip(parts, stats))
-            updated = self.gate.update(losses["discr"], losses["adv"]) & finite
-            self.d_optimizer.zero_grad(set_to_none=True)
-            parts["discr"].backward()
-            _step_unless(self.d_optimizer, ~updated)
-        return stats, updated
+        self._update(self.g_optimizer, self.g_schedule, loss.total, finite)
+        if self.d_optimizer is None or self.d_schedule is None:
+            return stats, None, None
+        losses = dict(zip(parts, stats))
+        updated = self.gate.decide(losses["discr"], losses["adv"])[0] & finite
+        self._update(self.d_optimizer, self.d_schedule, self.loss.lambda_adv * parts["discr"], updated)
+        return stats, updated, None
+
+    def _step_discriminator_first(
+        self, real: torch.Tensor, fake: torch.Tensor, features: torch.Tensor | None, kl: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``--gate script``: D's update on real and G(y), then G's loss with the updated D, then G's update."""
+        assert self.d_optimizer is not None and self.d_schedule is not None
+        train_d, train_g = self.gate.discriminator.clone(), self.gate.generator.clone()  # decided by the last step
+        with self._autocast():
+            discr = self._discriminator_loss(real, fake, features)
+        d_finite = torch.isfinite(distributed.all_mean(discr.detach().float().view(1), self.context)).all()
+        d_updated = train_d & d_finite
+        self._update(self.d_optimizer, self.d_schedule, self.loss.lambda_adv * discr, d_updated)
+        with self._autocast():
+            loss = self._generator_loss(fake, real, features, kl)
+        parts = {"loss": loss.total, **loss.terms, "discr": discr}
+        stats = self._stats(parts)
+        g_updated = train_g & torch.isfinite(stats[:-1]).all()
+        self._update(self.g_optimizer, self.g_schedule, loss.total, g_updated)
+        losses = dict(zip(parts, stats))
+        self.gate.decide(losses["discr"], losses["adv"])
+        return stats, d_updated, g_updated
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        return self.precision.autocast(cache=self._captured is None)
+
+    def _generator_loss(self, fake: torch.Tensor, real: torch.Tensor, features: torch.Tensor | None, kl: torch.Tensor | None) -> GeneratorLoss:
+        """Eq. 1 (plus the VAE's KL term), through the discriminator as it is now, whose weights get no gradient."""
+        logits_fake = None
+        if self._d_frozen is not None and self.discriminator is not None:
+            self.discriminator.requires_grad_(False)
+            logits_fake = self._d_frozen(fake, features)
+            self.discriminator.requires_grad_(True)
+        return generator_loss(self.loss, fake, real, self.comparator, logits_fake, kl)
+
+    def _discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
+        """Eq. 3 on the real images and the (detached) reconstructions, in one pass."""
+        assert self._d_train is not None
+        both = None if features is None else torch.cat([features, features])
+        logits = self._d_train(torch.cat([real, fake.detach()]), both)
+        return discriminator_loss(logits[: len(real)], logits[len(real) :])
+
+    def _stats(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The step's losses averaged over the processes, then the stop flag."""
+        assert tuple(parts) == self._names
+        return distributed.all_mean(torch.stack([v.detach().float() for v in parts.values()] + [self._stop_flag]), self.context)
+
+    @staticmethod
+    def _update(optimizer: torch.optim.Optimizer, schedule: StepSchedule, loss: torch.Tensor, apply: torch.Tensor) -> None:
+        """Backpropagate ``loss`` and take the optimizer's step at its scheduled rate, skipped on the device unless ``apply``.
+
+        The discriminator's loss arrives weighted by lambda_adv, as in Caffe, where the loss
+        layer's weight (100) scales the gradient of every network it reaches; Adam does not
+        see the scale, except against ``--d-weight-decay``, which is added to that gradient.
+        """
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        schedule.before_step()
+        _step_unless(optimizer, ~apply)
+        schedule.after_step(apply)
 
     def _reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """The trained network's output for ``x``: (fake image in 0-255 units, features D is conditioned on, KL term)."""
@@ -475,7 +604,7 @@ class Trainer:
             images: list[torch.Tensor] = []
             for index in range(min(len(source), 10 * SAMPLE_COUNT)):
                 try:
-                    images.append(eval_crop(source.load(index), self.geometry.size, self.geometry.resize))
+                    images.append(eval_crop(source.load(index), self.geometry.size, self.geometry.resize, self.crops))
                 except BrokenImage:
                     continue
                 if len(images) == SAMPLE_COUNT:
@@ -543,7 +672,7 @@ class Trainer:
             len(self.source), self.config.seed, self.local_batch, self.step, self.config.steps, self.context.rank, self.context.world_size
         )
         return training_batches(
-            self.source, order, self.device, self.config.workers, self.config.gpu_decode, self.geometry.size, self.geometry.resize
+            self.source, order, self.device, self.config.workers, self.config.gpu_decode, self.geometry.size, self.geometry.resize, self.crops,
         )
 
     def run(self, on_log: Callable[[dict[str, object]], None] | None = None) -> TrainResult:
@@ -629,6 +758,9 @@ class Trainer:
         if self.discriminator is not None:
             record["d_updated"] = window[-1].discriminator_updated
             record["d_update_rate"] = sum(r.discriminator_updated for r in window) / len(window)
+        if window[-1].generator_updated is not None:
+            record["g_updated"] = window[-1].generator_updated
+            record["g_update_rate"] = sum(bool(r.generator_updated) for r in window) / len(window)
         record["images_per_s"] = len(window) * self.config.batch_size / max(elapsed, 1e-9)
         record["skipped_files"] = len(self.skipped)
         if self.context.distributed:

@@ -39,6 +39,8 @@ def test_paper_numbers_are_table2():
     assert PAPER_TABLE2["fc6"]["DeePSiM (AlexNet conv5)"] == (55, 48)
     assert PAPER_TABLE2["fc8"]["Mahendran & Vedaldi"] == (84, 9)
     assert PAPER_TABLE2["conv5"]["Dosovitskiy & Brox"] == (35, None)
+    assert PAPER_TABLE2["fc6"]["DeePSiM, image loss (--loss image)"] == (46, 79)  # the paper's "Our image loss" row
+    assert PAPER_TABLE2["fc6"]["DeePSiM (VideoNet conv5)"] == (51, 57)
 
 
 def test_several_methods_in_one_pass(trained_run, alexnet, tmp_path):

@@ -5,7 +5,7 @@ import torch
 
 from invertnet.errors import InvertnetError
 from invertnet.losses import (
-    IMAGE_LOSSES, PRESETS, Comparator, DiscriminatorGate, LossConfig, adversarial_loss, build_comparator, discriminator_loss, euclidean,
+    IMAGE_LOSSES, PRESETS, Comparator, LossConfig, adversarial_loss, build_comparator, discriminator_loss, euclidean,
     generator_loss, image_term,
 )
 
@@ -74,24 +74,6 @@ def test_comparators(alexnet):
     random = build_comparator("random-conv5", alexnet)
     assert isinstance(random, Comparator) and random.network.identity == "random:1"
     assert random(torch.rand(1, 3, 224, 224) * 255).shape == (1, 256, 6, 6)
-
-
-def test_gate_pauses_below_threshold_and_resumes():
-    gate = DiscriminatorGate()
-    assert gate.update(discr_loss=1.0, adv_loss=1.0)  # ratio 1
-    assert not gate.update(discr_loss=0.05, adv_loss=1.0)  # ratio 0.05 < 0.1: paused
-    assert not gate.update(discr_loss=0.09, adv_loss=1.0)
-    assert gate.update(discr_loss=0.2, adv_loss=1.0)  # back above 0.1
-
-
-def test_gate_hysteresis_of_the_original_scripts():
-    gate = DiscriminatorGate(stop_below=0.1, resume_above=0.5)
-    assert not gate.update(0.05, 1.0)
-    assert not gate.update(0.3, 1.0)  # above 0.1 but below 0.5: stays paused
-    assert gate.update(0.6, 1.0)
-    assert gate.update(0.3, 1.0)  # active, and 0.3 >= 0.1: stays active
-    with pytest.raises(InvertnetError):
-        DiscriminatorGate(stop_below=0.5, resume_above=0.1)
 
 
 def test_image_loss_choices():

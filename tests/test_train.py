@@ -87,7 +87,7 @@ def test_non_finite_loss_stops_before_anything_is_saved(tmp_path, monkeypatch):
 
 
 def test_a_closed_gate_leaves_the_discriminator_and_its_adam_state_untouched(tmp_path):
-    trainer = Trainer(_config(tmp_path / "run", layer="fc8", steps=1, gate_stop=1e9, gate_resume=1e9))
+    trainer = Trainer(_config(tmp_path / "run", layer="fc8", steps=1, gate="paper", gate_stop=1e9, gate_resume=1e9))
     before = {name: tensor.clone() for name, tensor in trainer.discriminator.state_dict().items()}
     generator_before = [p.detach().clone() for p in trainer.generator.parameters()]
     step = trainer.train_step(training_batch(2, torch.device("cpu"))).read()

@@ -15,13 +15,14 @@ import typer
 
 from .. import __version__
 from ..errors import InvertnetError
-from . import bench, demo, eval, figure, interpolate, invert, reencode, sample, train, weights
+from . import bench, calibrate, demo, eval, figure, interpolate, invert, reencode, sample, train, weights
 
 app = typer.Typer(
     name="invertnet",
     help="Reconstruct images from AlexNet/CaffeNet features with DeePSiM generators (Dosovitskiy & Brox, NIPS 2016); train DeePSiM VAEs and autoencoders.",
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: "[default: N]" in it is not a markup tag to strip
     no_args_is_help=True,
 )
 
@@ -39,7 +40,7 @@ def _root(
     """Reconstruct images from AlexNet features with DeePSiM generators."""
 
 
-for module in (train, invert, reencode, interpolate, sample, eval, figure, weights, demo, bench):
+for module in (train, calibrate, invert, reencode, interpolate, sample, eval, figure, weights, demo, bench):
     module.register(app)
 
 

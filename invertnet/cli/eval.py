@@ -17,7 +17,7 @@ from rich.table import Table
 from ..alexnet import check_layer
 from ..encoders import Encoder, input_size, load_encoder
 from ..atomic import atomic_path, check_writable
-from ..data import SPLITS, eval_count, has_splits, open_source
+from ..data import CROP_STYLES, SPLITS, crop_style, eval_count, has_splits, open_source
 from ..devices import resolve_device
 from ..errors import InvertnetError
 from ..evaluation import PER_IMAGE, EvalResult, Method, evaluate_methods, generator_method, mean_image, mean_method, optimize_method
@@ -26,7 +26,7 @@ from ..lpips import load_lpips
 from ..optimize import OptimizeConfig
 from ..report import HEADER, metrics_rows, paper_rows, write_report
 from ..train import MAX_BATCH
-from .common import ALEXNET, DEVICE, announce, encoder_spec, check_results_file, progress_bar, refuse, stderr, stdout_console
+from .common import ALEXNET, DEVICE, announce, encoder_spec, check_results_file, given, progress_bar, refuse, stderr, stdout_console
 
 METHODS = ("generator", "optimize", "mean")
 MEAN_IMAGES = 1000
@@ -71,6 +71,9 @@ def write_csv(path: Path, results: list[EvalResult]) -> None:
     announce(path)
 
 
+EVAL_PRESETS = ("default", "paper")
+
+
 def eval_command(
     ctx: typer.Context,
     layer: str | None = typer.Option(None, "--layer", "-l", help="Layer to invert [default: each checkpoint's own]."),
@@ -92,10 +95,19 @@ def eval_command(
     csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per image and method."),
     html_dir: Path | None = typer.Option(None, "--html", help="Write an offline HTML report (table and thumbnails) to this folder."),
     save_reconstructions: Path | None = typer.Option(None, "--save-reconstructions", help="Write DIR/input/NAME.png and DIR/recon/NAME.png."),
+    crops: str = typer.Option("torchvision", "--crops", help=f"{', '.join(CROP_STYLES)}: center crops of images with the short side at 256, or of 256x256 images (the authors')."),
+    unclamped: bool = typer.Option(False, "--unclamped", help="Measure the errors on the generators' raw output, not on 8-bit images clipped to [0, 1]."),
+    preset: str = typer.Option("default", "--preset", help="paper: the authors' protocol as far as known (--crops caffe --unclamped); options given beside it override it."),
     alexnet: str | None = ALEXNET,
     device: str = DEVICE,
 ) -> None:
     """Normalized Euclidean error in image and feature space (Table 2), PSNR, SSIM, MS-SSIM, LPIPS, class agreement."""
+    if preset not in EVAL_PRESETS:
+        raise InvertnetError(f"unknown --preset {preset!r}: choose one of {', '.join(EVAL_PRESETS)}")
+    if preset == "paper":
+        crops = crops if given(ctx, "crops") else "caffe"
+        unclamped = unclamped if given(ctx, "unclamped") else True
+    crop_style(crops)
     check_results_file("--json", json_path, ".json")
     check_results_file("--csv", csv_path, ".csv")
     for flag, folder in (("--html", html_dir), ("--save-reconstructions", save_reconstructions)):
@@ -132,7 +144,7 @@ def eval_command(
     if "generator" in chosen:
         for path in weights or [None]:
             spec = encoder_spec(alexnet, path, layer)
-            groups.setdefault(spec, []).append(generator_method(Inverter.load(layer, path, alexnet=encoder(spec), device=torch_device)))
+            groups.setdefault(spec, []).append(generator_method(Inverter.load(layer, path, alexnet=encoder(spec), device=torch_device), clamp=not unclamped))
     layers = [layer] if layer is not None else list(dict.fromkeys(m.layer for methods in groups.values() for m in methods))
     for name in ("optimize", "mean"):
         if name in chosen and not layers:
@@ -145,7 +157,7 @@ def eval_command(
         train_source = open_source(data, "train")
         count = eval_count(train_source, mean_images or MEAN_IMAGES)
         with stderr.status(f"mean of {count} training images"):
-            mean = mean_image(train_source, count, size=input_size(base))
+            mean = mean_image(train_source, count, size=input_size(base), crops=crops)
         groups.setdefault(base, []).extend(mean_method(mean, name, f"mean of {count} images of {data} (train)") for name in layers)
     if len(groups) > 1:
         refuse(ctx, ["html_dir", "save_reconstructions"], f"to generators of different encoders ({', '.join(groups)}): their inputs are different crops; "
@@ -162,7 +174,7 @@ def eval_command(
                 methods, encoder(spec), source, limit=limit, batch_size=batch_size, save_dir=save_reconstructions,
                 thumbnails=(html_dir / "images", THUMBNAILS) if html_dir is not None else None,
                 data_name=f"{data} ({split})", lpips=lpips, lpips_unavailable=lpips_note,
-                on_batch=lambda done, before=done_before: progress.update(task, completed=before + done),
+                on_batch=lambda done, before=done_before: progress.update(task, completed=before + done), crops=crops, clamp=not unclamped,
             )
     (stderr if str(json_path) == "-" else stdout_console()).print(table(results))  # with --json -, stdout is the JSON alone
     if json_path is not None:

@@ -15,13 +15,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .. import distributed
-from ..data import SYNTHETIC
+from ..data import CROP_STYLES, SYNTHETIC
 from ..errors import InvertnetError
+from ..gate import GATES
+from ..schedule import parse_milestones
 from ..losses import COMPARATORS, IMAGE_LOSSES, PRESETS
 from ..precision import PRECISIONS
 from ..models.kinds import AUTOENCODER, CODE_LAYERS, DEFAULT_LAMBDA_KL, INVERTER, MODEL_KINDS, check_kind
-from ..train import TrainConfig, Trainer
-from .common import DEVICE, TRAIN_ALEXNET, announce, refuse, stderr
+from ..train import PAPER_SETTINGS, TRAIN_PRESETS, TrainConfig, Trainer
+from .common import DEVICE, TRAIN_ALEXNET, announce, given, refuse, stderr
 
 DEFAULTS = TrainConfig()
 
@@ -29,6 +31,7 @@ DEFAULTS = TrainConfig()
 def _describe(record: dict[str, object]) -> str:
     terms = " ".join(f"{k}={record[k]:.4g}" for k in ("loss", "feat", "adv", "img", "kl", "discr") if k in record)
     d = f" D={'on' if record['d_updated'] else 'paused'}" if "d_updated" in record else ""
+    d += " G=paused" if record.get("g_updated") is False else ""
     skipped = f" skipped={record['skipped_files']}" if record.get("skipped_files") else ""
     return f"{terms}{d} {record['images_per_s']:.1f} img/s{skipped}"
 
@@ -70,7 +73,7 @@ RESUMABLE = ("out", "resume", "steps", "device", "workers", "cuda_graph", "gpu_d
 
 def train(
     ctx: typer.Context,
-    layer: str | None = typer.Option(None, "--layer", "-l", help="Layer to invert: conv5, fc6, fc7 or fc8 (--model inverter; a VAE's is fc6)."),
+    layer: str | None = typer.Option(None, "--layer", "-l", help="Layer to invert: conv5, fc6, fc7, fc8 (logits) or prob (their softmax) (--model inverter; a VAE's is fc6)."),
     model: str = typer.Option(DEFAULTS.model, "--model", help=f"What to train: {', '.join(MODEL_KINDS)} (the paper's section 4.2 VAE; arXiv v1's autoencoder)."),
     data: str | None = typer.Option(None, "--data", help="An image folder, an ILSVRC-2012 root (train/ val/), or 'synthetic'."),
     out: str = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, samples, metrics.jsonl."),
@@ -87,8 +90,22 @@ def train(
     device: str = DEVICE,
     seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seeds initialisation, data order and augmentation."),
     lr: float = typer.Option(DEFAULTS.lr, "--lr", help="Adam learning rate for both networks."),
-    gate_stop: float = typer.Option(DEFAULTS.gate_stop, "--gate-stop", help="Pause D while L_discr / L_adv is below this."),
-    gate_resume: float = typer.Option(DEFAULTS.gate_resume, "--gate-resume", help="Resume a paused D once the ratio reaches this (0.5 in the authors' scripts)."),
+    lr_milestones: str = typer.Option(
+        ",".join(f"{m // 1000}k" for m in DEFAULTS.lr_milestones), "--lr-milestones",
+        help="Multiply the rate by --lr-gamma after each of these counts of a network's updates ('none': a constant rate); the authors' solver's.",
+    ),
+    lr_gamma: float = typer.Option(DEFAULTS.lr_gamma, "--lr-gamma", help="The factor applied at each milestone."),
+    gate: str = typer.Option(
+        DEFAULTS.gate, "--gate",
+        help=f"{', '.join(GATES)}: the authors' script (D first; pauses D below 0.1, resumes above 0.5, pauses G above 10) "
+        "or the paper's sentence (pauses D below 0.1).",
+    ),
+    gate_stop: float | None = typer.Option(None, "--gate-stop", help="Pause D when L_discr / L_adv is below this [default: 0.1]."),
+    gate_resume: float | None = typer.Option(None, "--gate-resume", help="Resume a paused D once the ratio passes this [default: 0.5 for script, 0.1 for paper]."),
+    gate_pause_generator: float | None = typer.Option(
+        None, "--gate-pause-generator", help="--gate script: pause G when the ratio is above this, until it falls below --gate-stop [default: 10].",
+    ),
+    d_weight_decay: float = typer.Option(DEFAULTS.d_weight_decay, "--d-weight-decay", help="L2 weight decay of the discriminator (4e-4 in the authors' solver)."),
     checkpoint_every: int = typer.Option(DEFAULTS.checkpoint_every, "--checkpoint-every", help="Save every N steps (and at the end)."),
     sample_every: int = typer.Option(DEFAULTS.sample_every, "--sample-every", help="Write a sample grid every N steps (and at the end)."),
     log_every: int = typer.Option(DEFAULTS.log_every, "--log-every", help="Append to metrics.jsonl every N steps."),
@@ -102,6 +119,14 @@ def train(
     gpu_decode: bool | None = typer.Option(
         None, "--gpu-decode/--no-gpu-decode",
         help="Decode JPEG files on the GPU with nvJPEG; the workers only read them (other files: Pillow, in the workers) [default: off; with --resume, the run's own].",
+    ),
+    crops: str = typer.Option(
+        DEFAULTS.crops, "--crops", help=f"{', '.join(CROP_STYLES)}: short side to 256 and mirrored crops, or 256x256 images and unmirrored crops (the authors')."
+    ),
+    preset: str = typer.Option(
+        "default", "--preset",
+        help="paper: the authors' training (--alexnet caffenet --crops caffe --precision fp32 --d-weight-decay 4e-4, "
+        "the script's gate and the solver's schedule); options given beside it override it.",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint (its saved settings apply)."),
 ) -> int:
@@ -121,14 +146,23 @@ def train(
         if model == AUTOENCODER:
             refuse(ctx, ["layer"], "to --model autoencoder: it inverts no encoder layer (the encoder is its comparator)")
         layer = layer or CODE_LAYERS[model]  # a VAE's --layer other than fc6 is refused by the config
+        if preset not in TRAIN_PRESETS:
+            raise InvertnetError(f"unknown --preset {preset!r}: choose one of {', '.join(TRAIN_PRESETS)}")
         config = TrainConfig(
             layer=layer, data=data, out=out, model=model, lambda_kl=lambda_kl, steps=DEFAULTS.steps if steps is None else steps, batch_size=batch_size,
             loss=loss, comparator=comparator, lambda_feat=lambda_feat, lambda_adv=lambda_adv, lambda_img=lambda_img, image_loss=image_loss,
-            alexnet=alexnet, device=device, seed=seed, lr=lr, gate_stop=gate_stop, gate_resume=gate_resume,
+            alexnet=alexnet, device=device, seed=seed, lr=lr, lr_milestones=parse_milestones(lr_milestones), lr_gamma=lr_gamma,
+            gate=gate, gate_stop=gate_stop, gate_resume=gate_resume, gate_pause_generator=gate_pause_generator, d_weight_decay=d_weight_decay,
             checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every, workers=workers,
-            precision=precision, compile=compile, cuda_graph=bool(cuda_graph), gpu_decode=bool(gpu_decode),
+            precision=precision, compile=compile, cuda_graph=bool(cuda_graph), gpu_decode=bool(gpu_decode), crops=crops,
         )
+        if preset == "paper":
+            for name, value in PAPER_SETTINGS.items():
+                if not given(ctx, name):
+                    setattr(config, name, value)
         trainer = Trainer(config)
+        for warning in trainer.warnings:
+            stderr.print(f"invertnet: warning: {warning}", highlight=False, soft_wrap=True)
     if trainer.config.data == SYNTHETIC:
         refuse(ctx, ["workers"], "to --data synthetic: it is painted on the training device, with no loader processes")
     try:
