@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 
 import torch
 
@@ -48,10 +49,10 @@ def parse_milestones(text: str) -> tuple[int, ...]:
         scale = {"k": 1_000, "m": 1_000_000}.get(part[-1:], 1)
         number = part[:-1] if scale > 1 else part
         try:
-            value = float(number) * scale
-        except ValueError:
+            value = Fraction(number) * scale  # exact: 2.3M is 2,300,000, not 2,299,999.9999999995
+        except (ValueError, ZeroDivisionError):
             raise InvertnetError(f"--lr-milestones {text!r}: {part!r} is not a number of updates (e.g. 300000, 300k or 1.1M)") from None
-        if value != int(value):
+        if value.denominator != 1:
             raise InvertnetError(f"--lr-milestones {text!r}: {part!r} is not a whole number of updates")
         values.append(int(value))
     return tuple(values)

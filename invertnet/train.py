@@ -9,8 +9,10 @@
 From Python: ``Trainer(TrainConfig(layer="conv5", data="synthetic", out="runs/x")).run()``,
 and ``Trainer.resume("runs/x").run()``.
 
-Each step: features y = AlexNet(x); fake = G(y); the generator takes one Adam step on eq. 1;
-the discriminator takes one on eq. 3 unless the gate pauses it (L_discr / L_adv < 0.1).
+Each step: features y = AlexNet(x); fake = G(y); the discriminator takes one Adam step on eq. 3,
+then the generator one on eq. 1 through the updated discriminator, each unless the gate of the
+authors' script paused it (``--gate script``, :mod:`invertnet.gate`); ``--gate paper`` updates G
+first and pauses D alone. Both rates follow the solver's schedule (:mod:`invertnet.schedule`).
 A VAE (``--model vae``) makes fake = Dec(mu + sigma * eps) from its own trained encoder and adds
 lambda_KL * eq. 8; an autoencoder (``--model autoencoder``) makes fake = Dec(Enc(x)). Their
 discriminator sees the images alone (:mod:`invertnet.models.kinds`); the loop is the same.

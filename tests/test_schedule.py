@@ -21,6 +21,7 @@ def test_the_authors_schedule_halves_the_rate_after_each_milestone():
 def test_milestones_from_the_command_line():
     assert parse_milestones("300k,500k,700k,900k,1.1M") == PAPER_MILESTONES
     assert parse_milestones("3, 5") == (3, 5) and parse_milestones("none") == ()
+    assert parse_milestones("2.3M,4.1m") == (2_300_000, 4_100_000)  # exact, not 2,299,999.99...
     for bad in ("3,x", "1.5"):
         with pytest.raises(InvertnetError, match="--lr-milestones"):
             parse_milestones(bad)
