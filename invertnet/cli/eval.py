@@ -42,7 +42,11 @@ def table(results: list[EvalResult]) -> Table:
         view.add_row(*row)
     for row in paper_rows([r.layer for r in results]):
         view.add_row(*row, style="dim")
-    view.caption = f"Data {results[0].data}; each method against its encoder's crops and features. Paper: CaffeNet with ImageNet weights, ILSVRC-2012 val."
+    first = results[0]
+    protocol = f"{first.crops} crops, errors on {'8-bit images clipped to [0, 1]' if first.clamped else 'the raw output'}"
+    view.caption = (
+        f"Data {first.data}; {protocol}; each method against its encoder's crops and features. Paper: CaffeNet with ImageNet weights, ILSVRC-2012 val."
+    )
     return view
 
 
