@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .data import Source, eval_crop
+from .data import Source, eval_batches
 from .encoders import Encoder
 from .errors import InvertnetError
 from .losses import DEFAULT_WEIGHTS, build_comparator
+from .metrics import pairwise_mean_distance
 
 REFERENCE_ENCODER = "caffenet"
 """The encoder of the paper's comparator: CaffeNet with its ImageNet weights."""
@@ -58,16 +59,18 @@ def crops(source: Source, count: int, size: int) -> torch.Tensor:
         raise InvertnetError(f"calibration compares pairs of images: give at least 2, got {count}")
     if len(source) < count:
         raise InvertnetError(f"calibration asks for {count} images; the data has {len(source)}")
-    return torch.stack([eval_crop(source.load(index), size) for index in range(count)])
+    return torch.cat([images for _, images in eval_batches(source, count, count, size)])
+
+
+def _mean_half_squared_distance(rows: torch.Tensor) -> float:
+    """Mean over all pairs i < j of 1/2 |r_i - r_j|^2: eq. 2 (or eq. 5) between two different samples."""
+    return 0.5 * pairwise_mean_distance(rows.flatten(1).cpu(), rows.device, squared=True)  # read as numpy rows, summed on rows' device
 
 
 @torch.no_grad()
 def mean_pair_distance(comparator: torch.nn.Module, images: torch.Tensor, batch_size: int = 32) -> float:
     """Mean over all pairs i < j of 1/2 |C(x_i) - C(x_j)|^2, images in [0, 1] (eq. 2 between two different images)."""
-    features = torch.cat([comparator(chunk * 255.0).flatten(1).double() for chunk in images.split(batch_size)])
-    squared = torch.cdist(features, features).pow(2)
-    count = len(features)
-    return float(0.5 * squared.triu(1).sum() / (count * (count - 1) / 2))
+    return _mean_half_squared_distance(torch.cat([comparator(chunk * 255.0).flatten(1) for chunk in images.split(batch_size)]))
 
 
 def calibrate(
@@ -96,7 +99,4 @@ def calibrate(
 
 def term_balance(comparator: torch.nn.Module, images: torch.Tensor, lambda_feat: float, lambda_img: float) -> tuple[float, float]:
     """(lambda_feat x eq. 2, lambda_img x eq. 5) between pairs of different images: what the two terms weigh before training."""
-    features = mean_pair_distance(comparator, images)
-    flat = images.flatten(1).double() * 255.0
-    pixels = float(0.5 * torch.cdist(flat, flat).pow(2).triu(1).sum() / (len(flat) * (len(flat) - 1) / 2))
-    return lambda_feat * features, lambda_img * pixels
+    return lambda_feat * mean_pair_distance(comparator, images), lambda_img * _mean_half_squared_distance(images * 255.0)

@@ -39,8 +39,8 @@ class RowStore:
         self._dir.cleanup()
 
 
-def pairwise_mean_distance(rows: np.ndarray | torch.Tensor, device: str | torch.device = "cpu") -> float:
-    """Mean Euclidean distance over all pairs of different rows, in float64, block by block."""
+def pairwise_mean_distance(rows: np.ndarray | torch.Tensor, device: str | torch.device = "cpu", squared: bool = False) -> float:
+    """Mean Euclidean distance (``squared``: squared distance) over all pairs of different rows, in float64, block by block."""
     n = rows.shape[0]
     if n < 2:
         raise ValueError("the normalized error needs at least two test samples")
@@ -53,8 +53,8 @@ def pairwise_mean_distance(rows: np.ndarray | torch.Tensor, device: str | torch.
         a_sq = a.pow(2).sum(1, keepdim=True)
         for j in range(i, n, block):
             b = a if j == i else as_tensor(j, min(j + block, n))
-            squared = (a_sq + b.pow(2).sum(1).unsqueeze(0) - 2.0 * a @ b.T).clamp_min_(0.0)
-            distances = squared.sqrt_()
+            squared_distances = (a_sq + b.pow(2).sum(1).unsqueeze(0) - 2.0 * a @ b.T).clamp_min_(0.0)
+            distances = squared_distances if squared else squared_distances.sqrt_()
             total += distances.triu(diagonal=1).sum() if j == i else distances.sum()
     return float(total) / (n * (n - 1) / 2)
 
