@@ -222,16 +222,10 @@ def open_source(data: str | os.PathLike[str], split: str = "train") -> Source:
     return FolderImages(root)
 
 
-def resize_short_side(image: torch.Tensor, size: int = RESIZE) -> torch.Tensor:
-    """Resize so the short side is ``size`` (bilinear, antialiased, as torchvision's AlexNet preset)."""
-    return TF.resize(image, [size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True).clamp(0, 1)
-
-
 def resize_image(image: torch.Tensor, size: int = RESIZE, style: CropStyle = TORCHVISION_CROPS) -> torch.Tensor:
-    """The short side to ``size``, or both sides for the ``caffe`` style (bilinear, antialiased)."""
-    if not style.square:
-        return resize_short_side(image, size)
-    return TF.resize(image, [size, size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True).clamp(0, 1)
+    """The short side to ``size`` (torchvision's AlexNet preset), or both sides for the ``caffe`` style; bilinear, antialiased."""
+    shape = [size, size] if style.square else [size]
+    return TF.resize(image, shape, interpolation=TF.InterpolationMode.BILINEAR, antialias=True).clamp(0, 1)
 
 
 def eval_crop(image: torch.Tensor, size: int = INPUT_SIZE, resize: int = RESIZE, style: CropStyle = TORCHVISION_CROPS) -> torch.Tensor:
