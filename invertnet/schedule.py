@@ -58,23 +58,17 @@ def parse_milestones(text: str) -> tuple[int, ...]:
     return tuple(values)
 
 
-def rate_at(lr: float, milestones: Sequence[int], gamma: float, update: int) -> float:
-    """The rate of update number ``update`` (from 1): what :class:`StepSchedule` sets on the device."""
-    return lr * gamma ** sum(1 for m in milestones if m < update)
-
-
 class StepSchedule:
     """One optimizer's rate as a device tensor, set before each step from the updates it has applied."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, lr: float, milestones: Sequence[int], gamma: float, updates: int = 0) -> None:
-        """``updates``: how many updates the optimizer has applied already (a resumed run's count)."""
-        self.optimizer, self.base, self.gamma = optimizer, lr, gamma
+    def __init__(self, optimizer: torch.optim.Optimizer, lr: float, milestones: Sequence[int], gamma: float) -> None:
+        self.optimizer, self.base = optimizer, lr
         self.milestones = tuple(milestones)
         device = next(p.device for group in optimizer.param_groups for p in group["params"])
-        self.updates = torch.tensor(float(updates), device=device)
+        self.updates = torch.zeros((), device=device)
         self._milestones = torch.tensor([float(m) for m in self.milestones], device=device)
         self._gamma = torch.tensor(gamma, device=device)
-        self.lr = torch.tensor(rate_at(lr, self.milestones, gamma, updates + 1), device=device)
+        self.lr = torch.tensor(lr, device=device)
         self.install()
 
     def install(self) -> None:
@@ -84,9 +78,8 @@ class StepSchedule:
 
     def restore(self) -> None:
         """After ``optimizer.load_state_dict`` (which puts back the saved float rate): take Adam's count of updates, serve the rate again."""
-        updates = applied_updates(self.optimizer)
-        self.updates.fill_(float(updates))
-        self.lr.fill_(rate_at(self.base, self.milestones, self.gamma, updates + 1))
+        self.updates.fill_(float(applied_updates(self.optimizer)))
+        self.before_step()
         self.install()
 
     def before_step(self) -> None:

@@ -3,19 +3,27 @@ import torch
 
 from conftest import ALEXNET
 from invertnet.errors import InvertnetError
-from invertnet.schedule import PAPER_GAMMA, PAPER_MILESTONES, StepSchedule, check_milestones, parse_milestones, rate_at
+from invertnet.schedule import PAPER_GAMMA, PAPER_MILESTONES, StepSchedule, check_milestones, parse_milestones
 from invertnet.train import TrainConfig, Trainer
+
+
+def _rate_of_update(number: int, milestones=PAPER_MILESTONES, lr: float = 2e-4) -> float:
+    """The rate the device schedule sets for update ``number`` (from 1)."""
+    schedule = StepSchedule(torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=lr, fused=True), lr, milestones, 0.5)
+    schedule.updates.fill_(number - 1)
+    schedule.before_step()
+    return float(schedule.lr)
 
 
 def test_the_authors_schedule_halves_the_rate_after_each_milestone():
     assert PAPER_MILESTONES == (300_000, 500_000, 700_000, 900_000, 1_100_000) and PAPER_GAMMA == 0.5
-    lr = 2e-4
-    assert rate_at(lr, PAPER_MILESTONES, 0.5, 1) == lr
-    assert rate_at(lr, PAPER_MILESTONES, 0.5, 300_000) == lr  # Caffe: iteration 299,999 (from 0) is below the step value
-    assert rate_at(lr, PAPER_MILESTONES, 0.5, 300_001) == lr / 2
-    assert rate_at(lr, PAPER_MILESTONES, 0.5, 700_001) == lr / 8
-    assert rate_at(lr, PAPER_MILESTONES, 0.5, 1_300_000) == lr / 32
-    assert rate_at(lr, (), 0.5, 10**7) == lr
+    lr = float(torch.tensor(2e-4))  # the rate as the device holds it (float32); halving it is exact
+    assert _rate_of_update(1) == lr
+    assert _rate_of_update(300_000) == lr  # Caffe: iteration 299,999 (from 0) is below the step value
+    assert _rate_of_update(300_001) == lr / 2
+    assert _rate_of_update(700_001) == lr / 8
+    assert _rate_of_update(1_300_000) == lr / 32
+    assert _rate_of_update(10**7, milestones=()) == lr
 
 
 def test_milestones_from_the_command_line():
