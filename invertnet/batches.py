@@ -103,6 +103,17 @@ def default_workers(device: torch.device) -> int:
     return max(2, min(16, per_process))
 
 
+def check_gpu_decode(synthetic: bool, resize: int, style: CropStyle) -> None:
+    """Refuse ``--gpu-decode`` where its nvJPEG path cannot make the crops asked for: it decodes JPEG files into
+    torchvision's crops of images resized to 256 (the autoencoder's 64-of-96 crops and the caffe crops are made by the workers)."""
+    if synthetic:
+        raise InvertnetError("--gpu-decode decodes JPEG files; --data synthetic has none")
+    if resize != RESIZE:
+        raise InvertnetError(f"--gpu-decode makes crops of images resized to {RESIZE}, not {resize} (the autoencoder's 64-of-96 crops): leave it off")
+    if style != TORCHVISION_CROPS:
+        raise InvertnetError("--gpu-decode makes torchvision's crops (short side 256, mirrored); the caffe crops are made by the workers: leave it off")
+
+
 def training_batches(
     source: Source, order: RunOrder, device: torch.device, workers: int | None = None, gpu_decode: bool = False, size: int = INPUT_SIZE,
     resize: int = RESIZE, style: CropStyle = TORCHVISION_CROPS,
@@ -114,16 +125,12 @@ def training_batches(
     with ``gpu_decode`` the workers pass JPEGs on encoded and :func:`decoded_batches` decodes
     them on ``device``.
     """
+    if gpu_decode:
+        check_gpu_decode(isinstance(source, DeadLeaves), resize, style)
     if isinstance(source, DeadLeaves):
-        if gpu_decode:
-            raise InvertnetError("--gpu-decode decodes JPEG files; --data synthetic has none")
         return synthetic_batches(source, order, device, size, resize, style)
     processes = default_workers(device) if workers is None else workers
     if gpu_decode:
-        if resize != RESIZE:
-            raise InvertnetError(f"--gpu-decode makes crops of images resized to {RESIZE}, not {resize}: leave it off for this model")
-        if style != TORCHVISION_CROPS:
-            raise InvertnetError("--gpu-decode makes torchvision's crops (short side 256, mirrored); the caffe crops are made by the workers: leave it off")
         return decoded_batches(source, order, device, processes, size)
     return _plain_worker_errors(_loader(TrainingImages(source, size, resize, style), collate_training, order, processes, pin_memory=device.type == "cuda"))
 

@@ -52,7 +52,7 @@ from torch.nn.parallel import DistributedDataParallel
 from . import distributed
 from .alexnet import MAX_SEED, check_layer
 from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
-from .batches import training_batches
+from .batches import check_gpu_decode, training_batches
 from .encoders import load_encoder
 from .data import SYNTHETIC, BrokenImage, RunOrder, crop_style, eval_crop, mix_seed, open_source
 from .errors import InvertnetError
@@ -280,12 +280,6 @@ class Trainer:
             raise InvertnetError("--cuda-graph trains on one process; under torchrun leave it off")
         if config.gpu_decode and self.device.type != "cuda":
             raise InvertnetError(f"--gpu-decode decodes JPEGs with nvJPEG on a CUDA device, not {self.device}: leave it off (--no-gpu-decode)")
-        if config.gpu_decode and config.data == SYNTHETIC:
-            raise InvertnetError("--gpu-decode decodes JPEG files; --data synthetic has none")
-        if config.gpu_decode and config.crops != "torchvision":
-            raise InvertnetError(f"--gpu-decode makes torchvision's crops (short side 256, mirrored), not --crops {config.crops}: leave it off")
-        if config.gpu_decode and config.model == AUTOENCODER:
-            raise InvertnetError("--gpu-decode makes the 256-pixel crops of inversion; the autoencoder's 64-of-96 crops are made by the workers: leave it off")
         if config.batch_size % self.context.world_size:
             raise InvertnetError(f"--batch-size {config.batch_size} (the global batch) must be divisible by the {self.context.world_size} processes")
         self.local_batch = config.batch_size // self.context.world_size
@@ -302,6 +296,8 @@ class Trainer:
             fit(self.comparator)
         self.geometry = training_geometry(config.model, self.alexnet)
         self.crops = crop_style(config.crops)
+        if config.gpu_decode:  # refused now rather than when the loader starts
+            check_gpu_decode(config.data == SYNTHETIC, self.geometry.resize, self.crops)
         tail_bias = checkpoint is not None and has_tail_biases(checkpoint.module_state("generator"))  # a run from before 0.2 goes on as it was
         self.generator = fit(build_model(config.model, config.layer, self.alexnet, tail_bias).to(self.device))
         """The network being trained: a :class:`Generator`, a :class:`VAE` or an :class:`Autoencoder` (saved as ``generator.*``)."""
