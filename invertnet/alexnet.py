@@ -34,20 +34,30 @@ from torchvision.models import AlexNet_Weights, alexnet
 from .downloads import download, file_hash, read_state_dict
 from .errors import InvertnetError
 
-LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8", "prob")
-"""Invertible layers, in network order: pool5, relu6, relu7, the logits and their softmax.
+LAYERS: tuple[str, ...] = ("norm1", "norm2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8", "prob")
+"""Invertible layers, in network order, each with the processing that follows it in Caffe.
 
 The paper "include[s] processing steps following the layer, that is, pooling and
-non-linearities" and calls FC8's features "the predicted class probabilities": its FC8 is
-``prob``, the softmax that follows fc8 (a probability vector, normalised, shift-invariant),
-while ``fc8`` is the logits. Which one the authors' released fc8 generator reads could not be
-checked here (its prototxt is not in any source available offline): both are offered, and
-Table 2's FC8 figures are shown for both.
+non-linearities" (section 4.1): conv5 is pool5, fc6 and fc7 are rectified (relu6, relu7), fc8
+is the logits and ``prob`` their softmax, which by that rule is the paper's FC8 (its abstract
+speaks of "the predicted class probabilities"). The authors' released fc8 generator reads the
+logits (docs/weights.md has the evidence), so ``fc8`` is the default; ``prob`` is offered for
+the comparison. norm1 and norm2 (pool, then local response normalisation) and conv3, conv4
+(rectified in place) are taps of CaffeNet alone, for the authors' generators of those layers
+(:data:`CAFFENET_ONLY_LAYERS`).
 """
+TRAINABLE_LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8", "prob")
+"""The layers invertnet trains generators for: the paper's Table 1 architecture covers CONV5 to FC8."""
+CAFFENET_ONLY_LAYERS: tuple[str, ...] = ("norm1", "norm2", "conv3", "conv4")
+"""CaffeNet's taps below conv5 (torchvision's AlexNet has no LRN, and its conv4 is 256 wide): the authors' generators for them run, none trains."""
 TABLE2_LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8")
 """The layers of the paper's Table 2 (CONV5 to FC8), the default of the benchmarks."""
 
 FEATURE_SHAPES: dict[str, tuple[int, ...]] = {
+    "norm1": (96, 27, 27),
+    "norm2": (256, 13, 13),
+    "conv3": (384, 13, 13),
+    "conv4": (384, 13, 13),
     "conv5": (256, 6, 6),
     "fc6": (4096,),
     "fc7": (4096,),
@@ -79,6 +89,16 @@ def check_layer(layer: str) -> str:
     return layer
 
 
+def check_trainable_layer(layer: str) -> str:
+    """Return ``layer`` if invertnet can train a generator for it (:data:`TRAINABLE_LAYERS`), else say why not."""
+    if check_layer(layer) not in TRAINABLE_LAYERS:
+        raise InvertnetError(
+            f"invertnet trains generators for {', '.join(TRAINABLE_LAYERS)} (the paper's Table 1 architecture); "
+            f"for {layer}, use the authors' generator: --weights deepsim:{layer} (with CaffeNet)"
+        )
+    return layer
+
+
 def feature_size(layer: str) -> int:
     """Number of values in one feature vector of ``layer``."""
     return int(torch.Size(FEATURE_SHAPES[check_layer(layer)]).numel())
@@ -93,6 +113,7 @@ class AlexNet(nn.Module):
 
     input_size = INPUT_SIZE
     generator_mean = IMAGENET_MEAN_255
+    layers = TRAINABLE_LAYERS
 
     def __init__(self, net: nn.Module, identity: str) -> None:
         super().__init__()
@@ -122,10 +143,11 @@ class AlexNet(nn.Module):
         """
         wanted = (layers,) if isinstance(layers, str) else tuple(layers)
         for name in wanted:
-            check_layer(name)
+            if check_layer(name) not in self.layers:
+                raise InvertnetError(f"torchvision's AlexNet has no {name} tap ({', '.join(CAFFENET_ONLY_LAYERS)} are CaffeNet's): pass --alexnet caffenet")
         if images.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
             raise InvertnetError(f"AlexNet expects {INPUT_SIZE}x{INPUT_SIZE} images, got {tuple(images.shape[-2:])}")
-        deepest = max(LAYERS.index(name) for name in wanted)
+        deepest = max(TRAINABLE_LAYERS.index(name) for name in wanted)
         out: dict[str, torch.Tensor] = {}
         x = (images - self.mean) / self.std
         for index, module in enumerate(self.features):
@@ -139,7 +161,7 @@ class AlexNet(nn.Module):
                 for name in wanted:
                     if name != "conv5" and _TAPS[name][1] == index:
                         out[name] = torch.softmax(x, 1) if name == "prob" else x
-                if index >= _TAPS[LAYERS[deepest]][1]:
+                if index >= _TAPS[TRAINABLE_LAYERS[deepest]][1]:
                     break
         return out[wanted[0]] if isinstance(layers, str) else out
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .alexnet import INPUT_SIZE, LAYERS, TABLE2_LAYERS
+from .alexnet import INPUT_SIZE, TABLE2_LAYERS, check_trainable_layer
 from .encoders import input_size, load_encoder
 from .batches import default_workers, training_batches
 from .data import DeadLeaves, FolderImages, RunOrder, Source, eval_crop, open_source
@@ -77,8 +77,7 @@ class BenchConfig:
         if self.workers is not None and self.workers < 0:
             raise InvertnetError(f"--workers must be >= 0, got {self.workers}")
         for layer in (*self.layers, self.invert_layer):
-            if layer not in LAYERS:
-                raise InvertnetError(f"unknown layer {layer!r}: choose from {', '.join(LAYERS)}")
+            check_trainable_layer(layer)
 
 
 @dataclass

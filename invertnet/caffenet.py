@@ -9,9 +9,11 @@ groups (the two GPUs of Krizhevsky et al.).
 
 Input: 227x227, BGR, 0-255, minus the ILSVRC-2012 mean per channel (B 104, G 117, R 123, the
 values of the upconvGAN port; Caffe subtracted the mean image, whose channel means these
-are to within a level). The taps are the paper's: pool5 (after pooling), fc6 and fc7 after
-their ReLU (Caffe's ReLUs run in place, so the blobs the generators read are rectified), fc8
-before the softmax. Images enter as RGB floats in [0, 1]; the conversion is done here.
+are to within a level). The taps are the blobs the authors' generators read, each with the
+processing that follows the layer in Caffe: norm1 and norm2 (ReLU, max-pool, then LRN),
+conv3 and conv4 (rectified: Caffe's ReLUs run in place, so the ``conv3`` blob a generator reads
+is relu3's output), pool5, fc6 and fc7 after their ReLU, fc8 before the softmax (``prob``
+after it). Images enter as RGB floats in [0, 1]; the conversion is done here.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class CaffeNet(nn.Module):
 
     input_size = INPUT_SIZE
     generator_mean = RGB_MEAN
+    layers = LAYERS
 
     def __init__(self, identity: str = "caffenet") -> None:
         super().__init__()
@@ -77,23 +80,29 @@ class CaffeNet(nn.Module):
         return images.flip(1) * 255.0 - self.mean
 
     def forward(self, images: torch.Tensor, layers: str | tuple[str, ...] = "fc8") -> torch.Tensor | dict[str, torch.Tensor]:
-        """Features of ``images`` (N, 3, 227, 227, RGB in [0, 1]): one tensor for one layer name, a dict for a tuple."""
+        """Features of ``images`` (N, 3, 227, 227, RGB in [0, 1]): one tensor for one layer name, a dict for a tuple.
+
+        The network runs only as far as the deepest layer asked for.
+        """
         wanted = (layers,) if isinstance(layers, str) else tuple(layers)
         for name in wanted:
             check_layer(name)
         deepest = max(LAYERS.index(name) for name in wanted)
-        relu = torch.relu
-        x = self.norm(self.pool(relu(self.conv1(self.preprocess(images)))))
-        x = self.norm(self.pool(relu(self.conv2(x))))
-        x = self.pool(relu(self.conv5(relu(self.conv4(relu(self.conv3(x)))))))
-        out = {"conv5": x}
-        if deepest >= 1:
-            out["fc6"] = x = relu(self.fc6(x.flatten(1)))
-        if deepest >= 2:
-            out["fc7"] = x = relu(self.fc7(x))
-        if deepest >= 3:
-            out["fc8"] = self.fc8(x)
-            out["prob"] = torch.softmax(out["fc8"], 1)
+        relu, out = torch.relu, {}
+        steps = (
+            ("norm1", lambda x: self.norm(self.pool(relu(self.conv1(self.preprocess(x)))))),
+            ("norm2", lambda x: self.norm(self.pool(relu(self.conv2(x))))),
+            ("conv3", lambda x: relu(self.conv3(x))),
+            ("conv4", lambda x: relu(self.conv4(x))),
+            ("conv5", lambda x: self.pool(relu(self.conv5(x)))),
+            ("fc6", lambda x: relu(self.fc6(x.flatten(1)))),
+            ("fc7", lambda x: relu(self.fc7(x))),
+            ("fc8", self.fc8),
+            ("prob", lambda x: torch.softmax(x, 1)),
+        )
+        x = images
+        for name, step in steps[: deepest + 1]:
+            x = out[name] = step(x)
         return out[wanted[0]] if isinstance(layers, str) else {name: out[name] for name in wanted}
 
 
@@ -128,6 +137,24 @@ def caffenet_from_state_dict(state: dict[str, torch.Tensor], identity: str, sour
     except (RuntimeError, AttributeError) as error:
         raise InvertnetError(f"{source} is not CaffeNet with invertnet's key names (conv1.weight, ..., fc8.bias): {error}") from None
     return net
+
+
+def normalise_port_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The upconvGAN port's keys as its loader reads them: no ``G.``/``net.`` prefix, ``.1.`` -> ``.``.
+
+    The port's loader renames every key with ``name.replace(".1.", ".")`` ("discard this
+    inconsistency"; a comment beside it lists ``defc7.1.weight`` for ``defc7.weight``), so its
+    files may carry either form.
+    """
+    for prefix in ("G.", "net."):
+        if state and all(isinstance(key, str) and key.startswith(prefix) for key in state):
+            state = {key[len(prefix) :]: value for key, value in state.items()}
+    return {str(key).replace(".1.", "."): value for key, value in state.items()}
+
+
+def caffenet_from_port(state: dict[str, torch.Tensor], identity: str, source: str = "the file") -> CaffeNet:
+    """CaffeNet from the upconvGAN port's ``caffenet.pt``: its ``Caffenet.net`` state dict, layers named as Caffe's (and as ours)."""
+    return caffenet_from_state_dict(normalise_port_keys(state), identity, source)
 
 
 def random_caffenet(seed: int) -> CaffeNet:

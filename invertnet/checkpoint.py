@@ -21,7 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from . import __version__
-from .alexnet import LAYERS
+from .alexnet import LAYERS, TRAINABLE_LAYERS
 from .atomic import atomic_path
 from .errors import InvertnetError
 
@@ -164,6 +164,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
 def base_metadata(layer: str, alexnet: str, config: dict[str, object], step: int, kind: str, model: str = "inverter") -> dict[str, str]:
     """The metadata every invertnet file carries (``kind``: training or generator file; ``model``: inverter, vae or autoencoder)."""
     architecture = {"generator": f"deepsim-{layer}", "discriminator": "deepsim-conditional"}
+    if layer not in TRAINABLE_LAYERS:
+        architecture = {"generator": f"authors-early-{layer}"}
     if model != "inverter":
         architecture = {"generator": f"deepsim-{model}", "discriminator": "deepsim-unconditional"}
     return {

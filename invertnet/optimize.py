@@ -6,8 +6,9 @@ Defaults are those of the authors' code for CNNs (aravindhm/deep-goggle,
 
     ||phi(x) - phi0||^2 / ||phi0||^2 + (l_beta/2 * sum x^6 + l_tv/2 * TV^2(x)) / sigma_x^2
 
-with the beta-norm (beta 6, l_beta 8e-10) and TV^beta (beta 2) priors; l_tv is 100 for the
-layers invertnet inverts (their layers 13-20, conv5 to fc8). SGD with momentum 0.9, learning
+with the beta-norm (beta 6, l_beta 8e-10) and TV^beta (beta 2) priors; l_tv grows with depth as
+in their experiments: 1 for their layers 1-6 (norm1 is 4), 10 for 7-12 (norm2 8, relu3 10, relu4
+12), 100 for 13-20 (pool5 15 to fc8 20) (:data:`TV_WEIGHTS`). SGD with momentum 0.9, learning
 rate 0.004 for 100 iterations, then 0.0004 for 200, then 0.00004 for 100, the momentum reset
 when it changes; the update direction is scaled by sigma_x^2 as theirs is. sigma_x, the
 typical norm of a mean-subtracted image, is taken from torchvision's ImageNet statistics
@@ -31,6 +32,10 @@ from .errors import InvertnetError
 MAX_ITERATIONS = 100_000
 """The longest optimisation accepted: 250 times the published schedule."""
 
+TV_WEIGHTS = {"norm1": 1.0, "norm2": 10.0, "conv3": 10.0, "conv4": 10.0}
+"""l_tv below conv5 (deep-goggle ``experiment_cnn.m``: opts1, opts2, opts3 over the layer ranges 1-6, 7-12, 13-20); 100 from conv5 on."""
+
+
 @dataclass(frozen=True)
 class OptimizeConfig:
     """Settings of the M&V optimisation (their CNN defaults)."""
@@ -41,7 +46,8 @@ class OptimizeConfig:
     beta: float = 6.0
     lambda_beta: float = 8e-10
     tv_beta: float = 2.0
-    lambda_tv: float = 100.0
+    lambda_tv: float | None = None
+    """None: the authors' weight for the layer (:data:`TV_WEIGHTS`, else 100)."""
     seed: int = 0
 
     @property
@@ -74,6 +80,7 @@ class MahendranVedaldi:
 
     def __init__(self, alexnet: Encoder, layer: str, config: OptimizeConfig | None = None) -> None:
         self.alexnet, self.layer, self.config = alexnet, check_layer(layer), config or OptimizeConfig()
+        self.lambda_tv = self.config.lambda_tv if self.config.lambda_tv is not None else TV_WEIGHTS.get(layer, 100.0)
         device = alexnet.mean.device
         self.size = alexnet.input_size
         self.mean = torch.tensor(alexnet.generator_mean, device=device).view(1, 3, 1, 1)
@@ -83,7 +90,7 @@ class MahendranVedaldi:
         c = self.config
         features = self.alexnet((x + self.mean) / 255.0, self.layer)
         fit = (features - target).pow(2).flatten(1).sum(1) / target_norm2
-        prior = c.lambda_beta / 2 * x.abs().pow(c.beta).flatten(1).sum(1) + c.lambda_tv / 2 * total_variation(x, c.tv_beta)
+        prior = c.lambda_beta / 2 * x.abs().pow(c.beta).flatten(1).sum(1) + self.lambda_tv / 2 * total_variation(x, c.tv_beta)
         return fit + prior / self.sigma_x**2
 
     def reconstruct(self, features: torch.Tensor, on_iteration: Callable[[int, int], None] | None = None) -> torch.Tensor:

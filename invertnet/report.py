@@ -47,7 +47,7 @@ def paper_rows(layers: Sequence[str]) -> list[list[str]]:
     """Table 2 of the paper for ``layers``, in the same columns."""
     rows = []
     for layer in dict.fromkeys(layers):
-        for method, (image, feature) in PAPER_TABLE2[PAPER_COLUMNS[layer]].items():
+        for method, (image, feature) in PAPER_TABLE2.get(PAPER_COLUMNS.get(layer, ""), {}).items():
             rows.append([f"paper: {method}", layer, "caffenet (paper)", "", "-" if image is None else f"{image}", "-" if feature is None else f"{feature}"] + [""] * 6)
     return rows
 

@@ -50,7 +50,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from . import distributed
-from .alexnet import MAX_SEED, check_layer
+from .alexnet import MAX_SEED, check_trainable_layer
 from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
 from .batches import check_gpu_decode, training_batches
 from .encoders import load_encoder
@@ -122,7 +122,7 @@ class TrainConfig:
         """Check the values a user can get wrong; return the resolved loss."""
         check_kind(self.model)
         if self.model == INVERTER:
-            check_layer(self.layer)
+            check_trainable_layer(self.layer)
         elif self.model == VAE_KIND and self.layer != CODE_LAYERS[VAE_KIND]:
             raise InvertnetError(f"the VAE's code is fc6 (its encoder is the network up to fc6, its decoder the fc6 generator), not {self.layer}")
         elif self.model == AUTOENCODER and self.layer != CODE_LAYERS[AUTOENCODER]:

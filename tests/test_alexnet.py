@@ -9,16 +9,19 @@ from safetensors.torch import save_file
 from torchvision.models import alexnet as tv_alexnet
 
 from invertnet import alexnet as alexnet_module
-from invertnet.alexnet import FEATURE_SHAPES, LAYERS, load_alexnet
+from invertnet.alexnet import CAFFENET_ONLY_LAYERS, FEATURE_SHAPES, TRAINABLE_LAYERS, load_alexnet
 from invertnet.errors import InvertnetError
 
 
 def test_every_tap_has_its_shape(alexnet):
     images = torch.rand(2, 3, 224, 224)
-    features = alexnet(images, LAYERS)
-    for layer in LAYERS:
+    features = alexnet(images, TRAINABLE_LAYERS)
+    for layer in TRAINABLE_LAYERS:
         assert features[layer].shape == (2, *FEATURE_SHAPES[layer])
         assert torch.equal(alexnet(images, layer), features[layer])
+    for layer in CAFFENET_ONLY_LAYERS:
+        with pytest.raises(InvertnetError, match=f"torchvision's AlexNet has no {layer} tap .*--alexnet caffenet"):
+            alexnet(images, layer)
 
 
 def test_taps_match_torchvision_forward(alexnet):

@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from invertnet.alexnet import FEATURE_SHAPES, LAYERS
+from invertnet.alexnet import CAFFENET_ONLY_LAYERS, FEATURE_SHAPES, TRAINABLE_LAYERS
+from invertnet.errors import InvertnetError
 from invertnet.models import Discriminator, Generator
 
 
@@ -19,7 +20,13 @@ def test_fc6_generator_parameter_count_matches_table1():
     assert sum(p.numel() for p in Generator("fc6").parameters()) == _table1_fc6_parameters() == 56_096_256
 
 
-@pytest.mark.parametrize("layer", LAYERS)
+@pytest.mark.parametrize("layer", CAFFENET_ONLY_LAYERS)
+def test_no_generator_of_ours_for_the_early_layers(layer):
+    with pytest.raises(InvertnetError, match=f"for {layer}, use the authors' generator: --weights deepsim:{layer}"):
+        Generator(layer)
+
+
+@pytest.mark.parametrize("layer", TRAINABLE_LAYERS)
 def test_generator_shapes(layer):
     generator = Generator(layer)
     features = torch.rand(2, *FEATURE_SHAPES[layer])

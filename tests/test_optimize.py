@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from invertnet.data import DeadLeaves, eval_crop
+from invertnet.encoders import load_encoder
 from invertnet.errors import InvertnetError
 from invertnet.optimize import MahendranVedaldi, OptimizeConfig, total_variation
 
@@ -13,9 +14,13 @@ def test_total_variation_by_hand():
     assert total_variation(x, beta=1).item() == pytest.approx(10**0.5 + 2)
 
 
-def test_default_schedule_is_the_authors():
+def test_default_schedule_is_the_authors(alexnet):
     config = OptimizeConfig()
-    assert config.iterations == 400 and config.learning_rate == 0.004 and config.lambda_tv == 100
+    assert config.iterations == 400 and config.learning_rate == 0.004
+    caffenet = load_encoder("caffenet:random:0")  # deep-goggle: TV weight 1 for layers 1-6, 10 for 7-12, 100 for 13-20
+    weights = {layer: MahendranVedaldi(caffenet, layer).lambda_tv for layer in ("norm1", "norm2", "conv3", "conv4", "conv5", "fc6", "fc8")}
+    assert weights == {"norm1": 1, "norm2": 10, "conv3": 10, "conv4": 10, "conv5": 100, "fc6": 100, "fc8": 100}
+    assert MahendranVedaldi(alexnet, "fc7", OptimizeConfig(lambda_tv=3.0)).lambda_tv == 3.0
     assert config.beta == 6 and config.lambda_beta == 8e-10 and config.momentum == 0.9
     assert [count for count, _ in config.scaled(40).schedule] == [10, 20, 10]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..alexnet import check_layer
+from ..alexnet import check_trainable_layer
 from ..demo import DEMO_ALEXNET, check_demo_folder, run_demo
 from ..errors import InvertnetError
 from .common import DEVICE, stderr, stdout_console
@@ -24,7 +24,7 @@ def demo(
     for flag, value in (("--steps", steps), ("--batch-size", batch_size)):
         if value < 1:
             raise InvertnetError(f"{flag} must be a positive integer, got {value}")
-    check_layer(layer)
+    check_trainable_layer(layer)
     check_demo_folder(out)
     stderr.print(
         f"training {layer} with the image loss for {steps} steps of {batch_size} synthetic images against AlexNet {DEMO_ALEXNET} ...",

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from ..alexnet import FEATURE_SHAPES, IMAGENET_MEAN_255, INPUT_SIZE, check_layer, feature_size
+from ..alexnet import FEATURE_SHAPES, IMAGENET_MEAN_255, INPUT_SIZE, check_trainable_layer, feature_size
 
 SLOPE = 0.3
 OUTPUT_SIZE = 256
@@ -85,7 +85,7 @@ class Generator(nn.Module):
         super().__init__()
         if not 1 <= size <= OUTPUT_SIZE:
             raise ValueError(f"the crop size must be between 1 and {OUTPUT_SIZE}, got {size}")
-        self.layer, self.size = check_layer(layer), size
+        self.layer, self.size = check_trainable_layer(layer), size
         if layer == "conv5":
             self.head = nn.Sequential(
                 _conv(256, 512), _act(),

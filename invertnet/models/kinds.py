@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..alexnet import check_layer
+from ..alexnet import CAFFENET_ONLY_LAYERS, check_layer
 from ..errors import InvertnetError
 from .autoencoder import CODE_LAYER, Autoencoder
 from .discriminator import Discriminator
+from .early_generator import EarlyLayerGenerator
 from .generator import Generator
 from .vae import LATENT_LAYER, VAE
 
@@ -64,7 +65,12 @@ def evaluation_layer(kind: str, layer: str) -> str:
 
 
 def build_model(kind: str, layer: str, encoder: nn.Module, tail_bias: bool = False) -> nn.Module:
-    """A freshly initialised network of ``kind`` for ``encoder`` (its mean, crop size and, for the VAE, its weights)."""
+    """A freshly initialised network of ``kind`` for ``encoder`` (its mean, crop size and, for the VAE, its weights).
+
+    An inverter of norm1, norm2, conv3 or conv4 is the authors' early-layer generator (loaded, never trained).
+    """
+    if kind == INVERTER and layer in CAFFENET_ONLY_LAYERS:
+        return EarlyLayerGenerator(layer, encoder.generator_mean, encoder.input_size)  # type: ignore[arg-type]
     if kind == VAE_KIND:
         return VAE(encoder, tail_bias)
     if kind == AUTOENCODER:
