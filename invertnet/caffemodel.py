@@ -122,28 +122,32 @@ def read_layers(path: str | os.PathLike[str]) -> dict[str, CaffeLayer]:
     path = Path(path)
     if not path.is_file():
         raise InvertnetError(f"no such file: {path}")
-    data = memoryview(path.read_bytes())
+    return parse_layers(path.read_bytes(), str(path))
+
+
+def parse_layers(data: bytes, name: str) -> dict[str, CaffeLayer]:
+    """:func:`read_layers` of a ``.caffemodel``'s bytes (``name`` says where they came from, in errors)."""
     layers: dict[str, CaffeLayer] = {}
     try:
-        for number, wire, value in fields(data):
+        for number, wire, value in fields(memoryview(data)):
             if wire != LENGTH or number not in (2, 100):
                 continue
             assert isinstance(value, memoryview)
             name_field, type_field, blobs_field = (1, 2, 7) if number == 100 else (4, 5, 6)
-            name, kind, blobs = "", "", []
+            layer, kind, blobs = "", "", []
             for inner, inner_wire, inner_value in fields(value):
                 if inner == name_field and inner_wire == LENGTH:
-                    name = bytes(inner_value).decode("utf-8", "replace")  # type: ignore[arg-type]
+                    layer = bytes(inner_value).decode("utf-8", "replace")  # type: ignore[arg-type]
                 elif inner == type_field:
                     kind = V1_TYPES.get(inner_value, str(inner_value)) if inner_wire == VARINT else bytes(inner_value).decode("utf-8", "replace")  # type: ignore[arg-type]
                 elif inner == blobs_field and inner_wire == LENGTH:
                     blobs.append(read_blob(inner_value))  # type: ignore[arg-type]
             if blobs:
-                layers[name] = CaffeLayer(kind, blobs)
+                layers[layer] = CaffeLayer(kind, blobs)
     except MalformedCaffeModel as error:
-        raise MalformedCaffeModel(f"{path} is not a readable .caffemodel: {error}") from None
+        raise MalformedCaffeModel(f"{name} is not a readable .caffemodel: {error}") from None
     if not layers:
-        raise MalformedCaffeModel(f"{path} holds no layer with weights: not a .caffemodel?")
+        raise MalformedCaffeModel(f"{name} holds no layer with weights: not a .caffemodel?")
     return layers
 
 

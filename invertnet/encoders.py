@@ -8,10 +8,12 @@ output it sees (the center ``input_size`` square, offset ``(256 - input_size) //
   std. ``imagenet``, a state-dict ``PATH``, ``random:SEED``, ``random-torchvision:SEED``.
 - CaffeNet (:class:`invertnet.caffenet.CaffeNet`), the network of the paper and of the authors'
   released generators: 227x227, BGR, 0-255 minus the ILSVRC mean, LRN and grouped
-  convolutions. ``caffenet`` (``bvlc_reference_caffenet.caffemodel``, downloaded once into
-  torch.hub's cache and checked against the SHA-1 the Caffe model zoo publishes),
-  ``caffenet:PATH`` (a ``.caffemodel``, or a state dict with :class:`CaffeNet`'s key names),
-  ``caffenet:random:SEED``.
+  convolutions. ``caffenet``: from two sources (:func:`caffenet_sources`), tried in order and
+  downloaded once into torch.hub's cache: the Caffe model zoo's
+  ``bvlc_reference_caffenet.caffemodel`` (checked against the SHA-1 the zoo publishes), then
+  the upconvGAN port's ``caffenet.pt`` on Hugging Face (trust on first use).
+  ``caffenet:PATH`` (a ``.caffemodel``, or a state dict with :class:`CaffeNet`'s key names or
+  the port's), ``caffenet:random:SEED``.
 
 Everything else (generators, comparators, data crops, evaluation, training) asks the
 encoder: ``encoder.input_size``, ``encoder.generator_mean`` and ``encoder(images, layers)``.
@@ -27,9 +29,10 @@ import torch
 from .alexnet import MAX_SEED, AlexNet, load_alexnet
 from .alexnet import INPUT_SIZE as ALEXNET_INPUT_SIZE
 from .caffenet import INPUT_SIZE as CAFFENET_INPUT_SIZE
-from .caffenet import CaffeNet, caffenet_from_caffemodel, caffenet_from_state_dict, random_caffenet
-from .downloads import cache_dir, download, file_hash, read_state_dict
+from .caffenet import CaffeNet, caffenet_from_caffemodel, caffenet_from_port, random_caffenet
+from .downloads import file_hash, read_state_dict
 from .errors import InvertnetError
+from .sources import Source, first_usable
 
 Encoder = AlexNet | CaffeNet
 """Either network: both take RGB images in [0, 1] at their ``input_size`` and return features by layer name."""
@@ -38,6 +41,11 @@ CAFFENET = "caffenet"
 CAFFENET_URL = "http://dl.caffe.berkeleyvision.org/bvlc_reference_caffenet.caffemodel"
 CAFFENET_SHA1 = "4c8d77deb20ea792f84eb5e6d0a11ca0a8660a46"
 """The SHA-1 of ``bvlc_reference_caffenet.caffemodel`` in Caffe's ``models/bvlc_reference_caffenet/readme.md``."""
+CAFFENET_FILE = "bvlc_reference_caffenet.caffemodel"
+CAFFENET_PORT_URL = "https://huggingface.co/binxu/DeePSim_DosovitskiyBrox2016/resolve/main/caffenet.pt"
+"""The upconvGAN port's CaffeNet (``model_urls["caffenet"]`` in Animadversio/Neuro-ActMax-GAN-comparison ``core/utils/GAN_utils.py``)."""
+CAFFENET_PORT_FILE = "upconvGAN_caffenet.pt"
+"""The name the port's own loader gives that file in torch.hub's cache, so a cache the port filled is reused."""
 
 SPEC_HELP = (
     "The network whose features are inverted: imagenet (torchvision), caffenet (the paper's, 227x227), "
@@ -79,22 +87,28 @@ def input_size(spec: str) -> int:
     return EncoderSpec.parse(spec).input_size
 
 
+def caffenet_sources() -> list[Source]:
+    """Where ``--alexnet caffenet`` comes from, in the order tried: the Caffe model zoo (``zoo``), the port (``hf``)."""
+    return [Source("zoo", CAFFENET_URL, CAFFENET_FILE, sha1=CAFFENET_SHA1), Source("hf", CAFFENET_PORT_URL, CAFFENET_PORT_FILE)]
+
+
 def caffenet_cache_path() -> Path:
-    """Where ``--alexnet caffenet`` looks for (and downloads) ``bvlc_reference_caffenet.caffemodel``."""
-    return cache_dir() / Path(CAFFENET_URL).name
+    """Where ``--alexnet caffenet`` looks for (and downloads) ``bvlc_reference_caffenet.caffemodel``, its first source."""
+    return caffenet_sources()[0].path
 
 
-def _reference_caffenet() -> CaffeNet:
-    path = caffenet_cache_path()
-    where = f"put {path.name} (from {CAFFENET_URL}) in {path.parent}/ (the folder follows TORCH_HOME), or pass --alexnet caffenet:PATH"
-    if not path.exists():
-        download(CAFFENET_URL, path, what="CaffeNet (bvlc_reference_caffenet.caffemodel)", where=where)
-        if file_hash(path, "sha1") != CAFFENET_SHA1:
-            path.unlink()
-            raise InvertnetError(f"the file downloaded from {CAFFENET_URL} is not bvlc_reference_caffenet.caffemodel (its SHA-1 is not {CAFFENET_SHA1}); removed it")
-    elif file_hash(path, "sha1") != CAFFENET_SHA1:
-        raise InvertnetError(f"{path} is not bvlc_reference_caffenet.caffemodel: its SHA-1 is not {CAFFENET_SHA1} (a partial or replaced file); delete it and {where}")
-    return caffenet_from_caffemodel(path, CAFFENET)
+def _load_reference(source: Source, path: Path) -> CaffeNet:
+    if source.name == "zoo":
+        return caffenet_from_caffemodel(path, CAFFENET)
+    return caffenet_from_port(read_state_dict(path, "CaffeNet weights"), CAFFENET, str(path))
+
+
+def reference_caffenet(source: str | None = None) -> tuple[Source, CaffeNet]:
+    """The reference CaffeNet and the source it came from (``source``: only that one of :func:`caffenet_sources`)."""
+    sources = [s for s in caffenet_sources() if source in (None, s.name)]
+    if not sources:
+        raise InvertnetError(f"CaffeNet has no source {source!r}: choose {', '.join(s.name for s in caffenet_sources())}")
+    return first_usable(sources, "CaffeNet", _load_reference, hint=", or pass --alexnet caffenet:PATH")
 
 
 def _caffenet_file(path: Path) -> CaffeNet:
@@ -105,7 +119,7 @@ def _caffenet_file(path: Path) -> CaffeNet:
             return caffenet_from_caffemodel(path, CAFFENET)
         return caffenet_from_caffemodel(path, f"caffenet:file:{file_hash(path)[:16]}")
     state = read_state_dict(path, "CaffeNet weights")
-    return caffenet_from_state_dict(state, f"caffenet:file:{file_hash(path)[:16]}", str(path))
+    return caffenet_from_port(state, f"caffenet:file:{file_hash(path)[:16]}", str(path))
 
 
 def load_encoder(spec: str = "imagenet", *, device: torch.device | str = "cpu") -> Encoder:
@@ -114,7 +128,7 @@ def load_encoder(spec: str = "imagenet", *, device: torch.device | str = "cpu") 
     if parsed.family != CAFFENET:
         return load_alexnet(parsed.value, device=device)
     if parsed.value == "":
-        net = _reference_caffenet()
+        net = reference_caffenet()[1]
     elif parsed.value.startswith("random:"):
         net = random_caffenet(int(parsed.value.split(":", 1)[1]))
     else:
@@ -136,6 +150,6 @@ def random_like(encoder: Encoder, seed: int) -> Encoder:
 
 
 __all__ = [
-    "CAFFENET", "CAFFENET_SHA1", "CAFFENET_URL", "Encoder", "EncoderSpec", "caffenet_cache_path", "input_size",
-    "load_encoder", "loadable_spec", "random_like",
+    "CAFFENET", "CAFFENET_SHA1", "CAFFENET_URL", "Encoder", "EncoderSpec", "caffenet_cache_path", "caffenet_sources", "input_size",
+    "load_encoder", "loadable_spec", "random_like", "reference_caffenet",
 ]

@@ -56,7 +56,8 @@ loss" row is Table 1's generator trained with the image loss alone, what ``--los
 videos without labels, which invertnet does not have.
 """
 PAPER_COLUMNS = {"conv5": "conv5", "fc6": "fc6", "fc7": "fc7", "fc8": "fc8", "prob": "fc8"}
-"""Which of Table 2's columns a layer's rows come from: the paper's FC8 is shown for ``fc8`` and ``prob`` alike."""
+"""Which of Table 2's columns a layer's rows come from: the paper's FC8 is shown for ``fc8`` and ``prob`` alike
+(Table 2 has no column for norm1 to conv4)."""
 
 PER_IMAGE = ("image_distance", "feature_distance", "psnr", "ssim", "ms_ssim", "lpips", "top1", "top5")
 
@@ -81,7 +82,9 @@ def generator_method(inverter: Inverter, clamp: bool = True) -> Method:
     comparator = str(loss.get("comparator", "-"))
     generate = functools.partial(inverter.generate, clamp=clamp)
     if inverter.model == INVERTER:
-        return Method(f"{preset}: {inverter.source}", inverter.layer, generate, inverter.source, comparator)
+        authors = inverter.config.get("authors_model")  # the authors' generators are named as --weights names them
+        shown = f"deepsim:{authors}" if isinstance(authors, str) else inverter.source
+        return Method(f"{preset}: {shown}", inverter.layer, generate, inverter.source, comparator)
     layer = evaluation_layer(inverter.model, inverter.layer)
     return Method(f"{inverter.model} {preset}: {inverter.source}", layer, generate, inverter.source, comparator, inverter.features)
 

@@ -25,7 +25,7 @@ from .errors import InvertnetError
 from .models.generator import has_tail_biases
 from .models.kinds import INVERTER, VAE_KIND, build_model
 from .precision import Precision
-from .weights import DEEPSIM, deepsim_layer, deepsim_path, fetch_deepsim, is_deepsim
+from .weights import DEEPSIM, deepsim_name, deepsim_path, fetch_deepsim, is_deepsim
 
 WEIGHTS_ENV = "INVERTNET_WEIGHTS"
 
@@ -40,13 +40,16 @@ def default_weights(layer: str) -> Path:
     return weights_dir() / f"{check_layer(layer)}.safetensors"
 
 
-def resolve_weights(weights: str | os.PathLike[str] | None, layer: str) -> Path:
-    """The file behind ``--weights``: a file, a run folder, ``deepsim:LAYER`` (fetched once), or the default for ``layer``.
+def resolve_weights(weights: str | os.PathLike[str] | None, layer: str | None) -> Path:
+    """The file behind ``--weights``: a file, a run folder, ``deepsim:NAME`` (fetched once), ``deepsim`` (the authors' for
+    ``layer``), or the default for ``layer``.
 
     The default is ``weights/LAYER.safetensors`` (or ``$INVERTNET_WEIGHTS/LAYER.safetensors``),
     else the authors' generator for ``layer`` if it is in the cache.
     """
     if weights is None:
+        if layer is None:
+            raise InvertnetError("give --layer, or --weights to take the layer from the checkpoint")
         for path in (default_weights(layer), deepsim_path(layer)):
             if path.is_file():
                 return path
@@ -56,7 +59,7 @@ def resolve_weights(weights: str | os.PathLike[str] | None, layer: str) -> Path:
             f"or pass --weights (a run folder or a .safetensors file)"
         )
     if is_deepsim(weights):
-        return fetch_deepsim(deepsim_layer(str(weights)))
+        return fetch_deepsim(deepsim_name(str(weights), layer))
     path = Path(weights)
     if path.is_dir():
         for name in (GENERATOR_NAME, CHECKPOINT_NAME):
@@ -70,9 +73,7 @@ def resolve_weights(weights: str | os.PathLike[str] | None, layer: str) -> Path:
 
 def _weights_path(weights: str | os.PathLike[str] | None, layer: str | None) -> Path:
     """:func:`resolve_weights` for a command's ``--weights`` and ``--layer``, at least one of which must be given."""
-    if layer is None and weights is None:
-        raise InvertnetError("give --layer, or --weights to take the layer from the checkpoint")
-    return resolve_weights(weights, check_layer(layer) if layer is not None else "conv5")
+    return resolve_weights(weights, check_layer(layer) if layer is not None else None)
 
 
 def _invertnet_metadata(weights: str | os.PathLike[str] | None, layer: str | None) -> tuple[Path, dict[str, str]]:

@@ -1,78 +1,127 @@
-"""The authors' generators as the upconvGAN port stores them, converted to invertnet's layout.
+"""The authors' models as the upconvGAN port stores them, converted to invertnet's layout.
 
-The port (Binxu Wang's ``upconvGAN``, weights in the Hugging Face repository
-``binxu/DeePSim_DosovitskiyBrox2016``) holds, per layer, the state dict of an
-``nn.Sequential`` named after the Caffe release's layers (see docs/weights.md):
+The port (Binxu Wang's ``upconvGAN`` and ``Caffenet`` classes, in Animadversio/Neuro-ActMax-GAN-comparison
+``core/utils/GAN_utils.py``; weights in the Hugging Face repository ``binxu/DeePSim_DosovitskiyBrox2016``)
+holds, per model, the ``torch.save``d state dict of an ``nn.Sequential`` named after the Caffe
+release's layers (see docs/weights.md):
 
-- fc6, fc7, fc8: ``defc7``, ``defc6``, ``defc5`` (Linear; fc8's ``defc7`` takes 1000 inputs),
-  a reshape to 256x4x4; pool5: ``Rconv6``, ``Rconv7`` (3x3, pad 1), ``Rconv8`` (3x3, no pad).
-- then ``deconv5``, ``conv5_1``, ``deconv4``, ``conv4_1``, ``deconv3``, ``conv3_1``,
-  ``deconv2``, ``deconv1``, ``deconv0``: all ``ConvTranspose2d`` with biases, the ``deconv*``
-  4x4 stride 2 pad 1, the ``conv*_1`` 3x3 stride 1 pad 1; leaky ReLU 0.3 between all.
-- the output is BGR, 0-255 minus the mean (R 123, G 117, B 104), 256x256.
+- fc6, fc6_eucl, fc7, fc8: ``defc7``, ``defc6``, ``defc5`` (Linear; fc8's ``defc7`` takes 1000
+  inputs), a reshape to 256x4x4; pool5: ``Rconv6``, ``Rconv7`` (3x3, pad 1), ``Rconv8`` (3x3, no
+  pad); then ``deconv5``, ``conv5_1``, ``deconv4``, ``conv4_1``, ``deconv3``, ``conv3_1``,
+  ``deconv2``, ``deconv1``, ``deconv0``: all ``ConvTranspose2d`` with biases, the ``deconv*`` 4x4
+  stride 2 pad 1, the ``conv*_1`` 3x3 stride 1 pad 1.
+- norm1, norm2, conv3, conv4: the layouts of :mod:`invertnet.models.early_generator`, where
+  conv3's and conv4's ``conv5_1``, ``conv4_1``, ``conv3_1`` are ``ConvTranspose2d`` and every other
+  3x3 layer a ``Conv2d``.
+- every output is BGR, 0-255 minus the mean (R 123, G 117, B 104).
+- ``caffenet.pt``: CaffeNet as an ``nn.Sequential`` whose layers are named as Caffe's
+  (``conv1`` ... ``fc8``), the names of :class:`~invertnet.caffenet.CaffeNet`
+  (:func:`~invertnet.caffenet.caffenet_from_port`).
 
-Converting: the linear and head layers are copied; a 3x3 stride-1 transposed convolution is
-the convolution with the kernel flipped and in/out channels swapped; the tail's layers (the
-4x4 up-convolutions and the 3x3 conv5_1, conv4_1, conv3_1) are copied without their biases,
-which must be zero (Caffe kept them at zero with ``lr_mult: 0``: a port whose tail biases are
-not zero is not the release, and is refused); the last layer's output channels are
-reordered to RGB and the mean is added by :class:`Generator`.
+The port's loader renames every key with ``name.replace(".1.", ".")`` before loading: the
+files may carry either form, and both are read here (:func:`~invertnet.caffenet.normalise_port_keys`).
+
+Converting: linear and head layers are copied; a 3x3 stride-1 transposed convolution with
+padding 1 is the convolution with the kernel flipped and in and out channels swapped; the last
+layer's output channels are reordered to RGB and the mean is added by the generator. The
+DeePSiM tail (conv5-fc8) is copied without its biases, which must be zero (Caffe kept them at
+zero with ``lr_mult: 0``): a file whose tail biases are not zero is not the authors' generator,
+and is refused. The early-layer generators keep all their biases.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from .caffenet import INPUT_SIZE, RGB_MEAN
+from .alexnet import CAFFENET_ONLY_LAYERS, check_layer
+from .caffenet import INPUT_SIZE, RGB_MEAN, normalise_port_keys
 from .errors import InvertnetError
-from .models import Generator
+from .models import EarlyLayerGenerator, Generator
+from .models.early_generator import EARLY_LAYOUTS
 
-PORT_LAYERS = {"pool5": "conv5", "fc6": "fc6", "fc7": "fc7", "fc8": "fc8"}
-"""The port's layer names -> ours (the port says pool5 for what we call conv5)."""
 HEAD = {"conv5": ("Rconv6", "Rconv7", "Rconv8"), "fc6": ("defc7", "defc6", "defc5")}
 TAIL = ("deconv5", "conv5_1", "deconv4", "conv4_1", "deconv3", "conv3_1", "deconv2", "deconv1", "deconv0")
-"""The port's tail in order; ours is ``tail.0``, ``tail.2``, ... (an activation between each)."""
+"""The DeePSiM tail in order; ours is ``tail.0``, ``tail.2``, ... (an activation between each)."""
+EARLY_TRANSPOSED = {"conv3": ("conv5_1", "conv4_1", "conv3_1"), "conv4": ("conv5_1", "conv4_1", "conv3_1"), "norm1": (), "norm2": ()}
+"""The 3x3 layers the port stores as ``ConvTranspose2d`` in the early-layer generators (the others are ``Conv2d``)."""
+
+AnyGenerator = Generator | EarlyLayerGenerator
 
 
-def _strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Accept both the ``nn.Sequential``'s own state dict and upconvGAN's (keys under ``G.``)."""
-    if state and all(key.startswith("G.") for key in state):
-        return {key[2:]: value for key, value in state.items()}
-    return dict(state)
-
-
-def convert_upconvgan(state: dict[str, torch.Tensor], layer: str) -> dict[str, torch.Tensor]:
-    """Our generator's state dict from the port's for ``layer`` (ours: conv5, fc6, fc7, fc8)."""
-    state = _strip_prefix(state)
+def port_layout(layer: str) -> tuple[tuple[str, str], ...]:
+    """The port's layers for the generator of ``layer``: (name, kind), kind one of ``linear``, ``conv``, ``transposed``."""
+    check_layer(layer)
+    if layer in CAFFENET_ONLY_LAYERS:
+        transposed = EARLY_TRANSPOSED[layer]
+        return tuple((spec.name, "transposed" if spec.kind == "up" or spec.name in transposed else "conv") for spec in EARLY_LAYOUTS[layer])
     head = HEAD["conv5" if layer == "conv5" else "fc6"]
-    expected = {f"{name}.{kind}" for name in (*head, *TAIL) for kind in ("weight", "bias")}
+    return tuple((name, "conv" if layer == "conv5" else "linear") for name in head) + tuple((name, "transposed") for name in TAIL)
+
+
+def _flip(weight: torch.Tensor) -> torch.Tensor:
+    """A 3x3 stride-1 pad-1 transposed convolution's kernel as the equivalent convolution's (and back: its own inverse)."""
+    return weight.transpose(0, 1).flip(2, 3).contiguous()
+
+
+def _checked(state: dict[str, torch.Tensor], layer: str, origin: str) -> dict[str, torch.Tensor]:
+    state = normalise_port_keys(state)
+    expected = {f"{name}.{kind}" for name, _ in port_layout(layer) for kind in ("weight", "bias")}
     if set(state) != expected:
         problems = [f"{what} {', '.join(sorted(keys)[:6])}" for what, keys in (("missing", expected - set(state)), ("unexpected", set(state) - expected)) if keys]
-        raise InvertnetError(f"not the upconvGAN port's {layer} generator: {'; '.join(problems)}")
+        raise InvertnetError(f"{origin} is not the authors' {layer} generator: {'; '.join(problems)}")
+    bad = [key for key, value in state.items() if not value.is_floating_point() or value.dim() not in ((1,) if key.endswith(".bias") else (2, 4))]
+    if bad:
+        raise InvertnetError(f"{origin} is not the authors' {layer} generator: {bad[0]} is not a tensor of the right kind")
+    return {key: value.float() for key, value in state.items()}
+
+
+def _convert_deepsim(state: dict[str, torch.Tensor], layer: str, origin: str) -> dict[str, torch.Tensor]:
     ours: dict[str, torch.Tensor] = {}
-    for index, name in enumerate(head):
-        ours[f"head.{2 * index}.weight"] = state[f"{name}.weight"].float()
-        ours[f"head.{2 * index}.bias"] = state[f"{name}.bias"].float()
+    for index, name in enumerate(HEAD["conv5" if layer == "conv5" else "fc6"]):
+        ours[f"head.{2 * index}.weight"], ours[f"head.{2 * index}.bias"] = state[f"{name}.weight"], state[f"{name}.bias"]
     for index, name in enumerate(TAIL):
-        weight, bias = state[f"{name}.weight"].float(), state[f"{name}.bias"].float()
-        key = f"tail.{2 * index}"
+        weight, bias = state[f"{name}.weight"], state[f"{name}.bias"]
         if bias.abs().max() > 0:
             raise InvertnetError(
-                f"the port's {name} has non-zero biases (largest {bias.abs().max():.3g}): the release's tail layers have none "
-                "(Caffe lr_mult 0), so this is not the authors' generator"
+                f"{origin}: {name} has non-zero biases (largest {bias.abs().max():.3g}): the authors' DeePSiM generators have none "
+                "in their tail (Caffe lr_mult 0), so this is not one of them"
             )
-        if name.startswith("conv"):  # 3x3 stride 1: a convolution with the kernel flipped, in and out swapped
-            ours[f"{key}.weight"] = weight.transpose(0, 1).flip(2, 3).contiguous()
-        else:
-            ours[f"{key}.weight"] = weight[:, [2, 1, 0]].contiguous() if name == "deconv0" else weight
+        if name.startswith("conv"):
+            weight = _flip(weight) if weight.dim() == 4 else weight
+        elif name == "deconv0":
+            weight = weight[:, [2, 1, 0]].contiguous()
+        ours[f"tail.{2 * index}.weight"] = weight
     return ours
 
 
-def generator_from_upconvgan(state: dict[str, torch.Tensor], layer: str) -> Generator:
-    """The authors' generator for ``layer`` as an invertnet :class:`Generator` (RGB, CaffeNet's mean added)."""
-    generator = Generator(layer, mean=RGB_MEAN, size=INPUT_SIZE)
+def _convert_early(state: dict[str, torch.Tensor], layer: str) -> dict[str, torch.Tensor]:
+    ours: dict[str, torch.Tensor] = {}
+    for name, kind in port_layout(layer):
+        weight, bias = state[f"{name}.weight"], state[f"{name}.bias"]
+        if kind == "transposed" and weight.dim() == 4 and weight.shape[-1] == 3:
+            weight = _flip(weight)
+        if name == "conv1_1":  # the last layer: BGR -> RGB
+            weight, bias = weight[[2, 1, 0]], bias[[2, 1, 0]]
+        ours[f"net.{name}.weight"], ours[f"net.{name}.bias"] = weight.contiguous(), bias.contiguous()
+    return ours
+
+
+def convert_upconvgan(state: dict[str, torch.Tensor], layer: str, origin: str = "the file") -> dict[str, torch.Tensor]:
+    """Our generator's state dict from the port's for ``layer``; ``origin`` names the file in errors."""
+    state = _checked(state, check_layer(layer), origin)
+    return _convert_early(state, layer) if layer in CAFFENET_ONLY_LAYERS else _convert_deepsim(state, layer, origin)
+
+
+def generator_from_upconvgan(state: dict[str, torch.Tensor], layer: str, origin: str = "the file") -> AnyGenerator:
+    """The authors' generator for ``layer`` as an invertnet generator (RGB, CaffeNet's mean added, its 227 crop)."""
+    generator: nn.Module
+    if layer in CAFFENET_ONLY_LAYERS:
+        generator = EarlyLayerGenerator(layer, RGB_MEAN, INPUT_SIZE)
+    else:
+        generator = Generator(layer, mean=RGB_MEAN, size=INPUT_SIZE)
     try:
-        generator.load_state_dict(convert_upconvgan(state, layer))
-    except RuntimeError as error:  # right names, wrong shapes
-        raise InvertnetError(f"not the upconvGAN port's {layer} generator: {error}") from None
+        generator.load_state_dict(convert_upconvgan(state, layer, origin))
+    except (RuntimeError, IndexError) as error:  # right names, wrong shapes
+        raise InvertnetError(f"{origin} is not the authors' {layer} generator: {' '.join(str(error).split())[:400]}") from None
     return generator

@@ -8,66 +8,125 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from invertnet.alexnet import FEATURE_SHAPES, LAYERS
 from invertnet.caffemodel import MalformedCaffeModel, read_caffemodel
-from invertnet.caffenet import CAFFE_LAYERS, INPUT_SIZE, CaffeNet, caffenet_from_caffemodel, random_caffenet
+from invertnet.caffenet import CAFFE_LAYERS, INPUT_SIZE, CaffeNet, caffenet_from_caffemodel, caffenet_from_port, random_caffenet
 from invertnet.errors import InvertnetError
 from invertnet.upconvgan import RGB_MEAN, convert_upconvgan, generator_from_upconvgan
 
 
-def port_generator(layer: str) -> nn.Sequential:
-    """The port's layout for ``layer`` (its names, transposed 3x3 convolutions, zero tail biases), random weights."""
+class Scale(nn.Module):
+    """The port's ``ScalarMultiply``."""
+
+    def forward(self, x):
+        return 255.0 * x
+
+
+def _early_port_layers(name: str) -> list[tuple[str, nn.Module]]:
+    """The port's norm1, norm2, conv3, conv4 generators, transcribed from its ``upconvGAN.__init__``."""
     act = lambda: nn.LeakyReLU(0.3)  # noqa: E731
-    if layer == "pool5":
-        head = [("Rconv6", nn.Conv2d(256, 512, 3, padding=1)), ("r6", act()), ("Rconv7", nn.Conv2d(512, 512, 3, padding=1)), ("r7", act()),
-                ("Rconv8", nn.Conv2d(512, 512, 3)), ("r8", act())]
-        first = 512
-    else:
-        head = [("defc7", nn.Linear(1000 if layer == "fc8" else 4096, 4096)), ("r7", act()), ("defc6", nn.Linear(4096, 4096)), ("r6", act()),
-                ("defc5", nn.Linear(4096, 4096)), ("r5", act()), ("reshape", nn.Unflatten(1, (256, 4, 4)))]
-        first = 256
+    conv = lambda cin, cout, k=3, s=1, p=1: nn.Conv2d(cin, cout, k, s, p)  # noqa: E731
     up = lambda cin, cout: nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1)  # noqa: E731
     same = lambda cin, cout: nn.ConvTranspose2d(cin, cout, 3, stride=1, padding=1)  # noqa: E731
-    tail = [("deconv5", up(first, 256)), ("a5", act()), ("conv5_1", same(256, 512)), ("b5", act()), ("deconv4", up(512, 256)), ("a4", act()),
+    if name in ("norm1", "norm2"):
+        first = conv(96, 128, 3, 2, 2) if name == "norm1" else conv(256, 256, 3, 1, 2)
+        second = conv(128, 128) if name == "norm1" else conv(256, 128)
+        return [("Rconv6", first), ("Rrelu6", act()), ("Rconv7", second), ("Rrelu7", act()), ("Rconv8", conv(128, 128)), ("Rrelu8", act()),
+                ("deconv4", up(128, 128)), ("a4", act()), ("conv4_1", conv(128, 128)), ("b4", act()), ("deconv3", up(128, 64)), ("a3", act()),
+                ("conv3_1", conv(64, 64)), ("b3", act()), ("deconv2", up(64, 32)), ("a2", act()), ("conv2_1", conv(32, 32)), ("b2", act()),
+                ("deconv1", up(32, 16)), ("conv1_1", conv(16, 3)), ("tanh", nn.Tanh()), ("scaling", Scale())]
+    return [("Rconv6", conv(384, 384, 3, 1, 0)), ("Rrelu6", act()), ("Rconv7", conv(384, 512, 3, 1, 0)), ("Rrelu7", act()),
+            ("Rconv8", conv(512, 512, 2, 1, 0)), ("Rrelu8", act()), ("deconv5", up(512, 256)), ("a5", act()), ("conv5_1", same(256, 256)), ("b5", act()),
+            ("deconv4", up(256, 128)), ("a4", act()), ("conv4_1", same(128, 128)), ("b4", act()), ("deconv3", up(128, 128)), ("a3", act()),
+            ("conv3_1", same(128, 128)), ("b3", act()), ("deconv2", up(128, 64)), ("a2", act()), ("conv2_1", conv(64, 32)), ("c2", act()),
+            ("deconv1", up(32, 16)), ("a1", act()), ("conv1_1", conv(16, 3)), ("tanh", nn.Tanh()), ("scaling", Scale())]
+
+
+EARLY = ("norm1", "norm2", "conv3", "conv4")
+PORT_INPUTS = {"norm1": (96, 27, 27), "norm2": (256, 13, 13), "conv3": (384, 13, 13), "conv4": (384, 13, 13), "pool5": (256, 6, 6), "fc8": (1000,)}
+
+
+def port_generator(layer: str) -> nn.Sequential:
+    """The port's layout for ``layer`` (its names, its Conv2d/ConvTranspose2d, biases: zero in the DeePSiM tail), random weights."""
+    act = lambda: nn.LeakyReLU(0.3)  # noqa: E731
+    if layer in EARLY:
+        layers = _early_port_layers(layer)
+    else:
+        if layer == "pool5":
+            head = [("Rconv6", nn.Conv2d(256, 512, 3, padding=1)), ("r6", act()), ("Rconv7", nn.Conv2d(512, 512, 3, padding=1)), ("r7", act()),
+                    ("Rconv8", nn.Conv2d(512, 512, 3)), ("r8", act())]
+            first = 512
+        else:
+            head = [("defc7", nn.Linear(1000 if layer == "fc8" else 4096, 4096)), ("r7", act()), ("defc6", nn.Linear(4096, 4096)), ("r6", act()),
+                    ("defc5", nn.Linear(4096, 4096)), ("r5", act()), ("reshape", nn.Unflatten(1, (256, 4, 4)))]
+            first = 256
+        up = lambda cin, cout: nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1)  # noqa: E731
+        same = lambda cin, cout: nn.ConvTranspose2d(cin, cout, 3, stride=1, padding=1)  # noqa: E731
+        layers = head + [
+            ("deconv5", up(first, 256)), ("a5", act()), ("conv5_1", same(256, 512)), ("b5", act()), ("deconv4", up(512, 256)), ("a4", act()),
             ("conv4_1", same(256, 256)), ("b4", act()), ("deconv3", up(256, 128)), ("a3", act()), ("conv3_1", same(128, 128)), ("b3", act()),
             ("deconv2", up(128, 64)), ("a2", act()), ("deconv1", up(64, 32)), ("a1", act()), ("deconv0", up(32, 3))]
-    net = nn.Sequential(OrderedDict(head + tail))
+    net = nn.Sequential(OrderedDict(layers))
     generator = torch.Generator().manual_seed(len(layer))
     with torch.no_grad():
         for name, module in net.named_children():
             if hasattr(module, "weight"):
                 fan_in = module.weight[0].numel() if not isinstance(module, nn.ConvTranspose2d) else module.in_channels * 9
                 module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * (2 / fan_in) ** 0.5)
-                tail = name.startswith(("deconv", "conv"))  # the release keeps the tail's biases at zero (lr_mult 0)
-                module.bias.copy_(torch.zeros_like(module.bias) if tail else torch.randn(module.bias.shape, generator=generator))
+                zero = layer not in EARLY and name.startswith(("deconv", "conv"))  # the release keeps the DeePSiM tail's biases at zero
+                module.bias.copy_(torch.zeros_like(module.bias) if zero else torch.randn(module.bias.shape, generator=generator) * 0.1)
     return net.eval()
 
 
-@pytest.mark.parametrize("port_layer, layer", [("pool5", "conv5"), ("fc6", "fc6"), ("fc7", "fc7"), ("fc8", "fc8")])
+def port_state(net: nn.Module, quirk: bool = False) -> dict[str, torch.Tensor]:
+    """A port file's state dict; ``quirk``: its fully connected layers' keys as ``defc7.1.weight`` (what the port's loader renames)."""
+    state = net.state_dict()
+    if not quirk:
+        return state
+    return {(key.replace(".", ".1.", 1) if key.startswith(("defc", "fc")) else key): value for key, value in state.items()}
+
+
+def port_features(layer: str, count: int = 2) -> torch.Tensor:
+    shape = PORT_INPUTS.get(layer, (4096,))
+    return torch.relu(torch.randn(count, *shape, generator=torch.Generator().manual_seed(1))) * 3
+
+
+@pytest.mark.parametrize("port_layer, layer", [("pool5", "conv5"), ("fc6", "fc6"), ("fc8", "fc8"), *((name, name) for name in EARLY)])
 def test_the_port_s_generators_convert_exactly(tmp_path, port_layer, layer):
     port = port_generator(port_layer)
-    torch.save(port.state_dict(), tmp_path / "port.pt")
+    torch.save(port_state(port, quirk=port_layer == "fc6"), tmp_path / "port.pt")
     state = torch.load(tmp_path / "port.pt", weights_only=True)
     generator = generator_from_upconvgan(state, layer).eval()
-    shape = (256, 6, 6) if layer == "conv5" else (1000 if layer == "fc8" else 4096,)
-    features = torch.relu(torch.randn(2, *shape, generator=torch.Generator().manual_seed(1))) * 3
+    features = port_features(port_layer)
     with torch.no_grad():
         expected = port(features)[:, [2, 1, 0]] + torch.tensor(RGB_MEAN).view(1, 3, 1, 1)  # BGR, mean-subtracted -> RGB 0-255
         got = generator.full(features)
-    assert got.shape == (2, 3, 256, 256) and expected.abs().max() > 10
+        crop = generator(features)
+    side = 240 if layer in ("norm1", "norm2") else 256
+    margin = (side - 227) // 2
+    assert got.shape == (2, 3, side, side) and expected.abs().max() > 10
     assert (got - expected).abs().max() < 1e-3
+    assert torch.equal(crop, got[..., margin : margin + 227, margin : margin + 227])
 
 
 def test_a_port_with_deconvolution_biases_or_other_keys_is_refused():
     state = port_generator("fc6").state_dict()
     convert_upconvgan({f"G.{key}": value for key, value in state.items()}, "fc6")  # upconvGAN's own state dict, under G.
-    with pytest.raises(InvertnetError, match="non-zero biases"):
-        convert_upconvgan({**state, "deconv3.bias": torch.ones(128)}, "fc6")
-    with pytest.raises(InvertnetError, match="conv4_1 has non-zero biases"):
-        convert_upconvgan({**state, "conv4_1.bias": torch.ones(256)}, "fc6")
+    with pytest.raises(InvertnetError, match="deconv3 has non-zero biases"):
+        convert_upconvgan({**state, "deconv3.bias": torch.ones(128)}, "fc6", "the upconvGAN port's file x.pt")
+    with pytest.raises(InvertnetError, match="the Caffe file g.caffemodel: conv4_1 has non-zero biases"):
+        convert_upconvgan({**state, "conv4_1.bias": torch.ones(256)}, "fc6", "the Caffe file g.caffemodel")
     with pytest.raises(InvertnetError, match="missing defc5.bias"):
         convert_upconvgan({key: value for key, value in state.items() if key != "defc5.bias"}, "fc6")
-    with pytest.raises(InvertnetError, match="not the upconvGAN port's fc8 generator"):
+    with pytest.raises(InvertnetError, match="not the authors' fc8 generator: .*size mismatch"):
         generator_from_upconvgan(state, "fc8")  # fc6's 4096 inputs where fc8 has 1000
+    with pytest.raises(InvertnetError, match="not the authors' conv3 generator: missing"):
+        generator_from_upconvgan(port_generator("norm1").state_dict(), "conv3")
+    early = port_generator("norm1").state_dict()
+    with pytest.raises(InvertnetError, match="Rconv6.weight is not a tensor of the right kind"):
+        generator_from_upconvgan({**early, "Rconv6.weight": torch.zeros(3)}, "norm1")
+    with pytest.raises(InvertnetError, match="not the authors' norm1 generator"):
+        generator_from_upconvgan({**early, "conv1_1.bias": torch.zeros(2)}, "norm1")
 
 
 def reference_caffenet(net: CaffeNet, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -82,22 +141,26 @@ def reference_caffenet(net: CaffeNet, images: torch.Tensor) -> dict[str, torch.T
         return x / (1 + 1e-4 / 5 * window) ** 0.75
 
     bgr = images[:, [2, 1, 0]] * 255 - torch.tensor([104.0, 117.0, 123.0]).view(1, 3, 1, 1)
-    x = lrn(F.max_pool2d(F.relu(grouped(bgr, net.conv1, 1, 0, stride=4)), 3, 2))
-    x = lrn(F.max_pool2d(F.relu(grouped(x, net.conv2, 2, 2)), 3, 2))
-    x = F.relu(grouped(x, net.conv3, 1, 1))
-    x = F.relu(grouped(x, net.conv4, 2, 1))
-    pool5 = F.max_pool2d(F.relu(grouped(x, net.conv5, 2, 1)), 3, 2)
+    norm1 = lrn(F.max_pool2d(F.relu(grouped(bgr, net.conv1, 1, 0, stride=4)), 3, 2))
+    norm2 = lrn(F.max_pool2d(F.relu(grouped(norm1, net.conv2, 2, 2)), 3, 2))
+    conv3 = F.relu(grouped(norm2, net.conv3, 1, 1))
+    conv4 = F.relu(grouped(conv3, net.conv4, 2, 1))
+    pool5 = F.max_pool2d(F.relu(grouped(conv4, net.conv5, 2, 1)), 3, 2)
     fc6 = F.relu(F.linear(pool5.flatten(1), net.fc6.weight, net.fc6.bias))
     fc7 = F.relu(F.linear(fc6, net.fc7.weight, net.fc7.bias))
-    return {"conv5": pool5, "fc6": fc6, "fc7": fc7, "fc8": F.linear(fc7, net.fc8.weight, net.fc8.bias)}
+    fc8 = F.linear(fc7, net.fc8.weight, net.fc8.bias)
+    return {"norm1": norm1, "norm2": norm2, "conv3": conv3, "conv4": conv4, "conv5": pool5, "fc6": fc6, "fc7": fc7, "fc8": fc8, "prob": fc8.softmax(1)}
 
 
 def test_caffenet_is_the_reference():
     net = random_caffenet(0)
     images = torch.rand(2, 3, INPUT_SIZE, INPUT_SIZE, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        got, expected = net(images, ("conv5", "fc6", "fc7", "fc8")), reference_caffenet(net, images)
+        got, expected = net(images, LAYERS), reference_caffenet(net, images)
+        alone = net(images, "conv3")  # run only as far as asked
     assert got["conv5"].shape == (2, 256, 6, 6) and got["fc8"].shape == (2, 1000)
+    assert {name: tuple(got[name].shape[1:]) for name in LAYERS} == FEATURE_SHAPES
+    assert torch.equal(alone, got["conv3"])
     for name in expected:
         scale = expected[name].abs().max()
         assert scale > 0 and (got[name] - expected[name]).abs().max() <= 1e-4 * scale, name
@@ -169,3 +232,29 @@ def test_broken_caffemodels_are_refused(tmp_path):
     (tmp_path / "partial.caffemodel").write_bytes(one_layer)
     with pytest.raises(InvertnetError, match="not CaffeNet: it has no conv2"):
         caffenet_from_caffemodel(tmp_path / "partial.caffemodel")
+
+
+def write_port_caffenet(path, net: CaffeNet, quirk: bool) -> None:
+    """``caffenet.pt`` as the port stores it: its ``Caffenet.net`` state dict (Caffe's layer names), fc keys with ``.1.`` if ``quirk``."""
+    state = {}
+    for name in CAFFE_LAYERS:
+        key = f"{name}.1" if quirk and name.startswith("fc") else name
+        state[f"{key}.weight"], state[f"{key}.bias"] = getattr(net, name).weight.clone(), getattr(net, name).bias.clone()
+    torch.save(state, path)
+
+
+def test_the_port_s_caffenet_is_the_model_zoo_s_in_every_tap(tmp_path):
+    net = random_caffenet(4)
+    write_caffemodel(tmp_path / "zoo.caffemodel", net, legacy=True)
+    write_port_caffenet(tmp_path / "caffenet.pt", net, quirk=True)
+    zoo = caffenet_from_caffemodel(tmp_path / "zoo.caffemodel")
+    port = caffenet_from_port(torch.load(tmp_path / "caffenet.pt", weights_only=True), "caffenet")
+    for path in tmp_path.iterdir():
+        path.unlink()  # 240 MB each
+    images = torch.rand(2, 3, INPUT_SIZE, INPUT_SIZE, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        from_zoo, from_port = zoo(images, LAYERS), port(images, LAYERS)
+    for layer in LAYERS:
+        assert torch.equal(from_zoo[layer], from_port[layer]), layer
+    with pytest.raises(InvertnetError, match="not CaffeNet"):
+        caffenet_from_port({"conv1.1.weight": torch.zeros(96, 3, 11, 11)}, "caffenet")

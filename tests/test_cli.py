@@ -198,7 +198,7 @@ class _Evil:
         (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", "random:3"), "trained against the encoder 'random:0'"),
         (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", "imagenet"), "alexnet-owt-7be5be79.pth"),
         (("invert", "{img}", "--layer", "fc6", "--weights", "deepsim:fc6"), "release_deepsim_v0.zip"),
-        (("invert", "{img}", "--layer", "fc6", "--weights", "deepsim:fc9"), "the authors released generators for deepsim:conv5"),
+        (("invert", "{img}", "--layer", "fc6", "--weights", "deepsim:fc9"), "the authors released deepsim:norm1, deepsim:norm2"),
         (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", "caffenet:random:0"), "trained against the encoder 'random:0'"),
         (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/none.safetensors", "--alexnet", ALEXNET), "weights not found"),
         (("train", "--layer", "conv5", "--data", "{tmp}/empty", "--out", "{tmp}/o", "--alexnet", ALEXNET), "no images in"),

@@ -66,13 +66,14 @@ def _serve_caffenet(tmp_path, monkeypatch) -> tuple[Path, str]:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(encoders, "CAFFENET_URL", source.as_uri())
     monkeypatch.setattr(encoders, "CAFFENET_SHA1", sha1)
+    monkeypatch.setattr(encoders, "CAFFENET_PORT_URL", (source.parent / "caffenet.pt").as_uri())  # not served: no network in tests
     return source, sha1
 
 
 def test_caffenet_is_downloaded_once_checked_and_reused(tmp_path, monkeypatch):
     source, _ = _serve_caffenet(tmp_path, monkeypatch)
     monkeypatch.setenv("INVERTNET_OFFLINE", "1")
-    with pytest.raises(InvertnetError, match=r"INVERTNET_OFFLINE is set: put bvlc_reference_caffenet.caffemodel \(from file:"):
+    with pytest.raises(InvertnetError, match=r"INVERTNET_OFFLINE is set: put file:\S+/bvlc_reference_caffenet.caffemodel at \S+/bvlc_reference_caffenet.caffemodel; or "):
         load_encoder("caffenet")
     monkeypatch.setenv("INVERTNET_OFFLINE", "0")
     net = load_encoder("caffenet")
@@ -91,7 +92,7 @@ def test_a_download_that_is_not_caffenet_is_refused_and_removed(tmp_path, monkey
     _serve_caffenet(tmp_path, monkeypatch)
     monkeypatch.setattr(encoders, "CAFFENET_SHA1", "0" * 40)
     monkeypatch.setenv("INVERTNET_OFFLINE", "0")
-    with pytest.raises(InvertnetError, match="is not bvlc_reference_caffenet.caffemodel.*removed it"):
+    with pytest.raises(InvertnetError, match=r"zoo: the download is not CaffeNet \(its SHA-1 is not the published 0000.*removed it"):
         load_encoder("caffenet")
     assert not encoders.caffenet_cache_path().exists()
 

@@ -1,41 +1,40 @@
-"""The authors' generators: Caffe generator files and the release zip converted exactly, fetched once through a
-file:// URL into a temporary TORCH_HOME, corrupted downloads refused; imports, defaults and the CLI end to end."""
+"""The authors' models from their sources: port files (every model) and the release zip through file:// URLs into a
+temporary TORCH_HOME, tried in order with fallback, trust on first use, --source, offline errors; Caffe generator
+files converted exactly; imports, defaults and the CLI end to end (figure layers with every layer's generator)."""
 
 import hashlib
 import json
+import os
+import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
-from invertnet import weights
+from invertnet import encoders, weights
+from invertnet.caffenet import random_caffenet
 from invertnet.checkpoint import load_checkpoint
 from invertnet.cli import main
 from invertnet.errors import InvertnetError
-from invertnet.inversion import Inverter, resolve_weights
+from invertnet.inversion import Inverter, generator_from_checkpoint, resolve_weights
 from invertnet.upconvgan import generator_from_upconvgan
-from test_authors_models import _blob, _field, port_generator
+from test_authors_models import _blob, _field, port_features, port_generator, port_state, write_caffemodel, write_port_caffenet
 
 
-def write_generator_caffemodel(path: Path, state: dict[str, torch.Tensor], conv_as: str = "Deconvolution", head_names: str = "R",
-                               deconv_biases: bool = True) -> None:
-    """A Caffe generator.caffemodel (``layer`` format) from the port's layout: Rconv* (or conv6-8) Convolution, deconv*
-    Deconvolution, conv*_1 as ``conv_as`` (a Convolution stores the flipped, transposed kernel), defc* InnerProduct."""
+def write_generator_caffemodel(path: Path, net: nn.Sequential, swap: bool = False, head_names: str = "R", deconv_biases: bool = True) -> None:
+    """A Caffe generator.caffemodel (``layer`` format) from the port's layout: Linear as InnerProduct, Conv2d as Convolution,
+    ConvTranspose2d as Deconvolution; ``swap``: every 3x3 layer stored as its other form (kernel flipped, in/out swapped)."""
     message = b""
-    for name in dict.fromkeys(key.rsplit(".", 1)[0] for key in state):
-        weight, bias = state[f"{name}.weight"], state[f"{name}.bias"]
-        if name.startswith("defc"):
-            kind = "InnerProduct"
-        elif name.startswith("Rconv"):
-            kind = "Convolution"
-        elif name.startswith("deconv"):
-            kind = "Deconvolution"
-        else:
-            kind = conv_as
-            if conv_as == "Convolution":
-                weight = weight.transpose(0, 1).flip(2, 3)
+    for name, module in net.named_children():
+        if not hasattr(module, "weight"):
+            continue
+        weight, bias = module.weight.detach(), module.bias.detach()
+        kind = {nn.Linear: "InnerProduct", nn.Conv2d: "Convolution", nn.ConvTranspose2d: "Deconvolution"}[type(module)]
+        if swap and kind != "InnerProduct" and module.kernel_size == (3, 3) and module.stride == (1, 1) and module.padding == (1, 1):
+            weight, kind = weight.transpose(0, 1).flip(2, 3), "Convolution" if kind == "Deconvolution" else "Deconvolution"
         blobs = [weight] + ([bias] if deconv_biases or not name.startswith("deconv") else [])
         caffe_name = name if head_names == "R" or not name.startswith("Rconv") else name[1:]
         body = _field(1, caffe_name.encode()) + _field(2, kind.encode()) + b"".join(_field(7, _blob(blob, legacy=False)) for blob in blobs)
@@ -44,8 +43,16 @@ def write_generator_caffemodel(path: Path, state: dict[str, torch.Tensor], conv_
 
 
 @pytest.fixture(scope="module")
-def port_conv5():
-    return port_generator("pool5").state_dict()
+def ports():
+    """The port's generators with random weights, one per layout (fc6's serves fc6, fc6_eucl and fc7; fc8's serves prob)."""
+    return {}
+
+
+def port_net(ports, port: str) -> nn.Sequential:
+    layout = {"fc7": "fc6", "fc6_eucl": "fc6"}.get(port, port)
+    if layout not in ports:
+        ports[layout] = port_generator(layout)
+    return ports[layout]
 
 
 def _same(a, b, features):
@@ -53,100 +60,202 @@ def _same(a, b, features):
         torch.testing.assert_close(a.eval().full(features), b.eval().full(features), rtol=0, atol=1e-3)
 
 
-FEATURES = torch.relu(torch.randn(1, 256, 6, 6, generator=torch.Generator().manual_seed(2)))
+@pytest.mark.parametrize("layer, swap, head_names, deconv_biases", [
+    ("pool5", False, "R", True), ("pool5", True, "plain", False), ("norm1", False, "R", True), ("conv3", True, "R", True),
+])
+def test_a_caffe_generator_converts_like_the_port(tmp_path, ports, layer, swap, head_names, deconv_biases):
+    net = port_net(ports, layer)
+    write_generator_caffemodel(tmp_path / "generator.caffemodel", net, swap, head_names, deconv_biases)
+    model = "conv5" if layer == "pool5" else layer
+    converted = weights.read_generator(tmp_path / "generator.caffemodel", model)
+    _same(converted, generator_from_upconvgan(net.state_dict(), converted.layer), port_features(layer, 1))
 
 
-@pytest.mark.parametrize("conv_as, head_names, deconv_biases", [("Deconvolution", "R", True), ("Convolution", "plain", False)])
-def test_a_caffe_generator_converts_like_the_port(tmp_path, port_conv5, conv_as, head_names, deconv_biases):
-    write_generator_caffemodel(tmp_path / "generator.caffemodel", port_conv5, conv_as, head_names, deconv_biases)
-    _same(weights.read_generator(tmp_path / "generator.caffemodel", "conv5"), generator_from_upconvgan(port_conv5, "conv5"), FEATURES)
-
-
-def test_a_file_that_is_not_the_generator_is_refused(tmp_path, port_conv5):
-    write_generator_caffemodel(tmp_path / "generator.caffemodel", port_conv5)
-    with pytest.raises(InvertnetError, match="not the authors' fc6 generator: it has no layer defc7"):
+def test_a_file_that_is_not_the_generator_is_refused(tmp_path, ports):
+    write_generator_caffemodel(tmp_path / "generator.caffemodel", port_net(ports, "pool5"))
+    with pytest.raises(InvertnetError, match="the Caffe file .* is not the authors' fc6 generator: it has no layer defc7"):
         weights.read_generator(tmp_path / "generator.caffemodel", "fc6")
+    state = port_net(ports, "pool5").state_dict()
+    write_generator_caffemodel(tmp_path / "biased.caffemodel", port_net(ports, "pool5"))
+    biased = port_generator("pool5")
+    with torch.no_grad():
+        biased.deconv5.bias.fill_(1.0)
+    write_generator_caffemodel(tmp_path / "biased.caffemodel", biased)
+    with pytest.raises(InvertnetError, match=r"the Caffe file \S*biased.caffemodel: deconv5 has non-zero biases"):  # named as what it is
+        weights.read_generator(tmp_path / "biased.caffemodel", "conv5")
     (tmp_path / "g.bin").write_bytes(b"x")
     with pytest.raises(InvertnetError, match="cannot tell the format"):
         weights.read_generator(tmp_path / "g.bin", "conv5")
     (tmp_path / "evil.pt").write_bytes(b"\x80\x02cos\nsystem\n.")  # a pickle that would call a function: never unpickled
     with pytest.raises(InvertnetError, match="cannot read"):
         weights.read_generator(tmp_path / "evil.pt", "conv5")
+    torch.save({**state, "Rconv6.weight": torch.zeros(3)}, tmp_path / "flat.pt")
+    with pytest.raises(InvertnetError, match="Rconv6.weight is not a tensor of the right kind"):
+        weights.read_generator(tmp_path / "flat.pt", "conv5")
 
 
-def write_release(path: Path, state: dict[str, torch.Tensor]) -> Path:
-    """A zip laid out as the authors' release: release_deepsim_v0/pool5/generator.caffemodel (and a prototxt)."""
+def write_release(path: Path, net: nn.Sequential, folder: str = "pool5") -> Path:
+    """A zip laid out as the authors' release: release_deepsim_v0/pool5/generator.caffemodel (and a text file beside it)."""
     caffemodel = path.parent / "generator.caffemodel"
-    write_generator_caffemodel(caffemodel, state)
+    write_generator_caffemodel(caffemodel, net)
     with zipfile.ZipFile(path, "w") as archive:
-        archive.write(caffemodel, "release_deepsim_v0/pool5/generator.caffemodel")
-        archive.writestr("release_deepsim_v0/pool5/generator.prototxt", "name: 'generator'\n")
+        archive.write(caffemodel, f"release_deepsim_v0/{folder}/generator.caffemodel")
+        archive.writestr(f"release_deepsim_v0/{folder}/readme.txt", "a generator\n")
     caffemodel.unlink()
     return path
 
 
 @pytest.fixture
-def served_release(tmp_path, monkeypatch, port_conv5):
-    """The release zip behind a file:// URL, and an empty TORCH_HOME."""
-    (tmp_path / "served").mkdir()
-    release = write_release(tmp_path / "served" / "release_deepsim_v0.zip", port_conv5)
+def served(tmp_path, monkeypatch):
+    """A folder served through file:// as the Hugging Face port and the release, and an empty TORCH_HOME."""
+    folder = tmp_path / "served"
+    folder.mkdir()
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("INVERTNET_WEIGHTS", str(tmp_path / "no-weights"))
-    monkeypatch.setattr(weights, "RELEASE_URL", release.as_uri())
+    monkeypatch.setattr(weights, "PORT_URL", folder.as_uri() + "/")
+    monkeypatch.setattr(weights, "RELEASE_URL", (folder / "release_deepsim_v0.zip").as_uri())
     monkeypatch.setenv("INVERTNET_OFFLINE", "0")
-    return release
+    yield folder
+    shutil.rmtree(tmp_path)  # hundreds of MB
 
 
-def test_deepsim_is_downloaded_converted_once_and_reused(served_release, port_conv5, monkeypatch):
-    path = resolve_weights("deepsim:conv5", "conv5")
-    assert path == weights.deepsim_path("conv5") and path.is_file()
-    digest = hashlib.sha256(served_release.read_bytes()).hexdigest()
+def serve_port(folder: Path, ports, port: str) -> Path:
+    path = folder / f"upconvGAN_{port}.pt"
+    torch.save(port_state(port_net(ports, port), quirk=port.startswith("fc")), path)
+    return path
+
+
+@pytest.mark.parametrize("name", list(weights.AUTHORS_MODELS))
+def test_every_model_comes_from_the_port_file(served, ports, name):
+    model = weights.authors_model(name)
+    port = serve_port(served, ports, model.port)
+    path = weights.fetch_deepsim(name)
+    assert path == weights.deepsim_path(name) and path.is_file()
     checkpoint = load_checkpoint(path)
-    assert checkpoint.layer == "conv5" and checkpoint.alexnet == "caffenet"
-    source = json.loads(checkpoint.metadata["invertnet.source"])
-    assert source == {"url": served_release.as_uri(), "member": "pool5/generator.caffemodel", "sha256": digest, "format": "release"}
-    generator = weights.generator_from_release(weights.release_path(), "conv5")
-    _same(generator, generator_from_upconvgan(port_conv5, "conv5"), FEATURES)
-    monkeypatch.setattr(weights, "download", lambda *args, **kwargs: pytest.fail("downloaded twice"))
-    assert resolve_weights("deepsim:conv5", "conv5") == path
-    assert resolve_weights(None, "conv5") == path  # the default, once cached
-    listed = {row.name: row for row in weights.known_weights(Path("/nowhere"))}
-    assert listed["deepsim:conv5"].cached and listed["deepsim:conv5"].sha256 == digest
-    assert listed["release_deepsim_v0.zip"].sha256 == digest and not listed["deepsim:fc6"].cached
-    with pytest.raises(InvertnetError, match=r"holds no fc6/generator.caffemodel .*release_deepsim_v0/pool5/generator.caffemodel"):
-        weights.fetch_deepsim("fc6")  # the zip is kept (it is not a fresh download): it is named, not removed
-    assert weights.release_path().is_file()
+    assert (checkpoint.layer, checkpoint.alexnet) == (model.layer, "caffenet")
+    assert json.loads(checkpoint.metadata["invertnet.source"]) == {
+        "source": "hf", "url": port.as_uri(), "sha256": hashlib.sha256(port.read_bytes()).hexdigest(), "format": "upconvgan", "model": name}
+    assert checkpoint.config["authors_model"] == name
+    loaded = generator_from_checkpoint(checkpoint, random_caffenet(0))
+    _same(loaded, generator_from_upconvgan(port_net(ports, model.port).state_dict(), model.layer), port_features(model.port, 1))
 
 
-def test_a_corrupted_download_is_refused_and_removed(served_release):
-    served_release.write_bytes(served_release.read_bytes()[:1000])
-    with pytest.raises(InvertnetError, match="is not the authors' release .*not a readable zip.*removed it"):
-        resolve_weights("deepsim:conv5", "conv5")
-    assert not weights.release_path().exists() and not weights.deepsim_path("conv5").exists()
+def test_sources_are_tried_in_order_with_fallback_and_trust_on_first_use(served, ports, capsys):
+    port = serve_port(served, ports, "pool5")
+    write_release(served / "release_deepsim_v0.zip", port_net(ports, "pool5"))
+    assert json.loads(load_checkpoint(weights.fetch_deepsim("conv5")).metadata["invertnet.source"])["source"] == "hf"  # first
+    recorded = json.loads((weights.cache_dir() / "invertnet-sources.json").read_text())
+    assert recorded[port.as_uri()] == hashlib.sha256(port.read_bytes()).hexdigest()
+    # --source release takes it from the release, converting again
+    source = json.loads(load_checkpoint(weights.fetch_deepsim("conv5", "release")).metadata["invertnet.source"])
+    assert source["source"] == "release" and source["member"] == "pool5/generator.caffemodel"
+    # a file already in the cache is used before any download: the release, cached above
+    weights.deepsim_path("conv5").unlink()
+    (weights.cache_dir() / port.name).unlink()
+    assert json.loads(load_checkpoint(weights.fetch_deepsim("conv5")).metadata["invertnet.source"])["source"] == "release"
+    # the port's file gone upstream, nothing cached: the release is downloaded, with a notice
+    weights.deepsim_path("conv5").unlink()
+    weights.release_path().unlink()
+    port.unlink()
+    capsys.readouterr()
+    assert json.loads(load_checkpoint(weights.fetch_deepsim("conv5")).metadata["invertnet.source"])["source"] == "release"
+    assert "hf failed" in capsys.readouterr().err
+    # a port file that changed since it was first used is refused and removed; the release still serves
+    torch.save(port_generator("pool5").state_dict() | {"Rconv6.bias": torch.ones(512)}, port)
+    weights.deepsim_path("conv5").unlink()
+    with pytest.raises(InvertnetError, match="hf: the download is not the authors' conv5 generator .*differs from the .* recorded.*removed it"):
+        weights.fetch_deepsim("conv5", "hf")
+    assert not (weights.cache_dir() / port.name).exists()
+    with pytest.raises(InvertnetError, match="deepsim:norm1 has no release source .*its sources are hf"):
+        weights.fetch_deepsim("norm1", "release")
 
 
-def test_a_release_that_changed_since_its_first_download_is_refused(served_release):
-    weights.cache_dir().mkdir(parents=True)
-    (weights.cache_dir() / weights.SOURCES_FILE).write_text(json.dumps({served_release.as_uri(): "0" * 64}))
-    with pytest.raises(InvertnetError, match="differs from the 0000000000000000... recorded when it was first downloaded.*removed it"):
-        weights.fetch_deepsim("conv5")
-    assert not weights.release_path().exists()
-
-
-def test_offline_names_the_url_and_the_place(served_release, monkeypatch):
+def test_offline_names_every_source_and_its_place(served, monkeypatch):
     monkeypatch.setenv("INVERTNET_OFFLINE", "1")
-    where = str(weights.release_path())
-    with pytest.raises(InvertnetError, match=f"INVERTNET_OFFLINE is set: download {served_release.as_uri()} and put it at {where}"):
+    cache = weights.cache_dir()
+    expected = (f"the authors' conv5 generator is not in the cache and INVERTNET_OFFLINE is set: put {served.as_uri()}/upconvGAN_pool5.pt at "
+                f"{cache}/upconvGAN_pool5.pt; or {served.as_uri()}/release_deepsim_v0.zip at {cache}/release_deepsim_v0.zip")
+    with pytest.raises(InvertnetError, match=expected.replace(".", r"\.").replace("(", r"\(")):
         resolve_weights("deepsim:conv5", "conv5")
     with pytest.raises(InvertnetError, match="`invertnet weights fetch deepsim:fc7` downloads the authors'"):
         resolve_weights(None, "fc7")
-    with pytest.raises(InvertnetError, match="the authors released generators for deepsim:conv5"):
+    with pytest.raises(InvertnetError, match="the authors released deepsim:norm1, .*deepsim:fc6_eucl"):
         resolve_weights("deepsim:pool5", "conv5")
+    with pytest.raises(InvertnetError, match="--weights deepsim takes the authors' generator of --layer"):
+        resolve_weights("deepsim", None)
 
 
-def test_import_then_invert_and_eval_with_a_random_caffenet(tmp_path, port_conv5, image_files, trained_run, capsys, monkeypatch):
+def test_a_corrupted_download_is_refused_and_removed(served, ports):
+    write_release(served / "release_deepsim_v0.zip", port_net(ports, "pool5"))
+    (served / "release_deepsim_v0.zip").write_bytes((served / "release_deepsim_v0.zip").read_bytes()[:1000])
+    with pytest.raises(InvertnetError, match="release: the download is not .*not a readable zip.*removed it"):
+        weights.fetch_deepsim("conv5", "release")
+    assert not weights.release_path().exists() and not weights.deepsim_path("conv5").exists()
+
+
+def test_a_release_without_the_layer_names_what_it_has(served, ports):
+    write_release(served / "release_deepsim_v0.zip", port_net(ports, "pool5"))
+    weights.fetch_deepsim("conv5", "release")
+    with pytest.raises(InvertnetError, match=r"holds no fc6/generator.caffemodel .*release_deepsim_v0/pool5/generator.caffemodel"):
+        weights.fetch_deepsim("fc6", "release")
+    assert weights.release_path().is_file()  # a cached file is named, not removed
+    os.chmod(served, 0o555)  # a zip in a read-only folder converts (nothing is written beside it)
+    try:
+        out = served.parent / "converted.safetensors"
+        assert weights.import_weights(served / "release_deepsim_v0.zip", "conv5", out=out) == out
+    finally:
+        os.chmod(served, 0o755)
+
+
+def test_caffenet_comes_from_the_zoo_then_the_port(served, monkeypatch, capsys):
+    net = random_caffenet(5)
+    write_port_caffenet(served / "caffenet.pt", net, quirk=True)
+    monkeypatch.setattr(encoders, "CAFFENET_URL", (served / "missing.caffemodel").as_uri())
+    monkeypatch.setattr(encoders, "CAFFENET_PORT_URL", (served / "caffenet.pt").as_uri())
+    source, loaded = encoders.reference_caffenet()
+    assert source.name == "hf" and loaded.identity == "caffenet" and "zoo failed" in capsys.readouterr().err
+    images = torch.rand(1, 3, 227, 227)
+    with torch.no_grad():
+        assert torch.equal(loaded(images, "norm2"), net(images, "norm2"))
+    assert main(["weights", "fetch", "caffenet", "--source", "hf"]) == 0
+    assert capsys.readouterr().out.strip() == str(weights.cache_dir() / "upconvGAN_caffenet.pt")
+    monkeypatch.setenv("INVERTNET_OFFLINE", "1")
+    with pytest.raises(InvertnetError, match="CaffeNet is not in the cache and INVERTNET_OFFLINE is set: put .*missing.caffemodel at .*bvlc_reference"):
+        encoders.reference_caffenet("zoo")
+    cached = weights.cache_dir() / "upconvGAN_caffenet.pt"
+    cached.write_bytes(cached.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(InvertnetError, match="upconvGAN_caffenet.pt is not usable .*SHA-256 differs"):
+        encoders.load_encoder("caffenet")
+    assert main(["weights", "fetch", "caffenet", "--source", "release"]) == 1
+    assert "caffenet has no release source" in capsys.readouterr().err
+
+
+def test_figure_layers_with_every_authors_generator_from_the_port(served, ports, image_files, monkeypatch, capsys):
+    for model in weights.LAYER_MODELS:
+        serve_port(served, ports, weights.authors_model(model).port)
+        weights.fetch_deepsim(model)
+        (weights.cache_dir() / f"upconvGAN_{weights.authors_model(model).port}.pt").unlink()  # the converted file is what runs
+    zoo = weights.cache_dir() / "bvlc_reference_caffenet.caffemodel"
+    write_caffemodel(zoo, random_caffenet(1), legacy=True)
+    monkeypatch.setattr(encoders, "CAFFENET_SHA1", hashlib.sha1(zoo.read_bytes()).hexdigest())
+    monkeypatch.setenv("INVERTNET_OFFLINE", "1")
+    out = served.parent / "fig3.png"
+    assert main(["figure", "layers", str(image_files[0]), "--weights", "deepsim", "--out", str(out)]) == 0, capsys.readouterr().err
+    figure = Image.open(out)
+    assert figure.size[1] == 9 * (227 + 2) + 2  # the input, then norm1, norm2, conv3, conv4, conv5, fc6, fc7, fc8
+    capsys.readouterr()
+    assert main(["weights", "list", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["deepsim:norm1"]["cached"] and rows["deepsim:norm1"]["source"].startswith("hf: file://")
+    assert not rows["hf:upconvGAN_norm1.pt"]["cached"] and rows["hf:upconvGAN_fc6.pt"]["size"] > 200e6  # its expected size
+    assert rows["zoo:bvlc_reference_caffenet.caffemodel"]["cached"] and not rows["hf:upconvGAN_caffenet.pt"]["cached"]
+    assert rows["release:release_deepsim_v0.zip"]["source"] == weights.RELEASE_URL
+
+
+def test_import_then_invert_and_eval_with_a_random_caffenet(tmp_path, ports, image_files, trained_run, capsys, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    torch.save(port_conv5, tmp_path / "upconvGAN_pool5.pt")
+    port = port_net(ports, "pool5")
+    torch.save(port.state_dict(), tmp_path / "upconvGAN_pool5.pt")
     converted = tmp_path / "authors-conv5.safetensors"
     assert main(["weights", "import", str(tmp_path / "upconvGAN_pool5.pt"), "--layer", "conv5", "--out", str(converted), "--alexnet", "caffenet:random:0"]) == 0
     assert load_checkpoint(converted).alexnet == "caffenet:random:0"
@@ -154,6 +263,10 @@ def test_import_then_invert_and_eval_with_a_random_caffenet(tmp_path, port_conv5
     assert "needs --out" in capsys.readouterr().err
     assert main(["weights", "import", str(tmp_path / "upconvGAN_pool5.pt"), "--layer", "conv5", "--out", str(tmp_path / "x.safetensors"), "--alexnet", "random:0"]) == 1
     assert "name a caffenet encoder" in capsys.readouterr().err
+    assert main(["weights", "import", str(converted), "--layer", "conv5", "--out", str(converted)]) == 1
+    assert "never overwrites an input" in capsys.readouterr().err
+    assert main(["weights", "import", str(tmp_path / "upconvGAN_pool5.pt"), "--as", "deepsim:fc6_eucl", "--layer", "conv5"]) == 1
+    assert "--as deepsim:fc6_eucl inverts fc6, not --layer conv5" in capsys.readouterr().err
     target = tmp_path / "recon.png"
     assert main(["invert", str(image_files[0]), "--layer", "conv5", "--weights", str(converted), "--out", str(target)]) == 0
     assert Image.open(target).size == (227, 227)
@@ -165,6 +278,7 @@ def test_import_then_invert_and_eval_with_a_random_caffenet(tmp_path, port_conv5
     assert code == 0, capsys.readouterr().err
     results = json.loads((tmp_path / "r.json").read_text())["results"]
     assert [r["alexnet"] for r in results] == ["caffenet:random:0", "random:0"]  # each against its own encoder
+    assert results[0]["method"] == "DeePSiM (authors'): deepsim:conv5"
     assert all(0 < r["image_error"] < 5 for r in results)
     assert "caffenet:random:0" in capsys.readouterr().out
     code = main(["eval", "--data", "synthetic", "--limit", "3", "--layer", "conv5", "--weights", str(converted), "--weights", str(trained_run),
@@ -172,15 +286,21 @@ def test_import_then_invert_and_eval_with_a_random_caffenet(tmp_path, port_conv5
     assert code == 1 and "different encoders" in capsys.readouterr().err
 
 
-def test_weights_list_and_fetch_on_the_command_line(served_release, capsys, monkeypatch):
-    assert main(["weights", "fetch", "deepsim:pool5"]) == 1
-    assert "deepsim:conv5" in capsys.readouterr().err
-    weights.fetch_deepsim("conv5")
-    monkeypatch.setenv("INVERTNET_OFFLINE", "1")
-    assert main(["weights", "fetch", "deepsim:conv5"]) == 1  # the generator is cached; CaffeNet cannot be had offline
-    err = capsys.readouterr().err
-    assert "bvlc_reference_caffenet.caffemodel" in err and weights.deepsim_path("conv5").is_file()
-    assert main(["weights", "list", "--json"]) == 0
-    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
-    assert rows["deepsim:conv5"]["cached"] and rows["deepsim:conv5"]["encoder"] == "caffenet" and not rows["caffenet"]["cached"]
-    assert rows["deepsim:conv5"]["source"].endswith("(pool5/generator.caffemodel)")
+def test_the_early_layers_run_end_to_end_and_are_not_trained(tmp_path, ports, image_files, capsys):
+    torch.save(port_net(ports, "norm2").state_dict(), tmp_path / "upconvGAN_norm2.pt")
+    converted = tmp_path / "norm2.safetensors"
+    assert main(["weights", "import", str(tmp_path / "upconvGAN_norm2.pt"), "--layer", "norm2", "--out", str(converted), "--alexnet", "caffenet:random:0"]) == 0
+    for command in (["invert", str(image_files[0])], ["reencode", str(image_files[0]), "--iterations", "2"],
+                    ["interpolate", str(image_files[0]), str(image_files[1]), "--steps", "3"]):
+        assert main([*command, "--weights", str(converted), "--out", str(tmp_path / f"{command[0]}.png")]) == 0, capsys.readouterr().err
+    assert Image.open(tmp_path / "invert.png").size == (227, 227)
+    code = main(["eval", "--data", "synthetic", "--limit", "3", "--weights", str(converted), "--method", "generator", "--method", "optimize",
+                 "--optimize-iterations", "2", "--json", str(tmp_path / "r.json")])
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert [r["layer"] for r in results] == ["norm2", "norm2"] and results[0]["method"].startswith("authors' early-layer generator")
+    assert main(["train", "--layer", "norm2", "--alexnet", "caffenet:random:0", "--data", "synthetic", "--out", str(tmp_path / "run"), "--steps", "1"]) == 1
+    assert "for norm2, use the authors' generator: --weights deepsim:norm2" in capsys.readouterr().err
+    assert main(["invert", str(image_files[0]), "--layer", "norm2", "--alexnet", "random:0", "--method", "optimize", "--iterations", "1",
+                 "--out", str(tmp_path / "o.png")]) == 1
+    assert "torchvision's AlexNet has no norm2 tap" in capsys.readouterr().err

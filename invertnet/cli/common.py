@@ -32,10 +32,15 @@ def progress_bar(label: str) -> Progress:
     return Progress(TextColumn(label), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(), console=stderr, transient=True)
 
 
-LAYER = typer.Option(None, "--layer", "-l", help="Layer to invert: conv5, fc6, fc7, fc8 (logits) or prob (their softmax) [default: the --weights file's own].")
+LAYER = typer.Option(
+    None, "--layer", "-l",
+    help="Layer to invert: conv5, fc6, fc7, fc8 (logits) or prob (their softmax); with CaffeNet also norm1, norm2, conv3, conv4 "
+    "[default: the --weights file's own].",
+)
 WEIGHTS = typer.Option(
     None, "--weights", "-w",
-    help="Generator (or VAE, or autoencoder): a .safetensors file, a run folder, or deepsim:LAYER (the authors', downloaded once) "
+    help="Generator (or VAE, or autoencoder): a .safetensors file, a run folder, deepsim:NAME (the authors', downloaded once: "
+    "norm1, norm2, conv3, conv4, conv5, fc6, fc6_eucl, fc7, fc8, prob) or deepsim (the authors' for --layer) "
     "[default: weights/LAYER.safetensors, else the authors' if cached].",
 )
 ALEXNET = typer.Option(None, "--alexnet", help=f"{SPEC_HELP} [default: the one the generator was trained against].")

@@ -1,8 +1,9 @@
 """``invertnet weights list|fetch|import``: the authors' generators, CaffeNet, and what is on this machine.
 
-    invertnet weights fetch deepsim:fc7          # the authors' fc7 generator and CaffeNet, once
-    invertnet weights import release_deepsim_v0.zip --layer fc6
-    invertnet weights import upconvGAN_fc6.pt --layer fc6 --format upconvgan
+    invertnet weights fetch deepsim:fc7                 # the authors' fc7 generator and CaffeNet, once
+    invertnet weights fetch deepsim:fc6 --source release
+    invertnet weights import upconvGAN_fc6_eucl.pt --as deepsim:fc6_eucl
+    invertnet weights import release_deepsim_v0.zip --layer fc6 --out fc6.safetensors
     invertnet weights list
 """
 
@@ -14,57 +15,83 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..encoders import CAFFENET, caffenet_cache_path, load_encoder
+from ..downloads import cache_dir
+from ..encoders import CAFFENET, reference_caffenet
 from ..errors import InvertnetError
 from ..inversion import weights_dir
-from ..weights import DEEPSIM, FORMATS, deepsim_layer, fetch_deepsim, import_weights, is_deepsim, known_weights
+from ..weights import AUTHORS_MODELS, DEEPSIM, FORMATS, SOURCE_NAMES, authors_model, fetch_deepsim, import_weights, is_deepsim, known_weights
 from .common import announce, stdout_console
 
 weights_app = typer.Typer(help="The authors' generators and CaffeNet: list, fetch (download once), import (convert a file you have).", no_args_is_help=True)
+NAMES = ", ".join(DEEPSIM + name for name in AUTHORS_MODELS)
+
+
+def _size(size: int | None, cached: bool) -> str:
+    if size is None:
+        return "-"
+    return f"{'' if cached else '~'}{size / 1e6:,.0f} MB"
 
 
 @weights_app.command("list")
-def list_command(as_json: bool = typer.Option(False, "--json", help="Print the list as JSON.")) -> None:
-    """Known generators and encoders, whether each is on this machine, and where it came from (with its hash)."""
+def list_command(as_json: bool = typer.Option(False, "--json", help="Print the list as JSON (with every path).")) -> None:
+    """Known generators, encoders and the sources of the authors' models: whether each is here, its size, hash and origin."""
     rows = known_weights(weights_dir())
     if as_json:
         print(json.dumps([row.as_dict() for row in rows], indent=2))
         return
-    view = Table(title="Weights (cache: torch.hub's checkpoints folder, which follows TORCH_HOME)", title_justify="left")
-    for column in ("name", "kind", "encoder", "here", "path", "hash", "source"):
-        view.add_column(column, overflow="fold")
+    console = stdout_console()
+    view = Table(title=f"Cache: {cache_dir()} (follows TORCH_HOME). ~: the expected size of a file not here.", title_justify="left",
+                 width=min(console.width, 100))
+    for column, ratio in (("name", 3), ("here", 1), ("size", 1), ("sha256", 2), ("from", 5)):
+        view.add_column(column, overflow="fold", ratio=ratio)
     for row in rows:
-        view.add_row(row.name, row.kind, row.encoder, "yes" if row.cached else "no", row.path, row.sha256[:23], row.source)
-    stdout_console().print(view)
+        digest = row.sha256 if row.sha256.startswith("sha1:") or row.sha256.endswith("...") else row.sha256[:16]
+        view.add_row(row.name, "yes" if row.cached else "no", _size(row.size, row.cached), digest, row.source or "-")
+    console.print(view)
 
 
 @weights_app.command("fetch")
-def fetch(names: list[str] = typer.Argument(..., help="deepsim:LAYER (with CaffeNet, which it needs) or caffenet.")) -> None:
+def fetch(
+    names: list[str] = typer.Argument(..., help=f"{NAMES} (each with CaffeNet, which it needs), or caffenet."),
+    source: str | None = typer.Option(None, "--source", help=f"Take each named model from this source alone: {', '.join(SOURCE_NAMES)} [default: the first that works, in that order (caffenet: zoo, then hf)]."),
+) -> None:
     """Download and convert once: afterwards these weights work offline."""
+    if source is not None and source not in SOURCE_NAMES:
+        raise InvertnetError(f"unknown --source {source!r}: choose one of {', '.join(SOURCE_NAMES)}")
     for name in names:
-        if name != CAFFENET and not is_deepsim(name):
-            raise InvertnetError(f"cannot fetch {name!r}: name deepsim:LAYER (conv5, fc6, fc7, fc8, prob) or caffenet")
-        if is_deepsim(name):
-            deepsim_layer(name)
+        if name != CAFFENET and not name.startswith(DEEPSIM):
+            raise InvertnetError(f"cannot fetch {name!r}: name {NAMES} or caffenet")
+        if name != CAFFENET:
+            authors_model(name)
+    if source == "release" and CAFFENET in names:
+        raise InvertnetError("caffenet has no release source: its sources are zoo and hf")
+    if source == "zoo" and any(is_deepsim(name) for name in names):
+        raise InvertnetError("--source zoo is CaffeNet's (the Caffe model zoo): the authors' generators come from hf or release")
     for name in dict.fromkeys(names):
-        if is_deepsim(name):
-            announce(fetch_deepsim(deepsim_layer(name)))
-    load_encoder(CAFFENET)  # what every authors' generator is run with: downloaded and checked here, not at the first invert
-    announce(caffenet_cache_path())
+        if name != CAFFENET:
+            announce(fetch_deepsim(name, source))
+    chosen, _ = reference_caffenet(source if CAFFENET in names else None)  # what every authors' generator runs with: had and checked now
+    announce(chosen.path)
 
 
 @weights_app.command("import")
 def import_command(
-    file: Path = typer.Argument(..., help="The release zip, a Caffe generator.caffemodel, or the upconvGAN port's .pt."),
-    layer: str = typer.Option(..., "--layer", "-l", help="Which generator: conv5 (the release's pool5), fc6, fc7, fc8 or prob (fc8's softmax)."),
+    file: Path = typer.Argument(..., help="The release zip (or one model's zip), a Caffe generator.caffemodel, or the upconvGAN port's .pt."),
+    layer: str | None = typer.Option(None, "--layer", "-l", help="The layer it inverts: the authors' generator of that layer (deepsim:LAYER)."),
+    as_model: str | None = typer.Option(None, "--as", help=f"Which authors' model it is: {NAMES} [default: deepsim:LAYER]."),
     fmt: str = typer.Option("auto", "--format", help=f"{', '.join(FORMATS)} (auto: from the file name)."),
-    out: Path | None = typer.Option(None, "--out", "-o", help=f"Write here [default: the cache, as {DEEPSIM}LAYER]."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write here [default: the cache, as the model's deepsim:NAME]."),
     alexnet: str = typer.Option(CAFFENET, "--alexnet", help="The CaffeNet it is run with: caffenet (the authors'), caffenet:PATH or caffenet:random:SEED (needs --out)."),
 ) -> None:
     """Convert an authors' generator you already have into invertnet's format (kernels flipped, BGR to RGB)."""
     if out is not None and out.suffix != ".safetensors":
         raise InvertnetError(f"--out {out}: the file name must end in .safetensors")
-    announce(import_weights(file, layer, fmt, out, alexnet))
+    if layer is None and as_model is None:
+        raise InvertnetError(f"name the generator: --layer LAYER, or --as one of {NAMES}")
+    model = authors_model(as_model) if as_model is not None else authors_model(layer)  # type: ignore[arg-type]
+    if as_model is not None and layer is not None and layer != model.layer:
+        raise InvertnetError(f"--as {DEEPSIM}{model.name} inverts {model.layer}, not --layer {layer}")
+    announce(import_weights(file, model.name, fmt, out, alexnet))
 
 
 def register(app: typer.Typer) -> None:
