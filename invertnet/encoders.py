@@ -108,7 +108,8 @@ def reference_caffenet(source: str | None = None) -> tuple[Source, CaffeNet]:
     sources = [s for s in caffenet_sources() if source in (None, s.name)]
     if not sources:
         raise InvertnetError(f"CaffeNet has no source {source!r}: choose {', '.join(s.name for s in caffenet_sources())}")
-    return first_usable(sources, "CaffeNet", _load_reference, hint=", or pass --alexnet caffenet:PATH")
+    found = first_usable(sources, "CaffeNet", _load_reference, hint=", or pass --alexnet caffenet:PATH")
+    return found.source, found.value
 
 
 def _caffenet_file(path: Path) -> CaffeNet:

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from .atomic import atomic_path
 from .downloads import OFFLINE_ENV, cache_dir, download, file_hash, offline
@@ -74,26 +74,33 @@ def record(url: str, digest: str) -> None:
         tmp.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
 
 
-def check(source: Source, path: Path) -> str:
-    """Why the file at ``path`` is not what ``source`` serves ("" if it is); its SHA-256 is recorded by :func:`use`."""
+def check(source: Source, path: Path) -> tuple[str, str]:
+    """(why the file at ``path`` is not what ``source`` serves or "", its SHA-256 for a source trusted on first use, else "")."""
     if not path.is_file():
-        return f"{path} is not a regular file"
+        return f"{path} is not a regular file", ""
     if source.sha1 is not None:
-        if file_hash(path, "sha1") != source.sha1:
-            return f"its SHA-1 is not the published {source.sha1}"
-        return ""
-    expected = recorded().get(source.url)
-    if expected is not None and file_hash(path) != expected:
-        return f"its SHA-256 differs from the {expected[:16]}... recorded when it was first used"
-    return ""
+        return ("" if file_hash(path, "sha1") == source.sha1 else f"its SHA-1 is not the published {source.sha1}"), ""
+    digest, expected = file_hash(path), recorded().get(source.url)
+    if expected is not None and digest != expected:
+        return f"its SHA-256 differs from the {expected[:16]}... recorded when it was first used", digest
+    return "", digest
 
 
-def use(source: Source, what: str, load: Callable[[Path], T], *, fresh: bool) -> T:
+@dataclass(frozen=True)
+class Found(Generic[T]):
+    """What :func:`first_usable` returns: the source that worked, what its file loaded as, and the file's SHA-256 (TOFU sources)."""
+
+    source: Source
+    value: T
+    sha256: str
+
+
+def use(source: Source, what: str, load: Callable[[Path], T], *, fresh: bool) -> Found[T]:
     """``load`` the source's file (downloaded first when ``fresh``), checked; a fresh download that fails a check is removed."""
     path = source.path
     if fresh:
         download(source.url, path, what=what, where=f"put {source.by_hand()}")
-    problem = check(source, path)
+    problem, digest = check(source, path)
     value: T | None = None
     if not problem:
         try:
@@ -106,17 +113,17 @@ def use(source: Source, what: str, load: Callable[[Path], T], *, fresh: bool) ->
             raise InvertnetError(f"the download is not {what} ({problem}); removed it")
         raise InvertnetError(f"{path} is not usable ({problem}): delete it to download it again")
     if source.sha1 is None and source.url not in recorded():
-        record(source.url, file_hash(path))
-    return value  # type: ignore[return-value]
+        record(source.url, digest)
+    return Found(source, value, digest)  # type: ignore[arg-type]
 
 
-def first_usable(sources: list[Source], what: str, load: Callable[[Source, Path], T], hint: str = "") -> tuple[Source, T]:
+def first_usable(sources: list[Source], what: str, load: Callable[[Source, Path], T], hint: str = "") -> Found[T]:
     """The first source whose file loads: cached files first, then downloads in order; one error naming every source if none does."""
     failures: list[str] = []
     cached = [source for source in sources if source.path.exists()]
     for source in cached:
         try:
-            return source, use(source, what, lambda path, s=source: load(s, path), fresh=False)
+            return use(source, what, lambda path, s=source: load(s, path), fresh=False)
         except InvertnetError as error:
             failures.append(f"{source.name}: {error}")
     if not offline():
@@ -124,7 +131,7 @@ def first_usable(sources: list[Source], what: str, load: Callable[[Source, Path]
             if source in cached:
                 continue
             try:
-                return source, use(source, what, lambda path, s=source: load(s, path), fresh=True)
+                return use(source, what, lambda path, s=source: load(s, path), fresh=True)
             except InvertnetError as error:
                 failures.append(f"{source.name}: {error}")
                 if source is not sources[-1]:

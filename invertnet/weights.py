@@ -315,11 +315,11 @@ def fetch_deepsim(name: str, source: str | None = None) -> Path:
     if target.is_file() and (source is None or recorded_source(target).get("source") == source):
         return target
     hint = f", or run `invertnet weights import FILE --as {DEEPSIM}{found.name}` on a copy you have"
-    chosen, generator = first_usable(sources, f"the authors' {found.name} generator", lambda s, path: _read_from(s, path, found), hint)
-    record = {"source": chosen.name, "url": chosen.url, "sha256": file_hash(chosen.path), "format": "release" if chosen.name == "release" else "upconvgan"}
-    if chosen.name == "release":
+    got = first_usable(sources, f"the authors' {found.name} generator", lambda s, path: _read_from(s, path, found), hint)
+    record = {"source": got.source.name, "url": got.source.url, "sha256": got.sha256, "format": "release" if got.source.name == "release" else "upconvgan"}
+    if got.source.name == "release":
         record["member"] = f"{found.release}/generator.caffemodel"
-    return save_generator(generator, target, record, found.name)
+    return save_generator(got.value, target, record, found.name)
 
 
 @dataclass

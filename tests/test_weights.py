@@ -20,8 +20,8 @@ from invertnet.checkpoint import load_checkpoint
 from invertnet.cli import main
 from invertnet.errors import InvertnetError
 from invertnet.inversion import Inverter, generator_from_checkpoint, resolve_weights
-from invertnet.upconvgan import generator_from_upconvgan
-from test_authors_models import _blob, _field, port_features, port_generator, port_state, write_caffemodel, write_port_caffenet
+from invertnet.upconvgan import convert_upconvgan, generator_from_upconvgan
+from test_authors_models import _blob, _field, port_features, port_generator, port_state, write_port_caffenet
 
 
 def write_generator_caffemodel(path: Path, net: nn.Sequential, swap: bool = False, head_names: str = "R", deconv_biases: bool = True) -> None:
@@ -120,8 +120,12 @@ def served(tmp_path, monkeypatch):
 
 
 def serve_port(folder: Path, ports, port: str) -> Path:
-    path = folder / f"upconvGAN_{port}.pt"
-    torch.save(port_state(port_net(ports, port), quirk=port.startswith("fc")), path)
+    """The port's file for ``port`` behind the file:// URL (fc7 and fc6_eucl: a hard link to fc6's when it is served)."""
+    path, twin = folder / f"upconvGAN_{port}.pt", folder / "upconvGAN_fc6.pt"
+    if port in ("fc7", "fc6_eucl") and twin.exists():
+        os.link(twin, path)
+    else:
+        torch.save(port_state(port_net(ports, port), quirk=port.startswith("fc")), path)
     return path
 
 
@@ -136,8 +140,12 @@ def test_every_model_comes_from_the_port_file(served, ports, name):
     assert json.loads(checkpoint.metadata["invertnet.source"]) == {
         "source": "hf", "url": port.as_uri(), "sha256": hashlib.sha256(port.read_bytes()).hexdigest(), "format": "upconvgan", "model": name}
     assert checkpoint.config["authors_model"] == name
-    loaded = generator_from_checkpoint(checkpoint, random_caffenet(0))
-    _same(loaded, generator_from_upconvgan(port_net(ports, model.port).state_dict(), model.layer), port_features(model.port, 1))
+    expected = convert_upconvgan(port_net(ports, model.port).state_dict(), model.layer)
+    stored = checkpoint.module_state("generator")
+    assert stored.keys() == expected.keys() and all(torch.equal(stored[key], expected[key]) for key in expected)
+    if model.layer in ("norm1", "conv3", "conv5"):  # the file rebuilds the right network (the conversion itself: test_authors_models)
+        _same(generator_from_checkpoint(checkpoint, random_caffenet(0)), generator_from_upconvgan(port_net(ports, model.port).state_dict(), model.layer),
+              port_features(model.port, 1))
 
 
 def test_sources_are_tried_in_order_with_fallback_and_trust_on_first_use(served, ports, capsys):
@@ -230,25 +238,29 @@ def test_caffenet_comes_from_the_zoo_then_the_port(served, monkeypatch, capsys):
     assert "caffenet has no release source" in capsys.readouterr().err
 
 
-def test_figure_layers_with_every_authors_generator_from_the_port(served, ports, image_files, monkeypatch, capsys):
+def test_figure_layers_with_every_authors_generator_from_the_port_alone(served, ports, image_files, monkeypatch, capsys):
+    write_port_caffenet(served / "caffenet.pt", random_caffenet(1), quirk=True)
+    monkeypatch.setattr(encoders, "CAFFENET_URL", (served / "bvlc_reference_caffenet.caffemodel").as_uri())  # the zoo: gone
+    monkeypatch.setattr(encoders, "CAFFENET_PORT_URL", (served / "caffenet.pt").as_uri())
     for model in weights.LAYER_MODELS:
-        serve_port(served, ports, weights.authors_model(model).port)
-        weights.fetch_deepsim(model)
-        (weights.cache_dir() / f"upconvGAN_{weights.authors_model(model).port}.pt").unlink()  # the converted file is what runs
-    zoo = weights.cache_dir() / "bvlc_reference_caffenet.caffemodel"
-    write_caffemodel(zoo, random_caffenet(1), legacy=True)
-    monkeypatch.setattr(encoders, "CAFFENET_SHA1", hashlib.sha1(zoo.read_bytes()).hexdigest())
+        port = serve_port(served, ports, weights.authors_model(model).port)
+        if model == "fc8":  # the command line, CaffeNet with it (from the port: the zoo fails)
+            assert main(["weights", "fetch", "deepsim:fc8"]) == 0, capsys.readouterr().err
+            assert capsys.readouterr().out.split() == [str(weights.deepsim_path("fc8")), str(weights.cache_dir() / "upconvGAN_caffenet.pt")]
+        else:
+            weights.fetch_deepsim(model)
+        (weights.cache_dir() / port.name).unlink()  # the converted file is what runs: keep the disk small
+        port.unlink()
     monkeypatch.setenv("INVERTNET_OFFLINE", "1")
     out = served.parent / "fig3.png"
     assert main(["figure", "layers", str(image_files[0]), "--weights", "deepsim", "--out", str(out)]) == 0, capsys.readouterr().err
-    figure = Image.open(out)
-    assert figure.size[1] == 9 * (227 + 2) + 2  # the input, then norm1, norm2, conv3, conv4, conv5, fc6, fc7, fc8
+    assert Image.open(out).size[1] == 9 * (227 + 2) + 2  # the input, then norm1, norm2, conv3, conv4, conv5, fc6, fc7, fc8
     capsys.readouterr()
     assert main(["weights", "list", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["deepsim:norm1"]["cached"] and rows["deepsim:norm1"]["source"].startswith("hf: file://")
     assert not rows["hf:upconvGAN_norm1.pt"]["cached"] and rows["hf:upconvGAN_fc6.pt"]["size"] > 200e6  # its expected size
-    assert rows["zoo:bvlc_reference_caffenet.caffemodel"]["cached"] and not rows["hf:upconvGAN_caffenet.pt"]["cached"]
+    assert rows["hf:upconvGAN_caffenet.pt"]["cached"] and not rows["zoo:bvlc_reference_caffenet.caffemodel"]["cached"]
     assert rows["release:release_deepsim_v0.zip"]["source"] == weights.RELEASE_URL
 
 
