@@ -49,7 +49,9 @@ the comparison. norm1 and norm2 (pool, then local response normalisation) and co
 TRAINABLE_LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8", "prob")
 """The layers invertnet trains generators for: the paper's Table 1 architecture covers CONV5 to FC8."""
 CAFFENET_ONLY_LAYERS: tuple[str, ...] = ("norm1", "norm2", "conv3", "conv4")
-"""CaffeNet's taps below conv5 (torchvision's AlexNet has no LRN, and its conv4 is 256 wide): the authors' generators for them run, none trains."""
+"""CaffeNet's taps below conv5 (torchvision's AlexNet has no LRN, and its conv4 is 256 wide).
+
+The authors' generators for them run; invertnet trains none."""
 TABLE2_LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8")
 """The layers of the paper's Table 2 (CONV5 to FC8), the default of the benchmarks."""
 
@@ -144,7 +146,8 @@ class AlexNet(nn.Module):
         wanted = (layers,) if isinstance(layers, str) else tuple(layers)
         for name in wanted:
             if check_layer(name) not in self.layers:
-                raise InvertnetError(f"torchvision's AlexNet has no {name} tap ({', '.join(CAFFENET_ONLY_LAYERS)} are CaffeNet's): pass --alexnet caffenet")
+                others = ", ".join(CAFFENET_ONLY_LAYERS)
+                raise InvertnetError(f"torchvision's AlexNet has no {name} tap ({others} are CaffeNet's): pass --alexnet caffenet")
         if images.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
             raise InvertnetError(f"AlexNet expects {INPUT_SIZE}x{INPUT_SIZE} images, got {tuple(images.shape[-2:])}")
         deepest = max(TRAINABLE_LAYERS.index(name) for name in wanted)

@@ -68,9 +68,11 @@ def _checked(state: dict[str, torch.Tensor], layer: str, origin: str) -> dict[st
     state = normalise_port_keys(state)
     expected = {f"{name}.{kind}" for name, _ in port_layout(layer) for kind in ("weight", "bias")}
     if set(state) != expected:
-        problems = [f"{what} {', '.join(sorted(keys)[:6])}" for what, keys in (("missing", expected - set(state)), ("unexpected", set(state) - expected)) if keys]
+        differences = (("missing", expected - set(state)), ("unexpected", set(state) - expected))
+        problems = [f"{what} {', '.join(sorted(keys)[:6])}" for what, keys in differences if keys]
         raise InvertnetError(f"{origin} is not the authors' {layer} generator: {'; '.join(problems)}")
-    bad = [key for key, value in state.items() if not value.is_floating_point() or value.dim() not in ((1,) if key.endswith(".bias") else (2, 4))]
+    dims = {key: (1,) if key.endswith(".bias") else (2, 4) for key in state}
+    bad = [key for key, value in state.items() if not value.is_floating_point() or value.dim() not in dims[key]]
     if bad:
         raise InvertnetError(f"{origin} is not the authors' {layer} generator: {bad[0]} is not a tensor of the right kind")
     return {key: value.float() for key, value in state.items()}

@@ -152,7 +152,8 @@ def _port_state_from_layers(layers: dict[str, CaffeLayer], layer: str, origin: s
     layout = port_layout(layer)
     missing = [name for name, _ in layout if name not in layers]
     if missing:
-        raise InvertnetError(f"{origin} is not the authors' {layer} generator: it has no layer {', '.join(missing)} (its layers: {', '.join(layers)[:300]})")
+        found = ", ".join(layers)[:300]
+        raise InvertnetError(f"{origin} is not the authors' {layer} generator: it has no layer {', '.join(missing)} (its layers: {found})")
     state: dict[str, torch.Tensor] = {}
     try:
         for name, kind in layout:
@@ -196,7 +197,10 @@ def generator_from_zip(path: str | os.PathLike[str], model: str) -> AnyGenerator
                 )
             limit = int(_weights_bytes(found.layer) * MEMBER_MARGIN) + (16 << 20)
             if wanted[0].file_size > limit:
-                raise InvertnetError(f"{origin}: {wanted[0].filename} would unpack to {wanted[0].file_size:,} bytes, more than a {found.layer} generator's {limit:,}")
+                size = wanted[0].file_size
+                raise InvertnetError(
+                    f"{origin}: {wanted[0].filename} would unpack to {size:,} bytes, more than a {found.layer} generator's {limit:,}"
+                )
             with archive.open(wanted[0]) as member:
                 data = member.read(limit + 1)
             if len(data) > limit:
@@ -262,7 +266,9 @@ def import_weights(
     """
     path, found = Path(path), authors_model(model)
     if EncoderSpec.parse(encoder).family != CAFFENET:
-        raise InvertnetError(f"--alexnet {encoder}: the authors' generators make CaffeNet's crops and colours (227x227); name a caffenet encoder")
+        raise InvertnetError(
+            f"--alexnet {encoder}: the authors' generators make CaffeNet's crops and colours (227x227); name a caffenet encoder"
+        )
     if encoder != CAFFENET and out is None:
         raise InvertnetError(f"--alexnet {encoder} needs --out: the cache's {DEEPSIM}{found.name} is the authors' generator for caffenet")
     target = Path(out) if out is not None else deepsim_path(found.name)
@@ -270,7 +276,8 @@ def import_weights(
         raise InvertnetError(f"{target} is the file being imported: invertnet never overwrites an input; choose another --out")
     identity = encoder if encoder == CAFFENET else load_encoder(encoder).identity
     generator = read_generator(path, found.name, fmt)
-    source = {"source": "file", "file": str(path.resolve()), "sha256": file_hash(path), "format": detect_format(path) if fmt == "auto" else fmt}
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    source = {"source": "file", "file": str(path.resolve()), "sha256": file_hash(path), "format": fmt}
     return save_generator(generator, target, source, found.name, identity)
 
 
@@ -299,7 +306,9 @@ def model_sources(name: str, source: str | None = None) -> list[Source]:
         raise InvertnetError(f"unknown --source {source!r}: choose one of {', '.join(SOURCE_NAMES)}")
     chosen = [s for s in sources if s.name == source]
     if not chosen:
-        why = " (public scripts take pool5, fc6 and fc7 from the release; no source shows other generators in it)" if source == "release" else ""
+        why = ""
+        if source == "release":
+            why = " (public scripts take pool5, fc6 and fc7 from the release; no source shows other generators in it)"
         raise InvertnetError(f"{DEEPSIM}{found.name} has no {source} source{why}: its sources are {', '.join(s.name for s in sources)}")
     return chosen
 
@@ -316,7 +325,8 @@ def fetch_deepsim(name: str, source: str | None = None) -> Path:
         return target
     hint = f", or run `invertnet weights import FILE --as {DEEPSIM}{found.name}` on a copy you have"
     got = first_usable(sources, f"the authors' {found.name} generator", lambda s, path: _read_from(s, path, found), hint)
-    record = {"source": got.source.name, "url": got.source.url, "sha256": got.sha256, "format": "release" if got.source.name == "release" else "upconvgan"}
+    fmt = "release" if got.source.name == "release" else "upconvgan"
+    record = {"source": got.source.name, "url": got.source.url, "sha256": got.sha256, "format": fmt}
     if got.source.name == "release":
         record["member"] = f"{found.release}/generator.caffemodel"
     return save_generator(got.value, target, record, found.name)
@@ -360,7 +370,8 @@ def _source_row(source: Source, encoder: str, estimate: int | None) -> KnownWeig
     path = source.path
     here = path.is_file()
     digest = f"sha1:{source.sha1}" if source.sha1 else recorded().get(source.url, "")
-    return KnownWeights(f"{source.name}:{path.name}", "source", encoder, here, str(path), digest, source.url, path.stat().st_size if here else estimate)
+    size = path.stat().st_size if here else estimate
+    return KnownWeights(f"{source.name}:{path.name}", "source", encoder, here, str(path), digest, source.url, size)
 
 
 def known_weights(weights_folder: Path) -> list[KnownWeights]:
@@ -372,9 +383,11 @@ def known_weights(weights_folder: Path) -> list[KnownWeights]:
         for source in model.sources():
             if source.filename not in seen:
                 seen.add(source.filename)
-                rows.append(_source_row(source, CAFFENET, _weights_bytes(model.layer) if source.name == "hf" else None))
+                estimate = _weights_bytes(model.layer) if source.name == "hf" else None
+                rows.append(_source_row(source, CAFFENET, estimate))
     rows += [_source_row(source, CAFFENET, _weights_bytes(None)) for source in caffenet_sources()]
     imagenet = hub_checkpoint_path()
-    rows.append(KnownWeights("imagenet", "encoder", "imagenet", imagenet.is_file(), str(imagenet), f"{IMAGENET_SHA256_PREFIX}...", IMAGENET_WEIGHTS.url,
-                             imagenet.stat().st_size if imagenet.is_file() else None))
+    size = imagenet.stat().st_size if imagenet.is_file() else None
+    digest = f"{IMAGENET_SHA256_PREFIX}..."
+    rows.append(KnownWeights("imagenet", "encoder", "imagenet", size is not None, str(imagenet), digest, IMAGENET_WEIGHTS.url, size))
     return rows

@@ -236,6 +236,8 @@ def test_caffenet_comes_from_the_zoo_then_the_port(served, monkeypatch, capsys):
         encoders.load_encoder("caffenet")
     assert main(["weights", "fetch", "caffenet", "--source", "release"]) == 1
     assert "caffenet has no release source" in capsys.readouterr().err
+    assert main(["weights", "fetch", "deepsim", "--source", "release"]) == 1  # one per layer: norm1 first, which the release lacks
+    assert "deepsim:norm1 has no release source" in capsys.readouterr().err
 
 
 def test_figure_layers_with_every_authors_generator_from_the_port_alone(served, ports, image_files, monkeypatch, capsys):

@@ -2,6 +2,7 @@
 
     invertnet weights fetch deepsim:fc7                 # the authors' fc7 generator and CaffeNet, once
     invertnet weights fetch deepsim:fc6 --source release
+    invertnet weights fetch deepsim                     # one generator per layer, norm1 to fc8
     invertnet weights import upconvGAN_fc6_eucl.pt --as deepsim:fc6_eucl
     invertnet weights import release_deepsim_v0.zip --layer fc6 --out fc6.safetensors
     invertnet weights list
@@ -19,10 +20,15 @@ from ..downloads import cache_dir
 from ..encoders import CAFFENET, reference_caffenet
 from ..errors import InvertnetError
 from ..inversion import weights_dir
-from ..weights import AUTHORS_MODELS, DEEPSIM, FORMATS, SOURCE_NAMES, authors_model, fetch_deepsim, import_weights, is_deepsim, known_weights
+from ..weights import (
+    ALL_DEEPSIM, AUTHORS_MODELS, DEEPSIM, FORMATS, LAYER_MODELS, SOURCE_NAMES,
+    authors_model, fetch_deepsim, import_weights, is_deepsim, known_weights, model_sources,
+)
 from .common import announce, stdout_console
 
-weights_app = typer.Typer(help="The authors' generators and CaffeNet: list, fetch (download once), import (convert a file you have).", no_args_is_help=True)
+weights_app = typer.Typer(
+    help="The authors' generators and CaffeNet: list, fetch (download once), import (convert a file you have).", no_args_is_help=True
+)
 NAMES = ", ".join(DEEPSIM + name for name in AUTHORS_MODELS)
 
 
@@ -52,10 +58,18 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print the l
 
 @weights_app.command("fetch")
 def fetch(
-    names: list[str] = typer.Argument(..., help=f"{NAMES} (each with CaffeNet, which it needs), or caffenet."),
-    source: str | None = typer.Option(None, "--source", help=f"Take each named model from this source alone: {', '.join(SOURCE_NAMES)} [default: the first that works, in that order (caffenet: zoo, then hf)]."),
+    names: list[str] = typer.Argument(
+        ..., help=f"{NAMES} (each with CaffeNet, which it needs), deepsim (one per layer, norm1 to fc8), or caffenet."
+    ),
+    source: str | None = typer.Option(
+        None, "--source",
+        help=f"Take each named model from this source alone: {', '.join(SOURCE_NAMES)} "
+        "[default: the first that works, in that order (caffenet: zoo, then hf)].",
+    ),
 ) -> None:
     """Download and convert once: afterwards these weights work offline."""
+    every_layer = [DEEPSIM + model for model in LAYER_MODELS]
+    names = [name for value in names for name in (every_layer if value == ALL_DEEPSIM else [value])]
     if source is not None and source not in SOURCE_NAMES:
         raise InvertnetError(f"unknown --source {source!r}: choose one of {', '.join(SOURCE_NAMES)}")
     for name in names:
@@ -67,6 +81,9 @@ def fetch(
         raise InvertnetError("caffenet has no release source: its sources are zoo and hf")
     if source == "zoo" and any(is_deepsim(name) for name in names):
         raise InvertnetError("--source zoo is CaffeNet's (the Caffe model zoo): the authors' generators come from hf or release")
+    for name in names:
+        if name != CAFFENET:
+            model_sources(name, source)  # every model has that source: checked before any download
     for name in dict.fromkeys(names):
         if name != CAFFENET:
             announce(fetch_deepsim(name, source))
@@ -76,12 +93,15 @@ def fetch(
 
 @weights_app.command("import")
 def import_command(
-    file: Path = typer.Argument(..., help="The release zip (or one model's zip), a Caffe generator.caffemodel, or the upconvGAN port's .pt."),
-    layer: str | None = typer.Option(None, "--layer", "-l", help="The layer it inverts: the authors' generator of that layer (deepsim:LAYER)."),
+    file: Path = typer.Argument(..., help="The release zip (or one model's zip), a Caffe generator.caffemodel, or the port's .pt."),
+    layer: str | None = typer.Option(None, "--layer", "-l", help="The layer it inverts: the authors' generator of that layer."),
     as_model: str | None = typer.Option(None, "--as", help=f"Which authors' model it is: {NAMES} [default: deepsim:LAYER]."),
     fmt: str = typer.Option("auto", "--format", help=f"{', '.join(FORMATS)} (auto: from the file name)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write here [default: the cache, as the model's deepsim:NAME]."),
-    alexnet: str = typer.Option(CAFFENET, "--alexnet", help="The CaffeNet it is run with: caffenet (the authors'), caffenet:PATH or caffenet:random:SEED (needs --out)."),
+    alexnet: str = typer.Option(
+        CAFFENET, "--alexnet",
+        help="The CaffeNet it is run with: caffenet (the authors'), caffenet:PATH or caffenet:random:SEED (needs --out).",
+    ),
 ) -> None:
     """Convert an authors' generator you already have into invertnet's format (kernels flipped, BGR to RGB)."""
     if out is not None and out.suffix != ".safetensors":

@@ -64,10 +64,19 @@ _CONV_TAIL = (
     _up("deconv2", 128, 64), Layer("conv2_1", "conv", 64, 32),
     _up("deconv1", 32, 16), Layer("conv1_1", "conv", 16, 3, act=False),
 )
-_CONV_HEAD = (Layer("Rconv6", "conv", 384, 384, padding=0), Layer("Rconv7", "conv", 384, 512, padding=0), Layer("Rconv8", "conv", 512, 512, 2, padding=0))
+_CONV_HEAD = (
+    Layer("Rconv6", "conv", 384, 384, padding=0),
+    Layer("Rconv7", "conv", 384, 512, padding=0),
+    Layer("Rconv8", "conv", 512, 512, 2, padding=0),
+)
 EARLY_LAYOUTS: dict[str, tuple[Layer, ...]] = {
-    "norm1": (Layer("Rconv6", "conv", 96, 128, stride=2, padding=2), Layer("Rconv7", "conv", 128, 128), Layer("Rconv8", "conv", 128, 128), *_NORM_TAIL),
-    "norm2": (Layer("Rconv6", "conv", 256, 256, padding=2), Layer("Rconv7", "conv", 256, 128), Layer("Rconv8", "conv", 128, 128), *_NORM_TAIL),
+    "norm1": (
+        Layer("Rconv6", "conv", 96, 128, stride=2, padding=2), Layer("Rconv7", "conv", 128, 128), Layer("Rconv8", "conv", 128, 128),
+        *_NORM_TAIL,
+    ),
+    "norm2": (
+        Layer("Rconv6", "conv", 256, 256, padding=2), Layer("Rconv7", "conv", 256, 128), Layer("Rconv8", "conv", 128, 128), *_NORM_TAIL,
+    ),
     "conv3": (*_CONV_HEAD, *_CONV_TAIL),
     "conv4": (*_CONV_HEAD, *_CONV_TAIL),
 }
@@ -91,7 +100,8 @@ class EarlyLayerGenerator(nn.Module):
             raise InvertnetError(f"no early-layer generator for {layer!r}: they exist for {', '.join(CAFFENET_ONLY_LAYERS)}")
         self.layer, self.output_size = layer, OUTPUT_SIZES[layer]
         if not 1 <= size <= self.output_size:
-            raise InvertnetError(f"the {layer} generator makes {self.output_size}x{self.output_size} images, smaller than the crop of {size}")
+            side = self.output_size
+            raise InvertnetError(f"the {layer} generator makes {side}x{side} images, smaller than the crop of {size}")
         self.size = size
         modules: list[tuple[str, nn.Module]] = []
         for spec in EARLY_LAYOUTS[layer]:
@@ -105,7 +115,8 @@ class EarlyLayerGenerator(nn.Module):
         """The whole output (240 or 256 square), RGB in 0-255 units (not clamped)."""
         expected = FEATURE_SHAPES[self.layer]
         if tuple(features.shape[1:]) != expected:
-            raise ValueError(f"{self.layer} generator expects features of shape (N, {', '.join(map(str, expected))}), got {tuple(features.shape)}")
+            shape = ", ".join(map(str, expected))
+            raise ValueError(f"{self.layer} generator expects features of shape (N, {shape}), got {tuple(features.shape)}")
         return torch.tanh(self.net(features)) * 255.0 + self.mean
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
