@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ALEXNET
+from conftest import ALEXNET, write_images
 from invertnet import __version__
 from invertnet.cli import main
 from invertnet.imageio import save_image
@@ -116,6 +116,29 @@ def test_eval_mean_image_baseline(capsys, trained_run, tmp_path):
     mean_row = json.loads((tmp_path / "r.json").read_text())["results"][1]
     assert mean_row["checkpoint"] == "mean of 6 images of synthetic (train)" and mean_row["layer"] == "conv5"
     assert 0 < mean_row["image_error"] < 2
+
+
+def test_the_mean_image_never_comes_from_the_test_set(capsys, trained_run, tmp_path):
+    write_images(tmp_path / "test", 3, seed=1)
+    write_images(tmp_path / "train", 4, seed=2)
+    common = ("eval", "--data", tmp_path / "test", "--method", "mean", "--layer", "conv5", "--alexnet", ALEXNET)
+    code, _, err = run(capsys, *common)
+    assert code == 1 and "--method mean needs training images: " in err and "the test set itself; pass --mean-data FOLDER" in err
+    code, _, err = run(capsys, *common, "--mean-data", tmp_path / "test" / ".")
+    assert code == 1 and "is the test set (--data)" in err
+    code, _, err = run(capsys, *common, "--mean-data", tmp_path / "train", "--json", tmp_path / "r.json")
+    assert code == 0, err
+    assert json.loads((tmp_path / "r.json").read_text())["results"][0]["checkpoint"] == f"mean of 4 images of {tmp_path / 'train'}"
+    code, _, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--mean-data", tmp_path / "train")
+    assert code == 1 and "--mean-data applies to --method mean" in err
+
+
+def test_discriminator_options_are_refused_without_an_adversarial_term(capsys, tmp_path):
+    for flags in (("--gate", "paper"), ("--gate-stop", "0.3"), ("--d-weight-decay", "1e-4")):
+        code, _, err = run(capsys, "train", "--layer", "conv5", "--data", "synthetic", "--alexnet", ALEXNET, "--loss", "image", "--steps", "1",
+                           "--out", tmp_path / "run", *flags)
+        assert code == 1 and f"{flags[0]} does not apply to loss preset 'image', which has no adversarial term" in err, err
+    assert not (tmp_path / "run").exists()
 
 
 def test_invert_by_optimisation(capsys, pictures, tmp_path):

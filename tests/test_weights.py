@@ -5,7 +5,6 @@ files converted exactly; imports, defaults and the CLI end to end (figure layers
 import hashlib
 import json
 import os
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -115,8 +114,7 @@ def served(tmp_path, monkeypatch):
     monkeypatch.setattr(weights, "PORT_URL", folder.as_uri() + "/")
     monkeypatch.setattr(weights, "RELEASE_URL", (folder / "release_deepsim_v0.zip").as_uri())
     monkeypatch.setenv("INVERTNET_OFFLINE", "0")
-    yield folder
-    shutil.rmtree(tmp_path)  # hundreds of MB
+    return folder  # hundreds of MB: removed when the test passes (tmp_path_retention_policy)
 
 
 def serve_port(folder: Path, ports, port: str) -> Path:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import json
 from pathlib import Path
 
@@ -78,6 +79,20 @@ def write_csv(path: Path, results: list[EvalResult]) -> None:
 EVAL_PRESETS = ("default", "paper")
 
 
+def check_mean_data(data: str, mean_data: str | None) -> str:
+    """The training images of ``--method mean``: never the test images themselves (that would flatter the baseline)."""
+    if mean_data is None:
+        if not has_splits(data):
+            raise InvertnetError(
+                f"--method mean needs training images: {data} is a plain folder, the test set itself; pass --mean-data FOLDER "
+                "(images from the same distribution, not the ones evaluated), or an ILSVRC-2012 root or synthetic as --data"
+            )
+        return data
+    if not has_splits(mean_data) and not has_splits(data) and os.path.realpath(mean_data) == os.path.realpath(data):
+        raise InvertnetError(f"--mean-data {mean_data} is the test set (--data): the mean image must come from other images")
+    return mean_data
+
+
 def eval_command(
     ctx: typer.Context,
     layer: str | None = typer.Option(None, "--layer", "-l", help="Layer to invert [default: each checkpoint's own]."),
@@ -93,7 +108,12 @@ def eval_command(
         None, "--optimize-iterations", help=f"Iterations of --method optimize (its schedule is scaled) [default: {OptimizeConfig().iterations}]."
     ),
     mean_images: int | None = typer.Option(
-        None, "--mean-images", help=f"Training images (the train split of --data) averaged by --method mean [default: {MEAN_IMAGES}]."
+        None, "--mean-images", help=f"Training images averaged by --method mean [default: {MEAN_IMAGES}]."
+    ),
+    mean_data: str | None = typer.Option(
+        None, "--mean-data",
+        help="Where --method mean takes its training images: an ILSVRC-2012 root (its train/), synthetic, or a folder of training "
+        "images [default: the train split of --data; required when --data is a plain folder, which is the test set itself].",
     ),
     json_path: Path | None = typer.Option(None, "--json", help="Write the figures as JSON ('-' for stdout)."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per image and method."),
@@ -125,7 +145,9 @@ def eval_command(
     for name in chosen:
         if name not in METHODS:
             raise InvertnetError(f"unknown --method {name!r}: choose from {', '.join(METHODS)}")
-    for flag, value, needs in (("--weights", weights, "generator"), ("--optimize-iterations", optimize_iterations, "optimize"), ("--mean-images", mean_images, "mean")):
+    needed = (("--weights", weights, "generator"), ("--optimize-iterations", optimize_iterations, "optimize"), ("--mean-images", mean_images, "mean"),
+              ("--mean-data", mean_data, "mean"))
+    for flag, value, needs in needed:
         if value is not None and needs not in chosen:
             raise InvertnetError(f"{flag} applies to --method {needs}, which is not among the chosen methods ({', '.join(chosen)})")
     for flag, value in (("--optimize-iterations", optimize_iterations), ("--mean-images", mean_images)):
@@ -135,6 +157,8 @@ def eval_command(
         check_layer(layer)
     if not has_splits(data):
         refuse(ctx, ["split"], f"to {data}: it is a plain image folder, used whole (--split picks train/ or val/ of an ILSVRC-2012 root, or of synthetic)")
+    if "mean" in chosen:
+        mean_data = check_mean_data(data, mean_data)
     source = open_source(data, split)
     torch_device = resolve_device(device)
     encoders: dict[str, Encoder] = {}
@@ -158,11 +182,13 @@ def eval_command(
         config = OptimizeConfig().scaled(optimize_iterations or OptimizeConfig().iterations)
         groups.setdefault(base, []).extend(optimize_method(encoder(base), name, config) for name in layers)
     if "mean" in chosen:
-        train_source = open_source(data, "train")
+        assert mean_data is not None
+        train_source = open_source(mean_data, "train")
         count = eval_count(train_source, mean_images or MEAN_IMAGES)
         with stderr.status(f"mean of {count} training images"):
             mean = mean_image(train_source, count, size=input_size(base), crops=crops)
-        groups.setdefault(base, []).extend(mean_method(mean, name, f"mean of {count} images of {data} (train)") for name in layers)
+        what = f"{mean_data} (train)" if has_splits(mean_data) else mean_data
+        groups.setdefault(base, []).extend(mean_method(mean, name, f"mean of {count} images of {what}") for name in layers)
     if len(groups) > 1:
         refuse(ctx, ["html_dir", "save_reconstructions"], f"to generators of different encoders ({', '.join(groups)}): their inputs are different crops; "
                "the table, --json and --csv compare them, or run eval once per encoder for the pictures")

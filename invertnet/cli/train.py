@@ -148,6 +148,9 @@ def train(
         layer = layer or CODE_LAYERS[model]  # a VAE's --layer other than fc6 is refused by the config
         if preset not in TRAIN_PRESETS:
             raise InvertnetError(f"unknown --preset {preset!r}: choose one of {', '.join(TRAIN_PRESETS)}")
+        if loss in PRESETS and not PRESETS[loss][1]:
+            refuse(ctx, ["gate", "gate_stop", "gate_resume", "gate_pause_generator", "d_weight_decay"],
+                   f"to loss preset {loss!r}, which has no adversarial term: no discriminator is trained")
         config = TrainConfig(
             layer=layer, data=data, out=out, model=model, lambda_kl=lambda_kl, steps=DEFAULTS.steps if steps is None else steps, batch_size=batch_size,
             loss=loss, comparator=comparator, lambda_feat=lambda_feat, lambda_adv=lambda_adv, lambda_img=lambda_img, image_loss=image_loss,
