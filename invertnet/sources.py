@@ -30,6 +30,7 @@ from .errors import InvertnetError
 SOURCES_FILE = "invertnet-sources.json"
 """In the cache: the SHA-256 of each download the first time it was used (URL -> hex)."""
 MAX_RECORD_BYTES = 1 << 20
+HEX = set("0123456789abcdef")
 T = TypeVar("T")
 
 
@@ -53,17 +54,32 @@ class Source:
 
 
 def recorded() -> dict[str, str]:
-    """URL -> the SHA-256 recorded when a file from it was first used (empty if the record is missing or unreadable)."""
+    """URL -> the SHA-256 recorded when a file from it was first used (empty when nothing was recorded yet).
+
+    A damaged record fails closed: it is refused, with how to reset it, rather than read as
+    empty (which would trust any file as if it were new).
+    """
     path = cache_dir() / SOURCES_FILE
+    if not path.exists() and not path.is_symlink():
+        return {}
+    reason, value = "", None
     try:
-        if not path.is_file() or path.stat().st_size > MAX_RECORD_BYTES:
-            return {}
-        value = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError):
-        return {}
-    if not isinstance(value, dict):
-        return {}
-    return {url: digest for url, digest in value.items() if isinstance(digest, str) and len(digest) == 64}
+        if not path.is_file():
+            reason = "not a regular file"
+        elif path.stat().st_size > MAX_RECORD_BYTES:
+            reason = f"over {MAX_RECORD_BYTES:,} bytes"
+        else:
+            value = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as error:
+        reason = str(error) or type(error).__name__
+    if not reason and not (
+        isinstance(value, dict) and all(isinstance(digest, str) and len(digest) == 64 and set(digest) <= HEX for digest in value.values())
+    ):
+        reason = "not a map of URLs to SHA-256 digests"
+    if reason:
+        raise InvertnetError(f"{path}, the record of each download's SHA-256 when first used, is damaged ({reason}): "
+                             "delete it to trust the next copy of each file afresh")
+    return value  # type: ignore[return-value]
 
 
 def record(url: str, digest: str) -> None:
@@ -100,7 +116,12 @@ def use(source: Source, what: str, load: Callable[[Path], T], *, fresh: bool) ->
     path = source.path
     if fresh:
         download(source.url, path, what=what, where=f"put {source.by_hand()}")
-    problem, digest = check(source, path)
+    try:
+        problem, digest = check(source, path)
+    except InvertnetError:  # the record of first-seen hashes is damaged: nothing is trusted, a new download is not kept
+        if fresh:
+            path.unlink(missing_ok=True)
+        raise
     value: T | None = None
     if not problem:
         try:

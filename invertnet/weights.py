@@ -366,10 +366,10 @@ def _generator_row(name: str, path: Path) -> KnownWeights:
     return KnownWeights(name, "generator", checkpoint.alexnet, True, str(path), source.get("sha256", ""), origin, path.stat().st_size)
 
 
-def _source_row(source: Source, encoder: str, estimate: int | None) -> KnownWeights:
+def _source_row(source: Source, encoder: str, estimate: int | None, records: dict[str, str] | None) -> KnownWeights:
     path = source.path
     here = path.is_file()
-    digest = f"sha1:{source.sha1}" if source.sha1 else recorded().get(source.url, "")
+    digest = f"sha1:{source.sha1}" if source.sha1 else ("record damaged" if records is None else records.get(source.url, ""))
     size = path.stat().st_size if here else estimate
     return KnownWeights(f"{source.name}:{path.name}", "source", encoder, here, str(path), digest, source.url, size)
 
@@ -378,14 +378,18 @@ def known_weights(weights_folder: Path) -> list[KnownWeights]:
     """Every generator and encoder invertnet knows, every source of the authors' models, and what is on this machine."""
     rows = [_generator_row(f"weights/{layer}", weights_folder / f"{layer}.safetensors") for layer in TRAINABLE_LAYERS]
     rows += [_generator_row(f"{DEEPSIM}{name}", deepsim_path(name)) for name in AUTHORS_MODELS]
+    try:
+        records: dict[str, str] | None = recorded()
+    except InvertnetError:  # listed as damaged; fetch says why and how to reset it
+        records = None
     seen: set[str] = set()
     for model in AUTHORS_MODELS.values():
         for source in model.sources():
             if source.filename not in seen:
                 seen.add(source.filename)
                 estimate = _weights_bytes(model.layer) if source.name == "hf" else None
-                rows.append(_source_row(source, CAFFENET, estimate))
-    rows += [_source_row(source, CAFFENET, _weights_bytes(None)) for source in caffenet_sources()]
+                rows.append(_source_row(source, CAFFENET, estimate, records))
+    rows += [_source_row(source, CAFFENET, _weights_bytes(None), records) for source in caffenet_sources()]
     imagenet = hub_checkpoint_path()
     size = imagenet.stat().st_size if imagenet.is_file() else None
     digest = f"{IMAGENET_SHA256_PREFIX}..."

@@ -176,6 +176,27 @@ def test_sources_are_tried_in_order_with_fallback_and_trust_on_first_use(served,
         weights.fetch_deepsim("norm1", "release")
 
 
+@pytest.mark.parametrize("record", ["{not json", '["a list"]', '{"url": 7}', '{"url": "' + "z" * 64 + '"}', "fifo"])
+def test_a_damaged_record_of_hashes_fails_closed(served, ports, capsys, record):
+    port = serve_port(served, ports, "norm1")
+    weights.fetch_deepsim("norm1")
+    weights.deepsim_path("norm1").unlink()
+    torch.save(port_generator("norm1").state_dict() | {"Rconv6.bias": torch.ones(128)}, port)  # changed upstream since first seen
+    (weights.cache_dir() / port.name).unlink()
+    path = weights.cache_dir() / "invertnet-sources.json"
+    path.unlink()
+    if record == "fifo":
+        os.mkfifo(path)  # never opened: it would block
+    else:
+        path.write_text(record)
+    with pytest.raises(InvertnetError, match=r"invertnet-sources.json, the record of each download's SHA-256 when first used, is damaged .*delete it"):
+        weights.fetch_deepsim("norm1")  # not taken as "nothing recorded", which would accept the changed file
+    assert not weights.deepsim_path("norm1").exists()
+    assert main(["weights", "list", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["hf:upconvGAN_norm1.pt"]["sha256"] == "record damaged"
+
+
 def test_offline_names_every_source_and_its_place(served, monkeypatch):
     monkeypatch.setenv("INVERTNET_OFFLINE", "1")
     cache = weights.cache_dir()
