@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,13 +150,13 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
         raise InvertnetError(f"{damaged} it names the model {model!r}, not one of {', '.join(MODEL_LAYERS)}")
     if metadata["invertnet.layer"] not in MODEL_LAYERS[model]:
         raise InvertnetError(f"{damaged} it names the layer {metadata['invertnet.layer']!r}, not one of {', '.join(MODEL_LAYERS[model])}")
-    if not metadata.get("invertnet.step", "0").isdigit():
+    if not re.fullmatch(r"[0-9]{1,18}", metadata.get("invertnet.step", "0")):
         raise InvertnetError(f"{damaged} its step {metadata['invertnet.step']!r} is not a non-negative integer")
     for key in ("invertnet.config", "invertnet.state"):
         try:
             value = json.loads(metadata.get(key, "{}"))
-        except ValueError:
-            raise InvertnetError(f"{damaged} its {key} metadata is not JSON") from None
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+            raise InvertnetError(f"{damaged} its {key} metadata is not JSON (or is nested too deep)") from None
         if not isinstance(value, dict):
             raise InvertnetError(f"{damaged} its {key} metadata is not a JSON object")
     return Checkpoint(path, tensors, metadata)

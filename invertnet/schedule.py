@@ -16,6 +16,7 @@ step captured into a CUDA graph reads the current rate at every replay.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -27,11 +28,19 @@ PAPER_MILESTONES = (300_000, 500_000, 700_000, 900_000, 1_100_000)
 PAPER_GAMMA = 0.5
 
 
+MAX_MILESTONE = 10**12
+"""No run takes more updates than this (the paper's ran 10**6)."""
+NUMBER = re.compile(r"(\d+(\.\d*)?|\.\d+)(e[+-]?\d{1,3})?")
+"""A milestone as written: decimal digits, an optional fraction and a short exponent (1e10000000000 would take minutes)."""
+
+
 def check_milestones(milestones: Sequence[int], gamma: float) -> tuple[int, ...]:
     """The milestones as a strictly increasing tuple of positive integers, or a clear error."""
     values = tuple(milestones)
-    if any(not isinstance(m, int) or isinstance(m, bool) or m < 1 for m in values):
-        raise InvertnetError(f"--lr-milestones must be positive whole numbers of updates, got {', '.join(map(str, values))}")
+    if any(not isinstance(m, int) or isinstance(m, bool) or not 1 <= m <= MAX_MILESTONE for m in values):
+        raise InvertnetError(
+            f"--lr-milestones must be whole numbers of updates from 1 to {MAX_MILESTONE:,}, got {', '.join(map(str, values))[:200]}"
+        )
     if any(b <= a for a, b in zip(values, values[1:])):
         raise InvertnetError(f"--lr-milestones must increase, got {', '.join(map(str, values))}")
     if not (0 < gamma <= 1 and math.isfinite(gamma)):
@@ -48,10 +57,11 @@ def parse_milestones(text: str) -> tuple[int, ...]:
         part = part.strip().lower()
         scale = {"k": 1_000, "m": 1_000_000}.get(part[-1:], 1)
         number = part[:-1] if scale > 1 else part
-        try:
-            value = Fraction(number) * scale  # exact: 2.3M is 2,300,000, not 2,299,999.9999999995
-        except (ValueError, ZeroDivisionError):
-            raise InvertnetError(f"--lr-milestones {text!r}: {part!r} is not a number of updates (e.g. 300000, 300k or 1.1M)") from None
+        if not NUMBER.fullmatch(number):
+            raise InvertnetError(f"--lr-milestones {text[:100]!r}: {part[:40]!r} is not a number of updates (e.g. 300000, 300k or 1.1M)")
+        value = Fraction(number) * scale  # exact: 2.3M is 2,300,000, not 2,299,999.9999999995
+        if value > MAX_MILESTONE:
+            raise InvertnetError(f"--lr-milestones {text[:100]!r}: {part[:40]!r} is more updates than any run takes (at most {MAX_MILESTONE:,})")
         if value.denominator != 1:
             raise InvertnetError(f"--lr-milestones {text!r}: {part!r} is not a whole number of updates")
         values.append(int(value))

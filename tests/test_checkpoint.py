@@ -56,6 +56,12 @@ def test_foreign_and_broken_files_are_refused(tmp_path):
         load_checkpoint(broken)
     with pytest.raises(InvertnetError, match="not found"):
         load_checkpoint(tmp_path / "missing.safetensors")
+    for key, value, message in (("invertnet.step", "\u00b2", "step '\u00b2' is not a non-negative integer"),
+                                ("invertnet.config", "[" * 100_000 + "]" * 100_000, "not JSON \\(or is nested too deep\\)")):
+        odd = tmp_path / "odd.safetensors"
+        atomic_save({"generator.w": torch.ones(1)}, {**base_metadata("fc6", "random:0", {}, 0, "generator"), key: value}, odd)
+        with pytest.raises(InvertnetError, match=f"is damaged: its .*{message}"):
+            load_checkpoint(odd)
 
 
 def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch):

@@ -30,7 +30,8 @@ def test_milestones_from_the_command_line():
     assert parse_milestones("300k,500k,700k,900k,1.1M") == PAPER_MILESTONES
     assert parse_milestones("3, 5") == (3, 5) and parse_milestones("none") == ()
     assert parse_milestones("2.3M,4.1m") == (2_300_000, 4_100_000)  # exact, not 2,299,999.99...
-    for bad in ("3,x", "1.5"):
+    assert parse_milestones("1e3,2e5") == (1000, 200_000)
+    for bad in ("3,x", "1.5", "1e309", "1e309k", "1e10000000000", "nan", "inf", "1_000", "2e13"):  # no overflow, no minutes of big numbers
         with pytest.raises(InvertnetError, match="--lr-milestones"):
             parse_milestones(bad)
     for milestones, gamma in (((5, 3), 0.5), ((0,), 0.5), ((3,), 0.0), ((3,), 1.5)):

@@ -159,6 +159,8 @@ def test_sample_is_deterministic_for_a_seed(vae_run, tmp_path, capsys):
 def test_sample_refuses_a_generator(trained_run, tmp_path, capsys):
     assert main(["sample", "--weights", str(trained_run), "--out", str(tmp_path / "s.png"), "--device", "cpu"]) == 1
     assert "only a VAE has a prior to sample from" in capsys.readouterr().err
+    assert main(["sample", "--weights", str(trained_run), "--seed", "99999999999999999999", "--out", str(tmp_path / "s.png")]) == 1
+    assert "--seed must be an integer from 0 to 9223372036854775807" in capsys.readouterr().err  # checked before the file is read
 
 
 def test_vae_inverts_reencodes_and_interpolates_in_its_latent_space(vae_run, image_files, tmp_path, capsys):

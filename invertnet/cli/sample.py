@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ..alexnet import MAX_SEED
 from ..errors import InvertnetError
 from ..imageio import grid, save_image
 from ..inversion import MAX_FRAMES, Inverter
@@ -29,8 +30,8 @@ def sample(
         raise InvertnetError(f"--count must be between 1 and {MAX_FRAMES}, got {count}")
     if columns is not None and columns < 1:
         raise InvertnetError(f"--columns must be a positive integer, got {columns}")
-    if seed < 0:
-        raise InvertnetError(f"--seed must be >= 0, got {seed}")
+    if not 0 <= seed <= MAX_SEED:
+        raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed}")
     if out.suffix.lower() != ".png":
         raise InvertnetError(f"--out {out}: samples are written as a PNG grid; name a .png file")
     check_outputs([], [out])
