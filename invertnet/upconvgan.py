@@ -75,6 +75,9 @@ def _checked(state: dict[str, torch.Tensor], layer: str, origin: str) -> dict[st
     bad = [key for key, value in state.items() if not value.is_floating_point() or value.dim() not in dims[key]]
     if bad:
         raise InvertnetError(f"{origin} is not the authors' {layer} generator: {bad[0]} is not a tensor of the right kind")
+    broken = [key for key, value in state.items() if not torch.isfinite(value).all()]
+    if broken:  # refused now, not when the first image comes out blank
+        raise InvertnetError(f"{origin}: {broken[0]} holds NaN or infinite values: not a usable generator")
     return {key: value.float() for key, value in state.items()}
 
 
@@ -84,7 +87,9 @@ def _convert_deepsim(state: dict[str, torch.Tensor], layer: str, origin: str) ->
         ours[f"head.{2 * index}.weight"], ours[f"head.{2 * index}.bias"] = state[f"{name}.weight"], state[f"{name}.bias"]
     for index, name in enumerate(TAIL):
         weight, bias = state[f"{name}.weight"], state[f"{name}.bias"]
-        if bias.abs().max() > 0:
+        if weight.dim() == 4 and bias.shape != weight.shape[1:2]:  # the port's transposed layers: (in, out, k, k)
+            raise InvertnetError(f"{origin}: {name} has {bias.numel()} biases for {weight.shape[1]} outputs: not the authors' {layer} generator")
+        if bias.numel() and bias.abs().max() > 0:
             raise InvertnetError(
                 f"{origin}: {name} has non-zero biases (largest {bias.abs().max():.3g}): the authors' DeePSiM generators have none "
                 "in their tail (Caffe lr_mult 0), so this is not one of them"

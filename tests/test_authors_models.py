@@ -122,6 +122,12 @@ def test_a_port_with_deconvolution_biases_or_other_keys_is_refused():
         generator_from_upconvgan(state, "fc8")  # fc6's 4096 inputs where fc8 has 1000
     with pytest.raises(InvertnetError, match="not the authors' conv3 generator: missing"):
         generator_from_upconvgan(port_generator("norm1").state_dict(), "conv3")
+    with pytest.raises(InvertnetError, match="deconv2.bias holds NaN or infinite values"):
+        convert_upconvgan({**state, "deconv2.bias": torch.full((64,), float("nan"))}, "fc6")  # NaN > 0 is False: not a zero bias
+    with pytest.raises(InvertnetError, match="deconv2 has 7 biases for 64 outputs"):
+        convert_upconvgan({**state, "deconv2.bias": torch.zeros(7)}, "fc6")
+    with pytest.raises(InvertnetError, match="defc6.weight is not a tensor of the right kind"):
+        convert_upconvgan({**state, "defc6.weight": state["defc6.weight"].to(torch.complex64)}, "fc6")
     early = port_generator("norm1").state_dict()
     with pytest.raises(InvertnetError, match="Rconv6.weight is not a tensor of the right kind"):
         generator_from_upconvgan({**early, "Rconv6.weight": torch.zeros(3)}, "norm1")
