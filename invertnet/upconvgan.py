@@ -32,12 +32,12 @@ and is refused. The early-layer generators keep all their biases.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .alexnet import CAFFENET_ONLY_LAYERS, check_layer
 from .caffenet import INPUT_SIZE, RGB_MEAN, normalise_port_keys
 from .errors import InvertnetError
 from .models import EarlyLayerGenerator, Generator
+from .models.kinds import inverter_generator
 from .models.early_generator import EARLY_LAYOUTS
 
 HEAD = {"conv5": ("Rconv6", "Rconv7", "Rconv8"), "fc6": ("defc7", "defc6", "defc5")}
@@ -88,7 +88,8 @@ def _convert_deepsim(state: dict[str, torch.Tensor], layer: str, origin: str) ->
     for index, name in enumerate(TAIL):
         weight, bias = state[f"{name}.weight"], state[f"{name}.bias"]
         if weight.dim() == 4 and bias.shape != weight.shape[1:2]:  # the port's transposed layers: (in, out, k, k)
-            raise InvertnetError(f"{origin}: {name} has {bias.numel()} biases for {weight.shape[1]} outputs: not the authors' {layer} generator")
+            outputs = weight.shape[1]
+            raise InvertnetError(f"{origin}: {name} has {bias.numel()} biases for {outputs} outputs: not the authors' {layer} generator")
         if bias.numel() and bias.abs().max() > 0:
             raise InvertnetError(
                 f"{origin}: {name} has non-zero biases (largest {bias.abs().max():.3g}): the authors' DeePSiM generators have none "
@@ -122,11 +123,7 @@ def convert_upconvgan(state: dict[str, torch.Tensor], layer: str, origin: str = 
 
 def generator_from_upconvgan(state: dict[str, torch.Tensor], layer: str, origin: str = "the file") -> AnyGenerator:
     """The authors' generator for ``layer`` as an invertnet generator (RGB, CaffeNet's mean added, its 227 crop)."""
-    generator: nn.Module
-    if layer in CAFFENET_ONLY_LAYERS:
-        generator = EarlyLayerGenerator(layer, RGB_MEAN, INPUT_SIZE)
-    else:
-        generator = Generator(layer, mean=RGB_MEAN, size=INPUT_SIZE)
+    generator = inverter_generator(layer, RGB_MEAN, INPUT_SIZE)
     try:
         generator.load_state_dict(convert_upconvgan(state, layer, origin))
     except (RuntimeError, IndexError) as error:  # right names, wrong shapes

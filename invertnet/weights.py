@@ -27,11 +27,11 @@ import torch
 from .alexnet import IMAGENET_SHA256_PREFIX, IMAGENET_WEIGHTS, LAYERS, TRAINABLE_LAYERS, check_layer, hub_checkpoint_path
 from .caffemodel import CaffeLayer, parse_layers, read_layers
 from .checkpoint import atomic_save, base_metadata, load_checkpoint
-from .caffenet import CaffeNet
+from .caffenet import INPUT_SIZE, RGB_MEAN, CaffeNet
 from .downloads import cache_dir, file_hash, read_state_dict
 from .encoders import CAFFENET, EncoderSpec, caffenet_sources, load_encoder
 from .errors import InvertnetError
-from .models import EarlyLayerGenerator, Generator
+from .models.kinds import inverter_generator
 from .sources import Source, first_usable, recorded
 from .upconvgan import AnyGenerator, generator_from_upconvgan, port_layout
 
@@ -131,12 +131,7 @@ def deepsim_name(text: str, layer: str | None = None) -> str:
 def _weights_bytes(layer: str | None) -> int:
     """The bytes of a generator's float32 weights (what a file of it holds, give or take its tail biases); None: CaffeNet's."""
     with torch.device("meta"):
-        if layer is None:
-            network: torch.nn.Module = CaffeNet()
-        elif layer in TRAINABLE_LAYERS:
-            network = Generator(layer, size=227)
-        else:
-            network = EarlyLayerGenerator(layer, (0.0, 0.0, 0.0), 227)
+        network = CaffeNet() if layer is None else inverter_generator(layer, RGB_MEAN, INPUT_SIZE)
     return 4 * sum(p.numel() for p in network.parameters())
 
 

@@ -64,18 +64,23 @@ def evaluation_layer(kind: str, layer: str) -> str:
     return {VAE_KIND: LATENT_LAYER, AUTOENCODER: "conv5"}.get(kind, layer)
 
 
-def build_model(kind: str, layer: str, encoder: nn.Module, tail_bias: bool = False) -> nn.Module:
-    """A freshly initialised network of ``kind`` for ``encoder`` (its mean, crop size and, for the VAE, its weights).
+def inverter_generator(layer: str, mean: tuple[float, ...], size: int, tail_bias: bool = False) -> Generator | EarlyLayerGenerator:
+    """The generator that inverts ``layer``: Table 1's (conv5 to prob), or the authors' early-layer one (norm1 to conv4, not trained).
 
-    An inverter of norm1, norm2, conv3 or conv4 is the authors' early-layer generator (loaded, never trained).
+    ``mean``: the RGB mean its output gets; ``size``: the crop the encoder takes.
     """
-    if kind == INVERTER and layer in CAFFENET_ONLY_LAYERS:
-        return EarlyLayerGenerator(layer, encoder.generator_mean, encoder.input_size)  # type: ignore[arg-type]
+    if check_layer(layer) in CAFFENET_ONLY_LAYERS:
+        return EarlyLayerGenerator(layer, mean, size)
+    return Generator(layer, mean=mean, size=size, tail_bias=tail_bias)
+
+
+def build_model(kind: str, layer: str, encoder: nn.Module, tail_bias: bool = False) -> nn.Module:
+    """A freshly initialised network of ``kind`` for ``encoder`` (its mean, crop size and, for the VAE, its weights)."""
     if kind == VAE_KIND:
         return VAE(encoder, tail_bias)
     if kind == AUTOENCODER:
         return Autoencoder(encoder.generator_mean)  # type: ignore[arg-type]
-    return Generator(check_layer(layer), mean=encoder.generator_mean, size=encoder.input_size, tail_bias=tail_bias)  # type: ignore[arg-type]
+    return inverter_generator(layer, encoder.generator_mean, encoder.input_size, tail_bias)  # type: ignore[arg-type]
 
 
 def build_discriminator(kind: str, layer: str) -> Discriminator:
