@@ -90,13 +90,16 @@ def record(url: str, digest: str) -> None:
         tmp.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
 
 
-def check(source: Source, path: Path) -> tuple[str, str]:
-    """(why the file at ``path`` is not what ``source`` serves or "", its SHA-256 for a source trusted on first use, else "")."""
+def check(source: Source, path: Path, expected: str | None) -> tuple[str, str]:
+    """(why the file at ``path`` is not what ``source`` serves or "", its SHA-256 for a source trusted on first use, else "").
+
+    ``expected``: the SHA-256 recorded for the source's URL, None if nothing was recorded yet.
+    """
     if not path.is_file():
         return f"{path} is not a regular file", ""
     if source.sha1 is not None:
         return ("" if file_hash(path, "sha1") == source.sha1 else f"its SHA-1 is not the published {source.sha1}"), ""
-    digest, expected = file_hash(path), recorded().get(source.url)
+    digest = file_hash(path)
     if expected is not None and digest != expected:
         return f"its SHA-256 differs from the {expected[:16]}... recorded when it was first used", digest
     return "", digest
@@ -111,21 +114,22 @@ class Found(Generic[T]):
     sha256: str
 
 
-def use(source: Source, what: str, load: Callable[[Path], T], *, fresh: bool) -> Found[T]:
+def use(source: Source, what: str, load: Callable[[Source, Path], T], *, fresh: bool) -> Found[T]:
     """``load`` the source's file (downloaded first when ``fresh``), checked; a fresh download that fails a check is removed."""
     path = source.path
     if fresh:
         download(source.url, path, what=what, where=f"put {source.by_hand()}")
     try:
-        problem, digest = check(source, path)
+        expected = recorded().get(source.url) if source.sha1 is None else None
     except InvertnetError:  # the record of first-seen hashes is damaged: nothing is trusted, a new download is not kept
         if fresh:
             path.unlink(missing_ok=True)
         raise
+    problem, digest = check(source, path, expected)
     value: T | None = None
     if not problem:
         try:
-            value = load(path)
+            value = load(source, path)
         except InvertnetError as error:
             problem = str(error)
     if problem:
@@ -133,7 +137,7 @@ def use(source: Source, what: str, load: Callable[[Path], T], *, fresh: bool) ->
             path.unlink(missing_ok=True)
             raise InvertnetError(f"the download is not {what} ({problem}); removed it")
         raise InvertnetError(f"{path} is not usable ({problem}): delete it to download it again")
-    if source.sha1 is None and source.url not in recorded():
+    if source.sha1 is None and expected is None:
         record(source.url, digest)
     return Found(source, value, digest)  # type: ignore[arg-type]
 
@@ -144,19 +148,17 @@ def first_usable(sources: list[Source], what: str, load: Callable[[Source, Path]
     cached = [source for source in sources if source.path.exists()]
     for source in cached:
         try:
-            return use(source, what, lambda path, s=source: load(s, path), fresh=False)
+            return use(source, what, load, fresh=False)
         except InvertnetError as error:
             failures.append(f"{source.name}: {error}")
-    if not offline():
-        for source in sources:
-            if source in cached:
-                continue
-            try:
-                return use(source, what, lambda path, s=source: load(s, path), fresh=True)
-            except InvertnetError as error:
-                failures.append(f"{source.name}: {error}")
-                if source is not sources[-1]:
-                    print(f"invertnet: {source.name} failed ({error}); trying the next source", file=sys.stderr)
+    to_download = [] if offline() else [source for source in sources if source not in cached]
+    for source in to_download:
+        try:
+            return use(source, what, load, fresh=True)
+        except InvertnetError as error:
+            failures.append(f"{source.name}: {error}")
+            if source is not to_download[-1]:
+                print(f"invertnet: {source.name} failed ({error}); trying the next source", file=sys.stderr)
     state = f"is not in the cache and {OFFLINE_ENV} is set" if offline() and not cached else "could not be had"
     tried = f" ({'; '.join(failures)})" if failures else ""
     places = "; or ".join(source.by_hand() for source in sources)
