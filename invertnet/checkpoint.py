@@ -131,15 +131,15 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
         return {}
 
 
-def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Read an invertnet safetensors file, with a clear error if it is not one."""
+def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu", tensors: bool = True) -> Checkpoint:
+    """Read an invertnet safetensors file, with a clear error if it is not one; ``tensors=False``: its checked metadata alone."""
     path = Path(path)
     if not path.is_file():
         raise InvertnetError(f"checkpoint not found: {path}")
     try:
         with safe_open(str(path), framework="pt", device=str(map_location)) as handle:
             metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+            values = {name: handle.get_tensor(name) for name in handle.keys()} if tensors else {}
     except (SafetensorError, OSError, ValueError) as error:
         raise InvertnetError(f"{path} is not a readable safetensors checkpoint: {error}") from error
     if "invertnet.layer" not in metadata or "invertnet.alexnet" not in metadata:
@@ -159,7 +159,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
             raise InvertnetError(f"{damaged} its {key} metadata is not JSON (or is nested too deep)") from None
         if not isinstance(value, dict):
             raise InvertnetError(f"{damaged} its {key} metadata is not a JSON object")
-    return Checkpoint(path, tensors, metadata)
+    return Checkpoint(path, values, metadata)
 
 
 def base_metadata(layer: str, alexnet: str, config: dict[str, object], step: int, kind: str, model: str = "inverter") -> dict[str, str]:

@@ -45,6 +45,8 @@ ALL_DEEPSIM = "deepsim"
 """``--weights deepsim``: the authors' generator of the layer asked for (every layer, in ``figure layers``)."""
 FORMATS = ("auto", "release", "caffemodel", "upconvgan")
 SOURCE_NAMES = ("hf", "release", "zoo")
+SOURCE_FORMATS = {"hf": "upconvgan", "release": "release"}
+"""The format of each generator source's file (see :data:`FORMATS`)."""
 POOL5_ALIASES = {"conv6": "Rconv6", "conv7": "Rconv7", "conv8": "Rconv8"}
 """Names a Caffe pool5 generator may give its head (the port's R-prefixed names are taken as well)."""
 MEMBER_MARGIN = 1.5
@@ -117,6 +119,11 @@ def release_path() -> Path:
 def is_deepsim(text: str | os.PathLike[str] | None) -> bool:
     """Whether a ``--weights`` value names the authors' generators (``deepsim:NAME``, or ``deepsim`` for the layer's)."""
     return isinstance(text, str) and (text.startswith(DEEPSIM) or text == ALL_DEEPSIM)
+
+
+def expand_deepsim(values: list[str]) -> list[str]:
+    """``deepsim`` in a list of names stands for the authors' generator of every layer (:data:`LAYER_MODELS`)."""
+    return [name for value in values for name in ([DEEPSIM + model for model in LAYER_MODELS] if value == ALL_DEEPSIM else [value])]
 
 
 def deepsim_name(text: str, layer: str | None = None) -> str:
@@ -276,19 +283,21 @@ def import_weights(
     return save_generator(generator, target, source, found.name, identity)
 
 
-def _read_from(source: Source, path: Path, model: AuthorsModel) -> AnyGenerator:
-    if source.name == "release":
-        return generator_from_zip(path, model.name)
-    return generator_from_port_file(path, model.layer)
+def _source_record(metadata: dict[str, str]) -> dict[str, str]:
+    """What a converted generator's metadata says it came from (empty for a file without that record)."""
+    try:
+        value = json.loads(metadata.get("invertnet.source", "{}"))
+    except (ValueError, RecursionError):
+        return {}
+    return {str(key): str(item) for key, item in value.items()} if isinstance(value, dict) else {}
 
 
 def recorded_source(path: Path) -> dict[str, str]:
-    """What a converted generator file says it came from (empty for a file without that record)."""
+    """What a converted generator file says it came from, read from its metadata alone (empty if unreadable)."""
     try:
-        value = json.loads(load_checkpoint(path).metadata.get("invertnet.source", "{}"))
-    except (InvertnetError, ValueError, RecursionError):
+        return _source_record(load_checkpoint(path, tensors=False).metadata)
+    except InvertnetError:
         return {}
-    return {str(key): str(item) for key, item in value.items()} if isinstance(value, dict) else {}
 
 
 def model_sources(name: str, source: str | None = None) -> list[Source]:
@@ -319,9 +328,9 @@ def fetch_deepsim(name: str, source: str | None = None) -> Path:
     if target.is_file() and (source is None or recorded_source(target).get("source") == source):
         return target
     hint = f", or run `invertnet weights import FILE --as {DEEPSIM}{found.name}` on a copy you have"
-    got = first_usable(sources, f"the authors' {found.name} generator", lambda s, path: _read_from(s, path, found), hint)
-    fmt = "release" if got.source.name == "release" else "upconvgan"
-    record = {"source": got.source.name, "url": got.source.url, "sha256": got.sha256, "format": fmt}
+    read = lambda source, path: read_generator(path, found.name, SOURCE_FORMATS[source.name])  # noqa: E731
+    got = first_usable(sources, f"the authors' {found.name} generator", read, hint)
+    record = {"source": got.source.name, "url": got.source.url, "sha256": got.sha256, "format": SOURCE_FORMATS[got.source.name]}
     if got.source.name == "release":
         record["member"] = f"{found.release}/generator.caffemodel"
     return save_generator(got.value, target, record, found.name)
@@ -349,10 +358,10 @@ def _generator_row(name: str, path: Path) -> KnownWeights:
     if not path.is_file():
         return KnownWeights(name, "generator", CAFFENET if name.startswith(DEEPSIM) else "-", False, str(path))
     try:
-        checkpoint = load_checkpoint(path)
+        checkpoint = load_checkpoint(path, tensors=False)  # a listing reads metadata, not hundreds of MB of weights
     except InvertnetError as error:
         return KnownWeights(name, "generator", "?", True, str(path), source=f"unreadable: {error}", size=path.stat().st_size)
-    source = recorded_source(path)
+    source = _source_record(checkpoint.metadata)
     origin = source.get("url", source.get("file", f"trained, step {checkpoint.step}"))
     if source.get("source") in SOURCE_NAMES:
         origin = f"{source['source']}: {origin}"

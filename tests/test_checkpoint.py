@@ -31,6 +31,8 @@ def test_atomic_save_and_metadata(tmp_path):
     assert checkpoint.metadata["format"] == "pt"
     assert json.loads(checkpoint.metadata["invertnet.architecture"])["generator"] == "deepsim-fc6"
     assert torch.equal(checkpoint.module_state("generator")["w"], torch.ones(2))
+    light = load_checkpoint(path, tensors=False)  # metadata checked the same way, no weights read
+    assert light.metadata == checkpoint.metadata and light.tensors == {} and light.step == 7
     assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]  # no temporary file left
 
 

@@ -14,7 +14,7 @@ from ..figures import layers_figure, methods_figure
 from ..imageio import save_image
 from ..inversion import Inverter
 from ..optimize import OptimizeConfig
-from ..weights import ALL_DEEPSIM, DEEPSIM, LAYER_MODELS
+from ..weights import expand_deepsim
 from .common import ALEXNET, DEVICE, announce, check_outputs, crop_inputs, encoder_spec, read_inputs, refuse
 
 figure_app = typer.Typer(help="The paper's comparison figures (PNG).", no_args_is_help=True)
@@ -24,14 +24,15 @@ figure_app = typer.Typer(help="The paper's comparison figures (PNG).", no_args_i
 def layers(
     images: list[Path] = typer.Argument(..., help="Input images (a column each)."),
     weights: list[str] = typer.Option(
-        ..., "--weights", "-w", help="A generator per layer (each file records its layer); repeat. deepsim: the authors' of every layer, norm1 to fc8."
+        ..., "--weights", "-w",
+        help="A generator per layer (each file records its layer); repeat. deepsim: the authors' of every layer, norm1 to fc8.",
     ),
     out: Path = typer.Option(Path("fig3.png"), "--out", "-o", help="Output PNG."),
     alexnet: str | None = ALEXNET,
     device: str = DEVICE,
 ) -> None:
     """Fig. 3: the inputs, then their reconstructions from each layer's generator."""
-    weights = [name for value in weights for name in ([DEEPSIM + model for model in LAYER_MODELS] if value == ALL_DEEPSIM else [value])]
+    weights = expand_deepsim(weights)
     check_outputs(images, [out])
     pictures = read_inputs(images)
     network = load_encoder(encoder_spec(alexnet, weights[0], None), device=resolve_device(device))

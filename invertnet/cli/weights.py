@@ -21,8 +21,8 @@ from ..encoders import CAFFENET, reference_caffenet
 from ..errors import InvertnetError
 from ..inversion import weights_dir
 from ..weights import (
-    ALL_DEEPSIM, AUTHORS_MODELS, DEEPSIM, FORMATS, LAYER_MODELS, SOURCE_NAMES,
-    authors_model, fetch_deepsim, import_weights, is_deepsim, known_weights, model_sources,
+    AUTHORS_MODELS, DEEPSIM, FORMATS, SOURCE_NAMES,
+    authors_model, expand_deepsim, fetch_deepsim, import_weights, is_deepsim, known_weights, model_sources,
 )
 from .common import announce, stdout_console
 
@@ -68,22 +68,19 @@ def fetch(
     ),
 ) -> None:
     """Download and convert once: afterwards these weights work offline."""
-    every_layer = [DEEPSIM + model for model in LAYER_MODELS]
-    names = [name for value in names for name in (every_layer if value == ALL_DEEPSIM else [value])]
+    names = expand_deepsim(names)
     if source is not None and source not in SOURCE_NAMES:
         raise InvertnetError(f"unknown --source {source!r}: choose one of {', '.join(SOURCE_NAMES)}")
     for name in names:
         if name != CAFFENET and not name.startswith(DEEPSIM):
             raise InvertnetError(f"cannot fetch {name!r}: name {NAMES} or caffenet")
-        if name != CAFFENET:
-            authors_model(name)
     if source == "release" and CAFFENET in names:
         raise InvertnetError("caffenet has no release source: its sources are zoo and hf")
     if source == "zoo" and any(is_deepsim(name) for name in names):
         raise InvertnetError("--source zoo is CaffeNet's (the Caffe model zoo): the authors' generators come from hf or release")
     for name in names:
         if name != CAFFENET:
-            model_sources(name, source)  # every model has that source: checked before any download
+            model_sources(name, source)  # a known model with that source: checked before any download
     for name in dict.fromkeys(names):
         if name != CAFFENET:
             announce(fetch_deepsim(name, source))
