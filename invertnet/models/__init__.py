@@ -7,4 +7,6 @@ from .generator import Generator, build_generator
 from .kinds import MODEL_KINDS, build_discriminator, build_model
 from .vae import VAE
 
-__all__ = ["MODEL_KINDS", "Autoencoder", "Discriminator", "EarlyLayerGenerator", "Generator", "VAE", "build_discriminator", "build_generator", "build_model"]
+__all__ = [
+    "MODEL_KINDS", "Autoencoder", "Discriminator", "EarlyLayerGenerator", "Generator", "VAE", "build_discriminator", "build_generator", "build_model",
+]

@@ -29,9 +29,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..alexnet import CAFFENET_ONLY_LAYERS, FEATURE_SHAPES
+from ..alexnet import CAFFENET_ONLY_LAYERS
 from ..errors import InvertnetError
-from .generator import SLOPE
+from .generator import SLOPE, CroppedGenerator
 
 
 class Layer(NamedTuple):
@@ -90,7 +90,7 @@ def _module(layer: Layer) -> nn.Module:
     return nn.Conv2d(layer.inputs, layer.outputs, layer.kernel, layer.stride, layer.padding)
 
 
-class EarlyLayerGenerator(nn.Module):
+class EarlyLayerGenerator(CroppedGenerator):
     """The authors' generator for ``layer`` (norm1, norm2, conv3, conv4): features -> RGB images in 0-255 units."""
 
     def __init__(self, layer: str, mean: tuple[float, ...], size: int) -> None:
@@ -113,17 +113,5 @@ class EarlyLayerGenerator(nn.Module):
 
     def full(self, features: torch.Tensor) -> torch.Tensor:
         """The whole output (240 or 256 square), RGB in 0-255 units (not clamped)."""
-        expected = FEATURE_SHAPES[self.layer]
-        if tuple(features.shape[1:]) != expected:
-            shape = ", ".join(map(str, expected))
-            raise ValueError(f"{self.layer} generator expects features of shape (N, {shape}), got {tuple(features.shape)}")
+        self.check_features(features)
         return torch.tanh(self.net(features)) * 255.0 + self.mean
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """The center crop of :meth:`full` the encoder takes."""
-        margin = (self.output_size - self.size) // 2
-        return self.full(features)[..., margin : margin + self.size, margin : margin + self.size]
-
-    def decode(self, features: torch.Tensor) -> torch.Tensor:
-        """The same as calling the generator (the name every model shares)."""
-        return self(features)

@@ -76,8 +76,37 @@ def _he_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class Generator(nn.Module):
+class CroppedGenerator(nn.Module):
+    """What every generator of a layer shares: :meth:`full` makes an ``output_size`` square, the encoder sees its center ``size`` crop."""
+
+    layer: str
+    size: int
+    output_size: int
+
+    def check_features(self, features: torch.Tensor) -> None:
+        """Refuse features that are not of this generator's layer."""
+        expected = FEATURE_SHAPES[self.layer]
+        if tuple(features.shape[1:]) != expected:
+            shape = ", ".join(map(str, expected))
+            raise ValueError(f"{self.layer} generator expects features of shape (N, {shape}), got {tuple(features.shape)}")
+
+    def full(self, features: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """The center crop of :meth:`full` the encoder takes, the image the encoder and the losses see."""
+        margin = (self.output_size - self.size) // 2
+        return self.full(features)[..., margin : margin + self.size, margin : margin + self.size]
+
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
+        """The same as calling the generator: the name the VAE and the autoencoder share with it."""
+        return self(features)
+
+
+class Generator(CroppedGenerator):
     """Inverts one encoder layer: features (N, *FEATURE_SHAPES[layer]) -> images (N, 3, size, size), 0-255."""
+
+    output_size = OUTPUT_SIZE
 
     def __init__(self, layer: str, mean: tuple[float, ...] = IMAGENET_MEAN_255, size: int = INPUT_SIZE, tail_bias: bool = False) -> None:
         """``mean``: the RGB mean (0-255) added to the network's output; ``size``: the crop the encoder takes;
@@ -117,19 +146,8 @@ class Generator(nn.Module):
 
     def full(self, features: torch.Tensor) -> torch.Tensor:
         """The whole 256x256 output, RGB in 0-255 units (not clamped)."""
-        expected = FEATURE_SHAPES[self.layer]
-        if tuple(features.shape[1:]) != expected:
-            raise ValueError(f"{self.layer} generator expects features of shape (N, {', '.join(map(str, expected))}), got {tuple(features.shape)}")
+        self.check_features(features)
         return self.tail(self.head(features)) + self.mean
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """The center crop of :meth:`full` the encoder takes, the image the encoder and the losses see."""
-        margin = (OUTPUT_SIZE - self.size) // 2
-        return self.full(features)[..., margin : margin + self.size, margin : margin + self.size]
-
-    def decode(self, features: torch.Tensor) -> torch.Tensor:
-        """The same as calling the generator: the name the VAE and the autoencoder share with it."""
-        return self(features)
 
 
 def build_generator(layer: str, encoder: object | None = None) -> Generator:
