@@ -33,6 +33,7 @@ from torchvision.models import AlexNet_Weights, alexnet
 
 from .downloads import download, file_hash, read_state_dict
 from .errors import InvertnetError
+from .files import open_input
 
 LAYERS: tuple[str, ...] = ("norm1", "norm2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8", "prob")
 """Invertible layers, in network order, each with the processing that follows it in Caffe.
@@ -174,6 +175,9 @@ def hub_checkpoint_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(IMAGENET_WEIGHTS.url).name
 
 
+MAX_WEIGHTS_BYTES = 1 << 30
+"""An AlexNet or CaffeNet weights file holds 61M float32 values (244 MB); a file over 1 GiB is refused unread."""
+
 IMAGENET_SHA256_PREFIX = "7be5be79"
 """The start of the SHA-256 of torchvision's file, as its name (``alexnet-owt-7be5be79.pth``) records it."""
 
@@ -186,19 +190,20 @@ def _imagenet_state_dict() -> dict[str, torch.Tensor]:
     )
     if not path.exists():
         download(IMAGENET_WEIGHTS.url, path, what="torchvision's ImageNet AlexNet weights", where=where, hash_prefix=IMAGENET_SHA256_PREFIX)
-    if not file_hash(path).startswith(IMAGENET_SHA256_PREFIX):
+    if not file_hash(path, what="torchvision's ImageNet AlexNet weights").startswith(IMAGENET_SHA256_PREFIX):
         raise InvertnetError(
             f"{path} is not torchvision's ImageNet AlexNet: its SHA-256 does not start with {IMAGENET_SHA256_PREFIX} "
             f"as its name promises (a partial download, or a replaced file); delete it and {where}"
         )
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with open_input(path, "torchvision's ImageNet AlexNet weights", max_bytes=MAX_WEIGHTS_BYTES) as handle:
+            return torch.load(handle, map_location="cpu", weights_only=True)
     except Exception as error:  # the hash matched, so this is an incompatible torch rather than a bad file
         raise InvertnetError(f"cannot read {path}: {error}") from error
 
 
 def _file_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str]:
-    return read_state_dict(path, "AlexNet weights"), f"file:{file_hash(path)[:16]}"
+    return read_state_dict(path, "AlexNet weights", max_bytes=MAX_WEIGHTS_BYTES), f"file:{file_hash(path)[:16]}"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,6 +33,19 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_not_input(target: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]], *, flag: str = "--out") -> None:
+    """Refuse an output that is one of the command's inputs, by any path to it (a symlink, a hard link, ``./x``).
+
+    The one check every writing command makes: invertnet never overwrites what it reads.
+    """
+    for source in inputs:
+        same = os.path.realpath(target) == os.path.realpath(source)
+        if not same and os.path.exists(target) and os.path.exists(source):
+            same = os.path.samefile(target, source)
+        if same:
+            raise InvertnetError(f"{flag} {target} is the input {source}: invertnet never overwrites an input; choose another {flag}")
 
 
 def check_writable(path: str | os.PathLike[str], *, folder: bool = False, flag: str = "") -> None:

@@ -13,17 +13,22 @@ Nothing is executed: the file is data, parsed field by field.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from .errors import InvertnetError
+from .files import read_input
 
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
+MAX_DIM = 1 << 31
+"""No blob dimension of a real network comes near 2**31; a larger one is a damaged or hostile file."""
+FLOAT_FIELDS = {5: ("<f4", FIXED32), 8: ("<f8", FIXED64)}
+"""``BlobProto`` value fields: ``data`` (float32) and ``double_data`` (float64), packed or one value per field."""
 V1_TYPES = {4: "Convolution", 14: "InnerProduct", 39: "Deconvolution"}
 """``V1LayerParameter.LayerType`` values of the layers with weights, as the new format's type strings."""
 
@@ -53,6 +58,8 @@ def fields(data: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
     while position < len(data):
         key, position = _varint(data, position)
         number, wire = key >> 3, key & 7
+        if number == 0:  # protobuf numbers fields from 1: zeros (a blank file) are refused at the first byte, not walked
+            raise MalformedCaffeModel("a field numbered 0 (the bytes are not a protobuf message)")
         if wire == VARINT:
             value, position = _varint(data, position)
             yield number, wire, value
@@ -97,15 +104,17 @@ def read_blob(message: memoryview) -> torch.Tensor:
         elif number in legacy and wire == VARINT:
             assert isinstance(value, int)
             legacy[number], has_legacy = value, True
-        elif number == 5:  # float data, packed (LENGTH) or one value at a time (FIXED32)
-            floats.append(np.frombuffer(value, dtype="<f4"))  # type: ignore[arg-type]
-        elif number == 8:
-            floats.append(np.frombuffer(value, dtype="<f8").astype(np.float32))  # type: ignore[arg-type]
+        elif number in FLOAT_FIELDS:
+            dtype, single = FLOAT_FIELDS[number]
+            width = np.dtype(dtype).itemsize
+            if wire not in (LENGTH, single) or len(value) % width:  # type: ignore[arg-type]
+                raise MalformedCaffeModel(f"a blob's values (field {number}) are not {width}-byte floats")
+            floats.append(np.frombuffer(value, dtype=dtype).astype(np.float32, copy=False))  # type: ignore[arg-type]
     values = np.concatenate(floats) if floats else np.zeros(0, np.float32)
     if not shape and has_legacy:
         shape = [legacy[1], legacy[2], legacy[3], legacy[4]]
-    if int(np.prod(shape)) != values.size:
-        raise MalformedCaffeModel(f"a blob of shape {shape} holds {values.size} values")
+    if any(dim >= MAX_DIM for dim in shape) or math.prod(shape) != values.size:
+        raise MalformedCaffeModel(f"a blob of shape {shape[:8]} holds {values.size} values")
     return torch.from_numpy(values.copy()).reshape(shape)
 
 
@@ -117,12 +126,9 @@ class CaffeLayer:
     blobs: list[torch.Tensor]
 
 
-def read_layers(path: str | os.PathLike[str]) -> dict[str, CaffeLayer]:
-    """Every layer with weights in a ``.caffemodel``: name -> its type and blobs (weights, then bias)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvertnetError(f"no such file: {path}")
-    return parse_layers(path.read_bytes(), str(path))
+def read_layers(path: str | os.PathLike[str], *, max_bytes: int) -> dict[str, CaffeLayer]:
+    """Every layer with weights in a ``.caffemodel`` of at most ``max_bytes``: name -> its type and blobs (weights, then bias)."""
+    return parse_layers(read_input(path, "the .caffemodel", max_bytes=max_bytes), str(path))
 
 
 def parse_layers(data: bytes, name: str) -> dict[str, CaffeLayer]:
@@ -151,6 +157,6 @@ def parse_layers(data: bytes, name: str) -> dict[str, CaffeLayer]:
     return layers
 
 
-def read_caffemodel(path: str | os.PathLike[str]) -> dict[str, list[torch.Tensor]]:
-    """Every layer with weights in a ``.caffemodel``: name -> its blobs (weights, then bias)."""
-    return {name: layer.blobs for name, layer in read_layers(path).items()}
+def read_caffemodel(path: str | os.PathLike[str], *, max_bytes: int) -> dict[str, list[torch.Tensor]]:
+    """Every layer with weights in a ``.caffemodel`` of at most ``max_bytes``: name -> its blobs (weights, then bias)."""
+    return {name: layer.blobs for name, layer in read_layers(path, max_bytes=max_bytes).items()}

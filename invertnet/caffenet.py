@@ -24,7 +24,7 @@ from copy import deepcopy
 import torch
 from torch import nn
 
-from .alexnet import LAYERS, check_layer, variance_preserving_init
+from .alexnet import LAYERS, MAX_WEIGHTS_BYTES, check_layer, variance_preserving_init
 from .caffemodel import read_caffemodel
 from .errors import InvertnetError
 
@@ -108,7 +108,7 @@ class CaffeNet(nn.Module):
 
 def caffenet_from_caffemodel(path: str | os.PathLike[str], identity: str = "caffenet") -> CaffeNet:
     """CaffeNet with the weights of a ``.caffemodel`` (``bvlc_reference_caffenet.caffemodel``), read by :mod:`invertnet.caffemodel`."""
-    layers = read_caffemodel(path)
+    layers = read_caffemodel(path, max_bytes=MAX_WEIGHTS_BYTES)
     missing = [name for name in CAFFE_LAYERS if name not in layers]
     if missing:
         raise InvertnetError(f"{path} is not CaffeNet: it has no {', '.join(missing)} (its layers: {', '.join(layers)})")

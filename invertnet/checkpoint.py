@@ -25,6 +25,7 @@ from . import __version__
 from .alexnet import LAYERS, TRAINABLE_LAYERS
 from .atomic import atomic_path
 from .errors import InvertnetError
+from .files import check_input
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 MODEL_LAYERS = {"inverter": LAYERS, "vae": ("fc6",), "autoencoder": ("code",)}
@@ -113,6 +114,11 @@ class Checkpoint:
 
     def check_compatible(self, layer: str, alexnet: str) -> None:
         """Refuse a checkpoint for another layer or trained against another AlexNet."""
+        if self.layer != layer and self.model != "inverter":
+            raise InvertnetError(
+                f"{self.path} is {'a VAE' if self.model == 'vae' else 'an autoencoder'}: it reconstructs images through its own code, "
+                f"not from {layer} features; leave out --layer"
+            )
         if self.layer != layer:
             raise InvertnetError(f"{self.path} inverts {self.layer}, not {layer}: pass a {layer} checkpoint or --layer {self.layer}")
         if self.alexnet != alexnet:
@@ -125,17 +131,17 @@ class Checkpoint:
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """The metadata of a safetensors file without reading its tensors (empty if it is not readable: :func:`load_checkpoint` says why)."""
     try:
+        check_input(path, "checkpoint")
         with safe_open(str(path), framework="pt") as handle:
             return handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError):
+    except (InvertnetError, SafetensorError, OSError, ValueError):
         return {}
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu", tensors: bool = True) -> Checkpoint:
     """Read an invertnet safetensors file, with a clear error if it is not one; ``tensors=False``: its checked metadata alone."""
     path = Path(path)
-    if not path.is_file():
-        raise InvertnetError(f"checkpoint not found: {path}")
+    check_input(path, "checkpoint")
     try:
         with safe_open(str(path), framework="pt", device=str(map_location)) as handle:
             metadata = handle.metadata() or {}

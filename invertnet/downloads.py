@@ -12,11 +12,14 @@ import contextlib
 import hashlib
 import os
 import sys
+import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
 from .errors import InvertnetError
+from .files import check_input, open_input
 
 OFFLINE_ENV = "INVERTNET_OFFLINE"
 
@@ -31,10 +34,10 @@ def offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
 
 
-def file_hash(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
-    """The hex digest of a file, read in blocks."""
+def file_hash(path: str | os.PathLike[str], algorithm: str = "sha256", *, what: str = "file") -> str:
+    """The hex digest of a regular file, read in blocks (a device or a FIFO is refused, not read forever)."""
     digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
+    with open_input(path, what) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -57,17 +60,24 @@ def download(url: str, path: Path, *, what: str, where: str, hash_prefix: str | 
     return path
 
 
-def read_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
-    """The tensors of a user's ``.safetensors`` or ``.pth`` file (never unpickling code), or one clear error."""
-    if not path.is_file():
-        raise InvertnetError(f"{what} file not found: {path}")
+def read_state_dict(path: Path, what: str, *, max_bytes: int) -> dict[str, torch.Tensor]:
+    """The tensors of a user's ``.safetensors`` or ``.pth`` file (never unpickling code), or one clear error.
+
+    ``max_bytes`` bounds the file and, for PyTorch's zip format, what its members unpack to: a
+    small file holding a compressed giant tensor is refused before anything is inflated.
+    """
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
+            check_input(path, what, max_bytes=max_bytes)
             state = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            with open_input(path, what, max_bytes=max_bytes) as handle:
+                _check_unpacked_size(handle, path, what, max_bytes)
+                state = torch.load(handle, map_location="cpu", weights_only=True)
+    except InvertnetError:
+        raise
     except Exception as error:  # any parse failure of a user-supplied file is an input error
         raise InvertnetError(f"cannot read {what} from {path}: {error}") from error
     if isinstance(state, dict) and "state_dict" in state:
@@ -75,3 +85,19 @@ def read_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict):
         raise InvertnetError(f"{path} does not hold a state dict")
     return state
+
+
+def _check_unpacked_size(handle: BinaryIO, path: Path, what: str, max_bytes: int) -> None:
+    """Refuse a PyTorch zip file whose members would unpack to more than ``max_bytes`` (a compressed bomb)."""
+    if not zipfile.is_zipfile(handle):
+        handle.seek(0)
+        return
+    handle.seek(0)
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as error:
+        raise InvertnetError(f"cannot read {what} from {path}: {error}") from None
+    if unpacked > max_bytes:
+        raise InvertnetError(f"{what} {path} would unpack to {unpacked:,} bytes, more than it can be ({max_bytes:,})")
+    handle.seek(0)

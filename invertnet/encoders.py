@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from .alexnet import MAX_SEED, AlexNet, load_alexnet
+from .alexnet import MAX_SEED, MAX_WEIGHTS_BYTES, AlexNet, load_alexnet
 from .alexnet import INPUT_SIZE as ALEXNET_INPUT_SIZE
 from .caffenet import INPUT_SIZE as CAFFENET_INPUT_SIZE
 from .caffenet import CaffeNet, caffenet_from_caffemodel, caffenet_from_port, random_caffenet
@@ -100,7 +100,7 @@ def caffenet_cache_path() -> Path:
 def _load_reference(source: Source, path: Path) -> CaffeNet:
     if source.name == "zoo":
         return caffenet_from_caffemodel(path, CAFFENET)
-    return caffenet_from_port(read_state_dict(path, "CaffeNet weights"), CAFFENET, str(path))
+    return caffenet_from_port(read_state_dict(path, "CaffeNet weights", max_bytes=MAX_WEIGHTS_BYTES), CAFFENET, str(path))
 
 
 def reference_caffenet(source: str | None = None) -> tuple[Source, CaffeNet]:
@@ -113,13 +113,11 @@ def reference_caffenet(source: str | None = None) -> tuple[Source, CaffeNet]:
 
 
 def _caffenet_file(path: Path) -> CaffeNet:
-    if not path.is_file():
-        raise InvertnetError(f"CaffeNet weights file not found: {path}")
     if path.suffix == ".caffemodel":
         if file_hash(path, "sha1") == CAFFENET_SHA1:  # the reference network by another path: the authors' generators fit it
             return caffenet_from_caffemodel(path, CAFFENET)
         return caffenet_from_caffemodel(path, f"caffenet:file:{file_hash(path)[:16]}")
-    state = read_state_dict(path, "CaffeNet weights")
+    state = read_state_dict(path, "CaffeNet weights", max_bytes=MAX_WEIGHTS_BYTES)
     return caffenet_from_port(state, f"caffenet:file:{file_hash(path)[:16]}", str(path))
 
 

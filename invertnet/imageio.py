@@ -22,10 +22,12 @@ from torchvision.utils import make_grid
 
 from .atomic import atomic_path
 from .errors import InvertnetError
+from .files import open_input
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MAX_ASPECT = 32
-"""Longest side over shortest: at most a 256 x 8,192 image once the short side is resized to 256."""
+"""Longest side over shortest kept: a longer side is centre-cropped to this many times the short side before anything
+is resized, so a 256 x 8,192 image is the most a resize to a 256-pixel short side makes (every crop lies in it)."""
 BACKGROUND = (255, 255, 255)
 """What transparent pixels are composited on."""
 
@@ -59,19 +61,13 @@ def load_image(path: str | os.PathLike[str]) -> torch.Tensor:
     for images over Pillow's decompression-bomb limit.
     """
     path = Path(path)
-    if not path.exists():
-        raise InvertnetError(f"no such file: {path}")
-    if path.is_dir():
-        raise InvertnetError(f"{path} is a folder, not an image")
-    if not path.is_file():
-        raise InvertnetError(f"{path} is not a regular file (a FIFO, socket or device): refused, reading it could block")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), open_input(path, "image") as handle:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(handle) as image:
                 check_geometry(path, image)
                 image.load()
-                image = ImageOps.exif_transpose(image)
+                image = central_band(ImageOps.exif_transpose(image))
                 array = _to_rgb(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvertnetError(
@@ -89,12 +85,30 @@ def check_geometry(path: Path, image: Image.Image) -> None:
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
         raise InvertnetError(f"{path} holds {frames} frames (an animation or a multi-page file): save the one you want as its own image")
+    if min(image.size) < 1:
+        raise InvertnetError(f"{path} is {image.size[0]}x{image.size[1]} pixels: an image with no pixels")
+
+
+def elongated(width: int, height: int) -> bool:
+    """Whether the long side is more than :data:`MAX_ASPECT` times the short one (:func:`central_band` crops it)."""
+    return max(width, height) > MAX_ASPECT * min(width, height)
+
+
+def central_band(image: Image.Image) -> Image.Image:
+    """``image`` with its long side centre-cropped to :data:`MAX_ASPECT` times the short side (unchanged if within).
+
+    A 60 x 2,000 panorama is read as its central 60 x 1,920 band: the centre crops are the same, and a
+    resize to a 256-pixel short side stays bounded however elongated the file is.
+    """
     width, height = image.size
-    if min(width, height) < 1 or max(width, height) > MAX_ASPECT * min(width, height):
-        raise InvertnetError(
-            f"{path} is {width}x{height} pixels: refused, sides more than {MAX_ASPECT} times apart cannot be resized "
-            f"to a 256-pixel short side in reasonable memory; crop it first"
-        )
+    if not elongated(width, height):
+        return image
+    keep = MAX_ASPECT * min(width, height)
+    if width > height:
+        left = (width - keep) // 2
+        return image.crop((left, 0, left + keep, height))
+    top = (height - keep) // 2
+    return image.crop((0, top, width, top + keep))
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -30,10 +30,13 @@ from torchvision.io import ImageReadMode, decode_jpeg
 
 from .alexnet import INPUT_SIZE
 from .data import train_crops
-from .imageio import check_geometry
+from .files import open_input
+from .imageio import check_geometry, elongated
 
 END_OF_IMAGE = b"\xff\xd9"
 DECODABLE_MODES = ("RGB", "L")
+MAX_JPEG_BYTES = 1 << 28
+"""A JPEG over 256 MB is left to the CPU path (Pillow, which bounds it by pixels) rather than read whole here."""
 """Pillow modes of the JPEGs nvJPEG gets (YCbCr and grayscale); CMYK and YCCK stay on Pillow."""
 
 
@@ -91,11 +94,9 @@ def read_jpeg(path: str | os.PathLike[str]) -> tuple[bytes, int] | None:
     with the same refusals as :func:`invertnet.imageio.load_image`, so a file that path
     would refuse or treat specially comes back as None.
     """
-    if not os.path.isfile(path):
-        return None
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        with open_input(path, "image", max_bytes=MAX_JPEG_BYTES) as handle:
+            data = handle.read(MAX_JPEG_BYTES)
         if not data.endswith(END_OF_IMAGE):
             return None
         with warnings.catch_warnings():
@@ -104,6 +105,8 @@ def read_jpeg(path: str | os.PathLike[str]) -> tuple[bytes, int] | None:
                 if image.format != "JPEG" or image.mode not in DECODABLE_MODES:
                     return None
                 check_geometry(path, image)
+                if elongated(*image.size):  # the CPU path crops it to its central band
+                    return None
                 orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
     except Exception:  # the CPU path reads it again and says what is wrong
         return None

@@ -19,9 +19,12 @@ from torch import nn
 
 from .alexnet import AlexNet, load_alexnet
 from .errors import InvertnetError
+from .files import open_input
 
 RELU_INDICES = (1, 4, 7, 9, 11)  # ReLU after conv1..conv5 in torchvision's AlexNet.features
 CHANNELS = (64, 192, 384, 256, 256)
+MAX_LINEAR_BYTES = 1 << 20
+"""LPIPS's AlexNet linear weights are 1,152 floats (about 6 KB as a .pth file)."""
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 
@@ -43,7 +46,8 @@ class LPIPS(nn.Module):
     def __init__(self, backbone: AlexNet, weights_path: str | None = None) -> None:
         super().__init__()
         self.features = backbone.features[: RELU_INDICES[-1] + 1]
-        state = torch.load(weights_path or lpips_weights_path(), map_location="cpu", weights_only=True)
+        with open_input(weights_path or lpips_weights_path(), "LPIPS's linear weights", max_bytes=MAX_LINEAR_BYTES) as handle:
+            state = torch.load(handle, map_location="cpu", weights_only=True)
         self.linear = nn.ParameterList(
             [nn.Parameter(state[f"lin{k}.model.1.weight"].view(1, c, 1, 1), requires_grad=False) for k, c in enumerate(CHANNELS)]
         )

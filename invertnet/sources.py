@@ -26,6 +26,7 @@ from typing import Generic, TypeVar
 from .atomic import atomic_path
 from .downloads import OFFLINE_ENV, cache_dir, download, file_hash, offline
 from .errors import InvertnetError
+from .files import read_text_input
 
 SOURCES_FILE = "invertnet-sources.json"
 """In the cache: the SHA-256 of each download the first time it was used (URL -> hex)."""
@@ -64,13 +65,10 @@ def recorded() -> dict[str, str]:
         return {}
     reason, value = "", None
     try:
-        if not path.is_file():
-            reason = "not a regular file"
-        elif path.stat().st_size > MAX_RECORD_BYTES:
-            reason = f"over {MAX_RECORD_BYTES:,} bytes"
-        else:
-            value = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError) as error:
+        value = json.loads(read_text_input(path, "the record", max_bytes=MAX_RECORD_BYTES))
+    except InvertnetError as error:
+        reason = str(error)
+    except (ValueError, RecursionError) as error:
         reason = str(error) or type(error).__name__
     if not reason and not (
         isinstance(value, dict) and all(isinstance(digest, str) and len(digest) == 64 and set(digest) <= HEX for digest in value.values())

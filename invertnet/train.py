@@ -56,6 +56,7 @@ from .batches import check_gpu_decode, training_batches
 from .encoders import load_encoder
 from .data import SYNTHETIC, BrokenImage, RunOrder, crop_style, eval_crop, mix_seed, open_source
 from .errors import InvertnetError
+from .files import open_append, open_input
 from .graphs import CapturedStep
 from .atomic import atomic_path, check_writable
 from .imageio import grid, save_image
@@ -254,6 +255,15 @@ class TrainResult:
     skipped_files: list[str] = field(default_factory=list)
 
 
+def check_outside_data(out: Path, data: str) -> None:
+    """Refuse a run folder that is the data folder or inside it: its samples would become training images, its files inputs."""
+    if data == SYNTHETIC or not Path(data).is_dir():
+        return
+    if Path(os.path.realpath(out)).is_relative_to(os.path.realpath(data)):
+        raise InvertnetError(f"--out {out} would put the run in --data {data}: its sample images would be read as training images, "
+                             "and invertnet never writes into its inputs; choose a folder outside the data")
+
+
 class Trainer:
     """Builds the networks for a :class:`TrainConfig` (or resumes them) and runs the loop."""
 
@@ -266,6 +276,7 @@ class Trainer:
             if (self.out / CHECKPOINT_NAME).exists():
                 raise InvertnetError(f"{self.out / CHECKPOINT_NAME} exists: pass --resume to continue that run, or choose another --out")
             check_writable(self.out, folder=True, flag="--out")
+            check_outside_data(self.out, config.data)
             if (self.out / GENERATOR_NAME).exists():
                 raise InvertnetError(
                     f"{self.out} holds the generator of an earlier run ({GENERATOR_NAME}) but no {CHECKPOINT_NAME} to resume: "
@@ -631,13 +642,15 @@ class Trainer:
     def _truncate_metrics(self) -> None:
         """Keep the records up to the checkpoint's step; drop a line torn by a crash or a full disk."""
         path = self.out / "metrics.jsonl"
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             return
         kept = []
-        for line in path.read_text(errors="replace").splitlines():
+        with open_input(path, "the run's metrics") as handle:
+            lines = [line.decode("utf-8", "replace").rstrip("\n") for line in handle]
+        for line in lines:
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= self.step:
                 kept.append(line)
@@ -690,7 +703,8 @@ class Trainer:
             for folder in (self.out, self.out / "samples"):  # writes a killed process left half done: ours, and safetensors' own
                 for stale in [*folder.glob(".*.tmp"), *folder.glob(".tmp*")]:
                     stale.unlink(missing_ok=True)
-            (self.out / "config.json").write_text(json.dumps({**asdict(self.config), "loss_config": self.loss.to_dict()}, indent=2) + "\n")
+            with atomic_path(self.out / "config.json") as tmp:  # replaces whatever is there (a FIFO would block a plain write)
+                tmp.write_text(json.dumps({**asdict(self.config), "loss_config": self.loss.to_dict()}, indent=2) + "\n")
             self._truncate_metrics()
         previous = {}
         if threading.current_thread() is threading.main_thread():
@@ -715,7 +729,7 @@ class Trainer:
                     elapsed = time.perf_counter() - started
                     record = self._log_record(window, elapsed)
                     if main:
-                        with open(self.out / "metrics.jsonl", "a") as handle:
+                        with open_append(self.out / "metrics.jsonl", "the run's metrics") as handle:
                             handle.write(json.dumps(record) + "\n")
                         if on_log is not None:
                             on_log(record)

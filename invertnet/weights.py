@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,11 +27,13 @@ import torch
 
 from .alexnet import IMAGENET_SHA256_PREFIX, IMAGENET_WEIGHTS, LAYERS, TRAINABLE_LAYERS, check_layer, hub_checkpoint_path
 from .caffemodel import CaffeLayer, parse_layers, read_layers
+from .atomic import check_not_input
 from .checkpoint import atomic_save, base_metadata, load_checkpoint
 from .caffenet import INPUT_SIZE, RGB_MEAN, CaffeNet
 from .downloads import cache_dir, file_hash, read_state_dict
 from .encoders import CAFFENET, EncoderSpec, caffenet_sources, load_encoder
 from .errors import InvertnetError
+from .files import open_input
 from .models.kinds import inverter_generator
 from .sources import Source, first_usable, recorded
 from .upconvgan import AnyGenerator, generator_from_upconvgan, port_layout
@@ -161,6 +164,10 @@ def _port_state_from_layers(layers: dict[str, CaffeLayer], layer: str, origin: s
         for name, kind in layout:
             found = layers[name]
             weight = found.blobs[0]
+            if weight.dim() != 4 and not (found.type == "InnerProduct" and weight.dim() == 2):  # Caffe's blobs are 4-D, or 2-D
+                raise InvertnetError(
+                    f"{origin} is not the authors' {layer} generator: its layer {name} holds weights of shape {tuple(weight.shape)}"
+                )
             if found.type == "InnerProduct":
                 weight = weight.reshape(weight.shape[-2:])  # legacy blobs are (1, 1, out, in)
             elif (kind == "transposed") != (found.type == "Deconvolution") and weight.dim() == 4 and weight.shape[-1] == 3:
@@ -173,10 +180,16 @@ def _port_state_from_layers(layers: dict[str, CaffeLayer], layer: str, origin: s
     return state
 
 
+def generator_bytes_bound(layer: str) -> int:
+    """The most bytes a file of one generator for ``layer`` is read to: :data:`MEMBER_MARGIN` times its weights, and 16 MiB more."""
+    return int(_weights_bytes(layer) * MEMBER_MARGIN) + (16 << 20)
+
+
 def generator_from_caffemodel(path: str | os.PathLike[str], layer: str) -> AnyGenerator:
     """The authors' generator for ``layer`` from a Caffe ``generator.caffemodel``."""
     origin = _origin(Path(path), "caffemodel")
-    return generator_from_upconvgan(_port_state_from_layers(read_layers(path), check_layer(layer), origin), layer, origin)
+    layers = read_layers(path, max_bytes=generator_bytes_bound(check_layer(layer)))
+    return generator_from_upconvgan(_port_state_from_layers(layers, layer, origin), layer, origin)
 
 
 def generator_from_zip(path: str | os.PathLike[str], model: str) -> AnyGenerator:
@@ -189,7 +202,7 @@ def generator_from_zip(path: str | os.PathLike[str], model: str) -> AnyGenerator
     folders = {found.port, found.name} | ({found.release} if found.release else set())
     origin = _origin(path, "release")
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_input(path, "the zip") as handle, zipfile.ZipFile(handle) as archive:
             members = [info for info in archive.infolist() if info.filename.endswith("generator.caffemodel")]
             wanted = [info for info in members if Path(info.filename).parent.name in folders]
             if not wanted:
@@ -197,7 +210,7 @@ def generator_from_zip(path: str | os.PathLike[str], model: str) -> AnyGenerator
                     f"{origin} holds no {'/'.join(sorted(folders))}/generator.caffemodel (the {found.name} generator); "
                     f"its generators: {', '.join(info.filename for info in members) or 'none'}"
                 )
-            limit = int(_weights_bytes(found.layer) * MEMBER_MARGIN) + (16 << 20)
+            limit = generator_bytes_bound(found.layer)
             if wanted[0].file_size > limit:
                 size = wanted[0].file_size
                 raise InvertnetError(
@@ -216,7 +229,7 @@ def generator_from_zip(path: str | os.PathLike[str], model: str) -> AnyGenerator
 def generator_from_port_file(path: str | os.PathLike[str], layer: str) -> AnyGenerator:
     """The authors' generator for ``layer`` from the upconvGAN port's state dict (``.pt``/``.pth``, or ``.safetensors``)."""
     path = Path(path)
-    state = read_state_dict(path, "the upconvGAN port's generator")
+    state = read_state_dict(path, "the upconvGAN port's generator", max_bytes=generator_bytes_bound(check_layer(layer)))
     if not all(isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()):
         raise InvertnetError(f"{path} does not hold a state dict of tensors")
     return generator_from_upconvgan(state, check_layer(layer), _origin(path, "upconvgan"))
@@ -274,8 +287,7 @@ def import_weights(
     if encoder != CAFFENET and out is None:
         raise InvertnetError(f"--alexnet {encoder} needs --out: the cache's {DEEPSIM}{found.name} is the authors' generator for caffenet")
     target = Path(out) if out is not None else deepsim_path(found.name)
-    if target.exists() and path.exists() and os.path.samefile(target, path):
-        raise InvertnetError(f"{target} is the file being imported: invertnet never overwrites an input; choose another --out")
+    check_not_input(target, [path])
     identity = encoder if encoder == CAFFENET else load_encoder(encoder).identity
     generator = read_generator(path, found.name, fmt)
     fmt = detect_format(path) if fmt == "auto" else fmt
@@ -317,6 +329,21 @@ def model_sources(name: str, source: str | None = None) -> list[Source]:
     return chosen
 
 
+def _check_cache_writable(name: str) -> None:
+    """Refuse at once, before any download or conversion, a cache that cannot take the converted generator."""
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise InvertnetError(
+            f"the weights cache {folder} cannot be written ({error.strerror or error}), so {DEEPSIM}{name} cannot be kept there: "
+            f"set TORCH_HOME to a writable folder, or convert a copy you have with "
+            f"`invertnet weights import FILE --as {DEEPSIM}{name} --out PATH` and pass --weights PATH"
+        ) from None
+
+
 def fetch_deepsim(name: str, source: str | None = None) -> Path:
     """The converted authors' generator ``name``: from the cache, else converted from its first usable source (downloaded once).
 
@@ -328,6 +355,7 @@ def fetch_deepsim(name: str, source: str | None = None) -> Path:
     if target.is_file() and (source is None or recorded_source(target).get("source") == source):
         return target
     hint = f", or run `invertnet weights import FILE --as {DEEPSIM}{found.name}` on a copy you have"
+    _check_cache_writable(found.name)
     read = lambda source, path: read_generator(path, found.name, SOURCE_FORMATS[source.name])  # noqa: E731
     got = first_usable(sources, f"the authors' {found.name} generator", read, hint)
     record = {"source": got.source.name, "url": got.source.url, "sha256": got.sha256, "format": SOURCE_FORMATS[got.source.name]}

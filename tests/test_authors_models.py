@@ -214,7 +214,7 @@ def write_caffemodel(path, net: CaffeNet, legacy: bool) -> None:
 def test_caffemodel_reader(tmp_path, legacy):
     net = random_caffenet(3)
     write_caffemodel(tmp_path / "caffenet.caffemodel", net, legacy)
-    layers = read_caffemodel(tmp_path / "caffenet.caffemodel")
+    layers = read_caffemodel(tmp_path / "caffenet.caffemodel", max_bytes=1 << 30)
     assert list(layers) == list(CAFFE_LAYERS)
     conv2 = layers["conv2"][0]
     assert tuple(conv2.shape) == (256, 48, 5, 5) and torch.equal(conv2, net.conv2.weight)
@@ -230,10 +230,10 @@ def test_broken_caffemodels_are_refused(tmp_path):
     data = (tmp_path / "good.caffemodel").read_bytes()
     (tmp_path / "cut.caffemodel").write_bytes(data[: len(data) // 2])
     with pytest.raises(MalformedCaffeModel, match="not a readable .caffemodel"):
-        read_caffemodel(tmp_path / "cut.caffemodel")
+        read_caffemodel(tmp_path / "cut.caffemodel", max_bytes=1 << 30)
     (tmp_path / "text.caffemodel").write_bytes(b"name: 'not binary'\n")
     with pytest.raises(InvertnetError):
-        read_caffemodel(tmp_path / "text.caffemodel")
+        read_caffemodel(tmp_path / "text.caffemodel", max_bytes=1 << 30)
     one_layer = _field(100, _field(1, b"conv1") + _field(7, _blob(net.conv1.weight, False)) + _field(7, _blob(net.conv1.bias, False)))
     (tmp_path / "partial.caffemodel").write_bytes(one_layer)
     with pytest.raises(InvertnetError, match="not CaffeNet: it has no conv2"):

@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
+from invertnet.data import eval_crop
 from invertnet.errors import InvertnetError
 from invertnet.imageio import grid, load_image, save_gif, save_image, strip, to_uint8
 
@@ -96,12 +97,22 @@ def test_a_fifo_is_refused_without_opening_it(tmp_path):
         load_image(path)  # opening a FIFO for reading would block forever
 
 
-@pytest.mark.parametrize("size", [(1, 30000), (3000, 2), (33, 1)])
-def test_extreme_aspect_ratios_are_refused_before_decoding(tmp_path, size):
+@pytest.mark.parametrize("size, kept", [((1, 30000), (32, 1)), ((3000, 2), (2, 64)), ((33, 1), (1, 32)), ((2000, 60), (60, 1920))])
+def test_elongated_images_are_read_as_their_central_band(tmp_path, size, kept):
+    """A panorama is cropped to 32 times its short side (centred) before any resize, not refused."""
+    width, height = size
+    ramp = torch.linspace(0, 1, max(size)).expand(min(size), -1)
+    image = ramp if width > height else ramp.T
     path = tmp_path / "thin.png"
-    Image.new("RGB", size).save(path)
-    with pytest.raises(InvertnetError, match="more than 32 times apart"):
-        load_image(path)
+    Image.fromarray((image.numpy() * 255).round().astype("uint8")).convert("RGB").save(path)
+    loaded = load_image(path)
+    assert loaded.shape == (3, *kept)
+    along = loaded[0, 0] if width > height else loaded[0, :, 0]
+    start = (max(size) - len(along)) // 2
+    expected = (ramp[0, start : start + len(along)] * 255).round() / 255
+    torch.testing.assert_close(along, expected, atol=1e-6, rtol=0)
+    crop = eval_crop(loaded, 224)
+    assert crop.shape == (3, 224, 224)
 
 
 def test_an_aspect_ratio_of_32_is_read(tmp_path):

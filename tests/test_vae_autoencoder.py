@@ -195,3 +195,13 @@ def test_train_cli_refuses_another_layer_for_the_vae(tmp_path, capsys):
     args = ["train", "--model", "vae", "--layer", "conv5", "--data", "synthetic", "--out", str(tmp_path / "r"), "--device", "cpu"]
     assert main(args) == 1
     assert "the VAE's code is fc6" in capsys.readouterr().err
+
+
+def test_a_layer_given_with_an_autoencoder_is_refused_with_advice_that_works(tmp_path, image_files, capsys):
+    run = tmp_path / "ae"
+    Trainer(_config(run, "autoencoder", steps=1)).run()
+    common = ["invert", str(image_files[0]), "--weights", str(run), "--device", "cpu", "--out", str(tmp_path / "o")]
+    assert main([*common, "--layer", "conv5"]) == 1
+    err = capsys.readouterr().err
+    assert "is an autoencoder" in err and "leave out --layer" in err and "--layer code" not in err
+    assert main(common) == 0  # the advice, followed, works

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..atomic import check_writable
+from ..atomic import check_not_input, check_writable
 from ..data import eval_crop
 from ..encoders import SPEC_HELP
 from ..errors import InvertnetError
@@ -65,14 +65,14 @@ def refuse(ctx: typer.Context, names: list[str], why: str) -> None:
         raise InvertnetError(f"{', '.join(flags)} {'does' if len(flags) == 1 else 'do'} not apply {why}")
 
 
-def check_outputs(inputs: list[Path], outputs: list[Path]) -> None:
-    """Refuse to write over an input image, or to write two results to one file (nothing may be lost)."""
-    sources = {os.path.realpath(path): path for path in inputs}
+def check_outputs(inputs: list[Path], outputs: list[Path], weights: str | list[str] | None = None) -> None:
+    """Refuse to write over an input (an image, or a ``--weights`` file), or to write two results to one file (nothing may be lost)."""
+    named = [weights] if isinstance(weights, str) else weights or []
+    sources = [*inputs, *(Path(name) for name in named if Path(name).is_file())]
     targets: dict[str, Path] = {}
     for target in outputs:
+        check_not_input(target, sources)
         real = os.path.realpath(target)
-        if real in sources:
-            raise InvertnetError(f"{target} is the input image {sources[real]}: invertnet never overwrites an input; choose another --out")
         if real in targets:
             raise InvertnetError(f"two results would be written to {target} (inputs with the same name?): pass them in separate runs or rename one")
         check_writable(target)

@@ -33,7 +33,7 @@ def layers(
 ) -> None:
     """Fig. 3: the inputs, then their reconstructions from each layer's generator."""
     weights = expand_deepsim(weights)
-    check_outputs(images, [out])
+    check_outputs(images, [out], weights)
     pictures = read_inputs(images)
     network = load_encoder(encoder_spec(alexnet, weights[0], None), device=resolve_device(device))
     inputs = crop_inputs(pictures, network.input_size)
@@ -64,7 +64,7 @@ def methods(
         raise InvertnetError("figure methods needs --weights and/or --optimize")
     if not optimize:
         refuse(ctx, ["iterations"], "without --optimize")
-    check_outputs(images, [out])
+    check_outputs(images, [out], weights)
     pictures = read_inputs(images)
     spec = alexnet or (encoder_spec(None, weights[0], layer) if weights else "imagenet")
     network = load_encoder(spec, device=resolve_device(device))

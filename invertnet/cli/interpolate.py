@@ -25,7 +25,7 @@ def interpolate(
 ) -> None:
     """Interpolate linearly between two feature vectors (or two VAE/autoencoder codes); write A, the reconstructions, and B as one strip."""
     target = out or Path(f"{first.stem}-{second.stem}.{output_tag(weights, layer)}.interpolate.png")
-    check_outputs([first, second], [target, target.with_suffix(".gif")] if gif else [target])
+    check_outputs([first, second], [target, target.with_suffix(".gif")] if gif else [target], weights)
     images = read_inputs([first, second])
     inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device)
     inputs = crop_inputs(images, inverter.input_size)

@@ -62,7 +62,7 @@ def invert(
         raise InvertnetError("--method optimize needs --layer")
     suffix = f"{output_tag(weights, layer)}.png" if method == "generator" else f"{layer}.optimize.png"
     targets = [out] if single_file else [output_folder(out) / f"{path.stem}.{suffix}" for path in images]
-    check_outputs(images, targets)
+    check_outputs(images, targets, weights)
     pictures = read_inputs(images)
     if method == "optimize":
         spec = alexnet or "imagenet"

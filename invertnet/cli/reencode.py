@@ -22,7 +22,7 @@ def reencode(
 ) -> None:
     """Encode, reconstruct, and repeat; write input and every iterate as one strip."""
     target = out or Path(f"{image.stem}.{output_tag(weights, layer)}.reencode.png")
-    check_outputs([image], [target])
+    check_outputs([image], [target], weights)
     images = read_inputs([image])
     inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device)
     inputs = crop_inputs(images, inverter.input_size)

@@ -34,7 +34,7 @@ def sample(
         raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed}")
     if out.suffix.lower() != ".png":
         raise InvertnetError(f"--out {out}: samples are written as a PNG grid; name a .png file")
-    check_outputs([], [out])
+    check_outputs([], [out], weights)
     inverter = Inverter.load(None, weights, alexnet=alexnet, device=device)
     images = inverter.sample(count, seed).cpu()
     announce(save_image(grid(images, columns=columns or math.ceil(math.sqrt(count))), out))
