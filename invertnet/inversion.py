@@ -22,8 +22,8 @@ from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, load_checkp
 from .devices import resolve_device
 from .encoders import Encoder, load_encoder, loadable_spec
 from .errors import InvertnetError
-from .models.generator import has_tail_biases
-from .models.kinds import INVERTER, VAE_KIND, build_model
+from .models.generator import FC_WIDTH, has_tail_biases
+from .models.kinds import INVERTER, VAE_KIND, build_model, check_width
 from .precision import Precision
 from .weights import DEEPSIM, deepsim_name, deepsim_path, fetch_deepsim, is_deepsim
 
@@ -111,7 +111,11 @@ def generator_from_checkpoint(checkpoint: Checkpoint, encoder: Encoder) -> torch
     checkpoint, the encoder only shapes them.
     """
     state = checkpoint.module_state("generator")
-    generator = build_model(checkpoint.model, checkpoint.layer, encoder, tail_bias=has_tail_biases(state))
+    try:
+        width = check_width(checkpoint.model, checkpoint.layer, checkpoint.config.get("fc_width", FC_WIDTH))
+    except InvertnetError as error:
+        raise InvertnetError(f"{checkpoint.path} is damaged: {error}") from None
+    generator = build_model(checkpoint.model, checkpoint.layer, encoder, tail_bias=has_tail_biases(state), width=width)
     try:
         generator.load_state_dict(state)
     except RuntimeError as error:

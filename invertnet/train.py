@@ -64,7 +64,10 @@ from .gate import PAPER, SCRIPT, Gate
 from .losses import GeneratorLoss, LossConfig, build_comparator, discriminator_loss, generator_loss
 from .models import Discriminator
 from .models.generator import has_tail_biases
-from .models.kinds import AUTOENCODER, CODE_LAYERS, DEFAULT_LAMBDA_KL, INVERTER, VAE_KIND, build_discriminator, build_model, check_kind, training_geometry
+from .models.generator import FC_WIDTH
+from .models.kinds import (
+    AUTOENCODER, CODE_LAYERS, DEFAULT_LAMBDA_KL, INVERTER, VAE_KIND, build_discriminator, build_model, check_kind, check_width, training_geometry,
+)
 from .losses import kl_divergence
 from .precision import PRECISIONS, Precision
 from .calibrate import LIGHT_FEATURE_TERM, term_balance
@@ -118,6 +121,8 @@ class TrainConfig:
     compile: bool = False
     cuda_graph: bool = False
     gpu_decode: bool = False
+    fc_width: int = FC_WIDTH
+    """The generator's fully connected width and the VAE's code size: 4096 as in the paper; smaller for quick runs and tests."""
 
     def validate(self) -> LossConfig:
         """Check the values a user can get wrong; return the resolved loss."""
@@ -128,6 +133,7 @@ class TrainConfig:
             raise InvertnetError(f"the VAE's code is fc6 (its encoder is the network up to fc6, its decoder the fc6 generator), not {self.layer}")
         elif self.model == AUTOENCODER and self.layer != CODE_LAYERS[AUTOENCODER]:
             raise InvertnetError(f"an autoencoder inverts no encoder layer (its layer is 'code'), not {self.layer}")
+        check_width(self.model, self.layer, self.fc_width)
         if self.lambda_kl is not None and self.model != VAE_KIND:
             raise InvertnetError(f"--lambda-kl weighs the VAE's KL term; --model {self.model} has none")
         for name in ("steps", "batch_size", "checkpoint_every", "sample_every", "log_every"):
@@ -310,7 +316,7 @@ class Trainer:
         if config.gpu_decode:  # refused now rather than when the loader starts
             check_gpu_decode(config.data == SYNTHETIC, self.geometry.resize, self.crops)
         tail_bias = checkpoint is not None and has_tail_biases(checkpoint.module_state("generator"))  # a run from before 0.2 goes on as it was
-        self.generator = fit(build_model(config.model, config.layer, self.alexnet, tail_bias).to(self.device))
+        self.generator = fit(build_model(config.model, config.layer, self.alexnet, tail_bias, config.fc_width).to(self.device))
         """The network being trained: a :class:`Generator`, a :class:`VAE` or an :class:`Autoencoder` (saved as ``generator.*``)."""
         betas = (config.beta1, config.beta2)
         self.g_optimizer = self.precision.adam(self.generator.parameters(), config.lr, betas)

@@ -42,7 +42,7 @@ def test_calibration_scales_lambda_feat_by_the_ratio_of_the_distances(alexnet):
 def test_a_feature_term_that_weighs_nothing_is_reported_at_train_start(tmp_path):
     def trainer(alexnet):
         return Trainer(TrainConfig(layer="fc6", data="synthetic", out=str(tmp_path / alexnet.replace(":", "")), steps=1, batch_size=2,
-                                   alexnet=alexnet, device="cpu", workers=0))
+                                   alexnet=alexnet, device="cpu", workers=0, fc_width=64))
     assert trainer(ALEXNET).warnings == []
     warnings = trainer("random-torchvision:0").warnings
     assert len(warnings) == 1 and "invertnet calibrate" in warnings[0] and "would steer nothing" in warnings[0]

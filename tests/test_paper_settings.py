@@ -76,7 +76,7 @@ def test_the_paper_preset_sets_the_authors_training_and_given_options_override_i
 def test_the_discriminator_s_weight_decay_takes_effect(tmp_path):
     def discriminator_after_a_step(decay):
         trainer = Trainer(TrainConfig(layer="fc6", data="synthetic", out=str(tmp_path / str(decay)), steps=1, batch_size=2, alexnet=ALEXNET,
-                                      device="cpu", workers=0, d_weight_decay=decay))
+                                      device="cpu", workers=0, d_weight_decay=decay, fc_width=64))
         assert trainer.d_optimizer.param_groups[0]["weight_decay"] == decay and trainer.g_optimizer.param_groups[0]["weight_decay"] == 0
         trainer.train_step(training_batch(2, torch.device("cpu")))
         return torch.cat([p.detach().flatten() for p in trainer.discriminator.parameters()])
@@ -87,7 +87,8 @@ def test_the_discriminator_s_weight_decay_takes_effect(tmp_path):
 
 def test_eval_preset_paper_is_recorded_in_the_json(tmp_path, capsys):
     run = tmp_path / "run"
-    Trainer(TrainConfig(layer="fc6", data="synthetic", out=str(run), steps=1, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0)).run()
+    Trainer(TrainConfig(layer="fc6", data="synthetic", out=str(run), steps=1, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0,
+                        fc_width=64)).run()
     assert main(["eval", "--data", "synthetic", "--weights", str(run), "--alexnet", ALEXNET, "--limit", "3", "--device", "cpu",
                  "--preset", "paper", "--json", "-"]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -14,6 +14,7 @@ from conftest import ALEXNET, write_images
 from invertnet.bench import training_batch
 from invertnet.checkpoint import load_checkpoint
 from invertnet.errors import InvertnetError
+from invertnet.inversion import Inverter
 from invertnet.runlock import run_lock
 from invertnet.train import NonFiniteLoss, TrainConfig, Trainer
 
@@ -254,3 +255,13 @@ def test_a_moved_data_folder_is_given_anew_on_resume(tmp_path):
     write_images(tmp_path / "moved" / "more", 1)  # the folder's contents change
     changed = Trainer.resume(tmp_path / "run", steps=3, device="cpu", workers=0, data=str(tmp_path / "moved"))
     assert len(changed.warnings) == 1 and "are not those the run was trained on" in changed.warnings[0]
+
+
+@pytest.mark.parametrize("width, message", [(64, "the conv5 generator has no fully connected layers"), ("64", "must be an integer")])
+def test_a_checkpoint_with_an_impossible_width_is_refused(trained_run, tmp_path, width, message):
+    config = json.loads(load_checkpoint(trained_run / "checkpoint.safetensors").metadata["invertnet.config"])
+    copy = _damaged_copy(trained_run, tmp_path, **{"invertnet.config": json.dumps({**config, "fc_width": width})})
+    with pytest.raises(InvertnetError, match=f"is damaged: .*{message}"):
+        Inverter.load(None, copy / "checkpoint.safetensors", alexnet=ALEXNET, device="cpu")
+    with pytest.raises(InvertnetError, match=message):
+        Trainer.resume(copy, steps=5, device="cpu", workers=0)

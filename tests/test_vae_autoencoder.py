@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -18,10 +19,14 @@ from invertnet.models import Autoencoder, Discriminator, build_model
 from invertnet.models.vae import reparameterize
 from invertnet.train import TrainConfig, Trainer
 
+TEST_WIDTH = 64
+
 
 def _config(out, model, **overrides) -> TrainConfig:
+    """A tiny run; a VAE with a 64-wide code (its checkpoint ~0.6 GB, not the paper's 1.6 GB: the suite's temp space)."""
     layer = {"vae": "fc6", "autoencoder": "code"}[model]
-    values = dict(model=model, layer=layer, data="synthetic", out=str(out), steps=2, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0, log_every=1)
+    values = dict(model=model, layer=layer, data="synthetic", out=str(out), steps=2, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0, log_every=1,
+                  fc_width=TEST_WIDTH if model == "vae" else 4096)
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -70,6 +75,20 @@ def test_vae_shapes_and_the_encoder_it_starts_from(alexnet):
     fake, mu, logvar = vae(images)
     assert fake.shape == (2, 3, 224, 224) and mu.shape == logvar.shape == (2, 4096)
     assert torch.equal(vae.encode(images), mu)  # the code is the mean of q(z|x)
+    small = build_model("vae", "fc6", alexnet, width=TEST_WIDTH)  # the tests' runs: the same network, a narrower code
+    assert small.mu.weight.shape == (TEST_WIDTH, 4096) and small.decoder.head[0].weight.shape == (TEST_WIDTH, TEST_WIDTH)
+    assert small(images)[0].shape == (2, 3, 224, 224) and small.sample(3).shape == (3, 3, 224, 224)
+
+
+@pytest.mark.parametrize("kind, layer, width, message", [
+    ("autoencoder", "code", 64, "the autoencoder generator has no fully connected layers"),
+    ("inverter", "conv5", 64, "the conv5 generator has no fully connected layers"),
+    ("vae", "fc6", 0, "must be an integer from 1 to 16384"),
+    ("vae", "fc6", True, "must be an integer"),
+])
+def test_only_fully_connected_generators_take_a_width(tmp_path, kind, layer, width, message):
+    with pytest.raises(InvertnetError, match=message):
+        TrainConfig(model=kind, layer=layer, out=str(tmp_path), fc_width=width).validate()
 
 
 def test_a_caffenet_vae_encodes_227_crops_and_trains_every_encoder_weight():
@@ -98,6 +117,7 @@ def test_unconditional_discriminator():
 def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, model):
     straight = Trainer(_config(tmp_path / "straight", model, steps=2))
     straight.run()
+    shutil.rmtree(tmp_path / "straight")  # its networks are in memory: the files are only temp space
     Trainer(_config(tmp_path / "split", model, steps=1)).run()
     resumed = Trainer.resume(tmp_path / "split", steps=2, device="cpu", workers=0)
     resumed.run()

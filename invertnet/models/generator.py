@@ -37,6 +37,9 @@ SLOPE = 0.3
 OUTPUT_SIZE = 256
 
 
+FC_WIDTH = 4096
+"""The width of the fully connected generators' layers (Table 1) and of the VAE's code (section 4.2)."""
+
 def _upconv(cin: int, cout: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=False)
 
@@ -84,8 +87,8 @@ class CroppedGenerator(nn.Module):
     output_size: int
 
     def check_features(self, features: torch.Tensor) -> None:
-        """Refuse features that are not of this generator's layer."""
-        expected = FEATURE_SHAPES[self.layer]
+        """Refuse features that are not of this generator's layer (or, for a VAE's decoder, of its code)."""
+        expected = getattr(self, "feature_shape", FEATURE_SHAPES[self.layer])
         if tuple(features.shape[1:]) != expected:
             shape = ", ".join(map(str, expected))
             raise ValueError(f"{self.layer} generator expects features of shape (N, {shape}), got {tuple(features.shape)}")
@@ -108,13 +111,21 @@ class Generator(CroppedGenerator):
 
     output_size = OUTPUT_SIZE
 
-    def __init__(self, layer: str, mean: tuple[float, ...] = IMAGENET_MEAN_255, size: int = INPUT_SIZE, tail_bias: bool = False) -> None:
+    def __init__(
+        self, layer: str, mean: tuple[float, ...] = IMAGENET_MEAN_255, size: int = INPUT_SIZE, tail_bias: bool = False,
+        width: int = FC_WIDTH, in_features: int | None = None,
+    ) -> None:
         """``mean``: the RGB mean (0-255) added to the network's output; ``size``: the crop the encoder takes;
-        ``tail_bias``: give conv5_1, conv4_1, conv3_1 biases, as generators of invertnet before 0.2 had (see :func:`has_tail_biases`)."""
+        ``tail_bias``: give conv5_1, conv4_1, conv3_1 biases, as generators of invertnet before 0.2 had (see :func:`has_tail_biases`);
+        ``width``: defc7's and defc6's outputs (Table 1: 4096; smaller only for quick runs such as the tests');
+        ``in_features``: what defc7 takes, if not the layer's features (a VAE's code)."""
         super().__init__()
         if not 1 <= size <= OUTPUT_SIZE:
             raise ValueError(f"the crop size must be between 1 and {OUTPUT_SIZE}, got {size}")
         self.layer, self.size = check_trainable_layer(layer), size
+        if layer == "conv5" and (width != FC_WIDTH or in_features is not None):
+            raise ValueError("the conv5 generator has no fully connected layers to change the width or inputs of")
+        self.feature_shape = FEATURE_SHAPES[layer] if in_features is None else (in_features,)
         if layer == "conv5":
             self.head = nn.Sequential(
                 _conv(256, 512), _act(),
@@ -124,9 +135,9 @@ class Generator(CroppedGenerator):
             tail_channels = 512
         else:
             self.head = nn.Sequential(
-                nn.Linear(feature_size(layer), 4096), _act(),  # defc7
-                nn.Linear(4096, 4096), _act(),  # defc6
-                nn.Linear(4096, 4096), _act(),  # defc5
+                nn.Linear(in_features or feature_size(layer), width), _act(),  # defc7
+                nn.Linear(width, width), _act(),  # defc6
+                nn.Linear(width, FC_WIDTH), _act(),  # defc5: 256 x 4 x 4 for the tail
                 nn.Unflatten(1, (256, 4, 4)),
             )
             tail_channels = 256

@@ -20,7 +20,7 @@ from ..errors import InvertnetError
 from .autoencoder import CODE_LAYER, Autoencoder
 from .discriminator import Discriminator
 from .early_generator import EarlyLayerGenerator
-from .generator import Generator
+from .generator import FC_WIDTH, Generator
 from .vae import LATENT_LAYER, VAE
 
 INVERTER, VAE_KIND, AUTOENCODER = "inverter", "vae", "autoencoder"
@@ -64,23 +64,42 @@ def evaluation_layer(kind: str, layer: str) -> str:
     return {VAE_KIND: LATENT_LAYER, AUTOENCODER: "conv5"}.get(kind, layer)
 
 
-def inverter_generator(layer: str, mean: tuple[float, ...], size: int, tail_bias: bool = False) -> Generator | EarlyLayerGenerator:
+def inverter_generator(
+    layer: str, mean: tuple[float, ...], size: int, tail_bias: bool = False, width: int = FC_WIDTH
+) -> Generator | EarlyLayerGenerator:
     """The generator that inverts ``layer``: Table 1's (conv5 to prob), or the authors' early-layer one (norm1 to conv4, not trained).
 
-    ``mean``: the RGB mean its output gets; ``size``: the crop the encoder takes.
+    ``mean``: the RGB mean its output gets; ``size``: the crop the encoder takes; ``width``: see :func:`check_width`.
     """
     if check_layer(layer) in CAFFENET_ONLY_LAYERS:
         return EarlyLayerGenerator(layer, mean, size)
-    return Generator(layer, mean=mean, size=size, tail_bias=tail_bias)
+    return Generator(layer, mean=mean, size=size, tail_bias=tail_bias, width=width)
 
 
-def build_model(kind: str, layer: str, encoder: nn.Module, tail_bias: bool = False) -> nn.Module:
+MAX_WIDTH = 4 * FC_WIDTH
+
+
+def check_width(kind: str, layer: str, width: object) -> int:
+    """``width``, the fully connected generators' width and the VAE's code size, if it is one this model has.
+
+    Table 1 and section 4.2 use 4096; a smaller width makes quick runs (the test suite's) with the same
+    architecture otherwise. The conv5 generator and the autoencoder have no such layers: only 4096 is theirs.
+    """
+    if not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= MAX_WIDTH:
+        raise InvertnetError(f"the fully connected width must be an integer from 1 to {MAX_WIDTH}, got {width!r}")
+    if width != FC_WIDTH and (kind == AUTOENCODER or (kind == INVERTER and layer in ("conv5", *CAFFENET_ONLY_LAYERS))):
+        raise InvertnetError(f"the {layer if kind == INVERTER else kind} generator has no fully connected layers: its width is {FC_WIDTH}")
+    return width
+
+
+def build_model(kind: str, layer: str, encoder: nn.Module, tail_bias: bool = False, width: int = FC_WIDTH) -> nn.Module:
     """A freshly initialised network of ``kind`` for ``encoder`` (its mean, crop size and, for the VAE, its weights)."""
+    check_width(kind, layer, width)
     if kind == VAE_KIND:
-        return VAE(encoder, tail_bias)
+        return VAE(encoder, tail_bias, latent=width)
     if kind == AUTOENCODER:
         return Autoencoder(encoder.generator_mean)  # type: ignore[arg-type]
-    return inverter_generator(layer, encoder.generator_mean, encoder.input_size, tail_bias)  # type: ignore[arg-type]
+    return inverter_generator(layer, encoder.generator_mean, encoder.input_size, tail_bias, width)  # type: ignore[arg-type]
 
 
 def build_discriminator(kind: str, layer: str) -> Discriminator:

@@ -18,9 +18,10 @@ import torch
 from torch import nn
 
 from ..encoders import Encoder
-from .generator import Generator
+from .generator import FC_WIDTH, Generator
 
-LATENT = 4096
+FEATURES = 4096
+"""fc6's width: what the heads take."""
 LATENT_LAYER = "fc6"
 LOGVAR_RANGE = (-30.0, 20.0)
 """log sigma^2 is clamped here so that exp never overflows (sigma from 3e-7 to 2e4)."""
@@ -29,15 +30,19 @@ LOGVAR_RANGE = (-30.0, 20.0)
 class VAE(nn.Module):
     """Enc(x) -> (mu, log sigma^2); Dec(z) -> image (N, 3, S, S) in 0-255 units."""
 
-    def __init__(self, encoder: Encoder, tail_bias: bool = False) -> None:
-        """``encoder``: the network whose layers up to fc6 become the VAE's encoder (copied, then trained); ``tail_bias``: the decoder's (see :class:`Generator`)."""
+    def __init__(self, encoder: Encoder, tail_bias: bool = False, latent: int = FC_WIDTH) -> None:
+        """``encoder``: the network whose layers up to fc6 become the VAE's encoder (copied, then trained); ``tail_bias``: the decoder's
+        (see :class:`Generator`); ``latent``: the code's size and the decoder's width (4096 in the paper; smaller for quick runs)."""
         super().__init__()
         self.encoder = encoder.up_to(LATENT_LAYER)
-        self.mu = nn.Linear(LATENT, LATENT)
-        self.logvar = nn.Linear(LATENT, LATENT)
+        self.latent = latent
+        self.mu = nn.Linear(FEATURES, latent)
+        self.logvar = nn.Linear(FEATURES, latent)
         nn.init.normal_(self.logvar.weight, 0.0, 1e-3)  # sigma starts near 1, the prior's
         nn.init.zeros_(self.logvar.bias)
-        self.decoder = Generator(LATENT_LAYER, mean=encoder.generator_mean, size=encoder.input_size, tail_bias=tail_bias)
+        self.decoder = Generator(
+            LATENT_LAYER, mean=encoder.generator_mean, size=encoder.input_size, tail_bias=tail_bias, width=latent, in_features=latent
+        )
         self.layer, self.size = LATENT_LAYER, encoder.input_size
 
     def encode_distribution(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,7 +55,7 @@ class VAE(nn.Module):
         return self.encode_distribution(images)[0]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Images (N, 3, S, S) in 0-255 units from latent vectors (N, 4096)."""
+        """Images (N, 3, S, S) in 0-255 units from latent vectors (N, latent)."""
         return self.decoder(z)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -61,7 +66,7 @@ class VAE(nn.Module):
 
     def prior(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``count`` latent vectors z ~ N(0, I), drawn on the CPU with ``generator`` (the same numbers on every device)."""
-        return torch.randn(count, LATENT, generator=generator).to(self.mu.weight.device)
+        return torch.randn(count, self.latent, generator=generator).to(self.mu.weight.device)
 
     @torch.no_grad()
     def sample(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
