@@ -25,7 +25,7 @@ def _trainer(tmp_path, precision):
     # the paper's gate: every loss of the step comes before any update (with the script's, L_adv is measured after D's first
     # Adam step, which moves each weight by lr times the sign of its gradient: a sign that bf16 may flip for tiny gradients)
     config = TrainConfig(layer="fc8", data="synthetic", out=str(tmp_path / precision), steps=1, batch_size=1, alexnet=ALEXNET,
-                         device="cpu", workers=0, precision=precision, gate="paper")
+                         device="cpu", workers=0, precision=precision, gate="paper", fc_width=64)
     return Trainer(config)
 
 

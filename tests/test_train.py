@@ -88,7 +88,7 @@ def test_non_finite_loss_stops_before_anything_is_saved(tmp_path, monkeypatch):
 
 
 def test_a_closed_gate_leaves_the_discriminator_and_its_adam_state_untouched(tmp_path):
-    trainer = Trainer(_config(tmp_path / "run", layer="fc8", steps=1, gate="paper", gate_stop=1e9, gate_resume=1e9))
+    trainer = Trainer(_config(tmp_path / "run", layer="fc8", steps=1, gate="paper", gate_stop=1e9, gate_resume=1e9, fc_width=64))
     before = {name: tensor.clone() for name, tensor in trainer.discriminator.state_dict().items()}
     generator_before = [p.detach().clone() for p in trainer.generator.parameters()]
     step = trainer.train_step(training_batch(2, torch.device("cpu"))).read()
@@ -183,8 +183,8 @@ def test_sigkill_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path)
     command = [sys.executable, "-m", "invertnet", "train", "--layer", "conv5", "--data", "synthetic", "--loss", "full", "--steps", "6",
                "--batch-size", "2", "--alexnet", ALEXNET, "--device", "cpu", "--checkpoint-every", "1", "--log-every", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([*command, "--out", str(tmp_path / "whole")], env=env, check=True, capture_output=True, timeout=300)
-    run = tmp_path / "killed"
+    whole_run = subprocess.Popen([*command, "--out", str(tmp_path / "whole")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = tmp_path / "killed"  # trains beside the uninterrupted run (one thread each)
     process = subprocess.Popen([*command, "--out", str(run)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not (run / "metrics.jsonl").exists() or len((run / "metrics.jsonl").read_text().splitlines()) < 3:
@@ -195,6 +195,7 @@ def test_sigkill_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path)
     resumed = subprocess.run([sys.executable, "-m", "invertnet", "train", "--out", str(run), "--resume"], env=env, capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
+    assert whole_run.wait(timeout=300) == 0
     assert not list(run.rglob(".*.tmp")) and not list(run.rglob(".tmp*"))  # writes the kill cut short are cleared away
     whole, killed = load_file(tmp_path / "whole" / "checkpoint.safetensors"), load_file(run / "checkpoint.safetensors")
     assert whole.keys() == killed.keys() and all(torch.equal(whole[k], killed[k]) for k in whole)
