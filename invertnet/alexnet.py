@@ -23,6 +23,7 @@ weights is applied inside :class:`AlexNet`, so callers never normalise by hand.
 
 from __future__ import annotations
 
+import re
 from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,6 +207,13 @@ def _file_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str]:
     return read_state_dict(path, "AlexNet weights", max_bytes=MAX_WEIGHTS_BYTES), f"file:{file_hash(path)[:16]}"
 
 
+def parse_seed(text: str, what: str) -> int:
+    """``text`` as a seed from 0 to :data:`MAX_SEED`: ASCII digits only (``str.isdigit`` accepts "²", which ``int`` refuses)."""
+    if not re.fullmatch(r"[0-9]{1,19}", text) or int(text) > MAX_SEED:
+        raise InvertnetError(f"{what} must be an integer from 0 to {MAX_SEED}")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class AlexNetSpec:
     """A parsed ``--alexnet`` value."""
@@ -219,10 +227,7 @@ class AlexNetSpec:
             return cls("imagenet")
         for kind in RANDOM_KINDS:
             if text.startswith(f"{kind}:"):
-                seed = text.split(":", 1)[1]
-                if not seed.isdigit() or int(seed) > MAX_SEED:
-                    raise InvertnetError(f"--alexnet {text!r}: the seed after '{kind}:' must be an integer from 0 to {MAX_SEED}")
-                return cls(kind, seed)
+                return cls(kind, str(parse_seed(text.split(":", 1)[1], f"--alexnet {text!r}: the seed after '{kind}:'")))
         return cls("file", text)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from .alexnet import MAX_SEED, MAX_WEIGHTS_BYTES, AlexNet, load_alexnet
+from .alexnet import MAX_WEIGHTS_BYTES, AlexNet, load_alexnet, parse_seed
 from .alexnet import INPUT_SIZE as ALEXNET_INPUT_SIZE
 from .caffenet import INPUT_SIZE as CAFFENET_INPUT_SIZE
 from .caffenet import CaffeNet, caffenet_from_caffemodel, caffenet_from_port, random_caffenet
@@ -67,10 +67,8 @@ class EncoderSpec:
         if text.startswith(f"{CAFFENET}:"):
             value = text.split(":", 1)[1]
             if value.startswith("random:"):
-                seed = value.split(":", 1)[1]
-                if not seed.isdigit() or int(seed) > MAX_SEED:
-                    raise InvertnetError(f"--alexnet {text!r}: the seed after 'caffenet:random:' must be an integer from 0 to {MAX_SEED}")
-                return cls(CAFFENET, f"random:{int(seed)}")
+                seed = parse_seed(value.split(":", 1)[1], f"--alexnet {text!r}: the seed after 'caffenet:random:'")
+                return cls(CAFFENET, f"random:{seed}")
             if not value:
                 raise InvertnetError(f"--alexnet {text!r}: name a file after 'caffenet:', or use caffenet alone")
             return cls(CAFFENET, value)

@@ -168,13 +168,38 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> TrainConfig:
-        """The config saved in a checkpoint; a run saved before a setting existed gets what it trained with."""
-        known = {f.name for f in fields(cls)}
-        kept = {k: v for k, v in values.items() if k in known}
+        """The config saved in a checkpoint; a run saved before a setting existed gets what it trained with.
+
+        Every value must have the type invertnet writes for its field (a file is hostile input):
+        one clear error names the first that does not.
+        """
+        types = {f.name: str(f.type) for f in fields(cls)}
+        kept = {k: v for k, v in values.items() if k in types}
         for name, before in LEGACY.items():
             kept.setdefault(name, before)
+        for name, value in kept.items():
+            if not _has_type(value, types[name]):
+                raise InvertnetError(f"its config's {name} is {str(value)[:40]!r}, not a value of type {types[name]}")
         kept["lr_milestones"] = tuple(kept["lr_milestones"])  # type: ignore[arg-type]
         return cls(**kept)  # type: ignore[arg-type]
+
+
+def _has_type(value: object, annotation: str) -> bool:
+    """Whether ``value``, read from JSON, is one of the types ``annotation`` names (``float | None``, ``tuple[int, ...]``...)."""
+    for name in (part.strip() for part in annotation.split("|")):
+        if name == "None" and value is None:
+            return True
+        if isinstance(value, bool):
+            if name == "bool":
+                return True
+            continue
+        if (name == "int" and isinstance(value, int)) or (name == "str" and isinstance(value, str)):
+            return True
+        if name == "float" and isinstance(value, (int, float)):
+            return True
+        if name == "tuple[int, ...]" and isinstance(value, (list, tuple)) and all(_has_type(item, "int") for item in value):
+            return True
+    return False
 
 
 PAPER_SETTINGS: dict[str, object] = {
@@ -403,7 +428,10 @@ class Trainer:
         if not path.is_file():
             raise InvertnetError(f"nothing to resume: {path} does not exist")
         checkpoint = load_checkpoint(path)
-        config = TrainConfig.from_dict(checkpoint.config)
+        try:
+            config = TrainConfig.from_dict(checkpoint.config)
+        except InvertnetError as error:
+            raise InvertnetError(f"{path} is damaged: {error}") from None
         config.out, config.device, config.workers = str(out), device, workers
         if steps is not None:
             config.steps = steps

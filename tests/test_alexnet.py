@@ -133,7 +133,7 @@ class _RunsCode:
 
 @pytest.mark.parametrize(
     "spec, message",
-    [("random:x", "integer from 0 to"), ("random-torchvision:-1", "integer from 0 to"), (f"random:{2**64}", "integer from 0 to"),
+    [("random:x", "integer from 0 to"), ("random:²", "integer from 0 to"), ("random:" + "9" * 5000, "integer from 0 to"), ("random-torchvision:-1", "integer from 0 to"), (f"random:{2**64}", "integer from 0 to"),
      ("/no/such/file.pth", "not found")],
 )
 def test_bad_specs(spec, message):

@@ -23,7 +23,7 @@ def test_specs_name_their_family_and_size():
     assert input_size("caffenet") == input_size("caffenet:random:3") == input_size("caffenet:/x.caffemodel") == 227
     assert input_size("imagenet") == input_size("random:0") == input_size("/some/alexnet.pth") == 224
     assert EncoderSpec.parse("caffenet:random:007").value == "random:7"
-    for bad in ("caffenet:random:x", "caffenet:random:-1", "caffenet:"):
+    for bad in ("caffenet:random:x", "caffenet:random:-1", "caffenet:random:²", "caffenet:"):
         with pytest.raises(InvertnetError, match="--alexnet"):
             EncoderSpec.parse(bad)
     assert loadable_spec("caffenet:random:2") == "caffenet:random:2" and loadable_spec("caffenet") == "caffenet"

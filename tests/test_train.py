@@ -258,11 +258,23 @@ def test_a_moved_data_folder_is_given_anew_on_resume(tmp_path):
     assert len(changed.warnings) == 1 and "are not those the run was trained on" in changed.warnings[0]
 
 
-@pytest.mark.parametrize("width, message", [(64, "the conv5 generator has no fully connected layers"), ("64", "must be an integer")])
+@pytest.mark.parametrize("width, message", [
+    (64, "the conv5 generator has no fully connected layers"),
+    ("64", "(must be an integer|fc_width is .64., not a value of type int)"),
+])
 def test_a_checkpoint_with_an_impossible_width_is_refused(trained_run, tmp_path, width, message):
     config = json.loads(load_checkpoint(trained_run / "checkpoint.safetensors").metadata["invertnet.config"])
     copy = _damaged_copy(trained_run, tmp_path, **{"invertnet.config": json.dumps({**config, "fc_width": width})})
     with pytest.raises(InvertnetError, match=f"is damaged: .*{message}"):
         Inverter.load(None, copy / "checkpoint.safetensors", alexnet=ALEXNET, device="cpu")
     with pytest.raises(InvertnetError, match=message):
+        Trainer.resume(copy, steps=5, device="cpu", workers=0)
+
+
+@pytest.mark.parametrize("field, value", [("lr", "x"), ("steps", "3"), ("lr_milestones", ["a"]), ("compile", 1), ("batch_size", True),
+                                          ("lambda_feat", [1])])
+def test_a_config_value_of_the_wrong_type_is_named(trained_run, tmp_path, field, value):
+    config = json.loads(load_checkpoint(trained_run / "checkpoint.safetensors").metadata["invertnet.config"])
+    copy = _damaged_copy(trained_run, tmp_path, **{"invertnet.config": json.dumps({**config, field: value})})
+    with pytest.raises(InvertnetError, match=f"checkpoint.safetensors is damaged: its config's {field} is"):
         Trainer.resume(copy, steps=5, device="cpu", workers=0)
