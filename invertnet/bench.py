@@ -25,17 +25,18 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .alexnet import INPUT_SIZE, TABLE2_LAYERS, check_trainable_layer
-from .encoders import input_size, load_encoder
-from .batches import default_workers, training_batches
-from .data import DeadLeaves, FolderImages, RunOrder, Source, eval_crop, open_source
+from .data.batches import default_workers, training_batches
+from .data.datasets import DeadLeaves, FolderImages, RunOrder, Source, eval_crop, open_source
+from .data.imageio import to_uint8
 from .devices import resolve_device
+from .encoders import input_size, load_encoder
+from .encoders.alexnet import INPUT_SIZE, TABLE2_LAYERS, check_trainable_layer
 from .errors import InvertnetError
-from .imageio import to_uint8
 from .inversion import Inverter
 from .models import build_generator
 from .precision import Precision
-from .train import GRAPH_WARMUP, TrainConfig, Trainer
+from .training.config import TrainConfig
+from .training.loop import GRAPH_WARMUP, Trainer
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import torch
 
-from .data import DeadLeaves, eval_batches, eval_crop
-from .evaluation import EvalResult, evaluate_methods, generator_method, mean_image, mean_method
-from .imageio import grid, load_image, save_gif, save_image, strip
-from .inversion import Inverter
-from .metrics import pairwise_mean_distance
+from .data.datasets import DeadLeaves, eval_batches, eval_crop
+from .data.imageio import grid, load_image, save_gif, save_image, strip
 from .errors import InvertnetError
-from .train import TrainConfig, Trainer
+from .evaluation.metrics import pairwise_mean_distance
+from .evaluation.protocol import EvalResult, evaluate_methods, generator_method, mean_image, mean_method
+from .inversion import Inverter
+from .training import TrainConfig, Trainer
 
 DEMO_ALEXNET = "random:0"
 DEMO_LOSS = "image"

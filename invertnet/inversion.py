@@ -17,15 +17,15 @@ from pathlib import Path
 
 import torch
 
-from .alexnet import check_layer
-from .checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, load_checkpoint, read_metadata
 from .devices import resolve_device
 from .encoders import Encoder, load_encoder, loadable_spec
+from .encoders.alexnet import check_layer
 from .errors import InvertnetError
 from .models.generator import FC_WIDTH, has_tail_biases
 from .models.kinds import INVERTER, VAE_KIND, build_model, check_width
 from .precision import Precision
-from .weights import DEEPSIM, deepsim_name, deepsim_path, fetch_deepsim, is_deepsim
+from .weights.checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, load_checkpoint, read_metadata
+from .weights.registry import DEEPSIM, deepsim_name, deepsim_path, fetch_deepsim, is_deepsim
 
 WEIGHTS_ENV = "INVERTNET_WEIGHTS"
 

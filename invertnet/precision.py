@@ -2,7 +2,7 @@
 
 ``bf16`` runs the convolutions and matrix products of AlexNet, the generator, the comparator
 and the discriminator in bfloat16 under :func:`torch.autocast`, keeps the weights, the
-optimizer and every loss reduction in fp32 (see :mod:`invertnet.losses`) and stores 4-d
+optimizer and every loss reduction in fp32 (see :mod:`invertnet.training.losses`) and stores 4-d
 tensors channels_last (what the tensor cores' convolution kernels want), and on CUDA turns on
 cuDNN's autotuner (``torch.backends.cudnn.benchmark``: training repeats one set of shapes,
 and without it cuDNN picked a generic kernel for the gradient of a 3-channel input

@@ -13,7 +13,7 @@ os.environ["INVERTNET_OFFLINE"] = "1"  # never try to download in tests
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 from invertnet import load_alexnet  # noqa: E402
-from invertnet.train import TrainConfig, Trainer  # noqa: E402
+from invertnet.training import TrainConfig, Trainer  # noqa: E402
 
 ALEXNET = "random:0"
 

@@ -8,8 +8,8 @@ import torch
 from safetensors.torch import save_file
 from torchvision.models import alexnet as tv_alexnet
 
-from invertnet import alexnet as alexnet_module
-from invertnet.alexnet import CAFFENET_ONLY_LAYERS, FEATURE_SHAPES, TRAINABLE_LAYERS, load_alexnet
+from invertnet.encoders import alexnet as alexnet_module
+from invertnet.encoders.alexnet import CAFFENET_ONLY_LAYERS, FEATURE_SHAPES, TRAINABLE_LAYERS, load_alexnet
 from invertnet.errors import InvertnetError
 
 

@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from invertnet.alexnet import FEATURE_SHAPES, LAYERS
-from invertnet.caffemodel import MalformedCaffeModel, read_caffemodel
-from invertnet.caffenet import CAFFE_LAYERS, INPUT_SIZE, CaffeNet, caffenet_from_caffemodel, caffenet_from_port, random_caffenet
+from invertnet.encoders.alexnet import FEATURE_SHAPES, LAYERS
+from invertnet.encoders.caffenet import CAFFE_LAYERS, INPUT_SIZE, CaffeNet, caffenet_from_caffemodel, caffenet_from_port, random_caffenet
 from invertnet.errors import InvertnetError
-from invertnet.upconvgan import RGB_MEAN, convert_upconvgan, generator_from_upconvgan
+from invertnet.files.caffemodel import MalformedCaffeModel, read_caffemodel
+from invertnet.weights.upconvgan import RGB_MEAN, convert_upconvgan, generator_from_upconvgan
 
 
 class Scale(nn.Module):

@@ -4,12 +4,12 @@ import json
 
 import pytest
 import torch
+from conftest import ALEXNET
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import ALEXNET
 from invertnet.bench import BenchConfig, jpeg_folder, pipeline_images_per_s, step_flops, timed_pipeline_batches, training_batch
 from invertnet.cli import main
-from invertnet.train import TrainConfig, Trainer
+from invertnet.training import TrainConfig, Trainer
 
 
 def _forward_flops(module, *inputs):

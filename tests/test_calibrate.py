@@ -1,16 +1,16 @@
-import json
 import itertools
+import json
 
 import pytest
-
 from conftest import ALEXNET
-from invertnet.calibrate import REFERENCE_LAMBDA_FEAT, calibrate, crops, mean_pair_distance
+
 from invertnet.cli import main
-from invertnet.data import open_source
+from invertnet.data.datasets import open_source
 from invertnet.encoders import load_encoder
 from invertnet.errors import InvertnetError
-from invertnet.losses import build_comparator, euclidean
-from invertnet.train import TrainConfig, Trainer
+from invertnet.training import TrainConfig, Trainer
+from invertnet.training.calibrate import REFERENCE_LAMBDA_FEAT, calibrate, crops, mean_pair_distance
+from invertnet.training.losses import build_comparator, euclidean
 
 
 @pytest.fixture(scope="module")

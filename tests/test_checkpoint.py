@@ -5,9 +5,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import save_file
 
-from invertnet import checkpoint as checkpoint_module
-from invertnet.checkpoint import atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
 from invertnet.errors import InvertnetError
+from invertnet.weights import checkpoint as checkpoint_module
+from invertnet.weights.checkpoint import atomic_save, base_metadata, flatten_optimizer, load_checkpoint, unflatten_optimizer
 
 
 def test_optimizer_state_roundtrip():

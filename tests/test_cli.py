@@ -8,12 +8,12 @@ import sys
 
 import pytest
 import torch
+from conftest import ALEXNET, write_images
 from PIL import Image
 
-from conftest import ALEXNET, write_images
 from invertnet import __version__
 from invertnet.cli import main
-from invertnet.imageio import save_image
+from invertnet.data.imageio import save_image
 
 
 def run(capsys, *args):
@@ -359,7 +359,7 @@ def test_a_second_signal_says_what_was_kept(capsys, trained_run, monkeypatch):
     def interrupted(self, on_log=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("invertnet.train.Trainer.run", interrupted)
+    monkeypatch.setattr("invertnet.training.loop.Trainer.run", interrupted)
     code, _, err = run(capsys, "train", "--out", trained_run, "--resume", "--steps", "3")
     assert code == 130 and "second signal" in err and "--resume" in err
 

@@ -7,10 +7,10 @@ break on invertnet's modules, without code generation.
 
 import pytest
 import torch
-
 from conftest import ALEXNET
+
 from invertnet.bench import training_batch
-from invertnet.train import TrainConfig, Trainer
+from invertnet.training import TrainConfig, Trainer
 
 
 def test_compiled_step_matches_eager(tmp_path, monkeypatch):

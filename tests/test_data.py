@@ -3,10 +3,21 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import write_images
-from invertnet.batches import TrainingImages, collate_training, synthetic_batches, training_batches
-from invertnet.data import BrokenImage, DeadLeaves, FolderImages, RunOrder, eval_batches, eval_crop, open_source, train_crop, train_crops, unique_names
+
+from invertnet.data.batches import TrainingImages, collate_training, synthetic_batches, training_batches
+from invertnet.data.datasets import (
+    BrokenImage,
+    DeadLeaves,
+    FolderImages,
+    RunOrder,
+    eval_batches,
+    eval_crop,
+    open_source,
+    train_crop,
+    train_crops,
+    unique_names,
+)
 from invertnet.errors import InvertnetError
 
 

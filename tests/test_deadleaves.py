@@ -3,7 +3,7 @@
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from invertnet.deadleaves import draw_shapes, paint
+from invertnet.data.deadleaves import draw_shapes, paint
 
 
 def _paint_shape_by_shape(shapes, size):

@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ALEXNET
-from invertnet.checkpoint import load_checkpoint
-from invertnet.train import TrainConfig, Trainer
+
+from invertnet.training import TrainConfig, Trainer
+from invertnet.weights.checkpoint import load_checkpoint
 
 
 def _torchrun(out, *extra, processes=2):

@@ -6,17 +6,17 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
+from test_authors_models import write_caffemodel
 
 from invertnet import encoders
-from invertnet.caffenet import CaffeNet, random_caffenet
 from invertnet.cli import main
-from invertnet.data import eval_crop, train_crop, train_crops
+from invertnet.data.datasets import eval_crop, train_crop, train_crops
 from invertnet.encoders import EncoderSpec, input_size, load_encoder, loadable_spec
+from invertnet.encoders.caffenet import CaffeNet, random_caffenet
 from invertnet.errors import InvertnetError
-from invertnet.losses import build_comparator
 from invertnet.models import build_generator
-from invertnet.train import TrainConfig, Trainer
-from test_authors_models import write_caffemodel
+from invertnet.training import TrainConfig, Trainer
+from invertnet.training.losses import build_comparator
 
 
 def test_specs_name_their_family_and_size():

@@ -3,15 +3,23 @@ import itertools
 import numpy as np
 import pytest
 import torch
-
 from conftest import ALEXNET
-from invertnet.data import DeadLeaves, eval_crop
-from invertnet.evaluation import PAPER_TABLE2, evaluate, evaluate_methods, generator_method, mean_image, mean_method, optimize_method
-from invertnet.imageio import load_image
+
+from invertnet.data.datasets import DeadLeaves, eval_crop
+from invertnet.data.imageio import load_image
+from invertnet.evaluation.lpips import LPIPS
+from invertnet.evaluation.optimize import OptimizeConfig
+from invertnet.evaluation.protocol import (
+    PAPER_TABLE2,
+    evaluate,
+    evaluate_methods,
+    generator_method,
+    mean_image,
+    mean_method,
+    optimize_method,
+)
+from invertnet.evaluation.quality import psnr
 from invertnet.inversion import Inverter
-from invertnet.lpips import LPIPS
-from invertnet.optimize import OptimizeConfig
-from invertnet.quality import psnr
 
 
 def test_figures_can_be_recomputed_from_the_saved_files(trained_run, tmp_path):

@@ -1,11 +1,11 @@
 import pytest
 import torch
-
 from conftest import ALEXNET
+
 from invertnet.bench import training_batch
 from invertnet.errors import InvertnetError
-from invertnet.gate import PAPER, SCRIPT, Gate
-from invertnet.train import TrainConfig, Trainer
+from invertnet.training import TrainConfig, Trainer
+from invertnet.training.gate import PAPER, SCRIPT, Gate
 
 
 def _state(gate: Gate) -> tuple[bool, bool]:

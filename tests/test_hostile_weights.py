@@ -14,12 +14,12 @@ from safetensors.torch import save_file
 from test_authors_models import _blob, _field, _varint, port_generator, write_caffemodel
 from test_weights import write_generator_caffemodel
 
-from invertnet import weights
-from invertnet.caffemodel import MalformedCaffeModel, read_caffemodel
-from invertnet.caffenet import CAFFE_LAYERS, caffenet_from_caffemodel, random_caffenet
-from invertnet.checkpoint import base_metadata
 from invertnet.cli import main
+from invertnet.encoders.caffenet import CAFFE_LAYERS, caffenet_from_caffemodel, random_caffenet
 from invertnet.errors import InvertnetError
+from invertnet.files.caffemodel import MalformedCaffeModel, read_caffemodel
+from invertnet.weights import registry as weights
+from invertnet.weights.checkpoint import base_metadata
 
 BOUND = 1 << 30
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from invertnet.data import eval_crop
+from invertnet.data.datasets import eval_crop
+from invertnet.data.imageio import grid, load_image, save_gif, save_image, strip, to_uint8
 from invertnet.errors import InvertnetError
-from invertnet.imageio import grid, load_image, save_gif, save_image, strip, to_uint8
 
 
 def _save(image: Image.Image, path, **kwargs):

@@ -1,11 +1,11 @@
 import pytest
 import torch
+from conftest import ALEXNET
 from safetensors.torch import save_file
 
-from conftest import ALEXNET
-from invertnet.checkpoint import load_checkpoint
 from invertnet.errors import InvertnetError
 from invertnet.inversion import Inverter, default_weights, resolve_weights
+from invertnet.weights.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")

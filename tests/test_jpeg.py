@@ -13,10 +13,10 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from invertnet.batches import EncodedTrainingImages, TrainingImages, decoded_batches, training_batches
 from invertnet.cli import main
-from invertnet.data import DeadLeaves, FolderImages, RunOrder, train_crops
-from invertnet.jpeg import EncodedBatch, EncodedJpeg, decode_crops, orient, read_jpeg
+from invertnet.data.batches import EncodedTrainingImages, TrainingImages, decoded_batches, training_batches
+from invertnet.data.datasets import DeadLeaves, FolderImages, RunOrder, train_crops
+from invertnet.data.jpeg import EncodedBatch, EncodedJpeg, decode_crops, orient, read_jpeg
 
 CUDA = torch.cuda.is_available()
 

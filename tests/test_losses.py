@@ -4,9 +4,17 @@ import pytest
 import torch
 
 from invertnet.errors import InvertnetError
-from invertnet.losses import (
-    IMAGE_LOSSES, PRESETS, Comparator, LossConfig, adversarial_loss, build_comparator, discriminator_loss, euclidean,
-    generator_loss, image_term,
+from invertnet.training.losses import (
+    IMAGE_LOSSES,
+    PRESETS,
+    Comparator,
+    LossConfig,
+    adversarial_loss,
+    build_comparator,
+    discriminator_loss,
+    euclidean,
+    generator_loss,
+    image_term,
 )
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from invertnet.lpips import LPIPS, load_lpips
+from invertnet.evaluation.lpips import LPIPS, load_lpips
 
 lpips_package = pytest.importorskip("lpips")
 

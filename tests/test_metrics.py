@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from invertnet import metrics
-from invertnet.metrics import RowStore, euclidean_per_sample, normalized_error, pairwise_mean_distance
+from invertnet.evaluation import metrics
+from invertnet.evaluation.metrics import RowStore, euclidean_per_sample, normalized_error, pairwise_mean_distance
 
 
 def _brute_force(rows: np.ndarray) -> float:

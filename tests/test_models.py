@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from invertnet.alexnet import CAFFENET_ONLY_LAYERS, FEATURE_SHAPES, TRAINABLE_LAYERS
+from invertnet.encoders.alexnet import CAFFENET_ONLY_LAYERS, FEATURE_SHAPES, TRAINABLE_LAYERS
 from invertnet.errors import InvertnetError
 from invertnet.models import Discriminator, Generator
 
@@ -85,8 +85,8 @@ def test_he_initialisation_keeps_activation_scale():
 
 def test_a_generator_file_from_before_the_bias_free_tail_loads_with_its_biases(tmp_path):
     from invertnet import Inverter
-    from invertnet.checkpoint import GENERATOR_NAME, atomic_save, base_metadata
     from invertnet.models.generator import has_tail_biases
+    from invertnet.weights.checkpoint import GENERATOR_NAME, atomic_save, base_metadata
 
     old = Generator("fc6", tail_bias=True)
     with torch.no_grad():

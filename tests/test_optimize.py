@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from invertnet.data import DeadLeaves, eval_crop
+from invertnet.data.datasets import DeadLeaves, eval_crop
 from invertnet.encoders import load_encoder
 from invertnet.errors import InvertnetError
-from invertnet.optimize import MahendranVedaldi, OptimizeConfig, total_variation
+from invertnet.evaluation.optimize import MahendranVedaldi, OptimizeConfig, total_variation
 
 
 def test_total_variation_by_hand():

@@ -4,17 +4,18 @@ import json
 
 import pytest
 import torch
+from conftest import ALEXNET
 from torchvision.transforms.v2 import functional as TF
 
-from conftest import ALEXNET
 from invertnet.bench import training_batch
-from invertnet.caffenet import random_caffenet
 from invertnet.cli import main
-from invertnet.data import CROP_STYLES, eval_crop, open_source, train_crop, train_crops
-from invertnet.evaluation import Method, evaluate_methods
+from invertnet.data.datasets import CROP_STYLES, eval_crop, open_source, train_crop, train_crops
+from invertnet.encoders.caffenet import random_caffenet
+from invertnet.evaluation.protocol import Method, evaluate_methods
+from invertnet.evaluation.report import paper_rows
 from invertnet.models import Generator
-from invertnet.report import paper_rows
-from invertnet.train import PAPER_SETTINGS, TrainConfig, Trainer
+from invertnet.training import TrainConfig, Trainer
+from invertnet.training.config import PAPER_SETTINGS
 
 CAFFE = CROP_STYLES["caffe"]
 

@@ -2,14 +2,14 @@
 
 import pytest
 import torch
-
 from conftest import ALEXNET
+
 from invertnet.bench import training_batch
 from invertnet.errors import InvertnetError
 from invertnet.inversion import Inverter
 from invertnet.models import Generator
 from invertnet.precision import Precision
-from invertnet.train import TrainConfig, Trainer
+from invertnet.training import TrainConfig, Trainer
 
 
 def test_auto_is_fp32_on_the_cpu_and_names_are_checked():

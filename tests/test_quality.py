@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from invertnet.quality import MSSSIM, PSNR, SSIM, class_agreement, ms_ssim, psnr, ssim
+from invertnet.evaluation.quality import MSSSIM, PSNR, SSIM, class_agreement, ms_ssim, psnr, ssim
 
 
 def _reference_ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

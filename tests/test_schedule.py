@@ -1,10 +1,10 @@
 import pytest
 import torch
-
 from conftest import ALEXNET
+
 from invertnet.errors import InvertnetError
-from invertnet.schedule import PAPER_GAMMA, PAPER_MILESTONES, StepSchedule, check_milestones, parse_milestones
-from invertnet.train import TrainConfig, Trainer
+from invertnet.training import TrainConfig, Trainer
+from invertnet.training.schedule import PAPER_GAMMA, PAPER_MILESTONES, StepSchedule, check_milestones, parse_milestones
 
 
 def _rate_of_update(number: int, milestones=PAPER_MILESTONES, lr: float = 2e-4) -> float:

@@ -7,16 +7,17 @@ import time
 
 import pytest
 import torch
+from conftest import ALEXNET, write_images
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from conftest import ALEXNET, write_images
 from invertnet.bench import training_batch
-from invertnet.checkpoint import load_checkpoint
 from invertnet.errors import InvertnetError
 from invertnet.inversion import Inverter
-from invertnet.runlock import run_lock
-from invertnet.train import NonFiniteLoss, TrainConfig, Trainer
+from invertnet.training import TrainConfig, Trainer
+from invertnet.training.loop import NonFiniteLoss
+from invertnet.training.runlock import run_lock
+from invertnet.weights.checkpoint import load_checkpoint
 
 
 def _config(out, **overrides) -> TrainConfig:

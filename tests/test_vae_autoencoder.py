@@ -6,18 +6,18 @@ import shutil
 
 import pytest
 import torch
+from conftest import ALEXNET
 from PIL import Image
 
-from conftest import ALEXNET
-from invertnet.checkpoint import load_checkpoint
 from invertnet.cli import main
 from invertnet.encoders import load_encoder
 from invertnet.errors import InvertnetError
 from invertnet.inversion import Inverter
-from invertnet.losses import LossConfig, generator_loss, kl_divergence
 from invertnet.models import Autoencoder, Discriminator, build_model
 from invertnet.models.vae import reparameterize
-from invertnet.train import TrainConfig, Trainer
+from invertnet.training import TrainConfig, Trainer
+from invertnet.training.losses import LossConfig, generator_loss, kl_divergence
+from invertnet.weights.checkpoint import load_checkpoint
 
 TEST_WIDTH = 64
 

@@ -11,16 +11,17 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from test_authors_models import _blob, _field, port_features, port_generator, port_state, write_port_caffenet
 from torch import nn
 
-from invertnet import encoders, weights
-from invertnet.caffenet import random_caffenet
-from invertnet.checkpoint import load_checkpoint
+from invertnet import encoders
 from invertnet.cli import main
+from invertnet.encoders.caffenet import random_caffenet
 from invertnet.errors import InvertnetError
 from invertnet.inversion import Inverter, generator_from_checkpoint, resolve_weights
-from invertnet.upconvgan import convert_upconvgan, generator_from_upconvgan
-from test_authors_models import _blob, _field, port_features, port_generator, port_state, write_port_caffenet
+from invertnet.weights import registry as weights
+from invertnet.weights.checkpoint import load_checkpoint
+from invertnet.weights.upconvgan import convert_upconvgan, generator_from_upconvgan
 
 
 def write_generator_caffemodel(path: Path, net: nn.Sequential, swap: bool = False, head_names: str = "R", deconv_biases: bool = True) -> None:

@@ -13,8 +13,8 @@ import sys
 import torch
 import typer
 
-from .. import __version__
 from ..errors import InvertnetError
+from ..version import __version__
 from . import bench, calibrate, demo, eval, figure, interpolate, invert, reencode, sample, train, weights
 
 app = typer.Typer(

@@ -12,8 +12,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..atomic import atomic_path
 from ..bench import BenchConfig, BenchReport, run_bench
+from ..files.atomic import atomic_path
 from ..precision import PRECISIONS
 from .common import DEVICE, announce, check_results_file, stderr, stdout_console
 

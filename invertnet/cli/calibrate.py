@@ -1,4 +1,4 @@
-"""``invertnet calibrate --data DIR --alexnet SPEC [--comparator C]``: the lambda_feat that matches the paper's (see :mod:`invertnet.calibrate`)."""
+"""``invertnet calibrate --data DIR --alexnet SPEC [--comparator C]``: the lambda_feat that matches the paper's (see :mod:`invertnet.training.calibrate`)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import json
 
 import typer
 
-from ..calibrate import REFERENCE_ENCODER, calibrate
-from ..data import open_source
+from ..data.datasets import open_source
 from ..devices import resolve_device
 from ..encoders import load_encoder
-from ..losses import COMPARATORS
+from ..training.calibrate import REFERENCE_ENCODER, calibrate
+from ..training.losses import COMPARATORS
 from .common import DEVICE, TRAIN_ALEXNET, stderr, stdout_console
 
 

@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..atomic import check_not_input, check_writable
-from ..data import eval_crop
+from ..data.datasets import eval_crop
+from ..data.imageio import load_image
 from ..encoders import SPEC_HELP
 from ..errors import InvertnetError
-from ..imageio import load_image
+from ..files.atomic import check_not_input, check_writable
 from ..inversion import trained_against, weights_model
 from ..models.kinds import INVERTER
 

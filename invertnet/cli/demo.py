@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ..alexnet import check_trainable_layer
 from ..demo import DEMO_ALEXNET, check_demo_folder, run_demo
+from ..encoders.alexnet import check_trainable_layer
 from ..errors import InvertnetError
 from .common import DEVICE, stderr, stdout_console
 from .eval import table

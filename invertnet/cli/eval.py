@@ -8,26 +8,35 @@
 from __future__ import annotations
 
 import csv
-import os
 import json
+import os
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from ..alexnet import check_layer
-from ..encoders import Encoder, input_size, load_encoder
-from ..atomic import atomic_path, check_writable
-from ..data import CROP_STYLES, SPLITS, crop_style, eval_count, has_splits, open_source
+from ..data.datasets import CROP_STYLES, SPLITS, crop_style, eval_count, has_splits, open_source
 from ..devices import resolve_device
+from ..encoders import Encoder, input_size, load_encoder
+from ..encoders.alexnet import check_layer
 from ..errors import InvertnetError
-from ..evaluation import PER_IMAGE, EvalResult, Method, evaluate_methods, generator_method, mean_image, mean_method, optimize_method
+from ..evaluation.lpips import load_lpips
+from ..evaluation.optimize import OptimizeConfig
+from ..evaluation.protocol import (
+    PER_IMAGE,
+    EvalResult,
+    Method,
+    evaluate_methods,
+    generator_method,
+    mean_image,
+    mean_method,
+    optimize_method,
+)
+from ..evaluation.report import HEADER, metrics_rows, paper_rows, write_report
+from ..files.atomic import atomic_path, check_writable
 from ..inversion import Inverter
-from ..lpips import load_lpips
-from ..optimize import OptimizeConfig
-from ..report import HEADER, metrics_rows, paper_rows, write_report
-from ..train import MAX_BATCH
-from .common import ALEXNET, DEVICE, announce, encoder_spec, check_results_file, given, progress_bar, refuse, stderr, stdout_console
+from ..training.config import MAX_BATCH
+from .common import ALEXNET, DEVICE, announce, check_results_file, encoder_spec, given, progress_bar, refuse, stderr, stdout_console
 
 METHODS = ("generator", "optimize", "mean")
 MEAN_IMAGES = 1000

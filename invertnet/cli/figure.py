@@ -6,15 +6,15 @@ from pathlib import Path
 
 import typer
 
-from ..encoders import load_encoder
+from ..data.imageio import save_image
 from ..devices import resolve_device
+from ..encoders import load_encoder
 from ..errors import InvertnetError
-from ..evaluation import Method, generator_method, optimize_method
-from ..figures import layers_figure, methods_figure
-from ..imageio import save_image
+from ..evaluation.figures import layers_figure, methods_figure
+from ..evaluation.optimize import OptimizeConfig
+from ..evaluation.protocol import Method, generator_method, optimize_method
 from ..inversion import Inverter
-from ..optimize import OptimizeConfig
-from ..weights import expand_deepsim
+from ..weights.registry import expand_deepsim
 from .common import ALEXNET, DEVICE, announce, check_outputs, crop_inputs, encoder_spec, read_inputs, refuse
 
 figure_app = typer.Typer(help="The paper's comparison figures (PNG).", no_args_is_help=True)

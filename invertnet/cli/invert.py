@@ -10,14 +10,27 @@ from pathlib import Path
 import torch
 import typer
 
-from ..encoders import input_size, load_encoder
+from ..data.imageio import IMAGE_SUFFIXES, save_image, strip
 from ..devices import resolve_device
+from ..encoders import input_size, load_encoder
 from ..errors import InvertnetError
-from ..imageio import IMAGE_SUFFIXES, save_image, strip
+from ..evaluation.optimize import MahendranVedaldi, OptimizeConfig
 from ..inversion import Inverter
-from ..optimize import MahendranVedaldi, OptimizeConfig
 from ..precision import PRECISIONS
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, crop_inputs, output_folder, output_tag, read_inputs, progress_bar, refuse
+from .common import (
+    ALEXNET,
+    DEVICE,
+    LAYER,
+    WEIGHTS,
+    announce,
+    check_outputs,
+    crop_inputs,
+    output_folder,
+    output_tag,
+    progress_bar,
+    read_inputs,
+    refuse,
+)
 
 
 def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, alexnet: str, device: str, iterations: int) -> torch.Tensor:

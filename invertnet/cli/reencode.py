@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..imageio import save_image, strip
+from ..data.imageio import save_image, strip
 from ..inversion import Inverter
 from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, crop_inputs, output_tag, read_inputs
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from ..alexnet import MAX_SEED
+from ..data.imageio import grid, save_image
+from ..encoders.alexnet import MAX_SEED
 from ..errors import InvertnetError
-from ..imageio import grid, save_image
 from ..inversion import MAX_FRAMES, Inverter
 from .common import ALEXNET, DEVICE, announce, check_outputs
 

@@ -1,4 +1,4 @@
-"""``invertnet train``: train a DeePSiM generator for one layer, a VAE or an autoencoder (see :mod:`invertnet.train`).
+"""``invertnet train``: train a DeePSiM generator for one layer, a VAE or an autoencoder (see :mod:`invertnet.training.loop`).
 
     invertnet train --layer fc6 --data /data/imagenet --out runs/fc6
     invertnet train --model vae --data /data/imagenet --out runs/vae
@@ -14,15 +14,16 @@ import time
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .. import distributed
-from ..data import CROP_STYLES, SYNTHETIC
+from ..data.datasets import CROP_STYLES, SYNTHETIC
 from ..errors import InvertnetError
-from ..gate import GATES
-from ..schedule import parse_milestones
-from ..losses import COMPARATORS, IMAGE_LOSSES, PRESETS
-from ..precision import PRECISIONS
 from ..models.kinds import AUTOENCODER, CODE_LAYERS, DEFAULT_LAMBDA_KL, INVERTER, MODEL_KINDS, check_kind
-from ..train import PAPER_SETTINGS, TRAIN_PRESETS, TrainConfig, Trainer
+from ..precision import PRECISIONS
+from ..training import distributed
+from ..training.config import PAPER_SETTINGS, TRAIN_PRESETS, TrainConfig
+from ..training.gate import GATES
+from ..training.loop import Trainer
+from ..training.losses import COMPARATORS, IMAGE_LOSSES, PRESETS
+from ..training.schedule import parse_milestones
 from .common import DEVICE, TRAIN_ALEXNET, announce, given, refuse, stderr
 
 DEFAULTS = TrainConfig()

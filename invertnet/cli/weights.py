@@ -16,13 +16,22 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..downloads import cache_dir
 from ..encoders import CAFFENET, reference_caffenet
 from ..errors import InvertnetError
+from ..files.downloads import cache_dir
 from ..inversion import weights_dir
-from ..weights import (
-    AUTHORS_MODELS, DEEPSIM, FORMATS, SOURCE_NAMES,
-    authors_model, expand_deepsim, fetch_deepsim, import_weights, is_deepsim, known_weights, model_sources,
+from ..weights.registry import (
+    AUTHORS_MODELS,
+    DEEPSIM,
+    FORMATS,
+    SOURCE_NAMES,
+    authors_model,
+    expand_deepsim,
+    fetch_deepsim,
+    import_weights,
+    is_deepsim,
+    known_weights,
+    model_sources,
 )
 from .common import announce, stdout_console
 

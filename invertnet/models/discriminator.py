@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..alexnet import IMAGENET_MEAN, IMAGENET_STD, feature_size
+from ..encoders.alexnet import IMAGENET_MEAN, IMAGENET_STD, feature_size
 
 REAL, FAKE = 1, 0
 

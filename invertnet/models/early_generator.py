@@ -15,7 +15,7 @@ whose output sizes agree with the Ponce lab's XDream catalogue (240x240 for norm
     conv3, conv4  384x13x13 -> 3x3, 3x3, 2x2, no padding -> 8 -> deconv5 ... deconv1 -> 256
 
 Every 3x3 layer is a convolution here (the port keeps some as their transposed twins; the
-conversion in :mod:`invertnet.upconvgan` flips them), every layer has its bias, and the
+conversion in :mod:`invertnet.weights.upconvgan` flips them), every layer has its bias, and the
 output is RGB (the port's is BGR: the last layer's channels are reordered) with the encoder's
 mean added, like :class:`~invertnet.models.Generator`'s. The encoder sees the center crop of the
 output at offset ``(output - input_size) // 2`` (14 of 256, 6 of 240 for CaffeNet's 227).
@@ -29,7 +29,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..alexnet import CAFFENET_ONLY_LAYERS
+from ..encoders.alexnet import CAFFENET_ONLY_LAYERS
 from ..errors import InvertnetError
 from .generator import SLOPE, CroppedGenerator
 

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from ..alexnet import FEATURE_SHAPES, IMAGENET_MEAN_255, INPUT_SIZE, check_trainable_layer, feature_size
+from ..encoders.alexnet import FEATURE_SHAPES, IMAGENET_MEAN_255, INPUT_SIZE, check_trainable_layer, feature_size
 
 SLOPE = 0.3
 OUTPUT_SIZE = 256

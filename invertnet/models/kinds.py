@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..alexnet import CAFFENET_ONLY_LAYERS, check_layer
+from ..encoders.alexnet import CAFFENET_ONLY_LAYERS, check_layer
 from ..errors import InvertnetError
 from .autoencoder import CODE_LAYER, Autoencoder
 from .discriminator import Discriminator

@@ -1,0 +1,152 @@
+"""Encoders: the network whose features are inverted, and everything that depends on it.
+
+``--alexnet`` names one. Two families, each owning its input size, colour order, scale and
+normalisation, its taps (pool5, relu6, relu7, fc8), and the crop of a generator's 256x256
+output it sees (the center ``input_size`` square, offset ``(256 - input_size) // 2``):
+
+- torchvision's AlexNet (:class:`invertnet.encoders.alexnet.AlexNet`): 224x224, RGB, ImageNet mean and
+  std. ``imagenet``, a state-dict ``PATH``, ``random:SEED``, ``random-torchvision:SEED``.
+- CaffeNet (:class:`invertnet.encoders.caffenet.CaffeNet`), the network of the paper and of the authors'
+  released generators: 227x227, BGR, 0-255 minus the ILSVRC mean, LRN and grouped
+  convolutions. ``caffenet``: from two sources (:func:`caffenet_sources`), tried in order and
+  downloaded once into torch.hub's cache: the Caffe model zoo's
+  ``bvlc_reference_caffenet.caffemodel`` (checked against the SHA-1 the zoo publishes), then
+  the upconvGAN port's ``caffenet.pt`` on Hugging Face (trust on first use).
+  ``caffenet:PATH`` (a ``.caffemodel``, or a state dict with :class:`CaffeNet`'s key names or
+  the port's), ``caffenet:random:SEED``.
+
+Everything else (generators, comparators, data crops, evaluation, training) asks the
+encoder: ``encoder.input_size``, ``encoder.generator_mean`` and ``encoder(images, layers)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import InvertnetError
+from ..files.downloads import file_hash, read_state_dict
+from ..files.sources import Source, first_usable
+from .alexnet import INPUT_SIZE as ALEXNET_INPUT_SIZE
+from .alexnet import MAX_WEIGHTS_BYTES, AlexNet, load_alexnet, parse_seed
+from .caffenet import INPUT_SIZE as CAFFENET_INPUT_SIZE
+from .caffenet import CaffeNet, caffenet_from_caffemodel, caffenet_from_port, random_caffenet
+
+Encoder = AlexNet | CaffeNet
+"""Either network: both take RGB images in [0, 1] at their ``input_size`` and return features by layer name."""
+
+CAFFENET = "caffenet"
+CAFFENET_URL = "http://dl.caffe.berkeleyvision.org/bvlc_reference_caffenet.caffemodel"
+CAFFENET_SHA1 = "4c8d77deb20ea792f84eb5e6d0a11ca0a8660a46"
+"""The SHA-1 of ``bvlc_reference_caffenet.caffemodel`` in Caffe's ``models/bvlc_reference_caffenet/readme.md``."""
+CAFFENET_FILE = "bvlc_reference_caffenet.caffemodel"
+CAFFENET_PORT_URL = "https://huggingface.co/binxu/DeePSim_DosovitskiyBrox2016/resolve/main/caffenet.pt"
+"""The upconvGAN port's CaffeNet (``model_urls["caffenet"]`` in Animadversio/Neuro-ActMax-GAN-comparison ``core/utils/GAN_utils.py``)."""
+CAFFENET_PORT_FILE = "upconvGAN_caffenet.pt"
+"""The name the port's own loader gives that file in torch.hub's cache, so a cache the port filled is reused."""
+
+SPEC_HELP = (
+    "The network whose features are inverted: imagenet (torchvision), caffenet (the paper's, 227x227), "
+    "a state-dict PATH, caffenet:PATH (.caffemodel), random:SEED, caffenet:random:SEED or random-torchvision:SEED."
+)
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """A parsed ``--alexnet`` value: the family and what follows it."""
+
+    family: str  # "alexnet" | "caffenet"
+    value: str  # the AlexNet spec, or for CaffeNet "" | "random:SEED" | a path
+
+    @classmethod
+    def parse(cls, text: str) -> EncoderSpec:
+        if text == CAFFENET:
+            return cls(CAFFENET, "")
+        if text.startswith(f"{CAFFENET}:"):
+            value = text.split(":", 1)[1]
+            if value.startswith("random:"):
+                seed = parse_seed(value.split(":", 1)[1], f"--alexnet {text!r}: the seed after 'caffenet:random:'")
+                return cls(CAFFENET, f"random:{seed}")
+            if not value:
+                raise InvertnetError(f"--alexnet {text!r}: name a file after 'caffenet:', or use caffenet alone")
+            return cls(CAFFENET, value)
+        return cls("alexnet", text)
+
+    @property
+    def input_size(self) -> int:
+        """The image size this encoder takes, known before its weights are read."""
+        return CAFFENET_INPUT_SIZE if self.family == CAFFENET else ALEXNET_INPUT_SIZE
+
+
+def input_size(spec: str) -> int:
+    """The input size of the encoder ``spec`` names (224 for torchvision's AlexNet, 227 for CaffeNet)."""
+    return EncoderSpec.parse(spec).input_size
+
+
+def caffenet_sources() -> list[Source]:
+    """Where ``--alexnet caffenet`` comes from, in the order tried: the Caffe model zoo (``zoo``), the port (``hf``)."""
+    return [Source("zoo", CAFFENET_URL, CAFFENET_FILE, sha1=CAFFENET_SHA1), Source("hf", CAFFENET_PORT_URL, CAFFENET_PORT_FILE)]
+
+
+def caffenet_cache_path() -> Path:
+    """Where ``--alexnet caffenet`` looks for (and downloads) ``bvlc_reference_caffenet.caffemodel``, its first source."""
+    return caffenet_sources()[0].path
+
+
+def _load_reference(source: Source, path: Path) -> CaffeNet:
+    if source.name == "zoo":
+        return caffenet_from_caffemodel(path, CAFFENET)
+    return caffenet_from_port(read_state_dict(path, "CaffeNet weights", max_bytes=MAX_WEIGHTS_BYTES), CAFFENET, str(path))
+
+
+def reference_caffenet(source: str | None = None) -> tuple[Source, CaffeNet]:
+    """The reference CaffeNet and the source it came from (``source``: only that one of :func:`caffenet_sources`)."""
+    sources = [s for s in caffenet_sources() if source in (None, s.name)]
+    if not sources:
+        raise InvertnetError(f"CaffeNet has no source {source!r}: choose {', '.join(s.name for s in caffenet_sources())}")
+    found = first_usable(sources, "CaffeNet", _load_reference, hint=", or pass --alexnet caffenet:PATH")
+    return found.source, found.value
+
+
+def _caffenet_file(path: Path) -> CaffeNet:
+    if path.suffix == ".caffemodel":
+        if file_hash(path, "sha1") == CAFFENET_SHA1:  # the reference network by another path: the authors' generators fit it
+            return caffenet_from_caffemodel(path, CAFFENET)
+        return caffenet_from_caffemodel(path, f"caffenet:file:{file_hash(path)[:16]}")
+    state = read_state_dict(path, "CaffeNet weights", max_bytes=MAX_WEIGHTS_BYTES)
+    return caffenet_from_port(state, f"caffenet:file:{file_hash(path)[:16]}", str(path))
+
+
+def load_encoder(spec: str = "imagenet", *, device: torch.device | str = "cpu") -> Encoder:
+    """The frozen encoder ``spec`` names (see the module docstring), on ``device``."""
+    parsed = EncoderSpec.parse(spec)
+    if parsed.family != CAFFENET:
+        return load_alexnet(parsed.value, device=device)
+    if parsed.value == "":
+        net = reference_caffenet()[1]
+    elif parsed.value.startswith("random:"):
+        net = random_caffenet(int(parsed.value.split(":", 1)[1]))
+    else:
+        net = _caffenet_file(Path(parsed.value))
+    return net.to(device)
+
+
+def loadable_spec(identity: str) -> str | None:
+    """The ``--alexnet`` value that rebuilds the encoder a checkpoint names, or None for a file (only its hash is recorded)."""
+    if identity in ("imagenet", CAFFENET) or identity.startswith(("random:", "random-torchvision:", "caffenet:random:")):
+        return identity
+    return None
+
+
+def random_like(encoder: Encoder, seed: int) -> Encoder:
+    """A variance-preserving random network of the same family as ``encoder`` (the paper's random comparator)."""
+    spec = f"caffenet:random:{seed}" if isinstance(encoder, CaffeNet) else f"random:{seed}"
+    return load_encoder(spec, device=encoder.mean.device)
+
+
+__all__ = [
+    "CAFFENET", "CAFFENET_SHA1", "CAFFENET_URL", "Encoder", "EncoderSpec", "caffenet_cache_path", "caffenet_sources", "input_size",
+    "load_encoder", "loadable_spec", "random_like", "reference_caffenet",
+]

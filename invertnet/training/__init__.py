@@ -1,0 +1,9 @@
+"""Training a generator (DeePSiM, a VAE or an autoencoder): the run's settings (``TrainConfig``), the loop
+and its run folder (``loop``), the losses of eq. 1-5 and 8 (``losses``), the discriminator's gate (``gate``), the
+learning-rate schedule (``schedule``), CUDA graphs (``graphs``), several processes (``distributed``), the run
+folder's lock (``runlock``) and the calibration of the loss terms (``calibrate``)."""
+
+from .config import TrainConfig
+from .loop import Trainer
+
+__all__ = ["TrainConfig", "Trainer"]

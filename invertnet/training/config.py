@@ -1,0 +1,155 @@
+"""What defines a training run: :class:`TrainConfig` (every setting, checked, saved in each checkpoint), the
+limits it is checked against, the ``--preset paper`` settings, and what runs saved before a setting existed did."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from ..data.datasets import crop_style
+from ..encoders.alexnet import MAX_SEED, check_trainable_layer
+from ..errors import InvertnetError
+from ..models.generator import FC_WIDTH
+from ..models.kinds import AUTOENCODER, CODE_LAYERS, DEFAULT_LAMBDA_KL, INVERTER, VAE_KIND, check_kind, check_width
+from ..precision import PRECISIONS
+from .gate import PAPER, SCRIPT, Gate
+from .losses import LossConfig
+from .schedule import PAPER_GAMMA, PAPER_MILESTONES, check_milestones
+
+MAX_STEPS = 10**12
+MAX_BATCH = 16384
+"""The largest --batch-size accepted: beyond it a synthetic batch alone takes minutes to paint and gigabytes to hold."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; saved in every checkpoint so the run can be rebuilt from it."""
+
+    layer: str = "fc6"
+    data: str = "synthetic"
+    model: str = INVERTER
+    out: str = "runs/run"
+    steps: int = 500_000
+    batch_size: int = 64
+    loss: str = "full"
+    comparator: str | None = None
+    lambda_feat: float | None = None
+    lambda_adv: float | None = None
+    lambda_img: float | None = None
+    image_loss: str = "l2"
+    lambda_kl: float | None = None
+    alexnet: str = "imagenet"
+    device: str = "auto"
+    seed: int = 0
+    lr: float = 2e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    lr_milestones: tuple[int, ...] = PAPER_MILESTONES
+    lr_gamma: float = PAPER_GAMMA
+    gate: str = SCRIPT
+    gate_stop: float | None = None
+    gate_resume: float | None = None
+    gate_pause_generator: float | None = None
+    d_weight_decay: float = 0.0
+    crops: str = "torchvision"
+    checkpoint_every: int = 1000
+    sample_every: int = 1000
+    log_every: int = 10
+    workers: int | None = None
+    precision: str = "auto"
+    compile: bool = False
+    cuda_graph: bool = False
+    gpu_decode: bool = False
+    fc_width: int = FC_WIDTH
+    """The generator's fully connected width and the VAE's code size: 4096 as in the paper; smaller for quick runs and tests."""
+
+    def validate(self) -> LossConfig:
+        """Check the values a user can get wrong; return the resolved loss."""
+        check_kind(self.model)
+        if self.model == INVERTER:
+            check_trainable_layer(self.layer)
+        elif self.model == VAE_KIND and self.layer != CODE_LAYERS[VAE_KIND]:
+            raise InvertnetError(f"the VAE's code is fc6 (its encoder is the network up to fc6, its decoder the fc6 generator), not {self.layer}")
+        elif self.model == AUTOENCODER and self.layer != CODE_LAYERS[AUTOENCODER]:
+            raise InvertnetError(f"an autoencoder inverts no encoder layer (its layer is 'code'), not {self.layer}")
+        check_width(self.model, self.layer, self.fc_width)
+        if self.lambda_kl is not None and self.model != VAE_KIND:
+            raise InvertnetError(f"--lambda-kl weighs the VAE's KL term; --model {self.model} has none")
+        for name in ("steps", "batch_size", "checkpoint_every", "sample_every", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InvertnetError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.workers is not None and self.workers < 0:
+            raise InvertnetError(f"--workers must be >= 0, got {self.workers}")
+        if self.precision not in PRECISIONS:
+            raise InvertnetError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InvertnetError(f"--lr must be a positive number, got {self.lr}")
+        if self.steps > MAX_STEPS:
+            raise InvertnetError(f"--steps {self.steps} is more than any run can take (at most {MAX_STEPS:,})")
+        if self.batch_size > MAX_BATCH:
+            raise InvertnetError(f"--batch-size {self.batch_size} is over invertnet's limit of {MAX_BATCH:,} (the paper used 64)")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed}")
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                raise InvertnetError(f"--{name} must be in [0, 1), got {value}")
+        self.lr_milestones = check_milestones(self.lr_milestones, self.lr_gamma)
+        crop_style(self.crops)
+        Gate(self.gate, self.gate_stop, self.gate_resume, self.gate_pause_generator)
+        if not 0 <= self.d_weight_decay < math.inf:
+            raise InvertnetError(f"--d-weight-decay must be a finite number >= 0, got {self.d_weight_decay}")
+        if self.cuda_graph and self.compile:
+            raise InvertnetError("--cuda-graph and --compile cannot be combined: choose one")
+        lambda_kl = (DEFAULT_LAMBDA_KL if self.lambda_kl is None else self.lambda_kl) if self.model == VAE_KIND else 0.0
+        return LossConfig.from_preset(self.loss, self.comparator, self.lambda_feat, self.lambda_adv, self.lambda_img, self.image_loss, lambda_kl)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, object]) -> TrainConfig:
+        """The config saved in a checkpoint; a run saved before a setting existed gets what it trained with.
+
+        Every value must have the type invertnet writes for its field (a file is hostile input):
+        one clear error names the first that does not.
+        """
+        types = {f.name: str(f.type) for f in fields(cls)}
+        kept = {k: v for k, v in values.items() if k in types}
+        for name, before in LEGACY.items():
+            kept.setdefault(name, before)
+        for name, value in kept.items():
+            if not _has_type(value, types[name]):
+                raise InvertnetError(f"its config's {name} is {str(value)[:40]!r}, not a value of type {types[name]}")
+        kept["lr_milestones"] = tuple(kept["lr_milestones"])  # type: ignore[arg-type]
+        return cls(**kept)  # type: ignore[arg-type]
+
+
+def _has_type(value: object, annotation: str) -> bool:
+    """Whether ``value``, read from JSON, is one of the types ``annotation`` names (``float | None``, ``tuple[int, ...]``...)."""
+    for name in (part.strip() for part in annotation.split("|")):
+        if name == "None" and value is None:
+            return True
+        if isinstance(value, bool):
+            if name == "bool":
+                return True
+            continue
+        if (name == "int" and isinstance(value, int)) or (name == "str" and isinstance(value, str)):
+            return True
+        if name == "float" and isinstance(value, (int, float)):
+            return True
+        if name == "tuple[int, ...]" and isinstance(value, (list, tuple)) and all(_has_type(item, "int") for item in value):
+            return True
+    return False
+
+
+PAPER_SETTINGS: dict[str, object] = {
+    "alexnet": "caffenet", "crops": "caffe", "precision": "fp32", "d_weight_decay": 4e-4,
+    "gate": SCRIPT, "lr_milestones": PAPER_MILESTONES, "lr_gamma": PAPER_GAMMA,
+}
+"""``--preset paper``: the authors' training as far as it is known (each fact's source in README and docs/results.md):
+CaffeNet, crops of 256x256 images without mirroring, fp32 (Caffe had no bf16), the release solver's
+discriminator weight decay, the script's gate and the solver's schedule (the last two are the defaults anyway)."""
+TRAIN_PRESETS = ("default", "paper")
+
+
+LEGACY: dict[str, object] = {"gate": PAPER, "lr_milestones": ()}
+"""What runs saved before the gate and the schedule were settings did: the paper's gate and a constant rate."""

@@ -1,0 +1,187 @@
+"""Checkpoints in safetensors, with the config that rebuilds the model stored beside the weights.
+
+A training checkpoint holds the generator, the discriminator, both optimizer states and the
+step (no RNG state: training reseeds from (seed, step, rank)); a generator file holds the
+generator alone. Both carry string metadata (safetensors allows nothing else): ``format: pt`` and namespaced keys
+``invertnet.layer``, ``invertnet.alexnet`` (the identity of the AlexNet it was trained
+against), ``invertnet.config`` (JSON), ``invertnet.step``, ``invertnet.state`` (JSON).
+Files are written to a temporary file in the same folder, synced, then renamed, so a run
+killed at any moment leaves either the old checkpoint or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from ..encoders.alexnet import LAYERS, TRAINABLE_LAYERS
+from ..errors import InvertnetError
+from ..files.atomic import atomic_path
+from ..files.guarded import check_input
+from ..version import __version__
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+MODEL_LAYERS = {"inverter": LAYERS, "vae": ("fc6",), "autoencoder": ("code",)}
+"""The layers a file of each model kind may name (see :mod:`invertnet.models.kinds`)."""
+GENERATOR_NAME = "generator.safetensors"
+
+
+def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: str | os.PathLike[str]) -> Path:
+    """Write a safetensors file via a temporary file and ``os.replace``; a failed write (a full disk) leaves the old file."""
+    try:
+        with atomic_path(path) as tmp:
+            save_file({name: t.detach().contiguous().cpu() for name, t in tensors.items()}, str(tmp), metadata={"format": "pt", **metadata})
+    except SafetensorError as error:
+        raise InvertnetError(f"cannot write {path} ({error}); the previous version, if any, is untouched") from None
+    return Path(path)
+
+
+def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], str]:
+    """An optimizer's state as tensors named ``PREFIX.PARAM.KEY`` plus its param_groups as JSON (a tensor rate as its value)."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, object]] = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.{index}.{key}"] = value
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    groups = [{key: float(value) if isinstance(value, torch.Tensor) else value for key, value in group.items()} for group in state["param_groups"]]
+    return tensors, json.dumps({"param_groups": groups, "scalars": scalars})
+
+
+def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], encoded: str) -> dict[str, object]:
+    """Inverse of :func:`flatten_optimizer`: a state dict for ``Optimizer.load_state_dict``.
+
+    Raises ``ValueError`` (or ``KeyError``) for state that is not what flatten wrote; the
+    trainer reports it as a damaged checkpoint.
+    """
+    decoded = json.loads(encoded)
+    state: dict[int, dict[str, object]] = {}
+    for name, tensor in tensors.items():
+        if name.startswith(prefix + "."):
+            index, key = name[len(prefix) + 1 :].split(".", 1)
+            state.setdefault(int(index), {})[key] = tensor
+    for index, values in decoded["scalars"].items():
+        state.setdefault(int(index), {}).update(values)
+    return {"state": state, "param_groups": decoded["param_groups"]}
+
+
+@dataclass
+class Checkpoint:
+    """A loaded invertnet file: its tensors and its decoded metadata."""
+
+    path: Path
+    tensors: dict[str, torch.Tensor]
+    metadata: dict[str, str]
+
+    @property
+    def layer(self) -> str:
+        return self.metadata["invertnet.layer"]
+
+    @property
+    def model(self) -> str:
+        """What the file holds: ``inverter`` (a generator; also files written before there were other kinds), ``vae`` or ``autoencoder``."""
+        return self.metadata.get("invertnet.model", "inverter")
+
+    @property
+    def alexnet(self) -> str:
+        return self.metadata["invertnet.alexnet"]
+
+    @property
+    def step(self) -> int:
+        return int(self.metadata.get("invertnet.step", "0"))
+
+    @property
+    def config(self) -> dict[str, object]:
+        return json.loads(self.metadata.get("invertnet.config", "{}"))
+
+    @property
+    def state(self) -> dict[str, object]:
+        return json.loads(self.metadata.get("invertnet.state", "{}"))
+
+    def module_state(self, prefix: str) -> dict[str, torch.Tensor]:
+        """The tensors under ``prefix.`` with the prefix removed (a module's state dict)."""
+        return {name[len(prefix) + 1 :]: t for name, t in self.tensors.items() if name.startswith(prefix + ".")}
+
+    def check_compatible(self, layer: str, alexnet: str) -> None:
+        """Refuse a checkpoint for another layer or trained against another AlexNet."""
+        if self.layer != layer and self.model != "inverter":
+            raise InvertnetError(
+                f"{self.path} is {'a VAE' if self.model == 'vae' else 'an autoencoder'}: it reconstructs images through its own code, "
+                f"not from {layer} features; leave out --layer"
+            )
+        if self.layer != layer:
+            raise InvertnetError(f"{self.path} inverts {self.layer}, not {layer}: pass a {layer} checkpoint or --layer {self.layer}")
+        if self.alexnet != alexnet:
+            raise InvertnetError(
+                f"{self.path} was trained against the encoder '{self.alexnet}', not '{alexnet}': "
+                f"pass --alexnet {self.alexnet if not self.alexnet.startswith('file:') else 'PATH (the same weights file)'}"
+            )
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The metadata of a safetensors file without reading its tensors (empty if it is not readable: :func:`load_checkpoint` says why)."""
+    try:
+        check_input(path, "checkpoint")
+        with safe_open(str(path), framework="pt") as handle:
+            return handle.metadata() or {}
+    except (InvertnetError, SafetensorError, OSError, ValueError):
+        return {}
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu", tensors: bool = True) -> Checkpoint:
+    """Read an invertnet safetensors file, with a clear error if it is not one; ``tensors=False``: its checked metadata alone."""
+    path = Path(path)
+    check_input(path, "checkpoint")
+    try:
+        with safe_open(str(path), framework="pt", device=str(map_location)) as handle:
+            metadata = handle.metadata() or {}
+            values = {name: handle.get_tensor(name) for name in handle.keys()} if tensors else {}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise InvertnetError(f"{path} is not a readable safetensors checkpoint: {error}") from error
+    if "invertnet.layer" not in metadata or "invertnet.alexnet" not in metadata:
+        raise InvertnetError(f"{path} is not an invertnet checkpoint (no invertnet.layer / invertnet.alexnet metadata)")
+    damaged = f"{path} is damaged:"
+    model = metadata.get("invertnet.model", "inverter")
+    if model not in MODEL_LAYERS:
+        raise InvertnetError(f"{damaged} it names the model {model!r}, not one of {', '.join(MODEL_LAYERS)}")
+    if metadata["invertnet.layer"] not in MODEL_LAYERS[model]:
+        raise InvertnetError(f"{damaged} it names the layer {metadata['invertnet.layer']!r}, not one of {', '.join(MODEL_LAYERS[model])}")
+    if not re.fullmatch(r"[0-9]{1,18}", metadata.get("invertnet.step", "0")):
+        raise InvertnetError(f"{damaged} its step {metadata['invertnet.step']!r} is not a non-negative integer")
+    for key in ("invertnet.config", "invertnet.state"):
+        try:
+            value = json.loads(metadata.get(key, "{}"))
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+            raise InvertnetError(f"{damaged} its {key} metadata is not JSON (or is nested too deep)") from None
+        if not isinstance(value, dict):
+            raise InvertnetError(f"{damaged} its {key} metadata is not a JSON object")
+    return Checkpoint(path, values, metadata)
+
+
+def base_metadata(layer: str, alexnet: str, config: dict[str, object], step: int, kind: str, model: str = "inverter") -> dict[str, str]:
+    """The metadata every invertnet file carries (``kind``: training or generator file; ``model``: inverter, vae or autoencoder)."""
+    architecture = {"generator": f"deepsim-{layer}", "discriminator": "deepsim-conditional"}
+    if layer not in TRAINABLE_LAYERS:
+        architecture = {"generator": f"authors-early-{layer}"}
+    if model != "inverter":
+        architecture = {"generator": f"deepsim-{model}", "discriminator": "deepsim-unconditional"}
+    return {
+        "invertnet.version": __version__,
+        "invertnet.kind": kind,
+        "invertnet.model": model,
+        "invertnet.layer": layer,
+        "invertnet.alexnet": alexnet,
+        "invertnet.architecture": json.dumps(architecture),
+        "invertnet.config": json.dumps(config, sort_keys=True),
+        "invertnet.step": str(step),
+    }
