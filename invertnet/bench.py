@@ -36,7 +36,8 @@ from .inversion import Inverter
 from .models import build_generator
 from .precision import Precision
 from .training.config import TrainConfig
-from .training.loop import GRAPH_WARMUP, Trainer
+from .training.loop import Trainer
+from .training.step import GRAPH_WARMUP
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ def test_compiled_step_matches_eager(tmp_path, monkeypatch):
         config = TrainConfig(layer="fc8", data="synthetic", out=str(tmp_path / str(compiled)), steps=2, batch_size=2, alexnet=ALEXNET,
                              device="cpu", workers=0, compile=compiled, fc_width=64)
         trainer = Trainer(config)
-        assert isinstance(trainer._g_train, torch._dynamo.eval_frame.OptimizedModule) == compiled
+        assert isinstance(trainer.update.g_train, torch._dynamo.eval_frame.OptimizedModule) == compiled
         results[compiled] = [trainer.train_step(images).read().values for _ in range(2)]
     for eager, compiled in zip(results[False], results[True]):
         assert compiled == pytest.approx(eager, rel=1e-4)

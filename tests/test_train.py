@@ -15,8 +15,8 @@ from invertnet.bench import training_batch
 from invertnet.errors import InvertnetError
 from invertnet.inversion import Inverter
 from invertnet.training import TrainConfig, Trainer
-from invertnet.training.loop import NonFiniteLoss
 from invertnet.training.runlock import run_lock
+from invertnet.training.step import NonFiniteLoss
 from invertnet.weights.checkpoint import load_checkpoint
 
 

@@ -24,7 +24,7 @@ from ..data.datasets import Source, eval_batches
 from ..encoders import Encoder
 from ..errors import InvertnetError
 from ..evaluation.metrics import pairwise_mean_distance
-from .losses import DEFAULT_WEIGHTS, build_comparator
+from .losses import DEFAULT_WEIGHTS, LossConfig, build_comparator
 
 REFERENCE_ENCODER = "caffenet"
 """The encoder of the paper's comparator: CaffeNet with its ImageNet weights."""
@@ -100,3 +100,25 @@ def calibrate(
 def term_balance(comparator: torch.nn.Module, images: torch.Tensor, lambda_feat: float, lambda_img: float) -> tuple[float, float]:
     """(lambda_feat x eq. 2, lambda_img x eq. 5) between pairs of different images: what the two terms weigh before training."""
     return lambda_feat * mean_pair_distance(comparator, images), lambda_img * _mean_half_squared_distance(images * 255.0)
+
+
+def feature_term_warning(comparator: torch.nn.Module, loss: LossConfig, images: torch.Tensor, encoder: str, config: object) -> str:
+    """A warning when the feature term between two different sample images weighs next to nothing against the image term ("" if not).
+
+    With a comparator whose features are far smaller than CaffeNet's (a random network with
+    PyTorch's initialisation, say), lambda_feat = 0.01 makes a ``full`` run an ``adv+image``
+    one in all but name; ``invertnet calibrate`` gives the lambda_feat that fits. ``config``:
+    the run's settings (its ``data`` and ``alexnet`` go into the advice).
+    """
+    if loss.lambda_img <= 0 or loss.image_loss != "l2" or len(images) < 2:
+        return ""
+    feature, image = term_balance(comparator, images, loss.lambda_feat, loss.lambda_img)
+    if feature >= LIGHT_FEATURE_TERM * image:
+        return ""
+    return (
+        f"between two different sample images the weighted feature term is {feature:.3g} and the image term {image:.3g}: "
+        f"the feature term would steer nothing (the {loss.comparator} features of {encoder} are far smaller "
+        f"than CaffeNet's, for which lambda_feat {loss.lambda_feat:g} was set). "
+        f"`invertnet calibrate --data {config.data} --alexnet {config.alexnet} --comparator {loss.comparator}` "  # type: ignore[attr-defined]
+        "measures the --lambda-feat that fits"
+    )

@@ -4,7 +4,11 @@ limits it is checked against, the ``--preset paper`` settings, and what runs sav
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
 
 from ..data.datasets import crop_style
 from ..encoders.alexnet import MAX_SEED, check_trainable_layer
@@ -105,6 +109,23 @@ class TrainConfig:
         lambda_kl = (DEFAULT_LAMBDA_KL if self.lambda_kl is None else self.lambda_kl) if self.model == VAE_KIND else 0.0
         return LossConfig.from_preset(self.loss, self.comparator, self.lambda_feat, self.lambda_adv, self.lambda_img, self.image_loss, lambda_kl)
 
+    def resumed_in(
+        self, out: str | os.PathLike[str], *, steps: int | None, device: str, workers: int | None,
+        cuda_graph: bool | None, gpu_decode: bool | None, data: str | None,
+    ) -> None:
+        """This saved config, resumed in ``out`` with what a resume may change (see :meth:`Trainer.resume`)."""
+        self.out, self.device, self.workers = str(out), device, workers
+        if steps is not None:
+            self.steps = steps
+        if cuda_graph is not None:
+            self.cuda_graph = cuda_graph
+        if gpu_decode is not None:
+            self.gpu_decode = gpu_decode
+        if data is not None:
+            self.data = str(data)
+        elif self.data != "synthetic" and not Path(self.data).exists():
+            raise InvertnetError(f"the run's data folder {self.data} is gone: if it moved, pass its new place with --data")
+
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> TrainConfig:
         """The config saved in a checkpoint; a run saved before a setting existed gets what it trained with.
@@ -153,3 +174,15 @@ TRAIN_PRESETS = ("default", "paper")
 
 LEGACY: dict[str, object] = {"gate": PAPER, "lr_milestones": ()}
 """What runs saved before the gate and the schedule were settings did: the paper's gate and a constant rate."""
+
+
+def check_launch(config: TrainConfig, device: torch.device, distributed: bool, world_size: int) -> None:
+    """Refuse settings this machine or launch cannot run: CUDA-only options elsewhere, a batch that does not split evenly."""
+    if config.cuda_graph and device.type != "cuda":
+        raise InvertnetError(f"--cuda-graph needs a CUDA device, not {device}")
+    if config.cuda_graph and distributed:
+        raise InvertnetError("--cuda-graph trains on one process; under torchrun leave it off")
+    if config.gpu_decode and device.type != "cuda":
+        raise InvertnetError(f"--gpu-decode decodes JPEGs with nvJPEG on a CUDA device, not {device}: leave it off (--no-gpu-decode)")
+    if config.batch_size % world_size:
+        raise InvertnetError(f"--batch-size {config.batch_size} (the global batch) must be divisible by the {world_size} processes")

@@ -35,8 +35,6 @@ Only rank 0 writes files.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import os
 import signal
@@ -47,105 +45,31 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
 
 from ..data.batches import check_gpu_decode, training_batches
-from ..data.datasets import SYNTHETIC, BrokenImage, RunOrder, crop_style, eval_crop, mix_seed, open_source
-from ..data.imageio import grid, save_image
+from ..data.datasets import SYNTHETIC, RunOrder, crop_style, mix_seed, open_source
+from ..data.imageio import save_image
 from ..encoders import load_encoder
 from ..errors import InvertnetError
-from ..models import Discriminator
 from ..models.generator import has_tail_biases
 from ..models.kinds import (
-    INVERTER,
-    VAE_KIND,
-    build_discriminator,
-    build_model,
     training_geometry,
 )
 from ..precision import Precision
 from ..weights.checkpoint import (
     CHECKPOINT_NAME,
-    GENERATOR_NAME,
     Checkpoint,
-    atomic_save,
     base_metadata,
-    flatten_optimizer,
     load_checkpoint,
-    unflatten_optimizer,
 )
-from . import distributed, run_folder
-from .calibrate import LIGHT_FEATURE_TERM, term_balance
-from .config import TrainConfig
-from .gate import Gate
-from .graphs import CapturedStep
-from .losses import GeneratorLoss, build_comparator, discriminator_loss, generator_loss, kl_divergence
+from . import distributed, run_folder, samples
+from .calibrate import feature_term_warning
+from .config import TrainConfig, check_launch
+from .losses import build_comparator
 from .runlock import run_lock
-from .schedule import StepSchedule
+from .step import NonFiniteLoss, StepResult, StepValues, build_step, read_back
 
 SAMPLE_COUNT = 8
-GRAPH_WARMUP = 3
-"""Eager steps before a ``--cuda-graph`` run captures its step."""
-
-
-def _step_unless(optimizer: torch.optim.Optimizer, skip: torch.Tensor) -> None:
-    """``optimizer.step()``, skipped on the device where ``skip`` is true (fused Adam's ``found_inf``)."""
-    optimizer.found_inf = skip.float()  # type: ignore[attr-defined]
-    try:
-        optimizer.step()
-    finally:
-        del optimizer.found_inf  # type: ignore[attr-defined]
-
-
-class NonFiniteLoss(InvertnetError):
-    """A loss became NaN or infinite; nothing of that step was applied or saved."""
-
-
-@dataclass
-class StepValues:
-    """One step's losses and whether D and G were updated (None: no discriminator, or a gate that never pauses G), read back."""
-
-    values: dict[str, float]
-    discriminator_updated: bool | None
-    stop_requested: bool
-    generator_updated: bool | None = None
-
-
-@dataclass
-class StepResult:
-    """One step's losses and gate decision, still on the device.
-
-    Reading them is a host synchronisation, so the loop reads a whole window of steps at
-    once (:func:`read_back`), at log, sample and checkpoint steps.
-    """
-
-    names: tuple[str, ...]
-    stats: torch.Tensor  # the losses, averaged over processes, then the stop flag
-    discriminator_updated: torch.Tensor | None
-    generator_updated: torch.Tensor | None = None
-
-    def read(self) -> StepValues:
-        """This step alone, read back (a host synchronisation)."""
-        return read_back([self])[0]
-
-    @property
-    def flags(self) -> list[torch.Tensor]:
-        return [flag for flag in (self.discriminator_updated, self.generator_updated) if flag is not None]
-
-
-def read_back(results: list[StepResult]) -> list[StepValues]:
-    """Several steps read back with one device-to-host copy."""
-    if not results:
-        return []
-    rows = [torch.cat([r.stats, *(flag.float().view(1) for flag in r.flags)]) for r in results]
-    values = torch.stack(rows).tolist()
-    steps = []
-    for result, row in zip(results, values):
-        count = len(result.names)
-        flags = iter(bool(value) for value in row[count + 1 :])
-        d, g = (None if flag is None else next(flags) for flag in (result.discriminator_updated, result.generator_updated))
-        steps.append(StepValues(dict(zip(result.names, row[:count])), d, row[count] > 0, g))
-    return steps
 
 
 @dataclass
@@ -169,14 +93,7 @@ class Trainer:
         self.config = config
         self.loss = config.validate()
         self.context, self.device = distributed.setup(config.device)
-        if config.cuda_graph and self.device.type != "cuda":
-            raise InvertnetError(f"--cuda-graph needs a CUDA device, not {self.device}")
-        if config.cuda_graph and self.context.distributed:
-            raise InvertnetError("--cuda-graph trains on one process; under torchrun leave it off")
-        if config.gpu_decode and self.device.type != "cuda":
-            raise InvertnetError(f"--gpu-decode decodes JPEGs with nvJPEG on a CUDA device, not {self.device}: leave it off (--no-gpu-decode)")
-        if config.batch_size % self.context.world_size:
-            raise InvertnetError(f"--batch-size {config.batch_size} (the global batch) must be divisible by the {self.context.world_size} processes")
+        check_launch(config, self.device, self.context.distributed, self.context.world_size)
         self.local_batch = config.batch_size // self.context.world_size
         torch.manual_seed(config.seed)  # the same initial weights in every process
 
@@ -194,25 +111,12 @@ class Trainer:
         if config.gpu_decode:  # refused now rather than when the loader starts
             check_gpu_decode(config.data == SYNTHETIC, self.geometry.resize, self.crops)
         tail_bias = checkpoint is not None and has_tail_biases(checkpoint.module_state("generator"))  # a run from before 0.2 goes on as it was
-        self.generator = fit(build_model(config.model, config.layer, self.alexnet, tail_bias, config.fc_width).to(self.device))
+        self.update = build_step(config, self.loss, self.context, self.device, self.precision, self.alexnet, self.comparator, tail_bias)
+        """What one step computes (:mod:`invertnet.training.step`); the trainer feeds it batches and keeps the run."""
+        self.generator, self.g_optimizer, self.g_schedule = self.update.generator, self.update.g_optimizer, self.update.g_schedule
         """The network being trained: a :class:`Generator`, a :class:`VAE` or an :class:`Autoencoder` (saved as ``generator.*``)."""
-        betas = (config.beta1, config.beta2)
-        self.g_optimizer = self.precision.adam(self.generator.parameters(), config.lr, betas)
-        self.g_schedule = StepSchedule(self.g_optimizer, config.lr, config.lr_milestones, config.lr_gamma)
-        self.discriminator: Discriminator | None = None
-        self.d_optimizer: torch.optim.Optimizer | None = None
-        self.d_schedule: StepSchedule | None = None
-        if self.loss.adversarial:
-            self.discriminator = fit(build_discriminator(config.model, config.layer).to(self.device))
-            self.d_optimizer = self.precision.adam(self.discriminator.parameters(), config.lr, betas, config.d_weight_decay)
-            self.d_schedule = StepSchedule(self.d_optimizer, config.lr, config.lr_milestones, config.lr_gamma)
-        self._g_train: torch.nn.Module = self._compiled(self._wrap(self.generator))
-        self._d_train: torch.nn.Module | None = None
-        self._d_frozen: torch.nn.Module | None = None
-        if self.discriminator is not None:
-            self._d_train = self._compiled(self._wrap(self.discriminator))
-            self._d_frozen = self._compiled(self.discriminator)  # the bare module for G's pass: no DDP bookkeeping
-        self.gate = Gate(config.gate, config.gate_stop, config.gate_resume, config.gate_pause_generator, device=self.device)
+        self.discriminator, self.d_optimizer, self.d_schedule = self.update.discriminator, self.update.d_optimizer, self.update.d_schedule
+        self.gate = self.update.gate
         self.step = 0
         self.skipped: set[int] = set()
         self._signal_received: int | None = None  # set by a signal in this process
@@ -220,50 +124,11 @@ class Trainer:
         self._samples: torch.Tensor | None = None
         self.warnings: list[str] = []
         """What a user should know about this run before it goes on (a changed data folder)."""
-        self._stop_flag = torch.zeros((), device=self.device)  # set before each step: read inside a captured one
-        self._captured = CapturedStep(self._step, GRAPH_WARMUP, before_capture=lambda: self._set_capturable(True)) if config.cuda_graph else None
         if checkpoint is not None:
             self._restore(checkpoint)
-        else:
-            self._check_feature_term()
-
-    def _check_feature_term(self) -> None:
-        """Warn when the feature term between two different sample images weighs next to nothing against the image term.
-
-        With a comparator whose features are far smaller than CaffeNet's (a random network with
-        PyTorch's initialisation, say), lambda_feat = 0.01 makes a ``full`` run an ``adv+image``
-        one in all but name; ``invertnet calibrate`` gives the lambda_feat that fits.
-        """
-        if self.comparator is None or self.loss.lambda_img <= 0 or self.loss.image_loss != "l2":
-            return
-        images = self.sample_images().to(self.device)
-        if len(images) < 2:
-            return
-        feature, image = term_balance(self.comparator, images, self.loss.lambda_feat, self.loss.lambda_img)
-        if feature < LIGHT_FEATURE_TERM * image:
-            self.warnings.append(
-                f"between two different sample images the weighted feature term is {feature:.3g} and the image term {image:.3g}: "
-                f"the feature term would steer nothing (the {self.loss.comparator} features of {self.alexnet.identity} are far smaller "
-                f"than CaffeNet's, for which lambda_feat {self.loss.lambda_feat:g} was set). "
-                f"`invertnet calibrate --data {self.config.data} --alexnet {self.config.alexnet} --comparator {self.loss.comparator}` "
-                "measures the --lambda-feat that fits"
-            )
-
-    def _wrap(self, module: torch.nn.Module) -> torch.nn.Module:
-        """DistributedDataParallel when several processes train together; the module itself otherwise."""
-        if not self.context.distributed:
-            return module
-        return DistributedDataParallel(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-
-    def _compiled(self, module: torch.nn.Module) -> torch.nn.Module:
-        """``torch.compile`` of the module when the config asks for it (``--compile``)."""
-        return torch.compile(module) if self.config.compile else module
-
-    def _set_capturable(self, capturable: bool) -> None:
-        """Mark the optimizers for graph capture, or not (fused Adam computes the same either way)."""
-        for optimizer in (self.g_optimizer, self.d_optimizer):
-            for group in optimizer.param_groups if optimizer is not None else []:
-                group["capturable"] = capturable
+        elif self.comparator is not None:
+            warning = feature_term_warning(self.comparator, self.loss, self.sample_images().to(self.device), self.alexnet.identity, config)
+            self.warnings += [warning] if warning else []
 
     @classmethod
     def resume(
@@ -285,17 +150,7 @@ class Trainer:
             config = TrainConfig.from_dict(checkpoint.config)
         except InvertnetError as error:
             raise InvertnetError(f"{path} is damaged: {error}") from None
-        config.out, config.device, config.workers = str(out), device, workers
-        if steps is not None:
-            config.steps = steps
-        if cuda_graph is not None:
-            config.cuda_graph = cuda_graph
-        if gpu_decode is not None:
-            config.gpu_decode = gpu_decode
-        if data is not None:
-            config.data = str(data)
-        elif config.data != "synthetic" and not Path(config.data).exists():
-            raise InvertnetError(f"the run's data folder {config.data} is gone: if it moved, pass its new place with --data")
+        config.resumed_in(out, steps=steps, device=device, workers=workers, cuda_graph=cuda_graph, gpu_decode=gpu_decode, data=data)
         return cls(config, checkpoint)
 
     # ----------------------------------------------------------------- state
@@ -313,19 +168,7 @@ class Trainer:
 
     def _load_states(self, checkpoint: Checkpoint) -> None:
         """Networks, optimizers, gate and counters from a checkpoint, each checked whole."""
-        pairs = [(self.generator, self.g_optimizer, self.g_schedule, "generator")]
-        if self.discriminator is not None and self.d_optimizer is not None and self.d_schedule is not None:
-            pairs.append((self.discriminator, self.d_optimizer, self.d_schedule, "discriminator"))
-        for module, optimizer, schedule, name in pairs:
-            module.load_state_dict(checkpoint.module_state(name))
-            if not all(torch.isfinite(t).all() for t in module.state_dict().values()):
-                raise ValueError(f"the {name} has NaN or infinite weights")
-            optimizer.load_state_dict(unflatten_optimizer(f"optim.{name}", checkpoint.tensors, checkpoint.metadata[f"invertnet.optim.{name}"]))
-            parameters = [p for group in optimizer.param_groups for p in group["params"]]
-            if any(set(optimizer.state.get(p, {})) != {"step", "exp_avg", "exp_avg_sq"} for p in parameters):
-                raise ValueError(f"the {name}'s Adam state is incomplete")
-            schedule.restore()  # its count of updates from Adam's; the optimizer reads the schedule's rate again
-        self._set_capturable(False)  # a saved graph run's flag; set again at capture
+        self.update.load_state(checkpoint)
         state = checkpoint.state
         self.step = checkpoint.step
         if self.step < 1:
@@ -345,185 +188,30 @@ class Trainer:
         return base_metadata(self.config.layer, self.alexnet.identity, config, self.step, kind, self.config.model)
 
     def save(self) -> Path:
-        """Write the training checkpoint, then the generator file, each atomically.
-
-        In that order, a process killed between the two leaves a checkpoint to resume from,
-        never a generator without one (which a new run refuses to overwrite).
-        """
-        tensors = {f"generator.{k}": v for k, v in self.generator.state_dict().items()}
-        generator_only = dict(tensors)
-        metadata = self._metadata("training")
-        optim, metadata["invertnet.optim.generator"] = flatten_optimizer("optim.generator", self.g_optimizer)
-        tensors.update(optim)
-        if self.discriminator is not None and self.d_optimizer is not None:
-            tensors.update({f"discriminator.{k}": v for k, v in self.discriminator.state_dict().items()})
-            optim, metadata["invertnet.optim.discriminator"] = flatten_optimizer("optim.discriminator", self.d_optimizer)
-            tensors.update(optim)
-        metadata["invertnet.state"] = json.dumps({
-            "gate_active": bool(self.gate.discriminator), "generator_active": bool(self.gate.generator), "skipped_indices": sorted(self.skipped), "world_size": self.context.world_size,
-            "data_fingerprint": self.source.fingerprint,
-        })
-        checkpoint = atomic_save(tensors, metadata, self.out / CHECKPOINT_NAME)  # first: a run with a generator always has one
-        atomic_save(generator_only, self._metadata("generator"), self.out / GENERATOR_NAME)
-        return checkpoint
+        """Write the training checkpoint, then the generator file (:func:`invertnet.training.run_folder.save`)."""
+        state = {
+            "gate_active": bool(self.gate.discriminator), "generator_active": bool(self.gate.generator), "skipped_indices": sorted(self.skipped),
+            "world_size": self.context.world_size, "data_fingerprint": self.source.fingerprint,
+        }
+        return run_folder.save(self.out, self.update, self._metadata, state)
 
     # ------------------------------------------------------------------ step
     def train_step(self, images: torch.Tensor) -> StepResult:
-        """One DeePSiM iteration on this process's share of the batch ([0, 1] crops), with no host sync.
-
-        The losses are averaged over processes once per step, so the discriminator gate and a
-        requested stop are decided identically everywhere. Both decisions stay on the device:
-        the gate is a tensor, and an update that must not happen (D while the gate is
-        closed; anything on a step whose losses are not finite) is skipped inside the fused
-        Adam kernel through its ``found_inf`` input, the mechanism torch's GradScaler uses,
-        which leaves weights, moments and step count as they were. With ``--cuda-graph``
-        the same computation is captured once and replayed (:class:`CapturedStep`).
-        """
+        """One DeePSiM iteration (:class:`DeePSiMStep`) on this process's share of the batch ([0, 1] crops), with no host sync."""
         torch.manual_seed(mix_seed(self.config.seed, self.step, self.context.rank))  # dropout: a function of (seed, step, rank)
-        self._stop_flag.fill_(float(self._signal_received is not None))
-        images = images.to(self.device, non_blocking=True)
-        stats, d_updated, g_updated = self._step(images) if self._captured is None else self._captured(images)
-        assert stats is not None
-        return StepResult(self._names, stats, d_updated, g_updated)
-
-    @property
-    def _names(self) -> tuple[str, ...]:
-        """The loss terms a step reports, in the order of its stats."""
-        return ("loss", *self.loss.terms, *(("discr",) if self._d_train is not None else ()))
-
-    def _step(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """The step's device work on a batch already on the device: (stats, whether D was updated, whether G was).
-
-        With ``--gate paper`` (or no discriminator) G is updated first and the gate decides from
-        this step's losses whether D is; with ``--gate script`` D is updated first, L_adv comes
-        from the updated D, and the losses decide the next step (:mod:`invertnet.training.gate`).
-        """
-        x = self.precision.images(images)
-        with self._autocast():
-            real = x * 255.0
-            fake, features, kl = self._reconstruct(x)
-        if self._d_train is not None and self.gate.decides_ahead:
-            return self._step_discriminator_first(real, fake, features, kl)
-        with self._autocast():
-            loss = self._generator_loss(fake, real, features, kl)
-            parts = {"loss": loss.total, **loss.terms}
-            if self._d_train is not None:
-                parts["discr"] = self._discriminator_loss(real, fake, features)
-        stats = self._stats(parts)
-        finite = torch.isfinite(stats[:-1]).all()
-        self._update(self.g_optimizer, self.g_schedule, loss.total, finite)
-        if self.d_optimizer is None or self.d_schedule is None:
-            return stats, None, None
-        losses = dict(zip(parts, stats))
-        updated = self.gate.decide(losses["discr"], losses["adv"])[0] & finite
-        self._update(self.d_optimizer, self.d_schedule, self.loss.lambda_adv * parts["discr"], updated)
-        return stats, updated, None
-
-    def _step_discriminator_first(
-        self, real: torch.Tensor, fake: torch.Tensor, features: torch.Tensor | None, kl: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``--gate script``: D's update on real and G(y), then G's loss with the updated D, then G's update."""
-        assert self.d_optimizer is not None and self.d_schedule is not None
-        train_d, train_g = self.gate.discriminator.clone(), self.gate.generator.clone()  # decided by the last step
-        with self._autocast():
-            discr = self._discriminator_loss(real, fake, features)
-        d_finite = torch.isfinite(distributed.all_mean(discr.detach().float().view(1), self.context)).all()
-        d_updated = train_d & d_finite
-        self._update(self.d_optimizer, self.d_schedule, self.loss.lambda_adv * discr, d_updated)
-        with self._autocast():
-            loss = self._generator_loss(fake, real, features, kl)
-        parts = {"loss": loss.total, **loss.terms, "discr": discr}
-        stats = self._stats(parts)
-        g_updated = train_g & torch.isfinite(stats[:-1]).all()
-        self._update(self.g_optimizer, self.g_schedule, loss.total, g_updated)
-        losses = dict(zip(parts, stats))
-        self.gate.decide(losses["discr"], losses["adv"])
-        return stats, d_updated, g_updated
-
-    def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        return self.precision.autocast(cache=self._captured is None)
-
-    def _generator_loss(self, fake: torch.Tensor, real: torch.Tensor, features: torch.Tensor | None, kl: torch.Tensor | None) -> GeneratorLoss:
-        """Eq. 1 (plus the VAE's KL term), through the discriminator as it is now, whose weights get no gradient."""
-        logits_fake = None
-        if self._d_frozen is not None and self.discriminator is not None:
-            self.discriminator.requires_grad_(False)
-            logits_fake = self._d_frozen(fake, features)
-            self.discriminator.requires_grad_(True)
-        return generator_loss(self.loss, fake, real, self.comparator, logits_fake, kl)
-
-    def _discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
-        """Eq. 3 on the real images and the (detached) reconstructions, in one pass."""
-        assert self._d_train is not None
-        both = None if features is None else torch.cat([features, features])
-        logits = self._d_train(torch.cat([real, fake.detach()]), both)
-        return discriminator_loss(logits[: len(real)], logits[len(real) :])
-
-    def _stats(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The step's losses averaged over the processes, then the stop flag."""
-        assert tuple(parts) == self._names
-        return distributed.all_mean(torch.stack([v.detach().float() for v in parts.values()] + [self._stop_flag]), self.context)
-
-    @staticmethod
-    def _update(optimizer: torch.optim.Optimizer, schedule: StepSchedule, loss: torch.Tensor, apply: torch.Tensor) -> None:
-        """Backpropagate ``loss`` and take the optimizer's step at its scheduled rate, skipped on the device unless ``apply``.
-
-        The discriminator's loss arrives weighted by lambda_adv, as in Caffe, where the loss
-        layer's weight (100) scales the gradient of every network it reaches; Adam does not
-        see the scale, except against ``--d-weight-decay``, which is added to that gradient.
-        """
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        schedule.before_step()
-        _step_unless(optimizer, ~apply)
-        schedule.after_step(apply)
-
-    def _reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """The trained network's output for ``x``: (fake image in 0-255 units, features D is conditioned on, KL term)."""
-        if self.config.model == INVERTER:
-            with torch.no_grad():
-                features = self.alexnet(x, self.config.layer)
-            return self._g_train(features), features, None
-        if self.config.model == VAE_KIND:
-            fake, mu, logvar = self._g_train(x)
-            return fake, None, kl_divergence(mu, logvar)
-        return self._g_train(x), None, None
+        return self.update(images.to(self.device, non_blocking=True), self._signal_received is not None)
 
     # --------------------------------------------------------------- outputs
     def sample_images(self) -> torch.Tensor:
-        """Fixed images for the sample grids: the first held-out ones where the data has a val split."""
+        """Fixed images for the sample grids (:func:`invertnet.training.samples.fixed_images`), read once."""
         if self._samples is None:
-            try:
-                source = open_source(self.config.data, "val")
-            except InvertnetError:
-                source = self.source
-            images: list[torch.Tensor] = []
-            for index in range(min(len(source), 10 * SAMPLE_COUNT)):
-                try:
-                    images.append(eval_crop(source.load(index), self.geometry.size, self.geometry.resize, self.crops))
-                except BrokenImage:
-                    continue
-                if len(images) == SAMPLE_COUNT:
-                    break
-            if not images:
-                raise InvertnetError(f"none of the first {10 * SAMPLE_COUNT} images of {self.config.data} can be read")
-            self._samples = torch.stack(images)
+            self._samples = samples.fixed_images(self.config.data, self.source, self.geometry, self.crops)
         return self._samples
 
-    @torch.no_grad()
     def write_samples(self) -> Path:
-        """A grid: inputs in the first row, their reconstructions in the second; a VAE adds a row of samples from the prior."""
-        inputs = self.sample_images().to(self.device)
-        self.generator.eval()
-        if self.config.model == INVERTER:
-            rows = [self.generator(self.alexnet(inputs, self.config.layer))]
-        else:
-            rows = [self.generator.decode(self.generator.encode(inputs))[..., : inputs.shape[-2], : inputs.shape[-1]]]
-        if self.config.model == VAE_KIND:
-            rows.append(self.generator.sample(len(inputs), torch.Generator().manual_seed(self.config.seed)))
-        self.generator.train()
-        images = torch.cat([inputs, *((row / 255.0).clamp(0, 1) for row in rows)])
-        return save_image(grid(images, columns=len(inputs)), run_folder.sample_path(self.out, self.step))
+        """The sample grid of this step (:func:`invertnet.training.samples.grid_of`) in the run folder."""
+        picture = samples.grid_of(self.config.model, self.config.layer, self.generator, self.alexnet, self.sample_images().to(self.device), self.config.seed)
+        return save_image(picture, run_folder.sample_path(self.out, self.step))
 
     # ------------------------------------------------------------------ loop
     def _handle_signal(self, signum: int, frame: object) -> None:
@@ -589,7 +277,7 @@ class Trainer:
                 stop = self._stop_signal is not None and not pending  # every step so far read back and checked
                 if due["log"] or stop:
                     elapsed = time.perf_counter() - started
-                    record = self._log_record(window, elapsed)
+                    record = run_folder.metrics_record(window, elapsed, self.step, self.config, len(self.skipped), self.update)
                     if main:
                         run_folder.append_metrics(self.out, record)
                         if on_log is not None:
@@ -623,22 +311,3 @@ class Trainer:
 
     def _skipped_names(self) -> list[str]:
         return [self.source.name(i) for i in sorted(self.skipped)]
-
-    def _log_record(self, window: list[StepValues], elapsed: float) -> dict[str, object]:
-        keys = window[-1].values.keys()
-        record: dict[str, object] = {"step": self.step, "steps": self.config.steps}
-        record.update({k: sum(r.values[k] for r in window) / len(window) for k in keys})
-        if self.discriminator is not None:
-            record["d_updated"] = window[-1].discriminator_updated
-            record["d_update_rate"] = sum(r.discriminator_updated for r in window) / len(window)
-        if window[-1].generator_updated is not None:
-            record["g_updated"] = window[-1].generator_updated
-            record["g_update_rate"] = sum(bool(r.generator_updated) for r in window) / len(window)
-        record["images_per_s"] = len(window) * self.config.batch_size / max(elapsed, 1e-9)
-        record["skipped_files"] = len(self.skipped)
-        if self.context.distributed:
-            record["processes"] = self.context.world_size
-            record["in_sync"] = distributed.in_sync(self.generator, self.context) and (
-                self.discriminator is None or distributed.in_sync(self.discriminator, self.context)
-            )
-        return record

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from ..data.datasets import SYNTHETIC
 from ..errors import InvertnetError
 from ..files.atomic import atomic_path, check_writable
 from ..files.guarded import open_append, open_input
-from ..weights.checkpoint import CHECKPOINT_NAME, GENERATOR_NAME
+from ..weights.checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, atomic_save
+from . import distributed
+from .config import TrainConfig
+from .step import DeePSiMStep, StepValues
 
 METRICS_NAME = "metrics.jsonl"
 CONFIG_NAME = "config.json"
@@ -87,3 +91,38 @@ def append_metrics(out: Path, record: dict[str, object]) -> None:
 def sample_path(out: Path, step: int) -> Path:
     """Where the sample grid of ``step`` goes."""
     return out / SAMPLES / f"step_{step:07d}.png"
+
+
+def metrics_record(window: list[StepValues], elapsed: float, step: int, config: TrainConfig, skipped: int, update: DeePSiMStep) -> dict[str, object]:
+    """The ``metrics.jsonl`` record of a log window: the mean of each loss term, the gate's updates, the speed, the sync check."""
+    keys = window[-1].values.keys()
+    record: dict[str, object] = {"step": step, "steps": config.steps}
+    record.update({k: sum(r.values[k] for r in window) / len(window) for k in keys})
+    if update.discriminator is not None:
+        record["d_updated"] = window[-1].discriminator_updated
+        record["d_update_rate"] = sum(bool(r.discriminator_updated) for r in window) / len(window)
+    if window[-1].generator_updated is not None:
+        record["g_updated"] = window[-1].generator_updated
+        record["g_update_rate"] = sum(bool(r.generator_updated) for r in window) / len(window)
+    record["images_per_s"] = len(window) * config.batch_size / max(elapsed, 1e-9)
+    record["skipped_files"] = skipped
+    if update.context.distributed:
+        record["processes"] = update.context.world_size
+        record["in_sync"] = distributed.in_sync(update.generator, update.context) and (
+            update.discriminator is None or distributed.in_sync(update.discriminator, update.context)
+        )
+    return record
+
+
+def save(out: Path, update: DeePSiMStep, metadata: Callable[[str], dict[str, str]], state: dict[str, object]) -> Path:
+    """Write the training checkpoint, then the generator file, each atomically; ``metadata(kind)`` is each file's.
+
+    In that order, a process killed between the two leaves a checkpoint to resume from,
+    never a generator without one (which a new run refuses to overwrite).
+    """
+    tensors, optimizers = update.state()
+    generator_only = {name: value for name, value in tensors.items() if name.startswith("generator.")}
+    training = {**metadata("training"), **optimizers, "invertnet.state": json.dumps(state)}
+    checkpoint = atomic_save(tensors, training, out / CHECKPOINT_NAME)  # first: a run with a generator always has one
+    atomic_save(generator_only, metadata("generator"), out / GENERATOR_NAME)
+    return checkpoint
