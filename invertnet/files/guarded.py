@@ -8,7 +8,7 @@ libraries that take a path), which opens without blocking, checks the open file 
 (``fstat``, so a swap between a check and the open cannot fool it), and refuses anything but
 a regular file, or one over its size bound, with one clear error. Files invertnet appends to
 inside a run folder (the lock, the metrics) go through :func:`open_append`, which never
-follows a symlink out of the folder. A test (``tests/test_files.py``) fails on any other
+follows a symlink out of the folder. A test (``tests/files/test_guarded.py``) fails on any other
 ``open`` in the package, so the next new file type cannot forget it.
 """
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from published_formats import write_caffemodel
 from safetensors.torch import save_file
-from test_authors_models import write_caffemodel
 
 from invertnet import encoders
 from invertnet.cli import main

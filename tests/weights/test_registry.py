@@ -5,13 +5,12 @@ files converted exactly; imports, defaults and the CLI end to end (figure layers
 import hashlib
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
-from test_authors_models import _blob, _field, port_features, port_generator, port_state, write_port_caffenet
+from published_formats import port_features, port_generator, port_state, write_generator_caffemodel, write_port_caffenet, write_release
 from torch import nn
 
 from invertnet import encoders
@@ -22,24 +21,6 @@ from invertnet.inversion import Inverter, generator_from_checkpoint, resolve_wei
 from invertnet.weights import registry as weights
 from invertnet.weights.checkpoint import load_checkpoint
 from invertnet.weights.upconvgan import convert_upconvgan, generator_from_upconvgan
-
-
-def write_generator_caffemodel(path: Path, net: nn.Sequential, swap: bool = False, head_names: str = "R", deconv_biases: bool = True) -> None:
-    """A Caffe generator.caffemodel (``layer`` format) from the port's layout: Linear as InnerProduct, Conv2d as Convolution,
-    ConvTranspose2d as Deconvolution; ``swap``: every 3x3 layer stored as its other form (kernel flipped, in/out swapped)."""
-    message = b""
-    for name, module in net.named_children():
-        if not hasattr(module, "weight"):
-            continue
-        weight, bias = module.weight.detach(), module.bias.detach()
-        kind = {nn.Linear: "InnerProduct", nn.Conv2d: "Convolution", nn.ConvTranspose2d: "Deconvolution"}[type(module)]
-        if swap and kind != "InnerProduct" and module.kernel_size == (3, 3) and module.stride == (1, 1) and module.padding == (1, 1):
-            weight, kind = weight.transpose(0, 1).flip(2, 3), "Convolution" if kind == "Deconvolution" else "Deconvolution"
-        blobs = [weight] + ([bias] if deconv_biases or not name.startswith("deconv") else [])
-        caffe_name = name if head_names == "R" or not name.startswith("Rconv") else name[1:]
-        body = _field(1, caffe_name.encode()) + _field(2, kind.encode()) + b"".join(_field(7, _blob(blob, legacy=False)) for blob in blobs)
-        message += _field(100, body)
-    path.write_bytes(_field(1, b"generator") + message)
 
 
 @pytest.fixture(scope="module")
@@ -94,17 +75,6 @@ def test_a_file_that_is_not_the_generator_is_refused(tmp_path, ports):
         weights.read_generator(tmp_path / "flat.pt", "conv5")
 
 
-def write_release(path: Path, net: nn.Sequential, folder: str = "pool5") -> Path:
-    """A zip laid out as the authors' release: release_deepsim_v0/pool5/generator.caffemodel (and a text file beside it)."""
-    caffemodel = path.parent / "generator.caffemodel"
-    write_generator_caffemodel(caffemodel, net)
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.write(caffemodel, f"release_deepsim_v0/{folder}/generator.caffemodel")
-        archive.writestr(f"release_deepsim_v0/{folder}/readme.txt", "a generator\n")
-    caffemodel.unlink()
-    return path
-
-
 @pytest.fixture
 def served(tmp_path, monkeypatch):
     """A folder served through file:// as the Hugging Face port and the release, and an empty TORCH_HOME."""
@@ -142,7 +112,7 @@ def test_every_model_comes_from_the_port_file(served, ports, name):
     expected = convert_upconvgan(port_net(ports, model.port).state_dict(), model.layer)
     stored = checkpoint.module_state("generator")
     assert stored.keys() == expected.keys() and all(torch.equal(stored[key], expected[key]) for key in expected)
-    if model.layer in ("norm1", "conv3", "conv5"):  # the file rebuilds the right network (the conversion itself: test_authors_models)
+    if model.layer in ("norm1", "conv3", "conv5"):  # the file rebuilds the right network (the conversion itself: test_upconvgan)
         _same(generator_from_checkpoint(checkpoint, random_caffenet(0)), generator_from_upconvgan(port_net(ports, model.port).state_dict(), model.layer),
               port_features(model.port, 1))
 

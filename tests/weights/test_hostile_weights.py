@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from published_formats import pb_blob, pb_field, pb_varint, port_generator, write_caffemodel, write_generator_caffemodel
 from safetensors.torch import save_file
-from test_authors_models import _blob, _field, _varint, port_generator, write_caffemodel
-from test_weights import write_generator_caffemodel
 
 from invertnet.cli import main
 from invertnet.encoders.caffenet import CAFFE_LAYERS, caffenet_from_caffemodel, random_caffenet
@@ -31,19 +30,19 @@ def pool5():
 
 
 def _layer(name: str, *blobs: bytes) -> bytes:
-    return _field(100, _field(1, name.encode()) + _field(2, b"Convolution") + b"".join(_field(7, blob) for blob in blobs))
+    return pb_field(100, pb_field(1, name.encode()) + pb_field(2, b"Convolution") + b"".join(pb_field(7, blob) for blob in blobs))
 
 
 def _shape(*dims: int) -> bytes:
-    return _field(7, b"".join(_varint(1 << 3) + _varint(dim) for dim in dims))
+    return pb_field(7, b"".join(pb_varint(1 << 3) + pb_varint(dim) for dim in dims))
 
 
 @pytest.mark.parametrize("blob, message", [
-    (_shape(2) + _field(5, b"\0" * 6), "not 4-byte floats"),  # data length not a multiple of 4
-    (_shape(1) + _varint(5 << 3) + _varint(7), "not 4-byte floats"),  # data written as a varint
-    (_shape(2) + _field(8, b"\0" * 12), "not 8-byte floats"),
+    (_shape(2) + pb_field(5, b"\0" * 6), "not 4-byte floats"),  # data length not a multiple of 4
+    (_shape(1) + pb_varint(5 << 3) + pb_varint(7), "not 4-byte floats"),  # data written as a varint
+    (_shape(2) + pb_field(8, b"\0" * 12), "not 8-byte floats"),
     (_shape(1 << 62, 1 << 62, 4), "holds 0 values"),  # dimensions whose product overflows int64
-    (_shape(1 << 40) + _field(5, b""), "holds 0 values"),
+    (_shape(1 << 40) + pb_field(5, b""), "holds 0 values"),
 ])
 def test_malformed_blobs_are_refused(tmp_path, blob, message):
     (tmp_path / "bad.caffemodel").write_bytes(_layer("conv1", blob))
@@ -68,7 +67,7 @@ def test_a_caffenet_with_wrongly_shaped_blobs_is_refused(tmp_path, capsys):
     for name in CAFFE_LAYERS:
         module = getattr(net, name)
         weight = module.weight.detach().reshape(-1)[:7] if name == "conv1" else module.weight.detach()
-        message += _layer(name, _blob(weight, False), _blob(module.bias.detach()[0] if name == "fc8" else module.bias, False))
+        message += _layer(name, pb_blob(weight, False), pb_blob(module.bias.detach()[0] if name == "fc8" else module.bias, False))
     (tmp_path / "bad.caffemodel").write_bytes(message)
     with pytest.raises(InvertnetError, match="layer conv1 holds 7 weights"):
         caffenet_from_caffemodel(tmp_path / "bad.caffemodel")
@@ -182,7 +181,7 @@ def test_a_read_only_cache_is_named_as_such(tmp_path, monkeypatch, capsys, pool5
     """
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("INVERTNET_WEIGHTS", str(tmp_path / "none"))
-    from test_weights import write_release
+    from published_formats import write_release
 
     weights.release_path().parent.mkdir(parents=True)
     write_release(weights.release_path(), pool5)

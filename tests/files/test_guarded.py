@@ -18,7 +18,7 @@ from invertnet.errors import InvertnetError
 from invertnet.files.guarded import check_input, open_append, open_input, read_input, read_text_input
 from invertnet.training import TrainConfig, Trainer
 
-PACKAGE = Path(__file__).resolve().parent.parent / "invertnet"
+PACKAGE = Path(__file__).resolve().parents[2] / "invertnet"
 
 
 @contextmanager
