@@ -17,7 +17,7 @@ from rich.table import Table
 
 from ..data.datasets import CROP_STYLES, SPLITS, crop_style, eval_count, has_splits, open_source
 from ..devices import resolve_device
-from ..encoders import Encoder, input_size, load_encoder
+from ..encoders import Encoder, load_encoder
 from ..encoders.alexnet import check_layer
 from ..errors import InvertnetError
 from ..evaluation.lpips import load_lpips
@@ -141,27 +141,12 @@ def eval_command(
         crops = crops if given(ctx, "crops") else "caffe"
         unclamped = unclamped if given(ctx, "unclamped") else True
     crop_style(crops)
-    check_results_file("--json", json_path, ".json")
-    check_results_file("--csv", csv_path, ".csv")
-    for flag, folder in (("--html", html_dir), ("--save-reconstructions", save_reconstructions)):
-        if folder is not None:
-            check_writable(folder, folder=True, flag=flag)
+    _check_outputs(json_path, csv_path, html_dir, save_reconstructions)
     if limit is not None and limit < 2:
         raise InvertnetError(f"--limit must be at least 2 (the error is normalised by distances between test images), got {limit}")
     if not 1 <= batch_size <= MAX_BATCH:
         raise InvertnetError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {batch_size}")
-    chosen = list(dict.fromkeys(method or ["generator"]))
-    for name in chosen:
-        if name not in METHODS:
-            raise InvertnetError(f"unknown --method {name!r}: choose from {', '.join(METHODS)}")
-    needed = (("--weights", weights, "generator"), ("--optimize-iterations", optimize_iterations, "optimize"), ("--mean-images", mean_images, "mean"),
-              ("--mean-data", mean_data, "mean"))
-    for flag, value, needs in needed:
-        if value is not None and needs not in chosen:
-            raise InvertnetError(f"{flag} applies to --method {needs}, which is not among the chosen methods ({', '.join(chosen)})")
-    for flag, value in (("--optimize-iterations", optimize_iterations), ("--mean-images", mean_images)):
-        if value is not None and value < 1:
-            raise InvertnetError(f"{flag} must be a positive integer, got {value}")
+    chosen = _chosen_methods(method, weights, optimize_iterations, mean_images, mean_data)
     if layer is not None:
         check_layer(layer)
     if not has_splits(data):
@@ -187,17 +172,10 @@ def eval_command(
         if name in chosen and not layers:
             raise InvertnetError(f"--method {name} needs --layer (or --weights to take layers from)")
     base = alexnet or next(iter(groups), "imagenet")  # the encoder of the baselines: --alexnet, else the first generator's
-    if "optimize" in chosen:
-        config = OptimizeConfig().scaled(optimize_iterations or OptimizeConfig().iterations)
-        groups.setdefault(base, []).extend(optimize_method(encoder(base), name, config) for name in layers)
-    if "mean" in chosen:
-        assert mean_data is not None
-        train_source = open_source(mean_data, "train")
-        count = eval_count(train_source, mean_images or MEAN_IMAGES)
-        with stderr.status(f"mean of {count} training images"):
-            mean = mean_image(train_source, count, size=input_size(base), crops=crops)
-        what = f"{mean_data} (train)" if has_splits(mean_data) else mean_data
-        groups.setdefault(base, []).extend(mean_method(mean, name, f"mean of {count} images of {what}") for name in layers)
+    baselines = _baselines(chosen, layers, encoder(base) if {"optimize", "mean"} & set(chosen) else None, optimize_iterations,
+                           mean_data, mean_images, crops)
+    if baselines:
+        groups.setdefault(base, []).extend(baselines)
     if len(groups) > 1:
         refuse(ctx, ["html_dir", "save_reconstructions"], f"to generators of different encoders ({', '.join(groups)}): their inputs are different crops; "
                "the table, --json and --csv compare them, or run eval once per encoder for the pictures")
@@ -224,6 +202,55 @@ def eval_command(
         announce(write_report(html_dir, results, THUMBNAILS))
     if save_reconstructions is not None:
         announce(save_reconstructions)
+
+
+def _check_outputs(json_path: Path | None, csv_path: Path | None, html_dir: Path | None, save_reconstructions: Path | None) -> None:
+    """Every output named, checked before any work: results files by their suffix, folders writable."""
+    check_results_file("--json", json_path, ".json")
+    check_results_file("--csv", csv_path, ".csv")
+    for flag, folder in (("--html", html_dir), ("--save-reconstructions", save_reconstructions)):
+        if folder is not None:
+            check_writable(folder, folder=True, flag=flag)
+
+
+def _chosen_methods(
+    method: list[str] | None, weights: list[str] | None, optimize_iterations: int | None, mean_images: int | None, mean_data: Path | None,
+) -> list[str]:
+    """The ``--method`` values, each known, with every method-specific option given only beside its method."""
+    chosen = list(dict.fromkeys(method or ["generator"]))
+    for name in chosen:
+        if name not in METHODS:
+            raise InvertnetError(f"unknown --method {name!r}: choose from {', '.join(METHODS)}")
+    needed = (("--weights", weights, "generator"), ("--optimize-iterations", optimize_iterations, "optimize"), ("--mean-images", mean_images, "mean"),
+              ("--mean-data", mean_data, "mean"))
+    for flag, value, needs in needed:
+        if value is not None and needs not in chosen:
+            raise InvertnetError(f"{flag} applies to --method {needs}, which is not among the chosen methods ({', '.join(chosen)})")
+    for flag, value in (("--optimize-iterations", optimize_iterations), ("--mean-images", mean_images)):
+        if value is not None and value < 1:
+            raise InvertnetError(f"{flag} must be a positive integer, got {value}")
+    return chosen
+
+
+def _baselines(
+    chosen: list[str], layers: list[str], base: Encoder | None, optimize_iterations: int | None, mean_data: Path | str | None,
+    mean_images: int | None, crops: str,
+) -> list[Method]:
+    """The baseline methods chosen, for each layer, on the encoder ``base``: the optimisation, and the mean training image."""
+    methods: list[Method] = []
+    if "optimize" in chosen:
+        assert base is not None
+        config = OptimizeConfig().scaled(optimize_iterations or OptimizeConfig().iterations)
+        methods += [optimize_method(base, name, config) for name in layers]
+    if "mean" in chosen:
+        assert base is not None and mean_data is not None
+        train_source = open_source(mean_data, "train")
+        count = eval_count(train_source, mean_images or MEAN_IMAGES)
+        with stderr.status(f"mean of {count} training images"):
+            mean = mean_image(train_source, count, size=base.input_size, crops=crops)
+        what = f"{mean_data} (train)" if has_splits(mean_data) else mean_data
+        methods += [mean_method(mean, name, f"mean of {count} images of {what}") for name in layers]
+    return methods
 
 
 def register(app: typer.Typer) -> None:

@@ -208,22 +208,9 @@ def evaluate_methods(
                 stores[layer].append(features[layer].float())
             inputs.append(to_uint8(images))
             for index, method in enumerate(methods):
-                code = features[method.layer] if method.encode is None else method.encode(images)
-                raw = method.reconstruct(code).float().to(device)
-                recon = to_uint8(raw).float().div(255.0).to(device) if clamp else raw  # what the errors measure
-                shown = recon.clamp(0, 1)  # what the image-quality metrics and the pictures see
-                with torch.no_grad():
-                    recon_features = alexnet(recon, tuple(dict.fromkeys([method.layer, "fc8"])))
-                    top1, top5 = class_agreement(features["fc8"], recon_features["fc8"])
-                    values = per_image[index]
-                    values["image_distance"].append(euclidean_per_sample(recon * 255.0, images * 255.0).cpu())
-                    values["feature_distance"].append(euclidean_per_sample(recon_features[method.layer], features[method.layer]).cpu())
-                    values["psnr"].append(psnr(shown, images).cpu())
-                    values["ssim"].append(ssim(shown, images).cpu())
-                    values["ms_ssim"].append(ms_ssim(shown, images).cpu())
-                    values["lpips"].append(lpips(shown, images).cpu() if lpips is not None else torch.full((len(images),), math.nan))
-                    values["top1"].append(top1.float().cpu())
-                    values["top5"].append(top5.float().cpu())
+                measures, shown = _measure(method, images, features, alexnet, lpips, clamp)
+                for key, value in measures.items():
+                    per_image[index][key].append(value)
                 if save_dir is not None:
                     for name, image, reconstruction in zip(batch_names, images, shown):
                         if index == 0:
@@ -243,7 +230,6 @@ def evaluate_methods(
     results = []
     for method, values in zip(methods, per_image):
         columns = {key: torch.cat(parts).double().numpy() for key, parts in values.items()}
-        lpips_mean = None if lpips is None else float(columns["lpips"].mean())
         results.append(
             EvalResult(
                 method=method.name, layer=method.layer, n=n,
@@ -251,13 +237,40 @@ def evaluate_methods(
                 feature_error=normalized_error(columns["feature_distance"], feature_normalizers[method.layer]),
                 image_normalizer=image_normalizer, feature_normalizer=feature_normalizers[method.layer],
                 psnr=float(columns["psnr"].mean()), ssim=float(columns["ssim"].mean()), ms_ssim=float(columns["ms_ssim"].mean()),
-                lpips=lpips_mean, top1_agreement=float(columns["top1"].mean()), top5_agreement=float(columns["top5"].mean()),
+                lpips=None if lpips is None else float(columns["lpips"].mean()),
+                top1_agreement=float(columns["top1"].mean()), top5_agreement=float(columns["top5"].mean()),
                 checkpoint=method.source, alexnet=alexnet.identity, data=data_name, comparator=method.comparator, crops=crops, clamped=clamp,
                 lpips_unavailable="" if lpips is not None else lpips_unavailable, names=list(names),
                 per_image={key: column.tolist() for key, column in columns.items()},
             )
         )
     return results
+
+
+def _measure(
+    method: Method, images: torch.Tensor, features: dict[str, torch.Tensor], alexnet: Encoder, lpips: LPIPS | None, clamp: bool,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One method on one batch: each per-image measure (on the CPU), and the reconstructions as pictures show them.
+
+    The errors and class agreement see the reconstructions as PNGs would hold them (8 bits, clipped),
+    or their raw values with ``clamp=False``; PSNR, SSIM, MS-SSIM and LPIPS always see the clipped images.
+    """
+    device = images.device
+    code = features[method.layer] if method.encode is None else method.encode(images)
+    raw = method.reconstruct(code).float().to(device)
+    recon = to_uint8(raw).float().div(255.0).to(device) if clamp else raw  # what the errors measure
+    shown = recon.clamp(0, 1)  # what the image-quality metrics and the pictures see
+    with torch.no_grad():
+        recon_features = alexnet(recon, tuple(dict.fromkeys([method.layer, "fc8"])))
+        top1, top5 = class_agreement(features["fc8"], recon_features["fc8"])
+        measures = {
+            "image_distance": euclidean_per_sample(recon * 255.0, images * 255.0),
+            "feature_distance": euclidean_per_sample(recon_features[method.layer], features[method.layer]),
+            "psnr": psnr(shown, images), "ssim": ssim(shown, images), "ms_ssim": ms_ssim(shown, images),
+            "lpips": lpips(shown, images) if lpips is not None else torch.full((len(images),), math.nan),
+            "top1": top1.float(), "top5": top5.float(),
+        }
+    return {key: value.cpu() for key, value in measures.items()}, shown
 
 
 def _save_thumbnails(target: tuple[Path, int], method: int, done: int, names: list[str], images: torch.Tensor, recon: torch.Tensor) -> None:
