@@ -193,7 +193,14 @@ def eval_command(
                 data_name=f"{data} ({split})", lpips=lpips, lpips_unavailable=lpips_note,
                 on_batch=lambda done, before=done_before: progress.update(task, completed=before + done), crops=crops, clamp=not unclamped,
             )
-    (stderr if str(json_path) == "-" else stdout_console()).print(table(results))  # with --json -, stdout is the JSON alone
+    _write_results(results, json_path, csv_path, html_dir, save_reconstructions)
+
+
+def _write_results(
+    results: list[EvalResult], json_path: Path | None, csv_path: Path | None, html_dir: Path | None, save_reconstructions: Path | None,
+) -> None:
+    """The table (on stderr when ``--json -`` makes stdout the JSON alone), then each results file asked for."""
+    (stderr if str(json_path) == "-" else stdout_console()).print(table(results))
     if json_path is not None:
         write_json(json_path, results)
     if csv_path is not None:
