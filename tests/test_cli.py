@@ -83,11 +83,13 @@ def test_eval(capsys, trained_run, tmp_path, monkeypatch):
     code, out, err = run(capsys, "eval", "--data", "synthetic", "--split", "val", "--layer", "conv5", "--weights", trained_run,
                          "--alexnet", ALEXNET, "--limit", "4", "--json", tmp_path / "r.json", "--save-reconstructions", tmp_path / "rec")
     assert code == 0, err
-    assert "LPIPS unavailable" in err and "alexnet-owt-7be5be79.pth" in err
+    lpips_lines = [line for line in err.splitlines() if "LPIPS" in line]
+    assert len(lpips_lines) == 1 and "alexnet-owt-7be5be79.pth (absent;" in lpips_lines[0] and "random:SEED" not in err  # one line, the file
     assert "full: " in out and "paper: Mahendran & Vedaldi" in out and "MS-SSIM" in out
     figures = json.loads((tmp_path / "r.json").read_text())
     assert figures["n"] == 4 and figures["layer"] == "conv5" and figures["alexnet"] == ALEXNET and figures["comparator"] == "conv5"
     assert 0 < figures["image_error"] < 5 and 0 < figures["feature_error"] < 5 and figures["lpips"] is None
+    assert figures["lpips_unavailable"] == lpips_lines[0].removeprefix("LPIPS unavailable: ")  # the reason, in the JSON
     assert len(list((tmp_path / "rec" / "recon").glob("*.png"))) == 4
 
 
@@ -175,6 +177,7 @@ def test_demo(capsys, tmp_path):
     figures = json.loads((tmp_path / "demo" / "eval.json").read_text())
     generator, baseline = figures["results"]
     assert generator["method"].startswith("image: ") and baseline["method"] == "mean training image"
+    assert generator["lpips"] is None and generator["lpips_unavailable"] == "not requested"  # said, not left empty
     verdict = "beats" if generator["image_error"] < baseline["image_error"] else "does NOT beat"
     assert f"the generator {verdict} the mean" in out
     assert 0 < figures["reconstruction_spread"] < 2 and f"is {100 * figures['reconstruction_spread']:.0f}% of the inputs'" in out

@@ -12,12 +12,13 @@ says why instead of failing, so evaluation can report the metric as unavailable.
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 
 import torch
 from torch import nn
 
-from ..encoders.alexnet import AlexNet, load_alexnet
+from ..encoders.alexnet import AlexNet, hub_checkpoint_path, load_alexnet
 from ..errors import InvertnetError
 from ..files.guarded import open_input
 
@@ -73,8 +74,14 @@ class LPIPS(nn.Module):
 
 
 def load_lpips(device: torch.device | str = "cpu") -> tuple[LPIPS | None, str]:
-    """LPIPS with torchvision's ImageNet AlexNet, or ``(None, reason)`` when it cannot be had."""
+    """LPIPS with torchvision's ImageNet AlexNet, or ``(None, reason)`` when it cannot be had.
+
+    The reason names the one file that would enable it (LPIPS was calibrated on that network:
+    another ``--alexnet`` would not do), and why the one there, if any, is not usable.
+    """
+    path = hub_checkpoint_path()
     try:
         return LPIPS(load_alexnet("imagenet", device=device)), ""
     except InvertnetError as error:
-        return None, str(error)
+        state = "absent" if not os.path.lexists(path) else f"not usable: {error}"
+        return None, f"it needs torchvision's ImageNet AlexNet, {path} ({state}; the folder follows TORCH_HOME)"

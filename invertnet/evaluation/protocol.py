@@ -240,7 +240,7 @@ def evaluate_methods(
                 lpips=None if lpips is None else float(columns["lpips"].mean()),
                 top1_agreement=float(columns["top1"].mean()), top5_agreement=float(columns["top5"].mean()),
                 checkpoint=method.source, alexnet=alexnet.identity, data=data_name, comparator=method.comparator, crops=crops, clamped=clamp,
-                lpips_unavailable="" if lpips is not None else lpips_unavailable, names=list(names),
+                lpips_unavailable="" if lpips is not None else (lpips_unavailable or "not requested"), names=list(names),
                 per_image={key: column.tolist() for key, column in columns.items()},
             )
         )
