@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from ..encoders import CAFFENET, EncoderSpec, caffenet_sources, load_encoder
 from ..encoders.alexnet import IMAGENET_SHA256_PREFIX, IMAGENET_WEIGHTS, LAYERS, TRAINABLE_LAYERS, check_layer, hub_checkpoint_path
 from ..encoders.caffenet import INPUT_SIZE, RGB_MEAN, CaffeNet
 from ..errors import InvertnetError
-from ..files.atomic import check_not_input
+from ..files.atomic import check_not_input, check_writable
 from ..files.caffemodel import CaffeLayer, parse_layers, read_layers
 from ..files.downloads import cache_dir, file_hash, read_state_dict
 from ..files.guarded import open_input
@@ -333,12 +332,10 @@ def _check_cache_writable(name: str) -> None:
     """Refuse at once, before any download or conversion, a cache that cannot take the converted generator."""
     folder = cache_dir()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
+        check_writable(folder, folder=True, flag="the weights cache")
+    except InvertnetError as error:
         raise InvertnetError(
-            f"the weights cache {folder} cannot be written ({error.strerror or error}), so {DEEPSIM}{name} cannot be kept there: "
+            f"{error}, so {DEEPSIM}{name} cannot be kept there: "
             f"set TORCH_HOME to a writable folder, or convert a copy you have with "
             f"`invertnet weights import FILE --as {DEEPSIM}{name} --out PATH` and pass --weights PATH"
         ) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 import time
 import zipfile
@@ -177,20 +178,19 @@ def test_weights_list_survives_odd_source_metadata(tmp_path, monkeypatch, capsys
 def test_a_read_only_cache_is_named_as_such(tmp_path, monkeypatch, capsys, pool5):
     """A good zip in a read-only TORCH_HOME: the cache is the problem, the zip is not to be deleted.
 
-    Tests run as root, who may write in a chmod 555 folder, so the read-only file system is simulated.
+    Tests run as root, who may write in a chmod 555 folder, so the read-only file system is simulated
+    where invertnet asks: access(2), which answers EROFS for a read-only mount even to root.
     """
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("INVERTNET_WEIGHTS", str(tmp_path / "none"))
     from published_formats import write_release
 
-    weights.release_path().parent.mkdir(parents=True)
+    cache = weights.release_path().parent
+    cache.mkdir(parents=True)
     write_release(weights.release_path(), pool5)
-
-    def read_only(*args, **kwargs):
-        raise OSError(30, "Read-only file system")
-
-    monkeypatch.setattr(weights.tempfile, "TemporaryFile", read_only)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != cache and real_access(path, mode, **kw))
     code = main(["weights", "fetch", "deepsim:conv5"])
     err = capsys.readouterr().err
-    assert code != 0 and "cache" in err and "cannot be written (Read-only file system)" in err and "--out PATH" in err
-    assert "delete" not in err and weights.release_path().is_file()
+    assert code != 0 and f"the weights cache {cache}: cannot write in {cache} (read-only, or no permission)" in err and "--out PATH" in err
+    assert "delete" not in err and weights.release_path().is_file() and not weights.deepsim_path("conv5").exists()
