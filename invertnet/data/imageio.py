@@ -4,8 +4,10 @@ Every image inside invertnet is a float tensor (3, H, W), RGB in [0, 1]. Reading
 the EXIF orientation, scales 16-bit data, composites alpha on a white background and
 converts CMYK, palette and bilevel images. It refuses, before decoding anything, what would
 hang or exhaust memory: files that are not regular files (a FIFO blocks its reader), images
-over Pillow's decompression-bomb threshold, aspect ratios whose resize to a 256-pixel short
-side would be enormous (1x30000 pixels would become 256x7,680,000), and animations.
+over Pillow's decompression-bomb threshold, and animations. An image whose sides are more
+than :data:`MAX_ASPECT` times apart (a panorama) is read as its central band, so that its
+resize to a 256-pixel short side stays bounded (1x30000 pixels would otherwise become
+256x7,680,000).
 """
 
 from __future__ import annotations

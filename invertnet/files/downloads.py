@@ -89,15 +89,14 @@ def read_state_dict(path: Path, what: str, *, max_bytes: int) -> dict[str, torch
 
 def _check_unpacked_size(handle: BinaryIO, path: Path, what: str, max_bytes: int) -> None:
     """Refuse a PyTorch zip file whose members would unpack to more than ``max_bytes`` (a compressed bomb)."""
-    if not zipfile.is_zipfile(handle):
-        handle.seek(0)
-        return
-    handle.seek(0)
     try:
+        if not zipfile.is_zipfile(handle):  # the legacy format: no compression, bounded by the file's size
+            return
         with zipfile.ZipFile(handle) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as error:
         raise InvertnetError(f"cannot read {what} from {path}: {error}") from None
+    finally:
+        handle.seek(0)  # torch.load reads from the start
     if unpacked > max_bytes:
         raise InvertnetError(f"{what} {path} would unpack to {unpacked:,} bytes, more than it can be ({max_bytes:,})")
-    handle.seek(0)

@@ -102,13 +102,15 @@ def term_balance(comparator: torch.nn.Module, images: torch.Tensor, lambda_feat:
     return lambda_feat * mean_pair_distance(comparator, images), lambda_img * _mean_half_squared_distance(images * 255.0)
 
 
-def feature_term_warning(comparator: torch.nn.Module, loss: LossConfig, images: torch.Tensor, encoder: str, config: object) -> str:
+def feature_term_warning(
+    comparator: torch.nn.Module, loss: LossConfig, images: torch.Tensor, encoder: str, data: str, alexnet: str,
+) -> str:
     """A warning when the feature term between two different sample images weighs next to nothing against the image term ("" if not).
 
     With a comparator whose features are far smaller than CaffeNet's (a random network with
     PyTorch's initialisation, say), lambda_feat = 0.01 makes a ``full`` run an ``adv+image``
-    one in all but name; ``invertnet calibrate`` gives the lambda_feat that fits. ``config``:
-    the run's settings (its ``data`` and ``alexnet`` go into the advice).
+    one in all but name; ``invertnet calibrate`` gives the lambda_feat that fits. ``encoder``: the
+    comparator's network's identity; ``data``, ``alexnet``: the run's, for the advice.
     """
     if loss.lambda_img <= 0 or loss.image_loss != "l2" or len(images) < 2:
         return ""
@@ -119,6 +121,6 @@ def feature_term_warning(comparator: torch.nn.Module, loss: LossConfig, images: 
         f"between two different sample images the weighted feature term is {feature:.3g} and the image term {image:.3g}: "
         f"the feature term would steer nothing (the {loss.comparator} features of {encoder} are far smaller "
         f"than CaffeNet's, for which lambda_feat {loss.lambda_feat:g} was set). "
-        f"`invertnet calibrate --data {config.data} --alexnet {config.alexnet} --comparator {loss.comparator}` "  # type: ignore[attr-defined]
+        f"`invertnet calibrate --data {data} --alexnet {alexnet} --comparator {loss.comparator}` "
         "measures the --lambda-feat that fits"
     )

@@ -52,24 +52,15 @@ from ..data.imageio import save_image
 from ..encoders import load_encoder
 from ..errors import InvertnetError
 from ..models.generator import has_tail_biases
-from ..models.kinds import (
-    training_geometry,
-)
+from ..models.kinds import training_geometry
 from ..precision import Precision
-from ..weights.checkpoint import (
-    CHECKPOINT_NAME,
-    Checkpoint,
-    base_metadata,
-    load_checkpoint,
-)
+from ..weights.checkpoint import CHECKPOINT_NAME, Checkpoint, base_metadata, load_checkpoint
 from . import distributed, run_folder, samples
 from .calibrate import feature_term_warning
 from .config import TrainConfig, check_launch
 from .losses import build_comparator
 from .runlock import run_lock
 from .step import NonFiniteLoss, StepResult, StepValues, build_step, read_back
-
-SAMPLE_COUNT = 8
 
 
 @dataclass
@@ -127,7 +118,8 @@ class Trainer:
         if checkpoint is not None:
             self._restore(checkpoint)
         elif self.comparator is not None:
-            warning = feature_term_warning(self.comparator, self.loss, self.sample_images().to(self.device), self.alexnet.identity, config)
+            warning = feature_term_warning(self.comparator, self.loss, self.sample_images().to(self.device), self.alexnet.identity,
+                                           config.data, config.alexnet)
             self.warnings += [warning] if warning else []
 
     @classmethod
