@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
+from .data.captions import labelled_rows
 from .data.datasets import DeadLeaves, eval_batches, eval_crop
-from .data.imageio import grid, load_image, save_gif, save_image, strip
+from .data.imageio import load_image, save_gif, save_image
 from .errors import InvertnetError
 from .evaluation.metrics import pairwise_mean_distance
 from .evaluation.protocol import EvalResult, evaluate_methods, generator_method, mean_image, mean_method
@@ -64,6 +65,7 @@ def run_demo(
     batch_size: int = 8,
     device: str = "cpu",
     eval_images: int = 32,
+    on_start: Callable[[Trainer], None] | None = None,
     on_log: Callable[[dict[str, object]], None] | None = None,
 ) -> DemoResult:
     """Train on synthetic images against ``random:0``, then use the generator every way the CLI does."""
@@ -73,16 +75,28 @@ def run_demo(
         layer=layer, data="synthetic", out=str(out / "run"), steps=steps, batch_size=batch_size, loss=DEMO_LOSS, alexnet=DEMO_ALEXNET,
         device=device, log_every=max(1, steps // 20), sample_every=max(1, steps // 4), checkpoint_every=steps,
     )
-    Trainer(config).run(on_log=on_log)
+    trainer = Trainer(config)
+    if on_start is not None:
+        on_start(trainer)
+    trainer.run(on_log=on_log)
     held_out = DeadLeaves("val")
     files = [save_image(held_out.load(i), out / "images" / f"{held_out.name(i)}.png") for i in range(4)]
     inputs = torch.stack([eval_crop(load_image(path)) for path in files])
     inverter = Inverter.load(layer, out / "run", alexnet=DEMO_ALEXNET, device=device)
     recon = inverter.invert(inputs).cpu()
-    invert_png = save_image(grid(torch.cat([inputs, recon]), columns=len(inputs)), out / "invert.png")
-    reencode_png = save_image(strip(inverter.reencode(inputs[0], 6).cpu()), out / "reencode.png")
+    what = f"{layer} generator of the demo, AlexNet {DEMO_ALEXNET}"
+    invert_png = save_image(labelled_rows([("input", inputs), (f"reconstruction from {layer}", recon)], title=what), out / "invert.png")
+    iterates = inverter.reencode(inputs[0], 6).cpu()
+    reencode_png = save_image(
+        labelled_rows([("", iterates)], columns=["input", *(f"iteration {k}" for k in range(1, len(iterates)))], title=f"re-encoding: {what}"),
+        out / "reencode.png",
+    )
     frames = inverter.interpolate(inputs[0], inputs[1], 8).cpu()
-    interpolate_png = save_image(strip(torch.cat([inputs[:1], frames, inputs[1:2]])), out / "interpolate.png")
+    fractions = [f"{k / (len(frames) - 1):.2f}" for k in range(len(frames))]
+    interpolate_png = save_image(
+        labelled_rows([("", torch.cat([inputs[:1], frames, inputs[1:2]]))], columns=["A", *fractions, "B"], title=f"interpolation: {what}"),
+        out / "interpolate.png",
+    )
     gif = save_gif(list(frames), out / "interpolate.gif")
     mean = mean_image(DeadLeaves("train"), MEAN_IMAGES)
     methods = [generator_method(inverter), mean_method(mean, layer, f"mean of {MEAN_IMAGES} images of synthetic (train)")]

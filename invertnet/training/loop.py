@@ -202,7 +202,10 @@ class Trainer:
 
     def write_samples(self) -> Path:
         """The sample grid of this step (:func:`invertnet.training.samples.grid_of`) in the run folder."""
-        picture = samples.grid_of(self.config.model, self.config.layer, self.generator, self.alexnet, self.sample_images().to(self.device), self.config.seed)
+        title = f"{self.out.name}: step {self.step:,} of {self.config.steps:,} ({self.config.model}, {self.config.alexnet}, loss {self.config.loss})"
+        picture = samples.grid_of(
+            self.config.model, self.config.layer, self.generator, self.alexnet, self.sample_images().to(self.device), self.config.seed, title,
+        )
         return save_image(picture, run_folder.sample_path(self.out, self.step))
 
     # ------------------------------------------------------------------ loop

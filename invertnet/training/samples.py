@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..data.captions import labelled_rows
 from ..data.datasets import BrokenImage, Source, eval_crop, open_source
-from ..data.imageio import grid
 from ..errors import InvertnetError
 from ..models.kinds import INVERTER, VAE_KIND, Geometry
 
@@ -33,8 +33,10 @@ def fixed_images(data: str, source: Source, geometry: Geometry, crops: str) -> t
 
 
 @torch.no_grad()
-def grid_of(model: str, layer: str, generator: torch.nn.Module, encoder: torch.nn.Module, inputs: torch.Tensor, seed: int) -> torch.Tensor:
-    """A grid: ``inputs`` in the first row, their reconstructions in the second; a VAE adds a row of samples from the prior."""
+def grid_of(
+    model: str, layer: str, generator: torch.nn.Module, encoder: torch.nn.Module, inputs: torch.Tensor, seed: int, title: str = "",
+) -> torch.Tensor:
+    """A labelled grid: ``inputs`` in the first row, their reconstructions in the second; a VAE adds a row of samples from the prior."""
     generator.eval()
     if model == INVERTER:
         rows = [generator(encoder(inputs, layer))]
@@ -43,5 +45,6 @@ def grid_of(model: str, layer: str, generator: torch.nn.Module, encoder: torch.n
     if model == VAE_KIND:
         rows.append(generator.sample(len(inputs), torch.Generator().manual_seed(seed)))
     generator.train()
-    images = torch.cat([inputs, *((row / 255.0).clamp(0, 1) for row in rows)])
-    return grid(images, columns=len(inputs))
+    labels = ["input", f"reconstruction from {layer}" if model == INVERTER else f"reconstruction by the {model}", "samples from the prior"]
+    images = [inputs, *((row / 255.0).clamp(0, 1) for row in rows)]
+    return labelled_rows(list(zip(labels, (batch.float().cpu() for batch in images))), title=title)

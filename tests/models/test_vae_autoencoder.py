@@ -10,6 +10,7 @@ from conftest import ALEXNET
 from PIL import Image
 
 from invertnet.cli import main
+from invertnet.data.captions import LABEL_WIDTH, LINE
 from invertnet.encoders import load_encoder
 from invertnet.errors import InvertnetError
 from invertnet.inversion import Inverter
@@ -20,6 +21,9 @@ from invertnet.training.losses import LossConfig, generator_loss, kl_divergence
 from invertnet.weights.checkpoint import load_checkpoint
 
 TEST_WIDTH = 64
+
+TITLE = LINE + 4
+"""A title line and its margin above a picture."""
 
 
 def _config(out, model, **overrides) -> TrainConfig:
@@ -133,7 +137,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, model):
     samples = Image.open(tmp_path / "split" / "samples" / "step_0000002.png")
     crop = 224 if model == "vae" else 64
     rows = 3 if model == "vae" else 2  # inputs, reconstructions (and a VAE's samples from the prior)
-    assert samples.size == (8 * (crop + 2) + 2, rows * (crop + 2) + 2)
+    assert samples.size == (LABEL_WIDTH + 8 * (crop + 2) + 2, TITLE + rows * (crop + 2) + 2)  # labelled rows, a title line
 
 
 def test_autoencoder_trains_on_64_crops(tmp_path):
@@ -173,7 +177,7 @@ def test_sample_is_deterministic_for_a_seed(vae_run, tmp_path, capsys):
     for path, seed in zip(paths, (3, 3, 4)):
         assert main(["sample", "--weights", str(vae_run), "--count", "3", "--seed", str(seed), "--out", str(path), "--device", "cpu"]) == 0
     assert paths[0].read_bytes() == paths[1].read_bytes() != paths[2].read_bytes()
-    assert Image.open(paths[0]).size == (2 * 226 + 2, 2 * 226 + 2)  # 3 samples: a 2x2 grid
+    assert Image.open(paths[0]).size == (2 * 226 + 2, TITLE + 2 * 226 + 2)  # 3 samples: a 2x2 grid under a title
     assert capsys.readouterr().out.split() == [str(p) for p in paths]
 
 
@@ -189,10 +193,10 @@ def test_vae_inverts_reencodes_and_interpolates_in_its_latent_space(vae_run, ima
     assert (inverter.model, inverter.layer, inverter.input_size) == ("vae", "fc6", 224)
     a, b = image_files[:2]
     assert main(["invert", str(a), "--weights", str(vae_run), "--out", str(tmp_path), "--device", "cpu"]) == 0
-    assert main(["interpolate", str(a), str(b), "--weights", str(vae_run), "--steps", "3", "--out", str(tmp_path / "i.png"), "--device", "cpu"]) == 0
+    assert main(["interpolate", str(a), str(b), "--weights", str(vae_run), "--frames", "3", "--out", str(tmp_path / "i.png"), "--device", "cpu"]) == 0
     out = capsys.readouterr().out.split()
     assert out == [str(tmp_path / f"{a.stem}.vae.png"), str(tmp_path / "i.png")]
-    assert Image.open(tmp_path / "i.png").size == (5 * (224 + 2) + 2, 224 + 4)  # A, three codes along the line, B
+    assert Image.open(tmp_path / "i.png").size == (5 * (224 + 2) + 2, TITLE + LINE + 224 + 4)  # A, three codes along the line, B, labelled
 
 
 def test_eval_puts_the_three_model_kinds_in_one_table(vae_run, trained_run, tmp_path, capsys):
