@@ -8,21 +8,72 @@ Networks", NIPS 2016. The library behind the ``invertnet`` command::
     reconstruction = inverter.invert(eval_crop(load_image("photo.jpg"), inverter.input_size).unsqueeze(0))
 """
 
-from .data.datasets import DeadLeaves, FolderImages, eval_crop, open_source, train_crop
-from .data.imageio import load_image, save_image
-from .encoders import Encoder, load_encoder
-from .encoders.alexnet import FEATURE_SHAPES, LAYERS, AlexNet, load_alexnet
-from .encoders.caffenet import CaffeNet
-from .errors import InvertnetError
-from .evaluation.metrics import normalized_error, pairwise_mean_distance
-from .evaluation.protocol import PAPER_TABLE2, EvalResult, evaluate
-from .inversion import Inverter
-from .models import Discriminator, Generator
-from .training import TrainConfig, Trainer
-from .training.gate import Gate
-from .training.losses import PRESETS, LossConfig
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from .version import __version__
-from .weights.registry import fetch_deepsim, import_weights
+
+_WHERE = {
+    "AlexNet": ".encoders.alexnet",
+    "CaffeNet": ".encoders.caffenet",
+    "DeadLeaves": ".data.datasets",
+    "Discriminator": ".models",
+    "Encoder": ".encoders",
+    "EvalResult": ".evaluation.protocol",
+    "FEATURE_SHAPES": ".encoders.alexnet",
+    "FolderImages": ".data.datasets",
+    "Gate": ".training.gate",
+    "Generator": ".models",
+    "Inverter": ".inversion",
+    "InvertnetError": ".errors",
+    "LAYERS": ".encoders.alexnet",
+    "LossConfig": ".training.losses",
+    "PAPER_TABLE2": ".evaluation.protocol",
+    "PRESETS": ".training.losses",
+    "TrainConfig": ".training",
+    "Trainer": ".training",
+    "eval_crop": ".data.datasets",
+    "evaluate": ".evaluation.protocol",
+    "fetch_deepsim": ".weights.registry",
+    "import_weights": ".weights.registry",
+    "load_alexnet": ".encoders.alexnet",
+    "load_encoder": ".encoders",
+    "load_image": ".data.imageio",
+    "normalized_error": ".evaluation.metrics",
+    "open_source": ".data.datasets",
+    "pairwise_mean_distance": ".evaluation.metrics",
+    "save_image": ".data.imageio",
+    "train_crop": ".data.datasets",
+}
+"""Each public name and the module that holds it: imported on first use, so ``invertnet --help`` never loads torch."""
+
+if TYPE_CHECKING:
+    from .data.datasets import DeadLeaves, FolderImages, eval_crop, open_source, train_crop
+    from .data.imageio import load_image, save_image
+    from .encoders import Encoder, load_encoder
+    from .encoders.alexnet import FEATURE_SHAPES, LAYERS, AlexNet, load_alexnet
+    from .encoders.caffenet import CaffeNet
+    from .errors import InvertnetError
+    from .evaluation.metrics import normalized_error, pairwise_mean_distance
+    from .evaluation.protocol import PAPER_TABLE2, EvalResult, evaluate
+    from .inversion import Inverter
+    from .models import Discriminator, Generator
+    from .training import TrainConfig, Trainer
+    from .training.gate import Gate
+    from .training.losses import PRESETS, LossConfig
+    from .weights.registry import fetch_deepsim, import_weights
+
+
+def __getattr__(name: str) -> object:
+    """Import a public name's module when the name is first used (PEP 562)."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'invertnet' has no attribute {name!r}")
+    value = getattr(import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FEATURE_SHAPES", "LAYERS", "PAPER_TABLE2", "PRESETS",

@@ -23,29 +23,37 @@ from .encoders.alexnet import check_layer
 from .errors import InvertnetError
 from .models.generator import FC_WIDTH, has_tail_biases
 from .models.kinds import INVERTER, VAE_KIND, build_model, check_width
+from .names import MAX_FRAMES, WEIGHTS_ENV
 from .precision import Precision
 from .weights.checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, load_checkpoint, read_metadata
 from .weights.registry import DEEPSIM, deepsim_name, deepsim_path, fetch_deepsim, is_deepsim
 
-WEIGHTS_ENV = "INVERTNET_WEIGHTS"
+
+def user_weights_dir() -> Path:
+    """The user's own generators: ``$XDG_CACHE_HOME/invertnet``, else ``~/.cache/invertnet``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "invertnet"
 
 
-def weights_dir() -> Path:
-    """Where generators are looked for by default: ``$INVERTNET_WEIGHTS``, else the repository's ``weights/``."""
-    return Path(os.environ.get(WEIGHTS_ENV) or Path(__file__).resolve().parent.parent / "weights")
+def weights_dirs() -> list[Path]:
+    """Where generators are looked for without ``--weights``, in order: ``$INVERTNET_WEIGHTS`` (when set), then the user's."""
+    chosen = os.environ.get(WEIGHTS_ENV)
+    return [*([Path(chosen)] if chosen else []), user_weights_dir()]
 
 
 def default_weights(layer: str) -> Path:
-    """The default generator file for ``layer``: ``weights/LAYER.safetensors``."""
-    return weights_dir() / f"{check_layer(layer)}.safetensors"
+    """The generator file used for ``layer`` without ``--weights``: ``LAYER.safetensors`` in the first of
+    :func:`weights_dirs` that has one (the first folder's, where none has)."""
+    candidates = [folder / f"{check_layer(layer)}.safetensors" for folder in weights_dirs()]
+    return next((path for path in candidates if path.is_file()), candidates[0])
 
 
 def resolve_weights(weights: str | os.PathLike[str] | None, layer: str | None) -> Path:
     """The file behind ``--weights``: a file, a run folder, ``deepsim:NAME`` (fetched once), ``deepsim`` (the authors' for
     ``layer``), or the default for ``layer``.
 
-    The default is ``weights/LAYER.safetensors`` (or ``$INVERTNET_WEIGHTS/LAYER.safetensors``),
-    else the authors' generator for ``layer`` if it is in the cache.
+    The default is ``LAYER.safetensors`` in ``$INVERTNET_WEIGHTS``, then in the user's folder
+    (:func:`weights_dirs`), then the authors' generator for ``layer`` if it is in the cache; never a
+    folder of the source tree, which an installed package does not have.
     """
     if weights is None:
         if layer is None:
@@ -54,9 +62,9 @@ def resolve_weights(weights: str | os.PathLike[str] | None, layer: str | None) -
             if path.is_file():
                 return path
         raise InvertnetError(
-            f"no generator for {layer}: none at {default_weights(layer)} nor the authors' in the cache. "
+            f"no generator for {layer}: none in {' nor '.join(str(folder) for folder in weights_dirs())} nor the authors' in the cache. "
             f"`invertnet weights fetch {DEEPSIM}{layer}` downloads the authors' (with CaffeNet, once); "
-            f"or pass --weights (a run folder or a .safetensors file)"
+            f"or pass --weights (a run folder or a .safetensors file), or copy one to {default_weights(layer)}"
         )
     if is_deepsim(weights):
         return fetch_deepsim(deepsim_name(str(weights), layer))
@@ -126,8 +134,21 @@ def generator_from_checkpoint(checkpoint: Checkpoint, encoder: Encoder) -> torch
     return generator.eval().requires_grad_(False)
 
 
-MAX_FRAMES = 1000
-"""The most images :meth:`Inverter.reencode` and :meth:`Inverter.interpolate` put in one strip."""
+
+def check_unit_range(images: torch.Tensor) -> None:
+    """Refuse images that are not floats in [0, 1] (0-255 values or uint8 would be inverted as garbage, silently)."""
+    if not images.is_floating_point():
+        raise InvertnetError(f"images must be floats in [0, 1], got {images.dtype}: convert with images.float() / 255")
+    if images.numel() and images.dim() >= 3:
+        low, high = float(images.min()), float(images.max())
+        if low < -UNIT_TOLERANCE or high > 1 + UNIT_TOLERANCE:
+            hint = ": divide 0-255 images by 255" if high > 2 else ""
+            raise InvertnetError(f"images must be in [0, 1], got values from {low:.4g} to {high:.4g}{hint}")
+
+
+UNIT_TOLERANCE = 1e-3
+"""How far outside [0, 1] an image may stray (resampling overshoot) before it is refused."""
+
 
 class Inverter:
     """Encoder features of one layer, and the generator that maps them back to images (or a VAE's or autoencoder's code and decoder)."""
@@ -177,7 +198,8 @@ class Inverter:
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Encoder features of ``images`` at this inverter's layer (a VAE's or autoencoder's code)."""
+        """Encoder features of ``images`` (floats in [0, 1]) at this inverter's layer (a VAE's or autoencoder's code)."""
+        check_unit_range(images)
         with self.precision.autocast():
             x = self.precision.images(images.to(self.device))
             return (self.alexnet(x, self.layer) if self.model == INVERTER else self.generator.encode(x)).float()
@@ -216,7 +238,7 @@ class Inverter:
     def interpolate(self, first: torch.Tensor, second: torch.Tensor, steps: int) -> torch.Tensor:
         """Fig. 7: images generated along the straight line between two feature vectors (ends included)."""
         if not 2 <= steps <= MAX_FRAMES:
-            raise InvertnetError(f"--steps must be between 2 (the two ends) and {MAX_FRAMES} (a strip of that many images), got {steps}")
+            raise InvertnetError(f"--frames must be between 2 (the two ends) and {MAX_FRAMES} (a strip of that many images), got {steps}")
         ends = self.features(torch.stack([first, second]))
         weights = torch.linspace(0, 1, steps, device=self.device).view(-1, *([1] * (ends.dim() - 1)))
         return self.generate(torch.lerp(ends[0:1], ends[1:2], weights))

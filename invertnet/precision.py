@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import InvertnetError
-
-PRECISIONS = ("auto", "fp32", "bf16")
+from .names import PRECISIONS
 
 
 @dataclass(frozen=True)

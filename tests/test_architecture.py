@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "invertnet"
 LEVELS = (
-    ("errors", "version"),
+    ("errors", "version", "names"),
     ("devices", "precision"),
     ("files",),
     ("encoders",),

@@ -1,10 +1,14 @@
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import ALEXNET
 from safetensors.torch import save_file
 
+import invertnet
 from invertnet.errors import InvertnetError
-from invertnet.inversion import Inverter, default_weights, resolve_weights
+from invertnet.inversion import Inverter, default_weights, resolve_weights, weights_dirs
 from invertnet.weights.checkpoint import load_checkpoint
 
 
@@ -43,8 +47,9 @@ def test_weights_resolution(trained_run, tmp_path, monkeypatch):
     assert resolve_weights(trained_run, "conv5").name == "generator.safetensors"
     assert resolve_weights(trained_run / "checkpoint.safetensors", "conv5").name == "checkpoint.safetensors"
     monkeypatch.setenv("INVERTNET_WEIGHTS", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert default_weights("fc6") == tmp_path / "fc6.safetensors"
-    with pytest.raises(InvertnetError, match="no generator for fc6: none at .*fc6.safetensors"):
+    with pytest.raises(InvertnetError, match="no generator for fc6: none in .* nor .*cache/invertnet nor the authors'"):
         resolve_weights(None, "fc6")
     with pytest.raises(InvertnetError, match="holds no generator"):
         resolve_weights(tmp_path, "fc6")
@@ -63,3 +68,33 @@ def test_a_generator_with_nan_weights_is_refused(trained_run, tmp_path):
     save_file(poisoned, tmp_path / "nan.safetensors", metadata=checkpoint.metadata)
     with pytest.raises(InvertnetError, match="NaN or infinite weights"):
         Inverter.load("conv5", tmp_path / "nan.safetensors", alexnet=ALEXNET, device="cpu")
+
+
+def test_default_weights_are_looked_up_in_order_never_in_the_source_tree(trained_run, tmp_path, monkeypatch):
+    chosen, cache = tmp_path / "chosen", tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.delenv("INVERTNET_WEIGHTS", raising=False)
+    assert weights_dirs() == [cache / "invertnet"]
+    (cache / "invertnet").mkdir(parents=True)
+    shutil.copy(trained_run / "generator.safetensors", cache / "invertnet" / "conv5.safetensors")
+    assert resolve_weights(None, "conv5") == cache / "invertnet" / "conv5.safetensors"  # the user cache
+    monkeypatch.setenv("INVERTNET_WEIGHTS", str(chosen))
+    assert weights_dirs() == [chosen, cache / "invertnet"]
+    assert resolve_weights(None, "conv5") == cache / "invertnet" / "conv5.safetensors"  # $INVERTNET_WEIGHTS has none: next
+    chosen.mkdir()
+    shutil.copy(trained_run / "generator.safetensors", chosen / "conv5.safetensors")
+    assert resolve_weights(None, "conv5") == chosen / "conv5.safetensors"  # $INVERTNET_WEIGHTS first
+    source_tree = Path(invertnet.__file__).resolve().parent.parent
+    assert all(source_tree not in folder.parents and folder != source_tree / "weights" for folder in weights_dirs())
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [(torch.full((1, 3, 224, 224), 255.0), "divide 0-255 images by 255"), (torch.full((1, 3, 224, 224), -0.5), "got values from -0.5"),
+     (torch.zeros(1, 3, 224, 224, dtype=torch.uint8), "images.float\\(\\) / 255")],
+)
+def test_the_python_api_checks_the_value_range(trained_run, images, message):
+    inverter = Inverter.load("conv5", trained_run, alexnet=ALEXNET, device="cpu")
+    with pytest.raises(InvertnetError, match=message):
+        inverter.invert(images)
+    assert inverter.invert(torch.full((1, 3, 224, 224), 1.0005)).shape == (1, 3, 224, 224)  # resampling overshoot is tolerated

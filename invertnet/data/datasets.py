@@ -28,6 +28,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..encoders.alexnet import INPUT_SIZE
 from ..errors import InvertnetError
+from ..names import CROP_NAMES, SPLITS, SYNTHETIC
 from .deadleaves import draw_shapes, paint
 from .imageio import IMAGE_SUFFIXES, load_image, to_uint8
 
@@ -44,7 +45,7 @@ class CropStyle:
     """Mirror half of the training crops."""
 
 
-CROP_STYLES = {"torchvision": CropStyle(), "caffe": CropStyle(square=True, mirror=False)}
+CROP_STYLES = dict(zip(CROP_NAMES, (CropStyle(), CropStyle(square=True, mirror=False))))
 TORCHVISION_CROPS = CROP_STYLES["torchvision"]
 
 
@@ -53,8 +54,6 @@ def crop_style(name: str) -> CropStyle:
     if name not in CROP_STYLES:
         raise InvertnetError(f"unknown crop style {name!r}: choose one of {', '.join(CROP_STYLES)}")
     return CROP_STYLES[name]
-SPLITS = ("train", "val")
-SYNTHETIC = "synthetic"
 SYNTHETIC_SIZE = {"train": 2**31 - 1, "val": 50_000}
 
 

@@ -12,10 +12,12 @@ resize to a 256-pixel short side stays bounded (1x30000 pixels would otherwise b
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -63,8 +65,26 @@ def load_image(path: str | os.PathLike[str]) -> torch.Tensor:
     for images over Pillow's decompression-bomb limit.
     """
     path = Path(path)
+    with open_input(path, "image") as handle:
+        return _decode(handle, path)
+
+
+def read_image_stream(stream: BinaryIO, name: str = "stdin") -> torch.Tensor:
+    """Read one image from a byte stream (a pipe: ``invertnet invert -``), at most :data:`MAX_STREAM_BYTES`."""
+    data = stream.read(MAX_STREAM_BYTES + 1)
+    if len(data) > MAX_STREAM_BYTES:
+        raise InvertnetError(f"{name}: more than {MAX_STREAM_BYTES // 2**20} MiB, too large for one image; save it to a file first")
+    if not data:
+        raise InvertnetError(f"{name}: no image data (nothing was piped in)")
+    return _decode(io.BytesIO(data), Path(name))
+
+
+MAX_STREAM_BYTES = 256 * 2**20
+
+
+def _decode(handle: BinaryIO, path: Path) -> torch.Tensor:
     try:
-        with warnings.catch_warnings(), open_input(path, "image") as handle:
+        with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(handle) as image:
                 check_geometry(path, image)

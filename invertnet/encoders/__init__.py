@@ -29,6 +29,7 @@ import torch
 from ..errors import InvertnetError
 from ..files.downloads import file_hash, read_state_dict
 from ..files.sources import Source, first_usable
+from ..names import CAFFENET
 from .alexnet import INPUT_SIZE as ALEXNET_INPUT_SIZE
 from .alexnet import MAX_WEIGHTS_BYTES, AlexNet, load_alexnet, parse_seed
 from .caffenet import INPUT_SIZE as CAFFENET_INPUT_SIZE
@@ -37,7 +38,6 @@ from .caffenet import CaffeNet, caffenet_from_caffemodel, caffenet_from_port, ra
 Encoder = AlexNet | CaffeNet
 """Either network: both take RGB images in [0, 1] at their ``input_size`` and return features by layer name."""
 
-CAFFENET = "caffenet"
 CAFFENET_URL = "http://dl.caffe.berkeleyvision.org/bvlc_reference_caffenet.caffemodel"
 CAFFENET_SHA1 = "4c8d77deb20ea792f84eb5e6d0a11ca0a8660a46"
 """The SHA-1 of ``bvlc_reference_caffenet.caffemodel`` in Caffe's ``models/bvlc_reference_caffenet/readme.md``."""
@@ -46,11 +46,6 @@ CAFFENET_PORT_URL = "https://huggingface.co/binxu/DeePSim_DosovitskiyBrox2016/re
 """The upconvGAN port's CaffeNet (``model_urls["caffenet"]`` in Animadversio/Neuro-ActMax-GAN-comparison ``core/utils/GAN_utils.py``)."""
 CAFFENET_PORT_FILE = "upconvGAN_caffenet.pt"
 """The name the port's own loader gives that file in torch.hub's cache, so a cache the port filled is reused."""
-
-SPEC_HELP = (
-    "The network whose features are inverted: imagenet (torchvision), caffenet (the paper's, 227x227), "
-    "a state-dict PATH, caffenet:PATH (.caffemodel), random:SEED, caffenet:random:SEED or random-torchvision:SEED."
-)
 
 
 @dataclass(frozen=True)

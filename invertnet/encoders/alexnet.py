@@ -35,25 +35,8 @@ from torchvision.models import AlexNet_Weights, alexnet
 from ..errors import InvertnetError
 from ..files.downloads import download, file_hash, read_state_dict
 from ..files.guarded import open_input
+from ..names import CAFFENET_ONLY_LAYERS, LAYERS, MAX_SEED, TRAINABLE_LAYERS
 
-LAYERS: tuple[str, ...] = ("norm1", "norm2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8", "prob")
-"""Invertible layers, in network order, each with the processing that follows it in Caffe.
-
-The paper "include[s] processing steps following the layer, that is, pooling and
-non-linearities" (section 4.1): conv5 is pool5, fc6 and fc7 are rectified (relu6, relu7), fc8
-is the logits and ``prob`` their softmax, which by that rule is the paper's FC8 (its abstract
-speaks of "the predicted class probabilities"). The authors' released fc8 generator reads the
-logits (docs/weights.md has the evidence), so ``fc8`` is the default; ``prob`` is offered for
-the comparison. norm1 and norm2 (pool, then local response normalisation) and conv3, conv4
-(rectified in place) are taps of CaffeNet alone, for the authors' generators of those layers
-(:data:`CAFFENET_ONLY_LAYERS`).
-"""
-TRAINABLE_LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8", "prob")
-"""The layers invertnet trains generators for: the paper's Table 1 architecture covers CONV5 to FC8."""
-CAFFENET_ONLY_LAYERS: tuple[str, ...] = ("norm1", "norm2", "conv3", "conv4")
-"""CaffeNet's taps below conv5 (torchvision's AlexNet has no LRN, and its conv4 is 256 wide).
-
-The authors' generators for them run; invertnet trains none."""
 TABLE2_LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8")
 """The layers of the paper's Table 2 (CONV5 to FC8), the default of the benchmarks."""
 
@@ -232,8 +215,6 @@ class AlexNetSpec:
 
 
 RANDOM_KINDS = ("random", "random-torchvision")
-MAX_SEED = 2**63 - 1
-"""The largest seed torch's generators take."""
 
 
 def variance_preserving_init(net: nn.Module) -> None:

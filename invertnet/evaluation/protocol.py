@@ -273,12 +273,16 @@ def _measure(
     return {key: value.cpu() for key, value in measures.items()}, shown
 
 
+THUMBNAIL_SIZE = 224
+"""The HTML report's thumbnails: the encoder's input size (CaffeNet's 227 shrunk a little)."""
+
+
 def _save_thumbnails(target: tuple[Path, int], method: int, done: int, names: list[str], images: torch.Tensor, recon: torch.Tensor) -> None:
     folder, count = target
     for offset, (name, image, reconstruction) in enumerate(zip(names, images, recon)):
         if done + offset >= count:
             return
-        small = lambda t: F.interpolate(t[None].float(), size=(112, 112), mode="area")[0]  # noqa: E731
+        small = lambda t: F.interpolate(t[None].float(), size=(THUMBNAIL_SIZE, THUMBNAIL_SIZE), mode="area")[0]  # noqa: E731
         if method == 0:
             save_image(small(image), folder / "input" / f"{name}.png")
         save_image(small(reconstruction), folder / f"method{method}" / f"{name}.png")

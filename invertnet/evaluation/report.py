@@ -20,8 +20,10 @@ table { border-collapse: collapse; margin-bottom: 2em; }
 td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
 td:first-child, th:first-child { text-align: left; }
 tr.paper td { color: #777; }
-.gallery td { text-align: center; vertical-align: top; font-size: 12px; }
-img { width: 112px; height: 112px; image-rendering: auto; display: block; }
+.gallery td, .gallery th { text-align: center; vertical-align: top; font-size: 12px; }
+.gallery th { max-width: 224px; overflow-wrap: anywhere; }
+.gallery span { display: block; margin-top: 2px; }
+img { width: 224px; height: 224px; image-rendering: auto; display: block; margin: 0 auto; }
 """
 
 
@@ -29,26 +31,49 @@ def _fmt(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
     return "-" if value is None else f"{value * scale:.{digits}f}"
 
 
-def metrics_rows(results: Sequence[EvalResult]) -> list[list[str]]:
-    """The table's rows as text, the same in the terminal, the HTML page and docs."""
+SHORT_NAMES = {"Mahendran & Vedaldi (optimize)": "M&V optimize", "mean training image": "mean image"}
+SHORT_PAPER = {"DeePSiM (AlexNet conv5)": "DeePSiM", "Dosovitskiy & Brox": "D&B CVPR16", "Mahendran & Vedaldi": "M&V",
+               "DeePSiM, image loss (--loss image)": "image loss", "DeePSiM (VideoNet conv5)": "DeePSiM VideoNet"}
+LEGEND = ("method: loss preset: run (--wide or --json for the paths); M&V: Mahendran & Vedaldi; D&B: Dosovitskiy & Brox, "
+          "CVPR 2016; errors in % of a random test image's; top-k: class agreement with the input, %")
+
+
+def short_method(result: EvalResult) -> str:
+    """The method as the narrow table names it: ``preset: run`` (the run's folder, or the file's stem) for a generator."""
+    head, colon, source = result.method.rpartition(": ")
+    if colon and source == result.checkpoint:
+        path = Path(source)
+        return f"{head}: {path.parent.name if path.stem in ('generator', 'checkpoint') else path.stem}"
+    return SHORT_NAMES.get(result.method, result.method)
+
+
+def metrics_rows(results: Sequence[EvalResult], wide: bool = True) -> list[list[str]]:
+    """The table's rows as text (:data:`HEADER`, or :data:`NARROW_HEADER` unless ``wide``), the same in the terminal, the HTML page and docs."""
     rows = []
     for r in results:
-        rows.append([
-            r.method, r.layer, r.alexnet, r.comparator, _fmt(r.image_error, 100), _fmt(r.feature_error, 100), _fmt(r.psnr, 1, 2),
+        figures = [
+            _fmt(r.image_error, 100), _fmt(r.feature_error, 100), _fmt(r.psnr, 1, 2),
             _fmt(r.ssim, 1, 3), _fmt(r.ms_ssim, 1, 3), _fmt(r.lpips, 1, 3), _fmt(r.top1_agreement, 100), _fmt(r.top5_agreement, 100),
-        ])
+        ]
+        rows.append([r.method, r.layer, r.alexnet, r.comparator, *figures] if wide else [short_method(r), r.layer, *figures])
     return rows
 
 
 HEADER = ["method", "layer", "encoder", "comparator", "image %", "feature %", "PSNR", "SSIM", "MS-SSIM", "LPIPS", "top-1 %", "top-5 %"]
+NARROW_HEADER = ["method", "layer", "image %", "feat. %", "PSNR", "SSIM", "MS-SSIM", "LPIPS", "top-1 %", "top-5 %"]
+"""The default table's columns: it fits 100 columns; the encoder and comparator go to its caption."""
 
 
-def paper_rows(layers: Sequence[str]) -> list[list[str]]:
+def paper_rows(layers: Sequence[str], wide: bool = True) -> list[list[str]]:
     """Table 2 of the paper for ``layers``, in the same columns."""
     rows = []
     for layer in dict.fromkeys(layers):
         for method, (image, feature) in PAPER_TABLE2.get(PAPER_COLUMNS.get(layer, ""), {}).items():
-            rows.append([f"paper: {method}", layer, "caffenet (paper)", "", "-" if image is None else f"{image}", "-" if feature is None else f"{feature}"] + [""] * 6)
+            figures = ["-" if image is None else f"{image}", "-" if feature is None else f"{feature}"] + [""] * 6
+            if wide:
+                rows.append([f"paper: {method}", layer, "caffenet (paper)", "", *figures])
+            else:
+                rows.append([f"paper: {SHORT_PAPER.get(method, method)}", layer, *figures])
     return rows
 
 
@@ -66,17 +91,16 @@ def write_report(folder: str | Path, results: Sequence[EvalResult], thumbnails: 
     for row in paper_rows([r.layer for r in results]):
         out.append("<tr class='paper'>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
     out.append("</table>")
-    notes = {r.lpips_unavailable for r in results if r.lpips_unavailable}
-    for note in notes:
-        out.append(f"<p>LPIPS unavailable: {html.escape(note)}</p>")
+    if any(r.lpips is None for r in results):
+        out.append("<p>LPIPS: not measured (the weights of its linear layers are not on this machine; see the JSON's lpips_unavailable).</p>")
     out.append("<h2>Images</h2><table class='gallery'><tr><th>input</th>")
-    out.extend(f"<th>{html.escape(r.method)} ({r.layer})</th>" for r in results)
+    out.extend(f"<th title='{html.escape(r.method)}'>{html.escape(short_method(r))} ({r.layer})</th>" for r in results)
     out.append("</tr>")
     for index, name in enumerate(first.names[:thumbnails]):
-        cells = [f"<td><img src='images/input/{quote(name)}.png' alt='input'>{html.escape(name)}</td>"]
+        cells = [f"<td><img src='images/input/{quote(name)}.png' alt='input'><span>{html.escape(name)}</span></td>"]
         for m, r in enumerate(results):
             error = r.per_image["image_distance"][index] / r.image_normalizer * 100
-            cells.append(f"<td><img src='images/method{m}/{quote(name)}.png' alt='reconstruction'>image error {error:.0f}%</td>")
+            cells.append(f"<td><img src='images/method{m}/{quote(name)}.png' alt='reconstruction'><span>image error {error:.0f}%</span></td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table></body></html>\n")
     path = folder / "index.html"

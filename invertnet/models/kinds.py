@@ -17,16 +17,12 @@ from torch import nn
 
 from ..encoders.alexnet import CAFFENET_ONLY_LAYERS, check_layer
 from ..errors import InvertnetError
+from ..names import AUTOENCODER, INVERTER, MODEL_KINDS, VAE_KIND
 from .autoencoder import CODE_LAYER, Autoencoder
 from .discriminator import Discriminator
 from .early_generator import EarlyLayerGenerator
 from .generator import FC_WIDTH, Generator
 from .vae import LATENT_LAYER, VAE
-
-INVERTER, VAE_KIND, AUTOENCODER = "inverter", "vae", "autoencoder"
-MODEL_KINDS = (INVERTER, VAE_KIND, AUTOENCODER)
-DEFAULT_LAMBDA_KL = 20.0
-"""The KL weight the paper found to work (section 4.2)."""
 
 
 @dataclass(frozen=True)

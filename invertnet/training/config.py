@@ -14,15 +14,14 @@ from ..data.datasets import crop_style
 from ..encoders.alexnet import MAX_SEED, check_trainable_layer
 from ..errors import InvertnetError
 from ..models.generator import FC_WIDTH
-from ..models.kinds import AUTOENCODER, CODE_LAYERS, DEFAULT_LAMBDA_KL, INVERTER, VAE_KIND, check_kind, check_width
+from ..models.kinds import AUTOENCODER, CODE_LAYERS, INVERTER, VAE_KIND, check_kind, check_width
+from ..names import DEFAULT_LAMBDA_KL, MAX_BATCH, PAPER_GAMMA, PAPER_MILESTONES, TRAIN_DEFAULTS
 from ..precision import PRECISIONS
 from .gate import PAPER, SCRIPT, Gate
 from .losses import LossConfig
-from .schedule import PAPER_GAMMA, PAPER_MILESTONES, check_milestones
+from .schedule import check_milestones
 
 MAX_STEPS = 10**12
-MAX_BATCH = 16384
-"""The largest --batch-size accepted: beyond it a synthetic batch alone takes minutes to paint and gigabytes to hold."""
 
 
 @dataclass
@@ -31,37 +30,37 @@ class TrainConfig:
 
     layer: str = "fc6"
     data: str = "synthetic"
-    model: str = INVERTER
+    model: str = TRAIN_DEFAULTS.model
     out: str = "runs/run"
-    steps: int = 500_000
-    batch_size: int = 64
-    loss: str = "full"
+    steps: int = TRAIN_DEFAULTS.steps
+    batch_size: int = TRAIN_DEFAULTS.batch_size
+    loss: str = TRAIN_DEFAULTS.loss
     comparator: str | None = None
     lambda_feat: float | None = None
     lambda_adv: float | None = None
     lambda_img: float | None = None
-    image_loss: str = "l2"
+    image_loss: str = TRAIN_DEFAULTS.image_loss
     lambda_kl: float | None = None
-    alexnet: str = "imagenet"
-    device: str = "auto"
-    seed: int = 0
-    lr: float = 2e-4
+    alexnet: str = TRAIN_DEFAULTS.alexnet
+    device: str = TRAIN_DEFAULTS.device
+    seed: int = TRAIN_DEFAULTS.seed
+    lr: float = TRAIN_DEFAULTS.lr
     beta1: float = 0.9
     beta2: float = 0.999
-    lr_milestones: tuple[int, ...] = PAPER_MILESTONES
-    lr_gamma: float = PAPER_GAMMA
-    gate: str = SCRIPT
+    lr_milestones: tuple[int, ...] = TRAIN_DEFAULTS.lr_milestones
+    lr_gamma: float = TRAIN_DEFAULTS.lr_gamma
+    gate: str = TRAIN_DEFAULTS.gate
     gate_stop: float | None = None
     gate_resume: float | None = None
     gate_pause_generator: float | None = None
-    d_weight_decay: float = 0.0
-    crops: str = "torchvision"
-    checkpoint_every: int = 1000
-    sample_every: int = 1000
-    log_every: int = 10
+    d_weight_decay: float = TRAIN_DEFAULTS.d_weight_decay
+    crops: str = TRAIN_DEFAULTS.crops
+    checkpoint_every: int = TRAIN_DEFAULTS.checkpoint_every
+    sample_every: int = TRAIN_DEFAULTS.sample_every
+    log_every: int = TRAIN_DEFAULTS.log_every
     workers: int | None = None
-    precision: str = "auto"
-    compile: bool = False
+    precision: str = TRAIN_DEFAULTS.precision
+    compile: bool = TRAIN_DEFAULTS.compile
     cuda_graph: bool = False
     gpu_decode: bool = False
     fc_width: int = FC_WIDTH
@@ -169,7 +168,6 @@ PAPER_SETTINGS: dict[str, object] = {
 """``--preset paper``: the authors' training as far as it is known (each fact's source in README and docs/results.md):
 CaffeNet, crops of 256x256 images without mirroring, fp32 (Caffe had no bf16), the release solver's
 discriminator weight decay, the script's gate and the solver's schedule (the last two are the defaults anyway)."""
-TRAIN_PRESETS = ("default", "paper")
 
 
 LEGACY: dict[str, object] = {"gate": PAPER, "lr_milestones": ()}

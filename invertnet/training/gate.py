@@ -33,9 +33,9 @@ import math
 import torch
 
 from ..errors import InvertnetError
+from ..names import GATES, PAPER_GATE, SCRIPT_GATE
 
-SCRIPT, PAPER = "script", "paper"
-GATES = (SCRIPT, PAPER)
+SCRIPT, PAPER = SCRIPT_GATE, PAPER_GATE
 THRESHOLDS = {SCRIPT: (0.1, 0.5, 10.0), PAPER: (0.1, 0.1, None)}
 """Each rule's (stop_below, resume_above, pause_generator_above) in the sources above."""
 

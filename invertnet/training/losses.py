@@ -31,23 +31,14 @@ from ..encoders import Encoder, random_like
 from ..errors import InvertnetError
 from ..evaluation.quality import ms_ssim
 from ..models.discriminator import FAKE, REAL
+from ..names import COMPARATORS, IMAGE_LOSSES, LOSS_PRESETS
 
-# Which of (feature, adversarial, image) terms each preset of Fig. 1 switches on.
-PRESETS: dict[str, tuple[bool, bool, bool]] = {
-    "image": (False, False, True),  # image-space loss alone: with Table 1's generator, Table 2's "Our image loss" row
-    "adv+image": (False, True, True),
-    "feat+image": (True, False, True),
-    "feat+adv": (True, True, False),
-    "full": (True, True, True),
-}
-COMPARATORS = ("conv5", "fc6", "random-conv5", "none")
+PRESETS = LOSS_PRESETS
 RANDOM_COMPARATOR_SEED = 1
 """The seed of the network with random weights behind the ``random-conv5`` comparator (Fig. 6):
 ``random:1`` for torchvision's AlexNet, ``caffenet:random:1`` for CaffeNet (the family of the encoder)."""
 
 DEFAULT_WEIGHTS = {"feat": 0.01, "adv": 100.0, "img": 2e-6}
-IMAGE_LOSSES = {"l2": 2e-6, "l1": 6e-5, "ms-ssim": 1000.0}
-"""The image-space terms and their default weights."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +97,14 @@ class LossConfig:
         return cls(preset, comparator, pick(feat, lambda_feat, "feat"), pick(adv, lambda_adv, "adv"), pick(img, lambda_img, "img"), image_loss, lambda_kl)
 
     @property
+    def weights(self) -> dict[str, float]:
+        """Each term's weight in the generator's loss (0: off), by the name the metrics give it."""
+        return {"feat": self.lambda_feat, "adv": self.lambda_adv, "img": self.lambda_img, "kl": self.lambda_kl}
+
+    @property
     def terms(self) -> tuple[str, ...]:
         """The terms that are on, in the order :func:`generator_loss` reports them."""
-        weights = {"feat": self.lambda_feat, "adv": self.lambda_adv, "img": self.lambda_img, "kl": self.lambda_kl}
-        return tuple(name for name, weight in weights.items() if weight > 0)
+        return tuple(name for name, weight in self.weights.items() if weight > 0)
 
     @property
     def adversarial(self) -> bool:

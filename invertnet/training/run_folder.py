@@ -105,6 +105,9 @@ def metrics_record(window: list[StepValues], elapsed: float, step: int, config: 
         record["g_updated"] = window[-1].generator_updated
         record["g_update_rate"] = sum(bool(r.generator_updated) for r in window) / len(window)
     record["images_per_s"] = len(window) * config.batch_size / max(elapsed, 1e-9)
+    record["lr"] = float(f"{float(update.g_schedule.lr):.7g}")  # the generator's rate for its next update (a float32: 7 digits)
+    if update.d_schedule is not None:
+        record["d_lr"] = float(f"{float(update.d_schedule.lr):.7g}")
     record["skipped_files"] = skipped
     if update.context.distributed:
         record["processes"] = update.context.world_size

@@ -24,10 +24,6 @@ import torch
 
 from ..errors import InvertnetError
 
-PAPER_MILESTONES = (300_000, 500_000, 700_000, 900_000, 1_100_000)
-PAPER_GAMMA = 0.5
-
-
 MAX_MILESTONE = 10**12
 """No run takes more updates than this (the paper's ran 10**6)."""
 NUMBER = re.compile(r"(\d+(\.\d*)?|\.\d+)(e[+-]?\d{1,3})?")

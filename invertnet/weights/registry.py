@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from ..encoders import CAFFENET, EncoderSpec, caffenet_sources, load_encoder
-from ..encoders.alexnet import IMAGENET_SHA256_PREFIX, IMAGENET_WEIGHTS, LAYERS, TRAINABLE_LAYERS, check_layer, hub_checkpoint_path
+from ..encoders.alexnet import IMAGENET_SHA256_PREFIX, IMAGENET_WEIGHTS, LAYERS, check_layer, hub_checkpoint_path
 from ..encoders.caffenet import INPUT_SIZE, RGB_MEAN, CaffeNet
 from ..errors import InvertnetError
 from ..files.atomic import check_not_input, check_writable
@@ -34,6 +34,7 @@ from ..files.downloads import cache_dir, file_hash, read_state_dict
 from ..files.guarded import open_input
 from ..files.sources import Source, first_usable, recorded
 from ..models.kinds import inverter_generator
+from ..names import DEEPSIM, FORMATS, SOURCE_NAMES
 from .checkpoint import atomic_save, base_metadata, load_checkpoint
 from .upconvgan import AnyGenerator, generator_from_upconvgan, port_layout
 
@@ -42,11 +43,8 @@ RELEASE_URL = "https://lmb.informatik.uni-freiburg.de/resources/binaries/arxiv20
 RELEASE_FILE = "release_deepsim_v0.zip"
 PORT_URL = "https://huggingface.co/binxu/DeePSim_DosovitskiyBrox2016/resolve/main/"
 """The upconvGAN port's files (``model_urls`` in Animadversio/Neuro-ActMax-GAN-comparison ``core/utils/GAN_utils.py``)."""
-DEEPSIM = "deepsim:"
 ALL_DEEPSIM = "deepsim"
 """``--weights deepsim``: the authors' generator of the layer asked for (every layer, in ``figure layers``)."""
-FORMATS = ("auto", "release", "caffemodel", "upconvgan")
-SOURCE_NAMES = ("hf", "release", "zoo")
 SOURCE_FORMATS = {"hf": "upconvgan", "release": "release"}
 """The format of each generator source's file (see :data:`FORMATS`)."""
 POOL5_ALIASES = {"conv6": "Rconv6", "conv7": "Rconv7", "conv8": "Rconv8"}
@@ -403,9 +401,10 @@ def _source_row(source: Source, encoder: str, estimate: int | None, records: dic
     return KnownWeights(f"{source.name}:{path.name}", "source", encoder, here, str(path), digest, source.url, size)
 
 
-def known_weights(weights_folder: Path) -> list[KnownWeights]:
-    """Every generator and encoder invertnet knows, every source of the authors' models, and what is on this machine."""
-    rows = [_generator_row(f"weights/{layer}", weights_folder / f"{layer}.safetensors") for layer in TRAINABLE_LAYERS]
+def known_weights(defaults: dict[str, Path]) -> list[KnownWeights]:
+    """Every generator and encoder invertnet knows, every source of the authors' models, and what is on this machine;
+    ``defaults``: the file each layer's default generator is (or would be) read from."""
+    rows = [_generator_row(f"{layer} (default)", path) for layer, path in defaults.items()]
     rows += [_generator_row(f"{DEEPSIM}{name}", deepsim_path(name)) for name in AUTHORS_MODELS]
     try:
         records: dict[str, str] | None = recorded()

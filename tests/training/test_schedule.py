@@ -3,8 +3,9 @@ import torch
 from conftest import ALEXNET
 
 from invertnet.errors import InvertnetError
+from invertnet.names import PAPER_GAMMA, PAPER_MILESTONES
 from invertnet.training import TrainConfig, Trainer
-from invertnet.training.schedule import PAPER_GAMMA, PAPER_MILESTONES, StepSchedule, check_milestones, parse_milestones
+from invertnet.training.schedule import StepSchedule, check_milestones, parse_milestones
 
 
 def _rate_of_update(number: int, milestones=PAPER_MILESTONES, lr: float = 2e-4) -> float:
