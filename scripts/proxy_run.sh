@@ -59,7 +59,7 @@ for layer in conv5 fc6; do
   weights=()
   for preset in $PRESETS; do weights+=(--weights "$OUT/$layer-$preset"); done
   $INVERTNET eval --layer "$layer" --data "$DATA" --split val --limit "$LIMIT" --alexnet "$ALEXNET" --device "$DEVICE" \
-    "${weights[@]}" --method generator --method mean --method optimize --optimize-iterations "$OPT_ITERS" \
+    "${weights[@]}" --method generator --method mean --method optimize --iterations "$OPT_ITERS" \
     --json "$OUT/eval-$layer.json" --csv "$OUT/eval-$layer.csv" --html "$OUT/report-$layer" | tee "$OUT/eval-$layer.txt"
 done
 mkdir -p "$OUT/inputs"

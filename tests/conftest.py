@@ -50,3 +50,11 @@ def trained_run(tmp_path_factory) -> Path:
     config = TrainConfig(layer="conv5", data="synthetic", out=str(out), steps=2, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0)
     Trainer(config).run()
     return out
+
+
+@pytest.fixture
+def pictures(tmp_path):
+    """Two random images on disk, a little larger than the encoder's crop."""
+    from invertnet.data.imageio import save_image
+
+    return [save_image(torch.rand(3, 240, 260), tmp_path / f"p{i}.png") for i in range(2)]

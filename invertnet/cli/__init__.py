@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import sys
 
-import torch
 import typer
+from typer.core import TyperArgument
 
 from ..errors import InvertnetError
 from ..version import __version__
 from . import bench, calibrate, demo, eval, figure, interpolate, invert, reencode, sample, train, weights
+from .deprecated import rewrite
+from .options import flag
+
+if hasattr(TyperArgument, "display_type_rich"):
+    TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+    # Typer 0.2x prints each argument's Python type (<list[Path]>) beside its METAVAR, which already says what it takes
 
 app = typer.Typer(
     name="invertnet",
-    help="Reconstruct images from AlexNet/CaffeNet features with DeePSiM generators (Dosovitskiy & Brox, NIPS 2016); train DeePSiM VAEs and autoencoders.",
-    add_completion=False,
+    help="Reconstruct images from AlexNet/CaffeNet features with DeePSiM generators (Dosovitskiy & Brox, NIPS 2016); "
+    "train DeePSiM VAEs and autoencoders.",
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # help text is plain: "[default: N]" in it is not a markup tag to strip
+    rich_markup_mode="markdown",  # not "rich": "[default: N]" in a help text is not a markup tag to strip
     no_args_is_help=True,
 )
 
@@ -35,7 +41,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = flag(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Reconstruct images from AlexNet features with DeePSiM generators."""
 
@@ -55,17 +61,18 @@ def _error(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code instead of raising."""
+    args = rewrite(sys.argv[1:] if argv is None else argv)
     try:
-        result = app(args=argv, prog_name="invertnet", standalone_mode=False)
+        result = app(args=args, prog_name="invertnet", standalone_mode=False)
     except InvertnetError as error:
         return _error(str(error))
     except OSError as error:  # the machine's side: a full or read-only disk, a permission, a path that is a file
         where = f": {error.filename}" if error.filename else ""
         return _error(f"{error.strerror or error}{where}")
-    except (MemoryError, torch.cuda.OutOfMemoryError):
+    except MemoryError:
         return _error(OUT_OF_MEMORY)
-    except RuntimeError as error:
-        if "allocate memory" in str(error) or "not enough memory" in str(error):  # torch's CPU allocator
+    except RuntimeError as error:  # torch's CUDA OutOfMemoryError is one; torch is not imported to name it
+        if type(error).__name__ == "OutOfMemoryError" or "allocate memory" in str(error) or "not enough memory" in str(error):
             return _error(OUT_OF_MEMORY)
         raise
     except typer.Abort:
@@ -74,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as done:
         return int(getattr(done, "exit_code", 0) or 0)
     except typer.TyperException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # a group named alone: its help is already printed
+            return int(getattr(error, "exit_code", 2))
         message = error.format_message() if hasattr(error, "format_message") else str(error)
-        print(f"invertnet: error: {message}", file=sys.stderr)
+        print(f"invertnet: error: {message.replace('Value error, ', '')}", file=sys.stderr)
         return int(getattr(error, "exit_code", 2))
     return int(result or 0)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from ..bench import BenchConfig, BenchReport, run_bench
-from ..files.atomic import atomic_path
-from ..precision import PRECISIONS
-from .common import DEVICE, announce, check_results_file, stderr, stdout_console
+from .common import announce, check_results_file, stderr, stdout_console
+from .options import DEVICE, PRECISION, Precision, TrainableLayer, flag, json_option, plain
+
+if TYPE_CHECKING:
+    from ..bench import BenchReport
 
 
 def tables(report: BenchReport) -> list[Table]:
@@ -50,26 +52,34 @@ def tables(report: BenchReport) -> list[Table]:
 
 
 def bench(
-    small: bool = typer.Option(False, "--small", help="Tiny budgets (batch 2, one timed step, conv5 and fc6): seconds on a CPU."),
-    layers: list[str] = typer.Option([], "--layer", "-l", help="Layers whose training step to time (repeatable) [default: all four; conv5, fc6 with --small]."),
-    batch_size: int | None = typer.Option(None, "--batch-size", "-b", help="Training batch [default: 64; 2 with --small]."),
-    steps: int | None = typer.Option(None, "--steps", help="Timed calls per measurement [default: 20; 1 with --small]."),
-    warmup: int | None = typer.Option(None, "--warmup", help="Untimed calls first [default: 3; 1 with --small]."),
-    invert_batch: int | None = typer.Option(None, "--invert-batch", help="The large batch for invert [default: 512; 8 with --small]."),
-    precision: str = typer.Option("auto", "--precision", help=f"The path set against fp32 eager: {', '.join(PRECISIONS)}."),
-    compile: bool = typer.Option(False, "--compile/--no-compile", help="Time the training step under torch.compile."),
-    cuda_graph: bool = typer.Option(False, "--cuda-graph/--no-cuda-graph", help="Time the training step captured into a CUDA graph (train --cuda-graph)."),
-    data: str | None = typer.Option(None, "--data", help="An image folder of JPEGs to time the pipeline on [default: generated JPEGs]."),
-    matmul_size: int | None = typer.Option(None, "--matmul-size", help="Side of the square matmuls that measure the device's rate [default: 8192 on CUDA, 1024 on CPU; 512 with --small]."),
-    workers: int | None = typer.Option(None, "--workers", help="Loader workers for the pipeline [default: train's default on this device]."),
-    alexnet: str = typer.Option("random:0", "--alexnet", help="AlexNet weights (speed does not depend on them)."),
+    small: bool = flag(False, "--small", help="Tiny budgets (batch 2, one timed step, conv5 and fc6): seconds on a CPU."),
+    layers: list[TrainableLayer] = typer.Option(  # type: ignore[valid-type]
+        [], "--layer", "-l", metavar="conv5|fc6|fc7|fc8|prob", show_default=False, help="Layers whose training step to time (repeatable) [default: all four; conv5, fc6 with --small].",
+    ),
+    batch_size: int | None = typer.Option(None, "--batch-size", "-b", metavar="N", show_default=False, help="Training batch [default: 64; 2 with --small]."),
+    repeats: int | None = typer.Option(None, "--repeats", metavar="N", show_default=False, help="Timed calls per measurement [default: 20; 1 with --small]."),
+    warmup: int | None = typer.Option(None, "--warmup", metavar="N", show_default=False, help="Untimed calls first [default: 3; 1 with --small]."),
+    invert_batch: int | None = typer.Option(None, "--invert-batch", metavar="N", show_default=False, help="The large batch for invert [default: 512; 8 with --small]."),
+    precision: Precision = PRECISION,
+    compile: bool = flag(False, "--compile/--no-compile", help="Time the training step under torch.compile."),
+    cuda_graph: bool = flag(False, "--cuda-graph/--no-cuda-graph", help="Time the training step captured into a CUDA graph (train --cuda-graph)."),
+    data: str | None = typer.Option(None, "--data", metavar="FOLDER", show_default=False, help="An image folder of JPEGs to time the pipeline on [default: generated JPEGs]."),
+    matmul_size: int | None = typer.Option(
+        None, "--matmul-size", metavar="N", show_default=False,
+        help="Side of the square matmuls that measure the device's rate [default: 8192 on CUDA, 1024 on CPU; 512 with --small].",
+    ),
+    workers: int | None = typer.Option(None, "--workers", metavar="N", show_default=False, help="Loader workers for the pipeline [default: train's default on this device]."),
+    alexnet: str = typer.Option("random:0", "--alexnet", metavar="SPEC", help="AlexNet weights (speed does not depend on them)."),
     device: str = DEVICE,
-    json_path: Path | None = typer.Option(None, "--json", help="Write every figure to this JSON file."),
+    json_path: Path | None = json_option("every figure"),
 ) -> None:
     """Measure training images/s per layer against fp32 eager, model FLOPs against the matmul rate, invert and data-pipeline rates."""
+    from ..bench import BenchConfig, run_bench
+    from ..files.atomic import atomic_path
+
     check_results_file("--json", json_path, ".json")
     chosen = {
-        "layers": tuple(layers) if layers else None, "batch_size": batch_size, "steps": steps, "warmup": warmup,
+        "layers": tuple(layers) if layers else None, "batch_size": batch_size, "steps": repeats, "warmup": warmup,
         "invert_batch": invert_batch, "precision": precision, "compile": compile, "cuda_graph": cuda_graph, "data": data, "workers": workers, "matmul_size": matmul_size,
         "alexnet": alexnet, "device": device,
     }
@@ -77,14 +87,18 @@ def bench(
     config = BenchConfig.small(**overrides) if small else BenchConfig(**overrides)
     with stderr.status("bench") as status:
         report = run_bench(config, on_progress=lambda stage: status.update(f"bench: {stage}"))
-    console = stdout_console()
+    console = stderr if str(json_path) == "-" else stdout_console()
     for view in tables(report):
         console.print(view)
     if json_path is not None:
+        text = json.dumps(report.to_dict(), indent=2) + "\n"
+        if str(json_path) == "-":
+            print(text, end="")
+            return
         with atomic_path(json_path) as tmp:
-            tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+            tmp.write_text(text)
         announce(json_path)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bench")(bench)
+    app.command("bench", short_help="Training, inversion and input-pipeline speed on this machine.")(plain(bench))

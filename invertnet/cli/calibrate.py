@@ -3,39 +3,52 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
-from ..data.datasets import open_source
-from ..devices import resolve_device
-from ..encoders import load_encoder
-from ..training.calibrate import REFERENCE_ENCODER, calibrate
-from ..training.losses import COMPARATORS
-from .common import DEVICE, TRAIN_ALEXNET, stderr, stdout_console
+from ..names import CAFFENET, COMPARATORS
+from .common import announce, check_results_file, stderr, stdout_console
+from .options import DEVICE, TRAIN_ALEXNET, choices, json_option, plain
+
+Compared = choices("Compared", (c for c in COMPARATORS if c != "none"))
 
 
 def calibrate_command(
-    data: str = typer.Option(..., "--data", help="The training data: an image folder, an ILSVRC-2012 root (its train/), or 'synthetic'."),
+    data: str = typer.Option(..., "--data", metavar="FOLDER", help="The training data: an image folder, an ILSVRC-2012 root (its train/), or 'synthetic'."),
     alexnet: str = TRAIN_ALEXNET,
-    comparator: str = typer.Option("conv5", "--comparator", help=f"The run's comparator: {', '.join(c for c in COMPARATORS if c != 'none')}."),
+    comparator: Compared = typer.Option("conv5", "--comparator", help="The run's comparator."),
     reference: str = typer.Option(
-        REFERENCE_ENCODER, "--reference", help="The encoder whose conv5 sets the scale: the paper's CaffeNet with ImageNet weights (caffenet or caffenet:PATH).",
+        CAFFENET, "--reference", metavar="SPEC", help="The encoder whose conv5 sets the scale: the paper's CaffeNet with ImageNet weights (caffenet or caffenet:PATH).",
     ),
-    images: int = typer.Option(64, "--images", "-n", help="Training images compared pairwise (the first N)."),
-    json_output: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    count: int = typer.Option(64, "--count", "-n", metavar="N", help="Training images compared pairwise (the first N)."),
+    json_path: Path | None = json_option("the figures"),
     device: str = DEVICE,
 ) -> None:
     """Measure eq. 2 between pairs of training images for the run's comparator and for CaffeNet's conv5; print the --lambda-feat that matches."""
+    from ..data.datasets import open_source
+    from ..devices import resolve_device
+    from ..encoders import load_encoder
+    from ..files.atomic import atomic_path
+    from ..training.calibrate import calibrate
+
+    check_results_file("--json", json_path, ".json")
     torch_device = resolve_device(device)
     source = open_source(data, "train")
-    with stderr.status(f"comparing {images} images pairwise"):
+    with stderr.status(f"comparing {count} images pairwise"):
         result = calibrate(
-            source, load_encoder(alexnet, device=torch_device), comparator, load_encoder(reference, device=torch_device), images
+            source, load_encoder(alexnet, device=torch_device), comparator, load_encoder(reference, device=torch_device), count
         )
-    if json_output:
-        print(json.dumps(result.to_dict(), indent=2))
-        return
+    if json_path is not None:
+        text = json.dumps(result.to_dict(), indent=2) + "\n"
+        if str(json_path) == "-":
+            print(text, end="")
+            return
+        with atomic_path(json_path) as tmp:
+            tmp.write_text(text)
+        announce(json_path)
     out = stdout_console()
+    images = count
     out.print(f"mean 1/2 |C(x) - C(x')|^2 over {images * (images - 1) // 2} pairs of {images} images of {data}:", highlight=False)
     out.print(f"  {comparator} of {result.encoder}: {result.distance:.6g}", highlight=False)
     out.print(f"  conv5 of {result.reference} (the reference): {result.reference_distance:.6g}", highlight=False)
@@ -44,4 +57,4 @@ def calibrate_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("calibrate")(calibrate_command)
+    app.command("calibrate", short_help="Find the --lambda-feat that matches the paper's feature term for your encoder.")(plain(calibrate_command))

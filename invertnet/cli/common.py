@@ -1,22 +1,23 @@
-"""Options and helpers shared by the subcommands."""
+"""Helpers shared by the subcommands: what was given, outputs checked before work, inputs read, results announced.
+
+Modules that need torch are imported inside the helpers that use them (see :mod:`invertnet.cli.options`).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..data.datasets import eval_crop
-from ..data.imageio import load_image
-from ..encoders import SPEC_HELP
 from ..errors import InvertnetError
 from ..files.atomic import check_not_input, check_writable
-from ..inversion import trained_against, weights_model
-from ..models.kinds import INVERTER
+from ..names import STILL_SUFFIXES
+
+if TYPE_CHECKING:
+    import torch
 
 stderr = Console(stderr=True)
 
@@ -25,27 +26,6 @@ def stdout_console() -> Console:
     """Results on stdout; wide enough for the tables when it is a file or a pipe."""
     console = Console()
     return console if console.is_terminal else Console(width=220)
-
-
-def progress_bar(label: str) -> Progress:
-    """A transient progress bar on stderr: label, done/total, bar, time left."""
-    return Progress(TextColumn(label), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(), console=stderr, transient=True)
-
-
-LAYER = typer.Option(
-    None, "--layer", "-l",
-    help="Layer to invert: conv5, fc6, fc7, fc8 (logits) or prob (their softmax); with CaffeNet also norm1, norm2, conv3, conv4 "
-    "[default: the --weights file's own].",
-)
-WEIGHTS = typer.Option(
-    None, "--weights", "-w",
-    help="Generator (or VAE, or autoencoder): a .safetensors file, a run folder, deepsim:NAME (the authors', downloaded once: "
-    "norm1, norm2, conv3, conv4, conv5, fc6, fc6_eucl, fc7, fc8, prob) or deepsim (the authors' for --layer) "
-    "[default: weights/LAYER.safetensors, else the authors' if cached].",
-)
-ALEXNET = typer.Option(None, "--alexnet", help=f"{SPEC_HELP} [default: the one the generator was trained against].")
-TRAIN_ALEXNET = typer.Option("imagenet", "--alexnet", help=SPEC_HELP)
-DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 
 
 def given(ctx: typer.Context, *names: str) -> list[str]:
@@ -100,21 +80,32 @@ def output_folder(out: Path | None) -> Path:
 
 def read_inputs(paths: list[Path]) -> list[torch.Tensor]:
     """Read every image named on the command line before any work starts (a bad one is an error now, not after a download)."""
+    from ..data.imageio import load_image
+
     return [load_image(path) for path in paths]
 
 
 def crop_inputs(images: list[torch.Tensor], size: int) -> torch.Tensor:
     """The encoder's center crops (``size``: 224 or 227) of images read by :func:`read_inputs`."""
+    import torch
+
+    from ..data.datasets import eval_crop
+
     return torch.stack([eval_crop(image, size) for image in images])
 
 
 def encoder_spec(alexnet: str | None, weights: str | None, layer: str | None) -> str:
     """``--alexnet`` if given, else the encoder the generator ``weights`` (or the default for ``layer``) was trained against."""
+    from ..inversion import trained_against
+
     return alexnet if alexnet is not None else trained_against(weights, layer)
 
 
 def output_tag(weights: str | None, layer: str | None) -> str:
     """What names the files of a run command: the layer inverted, or ``vae`` / ``autoencoder``."""
+    from ..inversion import weights_model
+    from ..names import INVERTER
+
     found, model = weights_model(weights, layer)
     return found if model == INVERTER else model
 
@@ -122,3 +113,12 @@ def output_tag(weights: str | None, layer: str | None) -> str:
 def announce(path: Path) -> None:
     """Results (written files) go to stdout, one per line."""
     print(path)
+
+
+def check_image_output(flag: str, path: Path, animation: bool = False) -> None:
+    """An image is written in the format its suffix names: refuse one no command writes (``.gif`` only for animations)."""
+    suffix = path.suffix.lower()
+    allowed = (*STILL_SUFFIXES, ".gif") if animation else STILL_SUFFIXES
+    if suffix not in allowed:
+        extra = "; .gif writes the frames as an animation" if animation else ""
+        raise InvertnetError(f"{flag} {path}: name a {', '.join(allowed)} file (the suffix picks the format){extra}")

@@ -6,35 +6,33 @@ from pathlib import Path
 
 import typer
 
-from ..demo import DEMO_ALEXNET, check_demo_folder, run_demo
-from ..encoders.alexnet import check_trainable_layer
 from ..errors import InvertnetError
-from .common import DEVICE, stderr, stdout_console
-from .eval import table
+from .common import stderr, stdout_console
+from .options import DEVICE, TrainableLayer, plain
+from .progress import TrainDisplay
 
 
 def demo(
-    out: Path = typer.Option(Path("demo"), "--out", "-o", help="Folder for the run and the pictures."),
-    layer: str = typer.Option("conv5", "--layer", "-l", help="Layer to invert."),
-    steps: int = typer.Option(300, "--steps", help="Training steps."),
-    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per step."),
+    out: Path = typer.Option(Path("demo"), "--out", "-o", metavar="FOLDER", help="Folder for the run and the pictures."),
+    layer: TrainableLayer = typer.Option("conv5", "--layer", "-l", help="Layer to invert."),
+    steps: int = typer.Option(300, "--steps", metavar="N", help="Training steps."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", metavar="N", help="Images per step."),
     device: str = DEVICE,
 ) -> None:
     """Train a small generator on synthetic images against a random AlexNet, then invert, re-encode, interpolate, evaluate."""
+    from ..demo import DEMO_ALEXNET, check_demo_folder, run_demo
+    from .eval import table
+
     for flag, value in (("--steps", steps), ("--batch-size", batch_size)):
         if value < 1:
             raise InvertnetError(f"{flag} must be a positive integer, got {value}")
-    check_trainable_layer(layer)
     check_demo_folder(out)
     stderr.print(
         f"training {layer} with the image loss for {steps} steps of {batch_size} synthetic images against AlexNet {DEMO_ALEXNET} ...",
         highlight=False,
     )
-
-    def log(record: dict[str, object]) -> None:
-        stderr.print(f"  step {record['step']}/{record['steps']} loss {record['loss']:.4g} ({record['images_per_s']:.1f} img/s)", highlight=False)
-
-    result = run_demo(out, layer=layer, steps=steps, batch_size=batch_size, device=device, on_log=log)
+    with TrainDisplay() as display:
+        result = run_demo(out, layer=layer, steps=steps, batch_size=batch_size, device=device, on_start=display.start, on_log=display.update)
     stdout_console().print(table([result.result, result.baseline]))
     verdict = "beats" if result.result.image_error < result.baseline.image_error else "does NOT beat"
     print(f"the generator {verdict} the mean training image in image error "
@@ -49,4 +47,4 @@ def demo(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
+    app.command("demo", short_help="Train and use a small generator offline on the CPU, in minutes.")(plain(demo))

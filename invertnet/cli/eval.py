@@ -8,60 +8,62 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from rich import box
 from rich.table import Table
 
-from ..data.datasets import CROP_STYLES, SPLITS, crop_style, eval_count, has_splits, open_source
-from ..devices import resolve_device
-from ..encoders import Encoder, load_encoder
-from ..encoders.alexnet import check_layer
 from ..errors import InvertnetError
-from ..evaluation.lpips import load_lpips
-from ..evaluation.optimize import OptimizeConfig
-from ..evaluation.protocol import (
-    PER_IMAGE,
-    EvalResult,
-    Method,
-    evaluate_methods,
-    generator_method,
-    mean_image,
-    mean_method,
-    optimize_method,
-)
-from ..evaluation.report import HEADER, metrics_rows, paper_rows, write_report
-from ..files.atomic import atomic_path, check_writable
-from ..inversion import Inverter
-from ..training.config import MAX_BATCH
-from .common import ALEXNET, DEVICE, announce, check_results_file, encoder_spec, given, progress_bar, refuse, stderr, stdout_console
+from ..names import MAX_BATCH, OPTIMIZE_ITERATIONS
+from .common import announce, check_results_file, encoder_spec, given, refuse, stderr, stdout_console
+from .options import Crops, Layer, Preset, Split, alexnet_option, choices, csv_option, device_option, flag, json_option, plain
+from .progress import progress_bar
+
+if TYPE_CHECKING:
+    from ..encoders import Encoder
+    from ..evaluation.protocol import EvalResult, Method
 
 METHODS = ("generator", "optimize", "mean")
+EvalMethod = choices("EvalMethod", METHODS)
 MEAN_IMAGES = 1000
 THUMBNAILS = 48
+WHAT, DATA, BASELINES, OUTPUT = "What to evaluate", "Data and protocol", "Baselines", "Output"
+"""The groups of ``eval --help``."""
 
 
-def table(results: list[EvalResult]) -> Table:
-    """The methods' figures, then the paper's Table 2 rows for the same layers."""
-    view = Table(title=f"Normalized inversion error (%; 100 = a random test image) and image quality, n={results[0].n}", title_justify="left")
-    for column in HEADER:
-        view.add_column(column, justify="left" if column in ("method", "layer", "encoder", "comparator") else "right")
-    for row in metrics_rows(results):
+def table(results: list[EvalResult], wide: bool = False) -> Table:
+    """The methods' figures, then the paper's Table 2 rows for the same layers; narrow (100 columns) unless ``wide``."""
+    from ..evaluation.report import HEADER, LEGEND, NARROW_HEADER, metrics_rows, paper_rows
+
+    view = Table(
+        title=f"Normalized inversion error (%; 100 = a random test image) and image quality, n={results[0].n}", title_justify="left",
+        box=box.SIMPLE_HEAD, caption_justify="left", pad_edge=False, collapse_padding=True,
+    )
+    for column in HEADER if wide else NARROW_HEADER:
+        view.add_column(column, justify="left" if column in ("method", "layer", "encoder", "comparator") else "right", overflow="fold")
+    for row in metrics_rows(results, wide):
         view.add_row(*row)
-    for row in paper_rows([r.layer for r in results]):
+    for row in paper_rows([r.layer for r in results], wide):
         view.add_row(*row, style="dim")
     first = results[0]
     protocol = f"{first.crops} crops, errors on {'8-bit images clipped to [0, 1]' if first.clamped else 'the raw output'}"
+    encoders = ", ".join(dict.fromkeys(f"{r.alexnet} (comparator {r.comparator})" if r.comparator not in ("-", "none") else r.alexnet for r in results))
     view.caption = (
-        f"Data {first.data}; {protocol}; each method against its encoder's crops and features. Paper: CaffeNet with ImageNet weights, ILSVRC-2012 val."
+        f"Data {first.data}; {protocol}; encoder {encoders}, each method against its encoder's crops and features. "
+        f"Paper: CaffeNet with ImageNet weights, ILSVRC-2012 val.{'' if wide else ' ' + LEGEND + '.'}"
     )
     return view
 
 
 def write_json(path: Path, results: list[EvalResult]) -> None:
     """The first method's figures at the top level, every method's under ``results``."""
+    from ..files.atomic import atomic_path
+
     text = json.dumps({**results[0].summary(), "results": [r.summary() for r in results]}, indent=2) + "\n"
     if str(path) == "-":
         print(text, end="")
@@ -72,24 +74,31 @@ def write_json(path: Path, results: list[EvalResult]) -> None:
 
 
 def write_csv(path: Path, results: list[EvalResult]) -> None:
-    """One row per image and method, with the normalised per-image errors too."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["method", "layer", "encoder", "image", "image_error", "feature_error", *PER_IMAGE])
-        for r in results:
-            for i, name in enumerate(r.names):
-                values = [r.per_image[key][i] for key in PER_IMAGE]
-                image_error = r.per_image["image_distance"][i] / r.image_normalizer
-                feature_error = r.per_image["feature_distance"][i] / r.feature_normalizer
-                writer.writerow([r.method, r.layer, r.alexnet, name, f"{image_error:.6g}", f"{feature_error:.6g}", *(f"{v:.6g}" for v in values)])
+    """One row per image and method, with the normalised per-image errors too (``-``: stdout)."""
+    from ..evaluation.protocol import PER_IMAGE
+    from ..files.atomic import atomic_path
+
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["method", "layer", "encoder", "image", "image_error", "feature_error", *PER_IMAGE])
+    for r in results:
+        for i, name in enumerate(r.names):
+            values = [r.per_image[key][i] for key in PER_IMAGE]
+            image_error = r.per_image["image_distance"][i] / r.image_normalizer
+            feature_error = r.per_image["feature_distance"][i] / r.feature_normalizer
+            writer.writerow([r.method, r.layer, r.alexnet, name, f"{image_error:.6g}", f"{feature_error:.6g}", *(f"{v:.6g}" for v in values)])
+    if str(path) == "-":
+        print(text.getvalue(), end="")
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text(text.getvalue(), newline="")
     announce(path)
-
-
-EVAL_PRESETS = ("default", "paper")
 
 
 def check_mean_data(data: str, mean_data: str | None) -> str:
     """The training images of ``--method mean``: never the test images themselves (that would flatter the baseline)."""
+    from ..data.datasets import has_splits
+
     if mean_data is None:
         if not has_splits(data):
             raise InvertnetError(
@@ -104,51 +113,66 @@ def check_mean_data(data: str, mean_data: str | None) -> str:
 
 def eval_command(
     ctx: typer.Context,
-    layer: str | None = typer.Option(None, "--layer", "-l", help="Layer to invert [default: each checkpoint's own]."),
-    data: str = typer.Option(..., "--data", help="An ILSVRC-2012 root, an image folder, or 'synthetic'."),
-    split: str = typer.Option("val", "--split", help=f"Which split of an ILSVRC-2012 root or of synthetic: {', '.join(SPLITS)}."),
-    weights: list[str] | None = typer.Option(None, "--weights", "-w", help="A generator (.safetensors or run folder); repeat to compare several."),
-    method: list[str] | None = typer.Option(
-        None, "--method", help="'generator' (the default), 'optimize' (Mahendran & Vedaldi) and/or 'mean' (the mean training image, the best constant)."
+    layer: Layer | None = typer.Option(None, "--layer", "-l", show_default=False, rich_help_panel=WHAT, help="Layer to invert [default: each checkpoint's own]."),
+    weights: list[str] | None = typer.Option(
+        None, "--weights", "-w", metavar="WEIGHTS", show_default=False, rich_help_panel=WHAT, help="A generator (.safetensors or run folder); repeat to compare several.",
     ),
-    limit: int | None = typer.Option(None, "--limit", help="Evaluate the first N images only [default: all]."),
-    batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward pass."),
-    optimize_iterations: int | None = typer.Option(
-        None, "--optimize-iterations", help=f"Iterations of --method optimize (its schedule is scaled) [default: {OptimizeConfig().iterations}]."
+    method: list[EvalMethod] | None = typer.Option(  # type: ignore[valid-type]
+        None, "--method", metavar="generator|optimize|mean", show_default=False, rich_help_panel=WHAT,
+        help="Repeat to compare: generator (the default), optimize (Mahendran & Vedaldi), mean (the mean training image, the best constant).",
+    ),
+    alexnet: str | None = alexnet_option(panel=WHAT),
+    data: str = typer.Option(..., "--data", metavar="FOLDER", rich_help_panel=DATA, help="An ILSVRC-2012 root, an image folder, or 'synthetic'."),
+    split: Split = typer.Option("val", "--split", rich_help_panel=DATA, help="Which split of an ILSVRC-2012 root or of synthetic."),
+    limit: int | None = typer.Option(None, "--limit", metavar="N", show_default=False, rich_help_panel=DATA, help="Evaluate the first N images only [default: all]."),
+    crops: Crops = typer.Option(
+        "torchvision", "--crops", rich_help_panel=DATA, help="torchvision: center crops of images with the short side at 256; caffe: of 256x256 images (the authors').",
+    ),
+    unclamped: bool = flag(False, "--unclamped", rich_help_panel=DATA, help="Measure the errors on the generators' raw output, not on 8-bit images clipped to [0, 1]."),
+    preset: Preset = typer.Option(
+        "default", "--preset", rich_help_panel=DATA, help="paper: the authors' protocol as far as known (--crops caffe --unclamped); options given beside it override it.",
+    ),
+    iterations: int | None = typer.Option(
+        None, "--iterations", metavar="N", show_default=False, rich_help_panel=BASELINES,
+        help=f"Iterations of --method optimize (its schedule is scaled) [default: {OPTIMIZE_ITERATIONS}].",
     ),
     mean_images: int | None = typer.Option(
-        None, "--mean-images", help=f"Training images averaged by --method mean [default: {MEAN_IMAGES}]."
+        None, "--mean-images", metavar="N", show_default=False, rich_help_panel=BASELINES, help=f"Training images averaged by --method mean [default: {MEAN_IMAGES}].",
     ),
     mean_data: str | None = typer.Option(
-        None, "--mean-data",
+        None, "--mean-data", metavar="FOLDER", show_default=False, rich_help_panel=BASELINES,
         help="Where --method mean takes its training images: an ILSVRC-2012 root (its train/), synthetic, or a folder of training "
         "images [default: the train split of --data; required when --data is a plain folder, which is the test set itself].",
     ),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the figures as JSON ('-' for stdout)."),
-    csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per image and method."),
-    html_dir: Path | None = typer.Option(None, "--html", help="Write an offline HTML report (table and thumbnails) to this folder."),
-    save_reconstructions: Path | None = typer.Option(None, "--save-reconstructions", help="Write DIR/input/NAME.png and DIR/recon/NAME.png."),
-    crops: str = typer.Option("torchvision", "--crops", help=f"{', '.join(CROP_STYLES)}: center crops of images with the short side at 256, or of 256x256 images (the authors')."),
-    unclamped: bool = typer.Option(False, "--unclamped", help="Measure the errors on the generators' raw output, not on 8-bit images clipped to [0, 1]."),
-    preset: str = typer.Option("default", "--preset", help="paper: the authors' protocol as far as known (--crops caffe --unclamped); options given beside it override it."),
-    alexnet: str | None = ALEXNET,
-    device: str = DEVICE,
+    json_path: Path | None = json_option("the figures", rich_help_panel=OUTPUT),
+    csv_path: Path | None = csv_option("one row per image and method", rich_help_panel=OUTPUT),
+    html_dir: Path | None = typer.Option(
+        None, "--html", metavar="FOLDER", show_default=False, rich_help_panel=OUTPUT, help="Write an offline HTML report (table and thumbnails) to this folder.",
+    ),
+    save_reconstructions: Path | None = typer.Option(
+        None, "--save-reconstructions", metavar="FOLDER", show_default=False, rich_help_panel=OUTPUT, help="Write FOLDER/input/NAME.png and FOLDER/recon/NAME.png.",
+    ),
+    wide: bool = flag(False, "--wide", rich_help_panel=OUTPUT, help="Print every column, with full method names (the default table fits 100 columns)."),
+    batch_size: int = typer.Option(32, "--batch-size", "-b", metavar="N", rich_help_panel=OUTPUT, help="Images per forward pass."),
+    device: str = device_option(OUTPUT),
 ) -> None:
     """Normalized Euclidean error in image and feature space (Table 2), PSNR, SSIM, MS-SSIM, LPIPS, class agreement."""
-    if preset not in EVAL_PRESETS:
-        raise InvertnetError(f"unknown --preset {preset!r}: choose one of {', '.join(EVAL_PRESETS)}")
+    from ..data.datasets import eval_count, has_splits, open_source
+    from ..devices import resolve_device
+    from ..encoders import load_encoder
+    from ..evaluation.lpips import load_lpips
+    from ..evaluation.protocol import evaluate_methods, generator_method
+    from ..inversion import Inverter
+
     if preset == "paper":
         crops = crops if given(ctx, "crops") else "caffe"
         unclamped = unclamped if given(ctx, "unclamped") else True
-    crop_style(crops)
     _check_outputs(json_path, csv_path, html_dir, save_reconstructions)
     if limit is not None and limit < 2:
         raise InvertnetError(f"--limit must be at least 2 (the error is normalised by distances between test images), got {limit}")
     if not 1 <= batch_size <= MAX_BATCH:
         raise InvertnetError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {batch_size}")
-    chosen = _chosen_methods(method, weights, optimize_iterations, mean_images, mean_data)
-    if layer is not None:
-        check_layer(layer)
+    chosen = _chosen_methods(method, weights, iterations, mean_images, mean_data)
     if not has_splits(data):
         refuse(ctx, ["split"], f"to {data}: it is a plain image folder, used whole (--split picks train/ or val/ of an ILSVRC-2012 root, or of synthetic)")
     if "mean" in chosen:
@@ -172,7 +196,7 @@ def eval_command(
         if name in chosen and not layers:
             raise InvertnetError(f"--method {name} needs --layer (or --weights to take layers from)")
     base = alexnet or next(iter(groups), "imagenet")  # the encoder of the baselines: --alexnet, else the first generator's
-    baselines = _baselines(chosen, layers, encoder(base) if {"optimize", "mean"} & set(chosen) else None, optimize_iterations,
+    baselines = _baselines(chosen, layers, encoder(base) if {"optimize", "mean"} & set(chosen) else None, iterations,
                            mean_data, mean_images, crops)
     if baselines:
         groups.setdefault(base, []).extend(baselines)
@@ -193,14 +217,17 @@ def eval_command(
                 data_name=f"{data} ({split})", lpips=lpips, lpips_unavailable=lpips_note,
                 on_batch=lambda done, before=done_before: progress.update(task, completed=before + done), crops=crops, clamp=not unclamped,
             )
-    _write_results(results, json_path, csv_path, html_dir, save_reconstructions)
+    _write_results(results, json_path, csv_path, html_dir, save_reconstructions, wide)
 
 
 def _write_results(
-    results: list[EvalResult], json_path: Path | None, csv_path: Path | None, html_dir: Path | None, save_reconstructions: Path | None,
+    results: list[EvalResult], json_path: Path | None, csv_path: Path | None, html_dir: Path | None, save_reconstructions: Path | None, wide: bool,
 ) -> None:
-    """The table (on stderr when ``--json -`` makes stdout the JSON alone), then each results file asked for."""
-    (stderr if str(json_path) == "-" else stdout_console()).print(table(results))
+    """The table (on stderr when ``--json -`` or ``--csv -`` makes stdout the data alone), then each results file asked for."""
+    from ..evaluation.report import write_report
+
+    to_stdout = "-" in (str(json_path), str(csv_path))
+    (stderr if to_stdout else stdout_console()).print(table(results, wide))
     if json_path is not None:
         write_json(json_path, results)
     if csv_path is not None:
@@ -213,29 +240,33 @@ def _write_results(
 
 def _check_outputs(json_path: Path | None, csv_path: Path | None, html_dir: Path | None, save_reconstructions: Path | None) -> None:
     """Every output named, checked before any work: results files by their suffix, folders writable."""
+    from ..files.atomic import check_writable
+
+    if str(json_path) == "-" and str(csv_path) == "-":
+        raise InvertnetError("--json - and --csv - would both write to stdout: send one of them to a file")
     check_results_file("--json", json_path, ".json")
     check_results_file("--csv", csv_path, ".csv")
-    for flag, folder in (("--html", html_dir), ("--save-reconstructions", save_reconstructions)):
+    for option, folder in (("--html", html_dir), ("--save-reconstructions", save_reconstructions)):
         if folder is not None:
-            check_writable(folder, folder=True, flag=flag)
+            check_writable(folder, folder=True, flag=option)
 
 
 def _chosen_methods(
-    method: list[str] | None, weights: list[str] | None, optimize_iterations: int | None, mean_images: int | None, mean_data: Path | None,
+    method: list[str] | None, weights: list[str] | None, iterations: int | None, mean_images: int | None, mean_data: Path | str | None,
 ) -> list[str]:
     """The ``--method`` values, each known, with every method-specific option given only beside its method."""
     chosen = list(dict.fromkeys(method or ["generator"]))
     for name in chosen:
         if name not in METHODS:
             raise InvertnetError(f"unknown --method {name!r}: choose from {', '.join(METHODS)}")
-    needed = (("--weights", weights, "generator"), ("--optimize-iterations", optimize_iterations, "optimize"), ("--mean-images", mean_images, "mean"),
+    needed = (("--weights", weights, "generator"), ("--iterations", iterations, "optimize"), ("--mean-images", mean_images, "mean"),
               ("--mean-data", mean_data, "mean"))
-    for flag, value, needs in needed:
+    for option, value, needs in needed:
         if value is not None and needs not in chosen:
-            raise InvertnetError(f"{flag} applies to --method {needs}, which is not among the chosen methods ({', '.join(chosen)})")
-    for flag, value in (("--optimize-iterations", optimize_iterations), ("--mean-images", mean_images)):
+            raise InvertnetError(f"{option} applies to --method {needs}, which is not among the chosen methods ({', '.join(chosen)})")
+    for option, value in (("--iterations", iterations), ("--mean-images", mean_images)):
         if value is not None and value < 1:
-            raise InvertnetError(f"{flag} must be a positive integer, got {value}")
+            raise InvertnetError(f"{option} must be a positive integer, got {value}")
     return chosen
 
 
@@ -244,6 +275,10 @@ def _baselines(
     mean_images: int | None, crops: str,
 ) -> list[Method]:
     """The baseline methods chosen, for each layer, on the encoder ``base``: the optimisation, and the mean training image."""
+    from ..data.datasets import eval_count, has_splits, open_source
+    from ..evaluation.optimize import OptimizeConfig
+    from ..evaluation.protocol import mean_image, mean_method, optimize_method
+
     methods: list[Method] = []
     if "optimize" in chosen:
         assert base is not None
@@ -261,4 +296,4 @@ def _baselines(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("eval")(eval_command)
+    app.command("eval", short_help="Table 2: inversion errors and image quality, beside the paper's figures.")(plain(eval_command))

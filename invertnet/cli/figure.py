@@ -6,34 +6,38 @@ from pathlib import Path
 
 import typer
 
-from ..data.imageio import save_image
-from ..devices import resolve_device
-from ..encoders import load_encoder
 from ..errors import InvertnetError
-from ..evaluation.figures import layers_figure, methods_figure
-from ..evaluation.optimize import OptimizeConfig
-from ..evaluation.protocol import Method, generator_method, optimize_method
-from ..inversion import Inverter
-from ..weights.registry import expand_deepsim
-from .common import ALEXNET, DEVICE, announce, check_outputs, crop_inputs, encoder_spec, read_inputs, refuse
+from ..names import OPTIMIZE_ITERATIONS
+from .common import announce, check_image_output, check_outputs, crop_inputs, encoder_spec, read_inputs, refuse
+from .options import ALEXNET, DEVICE, Layer, flag, out_option, plain
 
-figure_app = typer.Typer(help="The paper's comparison figures (PNG).", no_args_is_help=True)
+figure_app = typer.Typer(help="The paper's comparison figures, labelled.", no_args_is_help=True, rich_markup_mode="markdown")
 
 
-@figure_app.command("layers")
 def layers(
-    images: list[Path] = typer.Argument(..., help="Input images (a column each)."),
+    images: list[Path] = typer.Argument(..., metavar="IMAGE...", show_default=False, help="Input images (a column each)."),
     weights: list[str] = typer.Option(
-        ..., "--weights", "-w",
+        ..., "--weights", "-w", metavar="WEIGHTS",
         help="A generator per layer (each file records its layer); repeat. deepsim: the authors' of every layer, norm1 to fc8.",
     ),
-    out: Path = typer.Option(Path("fig3.png"), "--out", "-o", help="Output PNG."),
+    out: Path = out_option(Path("fig3.png"), "Output image; the suffix picks the format: .png, .jpg, .jpeg, .webp."),
     alexnet: str | None = ALEXNET,
     device: str = DEVICE,
 ) -> None:
     """Fig. 3: the inputs, then their reconstructions from each layer's generator."""
+    from ..data.imageio import save_image
+    from ..devices import resolve_device
+    from ..encoders import load_encoder
+    from ..evaluation.figures import layers_figure
+    from ..inversion import Inverter, weights_model
+    from ..weights.registry import expand_deepsim
+
     weights = expand_deepsim(weights)
+    check_image_output("--out", out)
     check_outputs(images, [out], weights)
+    layers_seen = [weights_model(path, None)[0] for path in weights]  # from the files' metadata, before any network is loaded
+    if len(set(layers_seen)) != len(layers_seen):
+        raise InvertnetError(f"figure layers takes one generator per layer, got layers {', '.join(layers_seen)}")
     pictures = read_inputs(images)
     network = load_encoder(encoder_spec(alexnet, weights[0], None), device=resolve_device(device))
     inputs = crop_inputs(pictures, network.input_size)
@@ -41,29 +45,34 @@ def layers(
     for inverter in inverters:
         if inverter.model != "inverter":
             raise InvertnetError(f"figure layers shows one generator per encoder layer; {inverter.source} is a {inverter.model}: compare it with `invertnet eval`")
-    layers_seen = [inverter.layer for inverter in inverters]
-    if len(set(layers_seen)) != len(layers_seen):
-        raise InvertnetError(f"figure layers takes one generator per layer, got layers {', '.join(layers_seen)}")
     announce(save_image(layers_figure(inputs.to(network.mean.device), inverters), out))
 
 
-@figure_app.command("methods")
 def methods(
     ctx: typer.Context,
-    images: list[Path] = typer.Argument(..., help="Input images (a column each)."),
-    layer: str = typer.Option(..., "--layer", "-l", help="The layer every method inverts."),
-    weights: list[str] | None = typer.Option(None, "--weights", "-w", help="A generator for LAYER; repeat to compare several."),
-    optimize: bool = typer.Option(False, "--optimize", help="Add a row for Mahendran & Vedaldi's optimisation."),
-    iterations: int = typer.Option(OptimizeConfig().iterations, "--iterations", help="Iterations of the optimisation."),
-    out: Path = typer.Option(Path("fig4.png"), "--out", "-o", help="Output PNG."),
+    images: list[Path] = typer.Argument(..., metavar="IMAGE...", show_default=False, help="Input images (a column each)."),
+    layer: Layer = typer.Option(..., "--layer", "-l", help="The layer every method inverts."),
+    weights: list[str] | None = typer.Option(None, "--weights", "-w", metavar="WEIGHTS", show_default=False, help="A generator for LAYER; repeat to compare several."),
+    optimize: bool = flag(False, "--optimize", help="Add a row for Mahendran & Vedaldi's optimisation."),
+    iterations: int = typer.Option(OPTIMIZE_ITERATIONS, "--iterations", metavar="N", help="Iterations of the optimisation."),
+    out: Path = out_option(Path("fig4.png"), "Output image; the suffix picks the format: .png, .jpg, .jpeg, .webp."),
     alexnet: str | None = ALEXNET,
     device: str = DEVICE,
 ) -> None:
     """Fig. 4: the inputs, then their reconstructions by each generator (and the optimisation)."""
+    from ..data.imageio import save_image
+    from ..devices import resolve_device
+    from ..encoders import load_encoder
+    from ..evaluation.figures import methods_figure
+    from ..evaluation.optimize import OptimizeConfig
+    from ..evaluation.protocol import Method, generator_method, optimize_method
+    from ..inversion import Inverter
+
     if not weights and not optimize:
         raise InvertnetError("figure methods needs --weights and/or --optimize")
     if not optimize:
         refuse(ctx, ["iterations"], "without --optimize")
+    check_image_output("--out", out)
     check_outputs(images, [out], weights)
     pictures = read_inputs(images)
     spec = alexnet or (encoder_spec(None, weights[0], layer) if weights else "imagenet")
@@ -76,4 +85,6 @@ def methods(
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(figure_app, name="figure")
+    figure_app.command("layers", short_help="Fig. 3: reconstructions from each layer, a row per layer.")(plain(layers))
+    figure_app.command("methods", short_help="Fig. 4: reconstructions by each method, a row per method.")(plain(methods))
+    app.add_typer(figure_app, name="figure", short_help="The paper's comparison figures (Fig. 3 and 4), labelled.")

@@ -1,40 +1,80 @@
 """``invertnet invert IMAGE... --layer fc7``: reconstruct images from their features.
 
-``--method optimize`` runs Mahendran & Vedaldi's optimisation instead of a trained generator.
+IMAGE may be a file, a folder (every image under it, by the data folder's rules) or ``-`` (one image on
+stdin). ``--method optimize`` runs Mahendran & Vedaldi's optimisation instead of a trained generator.
 """
 
 from __future__ import annotations
 
+import json
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 import typer
 
-from ..data.imageio import IMAGE_SUFFIXES, save_image, strip
-from ..devices import resolve_device
-from ..encoders import input_size, load_encoder
 from ..errors import InvertnetError
-from ..evaluation.optimize import MahendranVedaldi, OptimizeConfig
-from ..inversion import Inverter
-from ..precision import PRECISIONS
-from .common import (
-    ALEXNET,
-    DEVICE,
-    LAYER,
-    WEIGHTS,
-    announce,
-    check_outputs,
-    crop_inputs,
-    output_folder,
-    output_tag,
-    progress_bar,
-    read_inputs,
-    refuse,
-)
+from ..names import MAX_FRAMES, OPTIMIZE_ITERATIONS
+from .common import announce, check_image_output, check_outputs, check_results_file, crop_inputs, output_folder, output_tag, refuse, stderr
+from .options import ALEXNET, DEVICE, LAYER, PRECISION, WEIGHTS, Layer, Precision, choices, flag, json_option, out_option, plain
+from .progress import progress_bar
+
+if TYPE_CHECKING:
+    import torch
+
+
+InvertMethod = choices("InvertMethod", ("generator", "optimize"))
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class Input:
+    """One image to invert: where it is read from, and the name its result takes."""
+
+    path: Path
+    name: str
+
+
+def list_inputs(images: list[str]) -> list[Input]:
+    """The files behind IMAGE...: files as given, folders expanded (recursively, each real file once), ``-`` for stdin."""
+    from ..data.datasets import FolderImages
+
+    found: list[Input] = []
+    for text in images:
+        path = Path(text)
+        if "://" in text:
+            raise InvertnetError(f"{text}: invert reads local files; download it first (e.g. curl -O URL) and pass the file, or pipe it to -")
+        if text == STDIN:
+            if images.count(STDIN) > 1:
+                raise InvertnetError("'-' (stdin) may be given once")
+            found.append(Input(path, "stdin"))
+        elif path.is_dir():
+            folder = FolderImages(path)
+            found += [Input(file, folder.name(i)) for i, file in enumerate(folder.files)]
+        else:
+            found.append(Input(path, path.stem))
+    if len(found) > MAX_IMAGES:
+        raise InvertnetError(f"{len(found):,} images: invert takes at most {MAX_IMAGES:,} at once (the inputs are held in memory); split the folder")
+    return found
+
+
+MAX_IMAGES = 10 * MAX_FRAMES
+
+
+def read(inputs: list[Input]) -> list[torch.Tensor]:
+    """Every input image, read before any network is loaded (a bad one is an error now)."""
+    from ..data.imageio import load_image, read_image_stream
+
+    return [read_image_stream(sys.stdin.buffer) if str(item.path) == STDIN else load_image(item.path) for item in inputs]
 
 
 def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, alexnet: str, device: str, iterations: int) -> torch.Tensor:
     """Mahendran & Vedaldi for every input at once, with a progress bar on stderr."""
+    from ..devices import resolve_device
+    from ..encoders import load_encoder
+    from ..evaluation.optimize import MahendranVedaldi, OptimizeConfig
+
     network = load_encoder(alexnet, device=resolve_device(device))
     optimizer = MahendranVedaldi(network, layer, OptimizeConfig().scaled(iterations))
     with progress_bar("optimize") as progress:
@@ -44,51 +84,106 @@ def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, alexnet: str, 
 
 def invert(
     ctx: typer.Context,
-    images: list[Path] = typer.Argument(..., help="Images to reconstruct (any format Pillow reads)."),
-    layer: str | None = LAYER,
-    weights: str | None = WEIGHTS,
-    method: str = typer.Option("generator", "--method", help="'generator' (a trained DeePSiM generator) or 'optimize' (Mahendran & Vedaldi)."),
-    iterations: int = typer.Option(OptimizeConfig().iterations, "--iterations", help="Iterations of --method optimize (its schedule is scaled)."),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Output .png (one image) or folder [default: IMAGE_STEM.LAYER.png here; IMAGE_STEM.vae.png for a VAE, .autoencoder.png]."
+    images: list[str] = typer.Argument(
+        ..., metavar="IMAGE...", show_default=False, help="Images to reconstruct: files (any format Pillow reads), folders (recursively) or - (stdin).",
     ),
-    side_by_side: bool = typer.Option(False, "--side-by-side", help="Write input and reconstruction next to each other."),
+    layer: Layer | None = LAYER,
+    weights: str | None = WEIGHTS,
+    method: InvertMethod = typer.Option("generator", "--method", help="generator: a trained DeePSiM generator; optimize: Mahendran & Vedaldi."),
+    iterations: int = typer.Option(OPTIMIZE_ITERATIONS, "--iterations", metavar="N", help="Iterations of --method optimize (its schedule is scaled)."),
+    out: Path | None = out_option(
+        None, "Output image (one input; the suffix picks the format: .png, .jpg, .jpeg, .webp) or folder "
+        "[default: NAME.LAYER.png here; NAME.vae.png for a VAE, .autoencoder.png].",
+    ),
+    side_by_side: bool = flag(False, "--side-by-side", help="Write input and reconstruction next to each other, labelled."),
+    json_path: Path | None = json_option("each input, its output file and the settings"),
     alexnet: str | None = ALEXNET,
     device: str = DEVICE,
-    precision: str = typer.Option("fp32", "--precision", help=f"Generator path: {', '.join(PRECISIONS)} (bf16: autocast and channels_last, for throughput on a GPU)."),
+    precision: Precision = PRECISION,
 ) -> None:
-    """Reconstruct each image from its features at LAYER (or through a VAE or autoencoder) and write it as a PNG."""
-    if method not in ("generator", "optimize"):
-        raise InvertnetError(f"unknown --method {method!r}: choose generator or optimize")
+    """Reconstruct each image from its features at LAYER (or through a VAE or autoencoder) and write it as an image."""
     if method == "optimize":
         refuse(ctx, ["weights", "precision"], "to --method optimize, which uses no generator")
+        if layer is None:
+            raise InvertnetError("--method optimize needs --layer")
     else:
         refuse(ctx, ["iterations"], "to --method generator (it sets --method optimize's iterations)")
     if iterations < 1:
         raise InvertnetError(f"--iterations must be a positive integer, got {iterations}")
-    if out is not None and out.suffix.lower() in IMAGE_SUFFIXES and out.suffix.lower() != ".png":
-        raise InvertnetError(f"--out {out}: reconstructions are written as PNG; name a .png file or a folder")
-    single_file = out is not None and out.suffix.lower() == ".png"
-    if single_file and len(images) > 1:
-        raise InvertnetError(f"--out {out} names one file, but {len(images)} images were given: pass a folder")
-    if method == "optimize" and layer is None:
-        raise InvertnetError("--method optimize needs --layer")
+    single_file = out is not None and out.suffix != ""
+    if single_file:
+        check_image_output("--out", out)  # type: ignore[arg-type]
+    check_results_file("--json", json_path, ".json")
+    inputs = list_inputs(images)
+    if single_file and len(inputs) > 1:
+        raise InvertnetError(f"--out {out} names one file, but {len(inputs)} images were given: pass a folder")
     suffix = f"{output_tag(weights, layer)}.png" if method == "generator" else f"{layer}.optimize.png"
-    targets = [out] if single_file else [output_folder(out) / f"{path.stem}.{suffix}" for path in images]
-    check_outputs(images, targets, weights)
-    pictures = read_inputs(images)
+    targets = [out] if single_file else [output_folder(out) / f"{item.name}.{suffix}" for item in inputs]
+    check_outputs([item.path for item in inputs if str(item.path) != STDIN], targets, weights)  # type: ignore[misc]
+    pictures = read(inputs)
+    recon, inputs_cropped, what = _reconstruct(pictures, method, layer, weights, alexnet, device, precision, iterations)
+    written = []
+    for target, image, reconstruction in zip(targets, inputs_cropped, recon):
+        picture = _side_by_side(image, reconstruction, what) if side_by_side else reconstruction
+        written.append(_save(picture, target, str(json_path) == "-"))  # type: ignore[arg-type]
+    if json_path is not None:
+        _write_json(json_path, inputs, written, what, method, iterations)
+
+
+def _reconstruct(
+    pictures: list[torch.Tensor], method: str, layer: str | None, weights: str | None, alexnet: str | None, device: str, precision: str, iterations: int,
+) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The reconstructions, the inputs as cropped for the encoder, and a label for what made them."""
+    from ..encoders import input_size
+    from ..inversion import Inverter
+
     if method == "optimize":
         spec = alexnet or "imagenet"
         inputs = crop_inputs(pictures, input_size(spec))
-        recon = reconstruct_by_optimisation(inputs, str(layer), spec, device, iterations)
+        return reconstruct_by_optimisation(inputs, str(layer), spec, device, iterations), inputs, f"{layer}, optimisation ({iterations} iterations)"
+    inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device, precision=precision)
+    inputs = crop_inputs(pictures, inverter.input_size)
+    what = f"{inverter.layer} by {Path(inverter.source).parent.name or inverter.source}" if inverter.model == "inverter" else inverter.model
+    return inverter.invert(inputs).cpu(), inputs, what
+
+
+def _side_by_side(image: torch.Tensor, reconstruction: torch.Tensor, what: str) -> torch.Tensor:
+    """Input and reconstruction next to each other, each labelled."""
+    import torch
+
+    from ..data.captions import labelled_rows
+
+    return labelled_rows([("", torch.stack([image, reconstruction]))], columns=["input", f"reconstruction ({what})"])
+
+
+def _save(picture: torch.Tensor, target: Path, to_stderr: bool) -> Path:
+    """Write one result and say where (on stderr when stdout carries the JSON)."""
+    from ..data.imageio import save_image
+
+    path = save_image(picture, target)
+    if to_stderr:
+        stderr.print(str(path), highlight=False, soft_wrap=True)
     else:
-        inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device, precision=precision)
-        inputs = crop_inputs(pictures, inverter.input_size)
-        recon = inverter.invert(inputs).cpu()
-    for target, image, reconstruction in zip(targets, inputs, recon):
-        picture = strip([image, reconstruction]) if side_by_side else reconstruction
-        announce(save_image(picture, target))
+        announce(path)
+    return path
+
+
+def _write_json(path: Path, inputs: list[Input], written: list[Path], what: str, method: str, iterations: int) -> None:
+    from ..files.atomic import atomic_path
+
+    record = {
+        "method": method, "reconstructed_by": what, **({"iterations": iterations} if method == "optimize" else {}),
+        "images": [{"input": str(item.path), "output": str(out)} for item, out in zip(inputs, written)],
+    }
+    text = json.dumps(record, indent=2) + "\n"
+    if str(path) == "-":
+        print(text, end="")
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    announce(path)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("invert")(invert)
+    app.command("invert", short_help="Reconstruct images from their features at a layer.")(plain(invert))
+

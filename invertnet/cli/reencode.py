@@ -6,29 +6,35 @@ from pathlib import Path
 
 import typer
 
-from ..data.imageio import save_image, strip
-from ..inversion import Inverter
-from .common import ALEXNET, DEVICE, LAYER, WEIGHTS, announce, check_outputs, crop_inputs, output_tag, read_inputs
+from .common import announce, check_image_output, check_outputs, crop_inputs, output_tag, read_inputs
+from .options import ALEXNET, DEVICE, LAYER, WEIGHTS, Layer, out_option, plain
 
 
 def reencode(
-    image: Path = typer.Argument(..., help="The starting image."),
-    layer: str | None = LAYER,
-    iterations: int = typer.Option(8, "--iterations", "-n", help="How many times to encode and reconstruct."),
+    image: Path = typer.Argument(..., metavar="IMAGE", show_default=False, help="The starting image."),
+    layer: Layer | None = LAYER,
+    iterations: int = typer.Option(8, "--iterations", metavar="N", help="How many times to encode and reconstruct."),
     weights: str | None = WEIGHTS,
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output .png [default: IMAGE_STEM.LAYER.reencode.png here]."),
+    out: Path | None = out_option(None, "Output image; the suffix picks the format: .png, .jpg, .jpeg, .webp [default: IMAGE_STEM.LAYER.reencode.png here]."),
     alexnet: str | None = ALEXNET,
     device: str = DEVICE,
 ) -> None:
-    """Encode, reconstruct, and repeat; write input and every iterate as one strip."""
+    """Encode, reconstruct, and repeat; write input and every iterate as one labelled strip."""
+    from ..data.captions import labelled_rows
+    from ..data.imageio import save_image
+    from ..inversion import Inverter
+
     target = out or Path(f"{image.stem}.{output_tag(weights, layer)}.reencode.png")
+    check_image_output("--out", target)
     check_outputs([image], [target], weights)
     images = read_inputs([image])
     inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device)
     inputs = crop_inputs(images, inverter.input_size)
-    frames = inverter.reencode(inputs[0], iterations)
-    announce(save_image(strip(frames), target))
+    frames = inverter.reencode(inputs[0], iterations).cpu()
+    labels = ["input", *(f"iteration {k}" for k in range(1, len(frames)))]
+    title = f"re-encoding through {inverter.layer} ({Path(inverter.source).name}, encoder {inverter.alexnet.identity})"
+    announce(save_image(labelled_rows([("", frames)], columns=labels, title=title), target))
 
 
 def register(app: typer.Typer) -> None:
-    app.command("reencode")(reencode)
+    app.command("reencode", short_help="Encode, reconstruct and repeat: what survives the layer (Fig. 5).")(plain(reencode))

@@ -7,21 +7,18 @@ from pathlib import Path
 
 import typer
 
-from ..data.imageio import grid, save_image
-from ..encoders.alexnet import MAX_SEED
 from ..errors import InvertnetError
-from ..inversion import MAX_FRAMES, Inverter
-from .common import ALEXNET, DEVICE, announce, check_outputs
-
-SAMPLE_WEIGHTS = typer.Option(..., "--weights", "-w", help="A VAE: its run folder or .safetensors file (invertnet train --model vae).")
+from ..names import MAX_FRAMES, MAX_SEED
+from .common import announce, check_image_output, check_outputs
+from .options import ALEXNET, DEVICE, out_option, plain
 
 
 def sample(
-    weights: str = SAMPLE_WEIGHTS,
-    count: int = typer.Option(16, "--count", "-n", help=f"How many samples (1 to {MAX_FRAMES})."),
-    out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="Output .png: the samples as a grid."),
-    seed: int = typer.Option(0, "--seed", help="Seeds z ~ N(0, I): the same seed gives the same images on any device."),
-    columns: int | None = typer.Option(None, "--columns", help="Images per row of the grid [default: about the square root of --count]."),
+    weights: str = typer.Option(..., "--weights", "-w", metavar="WEIGHTS", help="A VAE: its run folder or .safetensors file (invertnet train --model vae)."),
+    count: int = typer.Option(16, "--count", "-n", metavar="N", help=f"How many images (1 to {MAX_FRAMES})."),
+    out: Path = out_option(Path("samples.png"), "Output image, the samples as a labelled grid; the suffix picks the format: .png, .jpg, .jpeg, .webp."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seeds z ~ N(0, I): the same seed gives the same images on any device."),
+    columns: int | None = typer.Option(None, "--columns", metavar="N", show_default=False, help="Images per row of the grid [default: about the square root of --count]."),
     alexnet: str | None = ALEXNET,
     device: str = DEVICE,
 ) -> None:
@@ -32,13 +29,19 @@ def sample(
         raise InvertnetError(f"--columns must be a positive integer, got {columns}")
     if not 0 <= seed <= MAX_SEED:
         raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed}")
-    if out.suffix.lower() != ".png":
-        raise InvertnetError(f"--out {out}: samples are written as a PNG grid; name a .png file")
+    check_image_output("--out", out)
     check_outputs([], [out], weights)
+    from ..data.captions import labelled_rows
+    from ..data.imageio import save_image
+    from ..inversion import Inverter
+
     inverter = Inverter.load(None, weights, alexnet=alexnet, device=device)
     images = inverter.sample(count, seed).cpu()
-    announce(save_image(grid(images, columns=columns or math.ceil(math.sqrt(count))), out))
+    per_row = columns or math.ceil(math.sqrt(count))
+    rows = [("", images[i : i + per_row]) for i in range(0, count, per_row)]
+    title = f"{count} samples from the prior of {Path(inverter.source).parent.name or inverter.source}, seed {seed}"
+    announce(save_image(labelled_rows(rows, title=title), out))
 
 
 def register(app: typer.Typer) -> None:
-    app.command("sample")(sample)
+    app.command("sample", short_help="Draw images from a VAE's prior (Fig. 8).")(plain(sample))

@@ -9,64 +9,32 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..data.datasets import CROP_STYLES, SYNTHETIC
 from ..errors import InvertnetError
-from ..models.kinds import AUTOENCODER, CODE_LAYERS, DEFAULT_LAMBDA_KL, INVERTER, MODEL_KINDS, check_kind
-from ..precision import PRECISIONS
-from ..training import distributed
-from ..training.config import PAPER_SETTINGS, TRAIN_PRESETS, TrainConfig
-from ..training.gate import GATES
-from ..training.loop import Trainer
-from ..training.losses import COMPARATORS, IMAGE_LOSSES, PRESETS
-from ..training.schedule import parse_milestones
-from .common import DEVICE, TRAIN_ALEXNET, announce, given, refuse, stderr
+from ..names import AUTOENCODER, DEFAULT_LAMBDA_KL, INVERTER, LOSS_PRESETS, SYNTHETIC
+from ..names import TRAIN_DEFAULTS as DEFAULTS
+from .common import announce, given, refuse, stderr
+from .options import (
+    Comparator,
+    Crops,
+    GateRule,
+    ImageLoss,
+    LossPreset,
+    ModelKind,
+    Precision,
+    Preset,
+    TrainableLayer,
+    alexnet_option,
+    device_option,
+    flag,
+    plain,
+)
+from .progress import TrainDisplay
 
-DEFAULTS = TrainConfig()
-
-
-def _describe(record: dict[str, object]) -> str:
-    terms = " ".join(f"{k}={record[k]:.4g}" for k in ("loss", "feat", "adv", "img", "kl", "discr") if k in record)
-    d = f" D={'on' if record['d_updated'] else 'paused'}" if "d_updated" in record else ""
-    d += " G=paused" if record.get("g_updated") is False else ""
-    skipped = f" skipped={record['skipped_files']}" if record.get("skipped_files") else ""
-    return f"{terms}{d} {record['images_per_s']:.1f} img/s{skipped}"
-
-
-class TrainDisplay:
-    """A live progress bar on a terminal; one plain line per log record otherwise (batch jobs)."""
-
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-        self.live = stderr.is_terminal
-        self.started = time.perf_counter()
-        self.first_step = trainer.step
-        self.progress = Progress(
-            TextColumn("step"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
-            console=stderr, disable=not self.live,
-        )
-        self.task = self.progress.add_task("train", total=trainer.config.steps, completed=trainer.step, status="starting")
-
-    def __enter__(self) -> TrainDisplay:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def update(self, record: dict[str, object]) -> None:
-        status = _describe(record)
-        self.progress.update(self.task, completed=int(record["step"]), status=status)
-        if not self.live:
-            done = int(record["step"]) - self.first_step
-            elapsed = time.perf_counter() - self.started
-            eta = elapsed / max(done, 1) * (self.trainer.config.steps - int(record["step"]))
-            stderr.print(f"step {record['step']}/{self.trainer.config.steps} {status} eta {eta:.0f}s", highlight=False, soft_wrap=True)
-
+DATA, MODEL, LOSS, OPTIMISATION, SPEED, OUTPUT = "Data", "Model", "Loss", "Optimisation", "Speed", "Output and resuming"
+"""The groups of ``train --help``."""
 
 RESUMABLE = ("out", "resume", "steps", "device", "workers", "cuda_graph", "gpu_decode", "data")
 """What ``--resume`` may change; everything else is the run's saved settings."""
@@ -74,64 +42,89 @@ RESUMABLE = ("out", "resume", "steps", "device", "workers", "cuda_graph", "gpu_d
 
 def train(
     ctx: typer.Context,
-    layer: str | None = typer.Option(None, "--layer", "-l", help="Layer to invert: conv5, fc6, fc7, fc8 (logits) or prob (their softmax) (--model inverter; a VAE's is fc6)."),
-    model: str = typer.Option(DEFAULTS.model, "--model", help=f"What to train: {', '.join(MODEL_KINDS)} (the paper's section 4.2 VAE; arXiv v1's autoencoder)."),
-    data: str | None = typer.Option(None, "--data", help="An image folder, an ILSVRC-2012 root (train/ val/), or 'synthetic'."),
-    out: str = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, samples, metrics.jsonl."),
-    steps: int | None = typer.Option(None, "--steps", help=f"Total training steps [default: {DEFAULTS.steps}]."),
-    batch_size: int = typer.Option(DEFAULTS.batch_size, "--batch-size", "-b", help="Images per step, over all processes."),
-    loss: str = typer.Option(DEFAULTS.loss, "--loss", help=f"Loss preset: {', '.join(PRESETS)}."),
-    comparator: str | None = typer.Option(None, "--comparator", help=f"Feature-loss comparator: {', '.join(COMPARATORS)} [default: conv5 if the preset has a feature term]."),
-    lambda_feat: float | None = typer.Option(None, "--lambda-feat", help="Weight of the feature term [default: 0.01]."),
-    lambda_adv: float | None = typer.Option(None, "--lambda-adv", help="Weight of the adversarial term [default: 100]."),
-    lambda_img: float | None = typer.Option(None, "--lambda-img", help="Weight of the image term [default: 2e-6 for l2, 6e-5 for l1, 1000 for ms-ssim]."),
-    image_loss: str = typer.Option("l2", "--image-loss", help=f"Image-space term: {', '.join(IMAGE_LOSSES)}."),
-    lambda_kl: float | None = typer.Option(None, "--lambda-kl", help=f"Weight of the VAE's KL term (eq. 8) [default: {DEFAULT_LAMBDA_KL:g}]."),
-    alexnet: str = TRAIN_ALEXNET,
-    device: str = DEVICE,
-    seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seeds initialisation, data order and augmentation."),
-    lr: float = typer.Option(DEFAULTS.lr, "--lr", help="Adam learning rate for both networks."),
+    layer: TrainableLayer | None = typer.Option(
+        None, "--layer", "-l", show_default=False, rich_help_panel=MODEL,
+        help="Layer to invert: fc8 is the logits, prob their softmax (--model inverter; a VAE's is fc6).",
+    ),
+    model: ModelKind = typer.Option(DEFAULTS.model, "--model", rich_help_panel=MODEL, help="What to train: the paper's section 4.2 VAE; arXiv v1's autoencoder."),
+    alexnet: str = alexnet_option(DEFAULTS.alexnet, MODEL),
+    data: str | None = typer.Option(
+        None, "--data", metavar="FOLDER", show_default=False, rich_help_panel=DATA, help="An image folder, an ILSVRC-2012 root (train/ val/), or 'synthetic'.",
+    ),
+    crops: Crops = typer.Option(
+        DEFAULTS.crops, "--crops", rich_help_panel=DATA, help="torchvision: short side to 256 and mirrored crops; caffe: 256x256 images and unmirrored crops (the authors').",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", metavar="N", show_default=False, rich_help_panel=DATA,
+        help="Data loader processes [default: the CPU cores per process, up to 16, on CUDA; 1 on CPU].",
+    ),
+    loss: LossPreset = typer.Option(DEFAULTS.loss, "--loss", rich_help_panel=LOSS, help="Which terms of Fig. 1: feature, adversarial, image."),
+    comparator: Comparator | None = typer.Option(
+        None, "--comparator", show_default=False, rich_help_panel=LOSS, help="Feature-loss comparator [default: conv5 if the preset has a feature term].",
+    ),
+    lambda_feat: float | None = typer.Option(None, "--lambda-feat", metavar="W", show_default=False, rich_help_panel=LOSS, help="Weight of the feature term [default: 0.01]."),
+    lambda_adv: float | None = typer.Option(None, "--lambda-adv", metavar="W", show_default=False, rich_help_panel=LOSS, help="Weight of the adversarial term [default: 100]."),
+    lambda_img: float | None = typer.Option(
+        None, "--lambda-img", metavar="W", show_default=False, rich_help_panel=LOSS, help="Weight of the image term [default: 2e-6 for l2, 6e-5 for l1, 1000 for ms-ssim].",
+    ),
+    image_loss: ImageLoss = typer.Option(DEFAULTS.image_loss, "--image-loss", rich_help_panel=LOSS, help="The image-space term."),
+    lambda_kl: float | None = typer.Option(
+        None, "--lambda-kl", metavar="W", show_default=False, rich_help_panel=LOSS, help=f"Weight of the VAE's KL term (eq. 8) [default: {DEFAULT_LAMBDA_KL:g}].",
+    ),
+    gate: GateRule = typer.Option(
+        DEFAULTS.gate, "--gate", rich_help_panel=LOSS,
+        help="script: the authors' script (D first; pauses D below 0.1, resumes above 0.5, pauses G above 10); "
+        "paper: the paper's sentence (pauses D below 0.1).",
+    ),
+    gate_stop: float | None = typer.Option(None, "--gate-stop", metavar="R", show_default=False, rich_help_panel=LOSS, help="Pause D when L_discr / L_adv is below this [default: 0.1]."),
+    gate_resume: float | None = typer.Option(
+        None, "--gate-resume", metavar="R", show_default=False, rich_help_panel=LOSS, help="Resume a paused D once the ratio passes this [default: 0.5 for script, 0.1 for paper].",
+    ),
+    gate_pause_generator: float | None = typer.Option(
+        None, "--gate-pause-generator", metavar="R", show_default=False, rich_help_panel=LOSS,
+        help="--gate script: pause G when the ratio is above this, until it falls below --gate-stop [default: 10].",
+    ),
+    steps: int | None = typer.Option(None, "--steps", metavar="N", show_default=False, rich_help_panel=OPTIMISATION, help=f"Total training steps [default: {DEFAULTS.steps:,}]."),
+    batch_size: int = typer.Option(DEFAULTS.batch_size, "--batch-size", "-b", metavar="N", rich_help_panel=OPTIMISATION, help="Images per step, over all processes."),
+    lr: float = typer.Option(DEFAULTS.lr, "--lr", metavar="RATE", rich_help_panel=OPTIMISATION, help="Adam learning rate for both networks."),
     lr_milestones: str = typer.Option(
-        ",".join(f"{m // 1000}k" for m in DEFAULTS.lr_milestones), "--lr-milestones",
+        ",".join(f"{m // 1000}k" for m in DEFAULTS.lr_milestones), "--lr-milestones", metavar="N,N,...", rich_help_panel=OPTIMISATION,
         help="Multiply the rate by --lr-gamma after each of these counts of a network's updates ('none': a constant rate); the authors' solver's.",
     ),
-    lr_gamma: float = typer.Option(DEFAULTS.lr_gamma, "--lr-gamma", help="The factor applied at each milestone."),
-    gate: str = typer.Option(
-        DEFAULTS.gate, "--gate",
-        help=f"{', '.join(GATES)}: the authors' script (D first; pauses D below 0.1, resumes above 0.5, pauses G above 10) "
-        "or the paper's sentence (pauses D below 0.1).",
+    lr_gamma: float = typer.Option(DEFAULTS.lr_gamma, "--lr-gamma", metavar="F", rich_help_panel=OPTIMISATION, help="The factor applied at each milestone."),
+    d_weight_decay: float = typer.Option(
+        DEFAULTS.d_weight_decay, "--d-weight-decay", metavar="W", rich_help_panel=OPTIMISATION, help="L2 weight decay of the discriminator (4e-4 in the authors' solver).",
     ),
-    gate_stop: float | None = typer.Option(None, "--gate-stop", help="Pause D when L_discr / L_adv is below this [default: 0.1]."),
-    gate_resume: float | None = typer.Option(None, "--gate-resume", help="Resume a paused D once the ratio passes this [default: 0.5 for script, 0.1 for paper]."),
-    gate_pause_generator: float | None = typer.Option(
-        None, "--gate-pause-generator", help="--gate script: pause G when the ratio is above this, until it falls below --gate-stop [default: 10].",
-    ),
-    d_weight_decay: float = typer.Option(DEFAULTS.d_weight_decay, "--d-weight-decay", help="L2 weight decay of the discriminator (4e-4 in the authors' solver)."),
-    checkpoint_every: int = typer.Option(DEFAULTS.checkpoint_every, "--checkpoint-every", help="Save every N steps (and at the end)."),
-    sample_every: int = typer.Option(DEFAULTS.sample_every, "--sample-every", help="Write a sample grid every N steps (and at the end)."),
-    log_every: int = typer.Option(DEFAULTS.log_every, "--log-every", help="Append to metrics.jsonl every N steps."),
-    workers: int | None = typer.Option(None, "--workers", help="Data loader processes [default: the CPU cores per process, up to 16, on CUDA; 1 on CPU]."),
-    precision: str = typer.Option(DEFAULTS.precision, "--precision", help=f"{', '.join(PRECISIONS)}: bf16 autocast and channels_last, or plain fp32; auto is bf16 on CUDA."),
-    compile: bool = typer.Option(DEFAULTS.compile, "--compile/--no-compile", help="torch.compile the generator and discriminator."),
-    cuda_graph: bool | None = typer.Option(
-        None, "--cuda-graph/--no-cuda-graph",
-        help="Capture the training step into a CUDA graph after a few eager steps and replay it (one GPU) [default: off; with --resume, the run's own].",
-    ),
-    gpu_decode: bool | None = typer.Option(
-        None, "--gpu-decode/--no-gpu-decode",
-        help="Decode JPEG files on the GPU with nvJPEG; the workers only read them (other files: Pillow, in the workers) [default: off; with --resume, the run's own].",
-    ),
-    crops: str = typer.Option(
-        DEFAULTS.crops, "--crops", help=f"{', '.join(CROP_STYLES)}: short side to 256 and mirrored crops, or 256x256 images and unmirrored crops (the authors')."
-    ),
-    preset: str = typer.Option(
-        "default", "--preset",
+    seed: int = typer.Option(DEFAULTS.seed, "--seed", metavar="N", rich_help_panel=OPTIMISATION, help="Seeds initialisation, data order and augmentation."),
+    preset: Preset = typer.Option(
+        "default", "--preset", rich_help_panel=OPTIMISATION,
         help="paper: the authors' training (--alexnet caffenet --crops caffe --precision fp32 --d-weight-decay 4e-4, "
         "the script's gate and the solver's schedule); options given beside it override it.",
     ),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint (its saved settings apply)."),
+    device: str = device_option(SPEED),
+    precision: Precision = typer.Option(DEFAULTS.precision, "--precision", rich_help_panel=SPEED, help="bf16: autocast and channels_last; fp32; auto: bf16 on CUDA, else fp32."),
+    compile: bool = flag(DEFAULTS.compile, "--compile/--no-compile", rich_help_panel=SPEED, help="torch.compile the generator and discriminator."),
+    cuda_graph: bool | None = flag(
+        None, "--cuda-graph/--no-cuda-graph", show_default=False, rich_help_panel=SPEED,
+        help="Capture the training step into a CUDA graph after a few eager steps and replay it (one GPU) [default: off; with --resume, the run's own].",
+    ),
+    gpu_decode: bool | None = flag(
+        None, "--gpu-decode/--no-gpu-decode", show_default=False, rich_help_panel=SPEED,
+        help="Decode JPEG files on the GPU with nvJPEG; the workers only read them (other files: Pillow, in the workers) [default: off; with --resume, the run's own].",
+    ),
+    out: str = typer.Option(..., "--out", "-o", metavar="FOLDER", rich_help_panel=OUTPUT, help="Run folder: checkpoints, samples, metrics.jsonl."),
+    checkpoint_every: int = typer.Option(DEFAULTS.checkpoint_every, "--checkpoint-every", metavar="N", rich_help_panel=OUTPUT, help="Save every N steps (and at the end)."),
+    sample_every: int = typer.Option(DEFAULTS.sample_every, "--sample-every", metavar="N", rich_help_panel=OUTPUT, help="Write a sample grid every N steps (and at the end)."),
+    log_every: int = typer.Option(DEFAULTS.log_every, "--log-every", metavar="N", rich_help_panel=OUTPUT, help="Append to metrics.jsonl every N steps."),
+    resume: bool = flag(False, "--resume", rich_help_panel=OUTPUT, help="Continue the run in --out from its checkpoint (its saved settings apply)."),
 ) -> int:
     """Train with the DeePSiM loss: a generator that inverts LAYER of the encoder (--alexnet), a VAE, or an autoencoder."""
+    from ..models.kinds import CODE_LAYERS
+    from ..training import distributed
+    from ..training.config import PAPER_SETTINGS, TrainConfig
+    from ..training.loop import Trainer
+    from ..training.schedule import parse_milestones
+
     if resume:
         others = [param.name for param in ctx.command.params if param.name not in RESUMABLE]
         refuse(ctx, others, "with --resume: a run resumes with the settings it was started with (see its config.json); "
@@ -141,15 +134,12 @@ def train(
         for warning in trainer.warnings:
             stderr.print(f"invertnet: warning: {warning}", highlight=False, soft_wrap=True)
     else:
-        check_kind(model)
         if data is None or (layer is None and model == INVERTER):
             raise InvertnetError(f"train needs {'--layer and ' if model == INVERTER else ''}--data (or --resume to continue a run)")
         if model == AUTOENCODER:
             refuse(ctx, ["layer"], "to --model autoencoder: it inverts no encoder layer (the encoder is its comparator)")
         layer = layer or CODE_LAYERS[model]  # a VAE's --layer other than fc6 is refused by the config
-        if preset not in TRAIN_PRESETS:
-            raise InvertnetError(f"unknown --preset {preset!r}: choose one of {', '.join(TRAIN_PRESETS)}")
-        if loss in PRESETS and not PRESETS[loss][1]:
+        if not LOSS_PRESETS[loss][1]:
             refuse(ctx, ["gate", "gate_stop", "gate_resume", "gate_pause_generator", "d_weight_decay"],
                    f"to loss preset {loss!r}, which has no adversarial term: no discriminator is trained")
         config = TrainConfig(
@@ -171,7 +161,8 @@ def train(
         refuse(ctx, ["workers"], "to --data synthetic: it is painted on the training device, with no loader processes")
     try:
         if trainer.context.is_main:
-            with TrainDisplay(trainer) as display:
+            with TrainDisplay() as display:
+                display.start(trainer)
                 result = trainer.run(on_log=display.update)
         else:
             result = trainer.run()
@@ -196,4 +187,4 @@ def train(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train")(train)
+    app.command("train", short_help="Train a generator, a VAE or an autoencoder with the DeePSiM loss.")(plain(train))

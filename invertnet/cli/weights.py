@@ -16,29 +16,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..encoders import CAFFENET, reference_caffenet
 from ..errors import InvertnetError
-from ..files.downloads import cache_dir
-from ..inversion import weights_dir
-from ..weights.registry import (
-    AUTHORS_MODELS,
-    DEEPSIM,
-    FORMATS,
-    SOURCE_NAMES,
-    authors_model,
-    expand_deepsim,
-    fetch_deepsim,
-    import_weights,
-    is_deepsim,
-    known_weights,
-    model_sources,
-)
-from .common import announce, stdout_console
+from ..names import CAFFENET, DEEPSIM, TRAINABLE_LAYERS
+from .common import announce, check_results_file, stdout_console
+from .options import AUTHORS, Format, Layer, Source, json_option, plain
 
 weights_app = typer.Typer(
-    help="The authors' generators and CaffeNet: list, fetch (download once), import (convert a file you have).", no_args_is_help=True
+    help="The authors' generators and CaffeNet: list, fetch (download once), import (convert a file you have).", no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
-NAMES = ", ".join(DEEPSIM + name for name in AUTHORS_MODELS)
 
 
 def _size(size: int | None, cached: bool) -> str:
@@ -47,12 +33,23 @@ def _size(size: int | None, cached: bool) -> str:
     return f"{'' if cached else '~'}{size / 1e6:,.0f} MB"
 
 
-@weights_app.command("list")
-def list_command(as_json: bool = typer.Option(False, "--json", help="Print the list as JSON (with every path).")) -> None:
+def list_command(json_path: Path | None = json_option("the list, with every path")) -> None:
     """Known generators, encoders and the sources of the authors' models: whether each is here, its size, hash and origin."""
-    rows = known_weights(weights_dir())
-    if as_json:
-        print(json.dumps([row.as_dict() for row in rows], indent=2))
+    from ..files.atomic import atomic_path
+    from ..files.downloads import cache_dir
+    from ..inversion import default_weights
+    from ..weights.registry import known_weights
+
+    check_results_file("--json", json_path, ".json")
+    rows = known_weights({layer: default_weights(layer) for layer in TRAINABLE_LAYERS})
+    if json_path is not None:
+        text = json.dumps([row.as_dict() for row in rows], indent=2) + "\n"
+        if str(json_path) == "-":
+            print(text, end="")
+            return
+        with atomic_path(json_path) as tmp:
+            tmp.write_text(text)
+        announce(json_path)
         return
     console = stdout_console()
     view = Table(title=f"Cache: {cache_dir()} (follows TORCH_HOME). ~: the expected size of a file not here.", title_justify="left",
@@ -65,24 +62,23 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print the l
     console.print(view)
 
 
-@weights_app.command("fetch")
 def fetch(
     names: list[str] = typer.Argument(
-        ..., help=f"{NAMES} (each with CaffeNet, which it needs), deepsim (one per layer, norm1 to fc8), or caffenet."
+        ..., metavar="NAME...", show_default=False, help=f"{AUTHORS} (each with CaffeNet, which it needs), deepsim (one per layer, norm1 to fc8), or caffenet."
     ),
-    source: str | None = typer.Option(
-        None, "--source",
-        help=f"Take each named model from this source alone: {', '.join(SOURCE_NAMES)} "
-        "[default: the first that works, in that order (caffenet: zoo, then hf)].",
+    source: Source | None = typer.Option(
+        None, "--source", show_default=False,
+        help="Take each named model from this source alone [default: the first that works, in the order listed (caffenet: zoo, then hf)].",
     ),
 ) -> None:
     """Download and convert once: afterwards these weights work offline."""
+    from ..encoders import reference_caffenet
+    from ..weights.registry import expand_deepsim, fetch_deepsim, is_deepsim, model_sources
+
     names = expand_deepsim(names)
-    if source is not None and source not in SOURCE_NAMES:
-        raise InvertnetError(f"unknown --source {source!r}: choose one of {', '.join(SOURCE_NAMES)}")
     for name in names:
         if name != CAFFENET and not name.startswith(DEEPSIM):
-            raise InvertnetError(f"cannot fetch {name!r}: name {NAMES} or caffenet")
+            raise InvertnetError(f"cannot fetch {name!r}: name {AUTHORS} or caffenet")
     if source == "release" and CAFFENET in names:
         raise InvertnetError("caffenet has no release source: its sources are zoo and hf")
     if source == "zoo" and any(is_deepsim(name) for name in names):
@@ -97,23 +93,24 @@ def fetch(
     announce(chosen.path)
 
 
-@weights_app.command("import")
 def import_command(
-    file: Path = typer.Argument(..., help="The release zip (or one model's zip), a Caffe generator.caffemodel, or the port's .pt."),
-    layer: str | None = typer.Option(None, "--layer", "-l", help="The layer it inverts: the authors' generator of that layer."),
-    as_model: str | None = typer.Option(None, "--as", help=f"Which authors' model it is: {NAMES} [default: deepsim:LAYER]."),
-    fmt: str = typer.Option("auto", "--format", help=f"{', '.join(FORMATS)} (auto: from the file name)."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write here [default: the cache, as the model's deepsim:NAME]."),
+    file: Path = typer.Argument(..., metavar="FILE", show_default=False, help="The release zip (or one model's zip), a Caffe generator.caffemodel, or the port's .pt."),
+    layer: Layer | None = typer.Option(None, "--layer", "-l", show_default=False, help="The layer it inverts: the authors' generator of that layer."),
+    as_model: str | None = typer.Option(None, "--as", metavar="NAME", show_default=False, help=f"Which authors' model it is: {AUTHORS} [default: deepsim:LAYER]."),
+    fmt: Format = typer.Option("auto", "--format", help="The file's format (auto: from the file name)."),
+    out: Path | None = typer.Option(None, "--out", "-o", metavar="PATH", show_default=False, help="Write here [default: the cache, as the model's deepsim:NAME]."),
     alexnet: str = typer.Option(
-        CAFFENET, "--alexnet",
+        CAFFENET, "--alexnet", metavar="SPEC",
         help="The CaffeNet it is run with: caffenet (the authors'), caffenet:PATH or caffenet:random:SEED (needs --out).",
     ),
 ) -> None:
     """Convert an authors' generator you already have into invertnet's format (kernels flipped, BGR to RGB)."""
+    from ..weights.registry import authors_model, import_weights
+
     if out is not None and out.suffix != ".safetensors":
         raise InvertnetError(f"--out {out}: the file name must end in .safetensors")
     if layer is None and as_model is None:
-        raise InvertnetError(f"name the generator: --layer LAYER, or --as one of {NAMES}")
+        raise InvertnetError(f"name the generator: --layer LAYER, or --as one of {AUTHORS}")
     model = authors_model(as_model) if as_model is not None else authors_model(layer)  # type: ignore[arg-type]
     if as_model is not None and layer is not None and layer != model.layer:
         raise InvertnetError(f"--as {DEEPSIM}{model.name} inverts {model.layer}, not --layer {layer}")
@@ -121,4 +118,7 @@ def import_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(weights_app, name="weights")
+    weights_app.command("list", short_help="What generators and encoders are here, with sizes, hashes and sources.")(plain(list_command))
+    weights_app.command("fetch", short_help="Download and convert the authors' models once, for offline use.")(plain(fetch))
+    weights_app.command("import", short_help="Convert an authors' generator file you already have.")(plain(import_command))
+    app.add_typer(weights_app, name="weights", short_help="The authors' generators and CaffeNet: list, fetch, import.")

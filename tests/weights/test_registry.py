@@ -295,16 +295,16 @@ def test_the_early_layers_run_end_to_end_and_are_not_trained(tmp_path, ports, im
     converted = tmp_path / "norm2.safetensors"
     assert main(["weights", "import", str(tmp_path / "upconvGAN_norm2.pt"), "--layer", "norm2", "--out", str(converted), "--alexnet", "caffenet:random:0"]) == 0
     for command in (["invert", str(image_files[0])], ["reencode", str(image_files[0]), "--iterations", "2"],
-                    ["interpolate", str(image_files[0]), str(image_files[1]), "--steps", "3"]):
+                    ["interpolate", str(image_files[0]), str(image_files[1]), "--frames", "3"]):
         assert main([*command, "--weights", str(converted), "--out", str(tmp_path / f"{command[0]}.png")]) == 0, capsys.readouterr().err
     assert Image.open(tmp_path / "invert.png").size == (227, 227)
     code = main(["eval", "--data", "synthetic", "--limit", "3", "--weights", str(converted), "--method", "generator", "--method", "optimize",
-                 "--optimize-iterations", "2", "--json", str(tmp_path / "r.json")])
+                 "--iterations", "2", "--json", str(tmp_path / "r.json")])
     assert code == 0, capsys.readouterr().err
     results = json.loads((tmp_path / "r.json").read_text())["results"]
     assert [r["layer"] for r in results] == ["norm2", "norm2"] and results[0]["method"].startswith("authors' early-layer generator")
-    assert main(["train", "--layer", "norm2", "--alexnet", "caffenet:random:0", "--data", "synthetic", "--out", str(tmp_path / "run"), "--steps", "1"]) == 1
-    assert "for norm2, use the authors' generator: --weights deepsim:norm2" in capsys.readouterr().err
+    assert main(["train", "--layer", "norm2", "--alexnet", "caffenet:random:0", "--data", "synthetic", "--out", str(tmp_path / "run"), "--steps", "1"]) == 2
+    assert "'norm2' is not one of 'conv5', 'fc6', 'fc7', 'fc8', 'prob'" in capsys.readouterr().err  # train's --layer lists what it trains
     assert main(["invert", str(image_files[0]), "--layer", "norm2", "--alexnet", "random:0", "--method", "optimize", "--iterations", "1",
                  "--out", str(tmp_path / "o.png")]) == 1
     assert "torchvision's AlexNet has no norm2 tap" in capsys.readouterr().err

@@ -1,0 +1,58 @@
+"""Spellings of 0.1 that still work for one release, each with a warning naming its replacement.
+
+They are rewritten on the command line before it is parsed, so help lists only the current vocabulary and
+each command's code sees one name per concept.
+"""
+
+from __future__ import annotations
+
+import sys
+
+REMOVED_IN = "0.3"
+
+RENAMED: dict[tuple[str, str], str] = {
+    ("interpolate", "--steps"): "--frames",
+    ("reencode", "-n"): "--iterations",
+    ("eval", "--optimize-iterations"): "--iterations",
+    ("calibrate", "--images"): "--count",
+    ("bench", "--steps"): "--repeats",
+}
+"""(subcommand, old flag) -> the flag that now means it."""
+
+BARE_JSON = ("calibrate", "weights list")
+"""Where ``--json`` was a switch that printed JSON: alone, it now means ``--json -``."""
+
+
+def _subcommand(argv: list[str]) -> str:
+    """The subcommand's words (``eval``, ``weights list``): the leading words before any option."""
+    words = []
+    for word in argv:
+        if word.startswith("-"):
+            break
+        words.append(word)
+        if word not in ("weights", "figure"):
+            break
+    return " ".join(words)
+
+
+def rewrite(argv: list[str]) -> list[str]:
+    """``argv`` in the current vocabulary; a warning on stderr for each old spelling replaced."""
+    command = _subcommand(argv)
+    out: list[str] = []
+    for i, word in enumerate(argv):
+        name, eq, value = word.partition("=")
+        new = RENAMED.get((command, name))
+        if new is not None:
+            _warn(f"{command} {name} is now {new}")
+            out.append(f"{new}{eq}{value}")
+            continue
+        if command in BARE_JSON and word == "--json" and (i + 1 == len(argv) or argv[i + 1].startswith("-") and argv[i + 1] != "-"):
+            _warn(f"{command} --json now takes where to write: --json - (stdout) or --json PATH")
+            out += ["--json", "-"]
+            continue
+        out.append(word)
+    return out
+
+
+def _warn(what: str) -> None:
+    print(f"invertnet: warning: {what}; the old spelling is deprecated and will be removed in {REMOVED_IN}", file=sys.stderr)

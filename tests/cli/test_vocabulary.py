@@ -1,0 +1,108 @@
+"""One vocabulary across subcommands (issue 23, item 4): old spellings still work for one release with a warning,
+--json/--csv take PATH or - everywhere, output formats follow the suffix and unsupported ones are refused."""
+
+import json
+
+import pytest
+from conftest import ALEXNET
+from PIL import Image
+
+from invertnet.cli import main
+from invertnet.cli.deprecated import RENAMED, rewrite
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["interpolate", "a", "b", "--steps", "4"], ["interpolate", "a", "b", "--frames", "4"]),
+        (["interpolate", "a", "b", "--steps=4"], ["interpolate", "a", "b", "--frames=4"]),
+        (["reencode", "a", "-n", "3"], ["reencode", "a", "--iterations", "3"]),
+        (["eval", "--optimize-iterations", "5"], ["eval", "--iterations", "5"]),
+        (["calibrate", "--images", "8", "--json"], ["calibrate", "--count", "8", "--json", "-"]),
+        (["weights", "list", "--json"], ["weights", "list", "--json", "-"]),
+        (["bench", "--steps", "2"], ["bench", "--repeats", "2"]),
+    ],
+)
+def test_old_spellings_are_rewritten_with_a_warning(capsys, argv, expected):
+    assert rewrite(argv) == expected
+    err = capsys.readouterr().err
+    assert "deprecated" in err and "will be removed in" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["train", "--steps", "5"], ["demo", "--steps", "5"], ["interpolate", "a", "b", "-n", "4"], ["calibrate", "--json", "r.json"],
+     ["eval", "--json", "-"], ["weights", "fetch", "--source", "hf"]],
+)
+def test_current_spellings_are_left_alone(capsys, argv):
+    assert rewrite(argv) == argv and capsys.readouterr().err == ""
+
+
+def test_every_renamed_flag_exists_in_its_command():
+    import typer.main
+
+    from invertnet.cli import app
+
+    root = typer.main.get_command(app)
+    for (command, _), new in RENAMED.items():
+        cmd = root
+        for word in command.split():
+            cmd = cmd.commands[word]
+        assert any(new in param.opts for param in cmd.params), (command, new)
+
+
+def test_deprecated_interpolate_steps_still_works(capsys, trained_run, pictures, tmp_path):
+    code, out, err = run(capsys, "interpolate", *pictures, "--layer", "conv5", "--steps", "3", "--weights", trained_run,
+                         "--alexnet", ALEXNET, "--out", tmp_path / "i.gif")
+    assert code == 0, err
+    assert "interpolate --steps is now --frames" in err
+    assert Image.open(out.strip()).n_frames == 4  # .gif: the 3 frames as an animation, forwards then back
+
+
+@pytest.mark.parametrize("suffix, format", [(".png", "PNG"), (".jpg", "JPEG"), (".webp", "WEBP")])
+def test_output_format_follows_the_suffix(capsys, trained_run, pictures, tmp_path, suffix, format):
+    for command in (("invert", pictures[0]), ("reencode", pictures[0], "--iterations", "1")):
+        target = tmp_path / f"{command[0]}{suffix}"
+        code, out, err = run(capsys, *command, "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET, "--out", target)
+        assert code == 0, err
+        assert Image.open(out.strip()).format == format
+
+
+@pytest.mark.parametrize(
+    "command, suffix",
+    [(("invert", "{img}"), ".gif"), (("invert", "{img}"), ".bmpx"), (("reencode", "{img}"), ".gif"), (("interpolate", "{img}", "{img}"), ".tiff"),
+     (("sample", "--weights", "{run}"), ".gif"), (("figure", "layers", "{img}", "--weights", "{run}"), ".txt")],
+)
+def test_unsupported_output_formats_are_refused_before_any_work(capsys, trained_run, pictures, tmp_path, command, suffix):
+    filled = [word.format(img=pictures[0], run=trained_run) for word in command]
+    extra = [] if command[0] in ("sample", "figure") else ["--layer", "conv5", "--weights", trained_run]
+    code, _, err = run(capsys, *filled, *extra, "--alexnet", ALEXNET, "--out", tmp_path / f"x{suffix}")
+    assert code == 1 and "the suffix picks the format" in err and err.count("\n") == 1
+    assert not list(tmp_path.glob("x.*"))
+
+
+def test_csv_dash_is_stdout(capsys, trained_run):
+    code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--alexnet", ALEXNET, "--limit", "2", "--csv", "-")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("method,layer,encoder,image,") and len(lines) == 3
+    assert "Normalized inversion error" in err  # the table moved to stderr
+
+
+def test_json_and_csv_cannot_both_be_stdout(capsys, trained_run):
+    code, _, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--alexnet", ALEXNET, "--json", "-", "--csv", "-")
+    assert code == 1 and "both write to stdout" in err
+
+
+def test_weights_list_json_to_stdout_and_file(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    code, out, _ = run(capsys, "weights", "list", "--json", "-")
+    assert code == 0 and any(row["name"] == "fc6 (default)" for row in json.loads(out))
+    code, out, _ = run(capsys, "weights", "list", "--json", tmp_path / "w.json")
+    assert code == 0 and out.strip() == str(tmp_path / "w.json") and json.loads((tmp_path / "w.json").read_text())
