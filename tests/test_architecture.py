@@ -14,7 +14,7 @@ LEVELS = (
     ("models", "data"),
     ("weights",),
     ("inversion",),
-    ("evaluation",),
+    ("evaluation", "synthesis"),
     ("training",),
     ("demo", "bench"),
     ("cli", "__init__"),

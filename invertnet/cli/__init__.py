@@ -15,7 +15,7 @@ from typer.core import TyperArgument
 
 from ..errors import InvertnetError
 from ..version import __version__
-from . import bench, calibrate, demo, eval, figure, interpolate, invert, reencode, sample, train, weights
+from . import bench, calibrate, demo, eval, figure, interpolate, invert, reencode, sample, synthesize, train, weights
 from .deprecated import rewrite
 from .options import flag
 
@@ -46,7 +46,7 @@ def _root(
     """Reconstruct images from AlexNet features with DeePSiM generators."""
 
 
-for module in (train, calibrate, invert, reencode, interpolate, sample, eval, figure, weights, demo, bench):
+for module in (train, calibrate, invert, reencode, interpolate, sample, synthesize, eval, figure, weights, demo, bench):
     module.register(app)
 
 

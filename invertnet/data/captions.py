@@ -63,3 +63,17 @@ def labelled_rows(
         for number, line in enumerate(lines):
             draw.text((6, top + LINE * number), line, fill="black", font=font)
     return torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0).permute(2, 0, 1)
+
+
+def stacked(pictures: Sequence[torch.Tensor], title: str | None = None) -> torch.Tensor:
+    """Pictures (3, H, W) one above the other on white (narrower ones padded right), under an optional ``title``."""
+    width = max(picture.shape[-1] for picture in pictures)
+    padded = [torch.cat([p, torch.ones(3, p.shape[1], width - p.shape[-1])], dim=-1) for p in pictures]
+    body = torch.cat(padded, dim=1)
+    if not title:
+        return body
+    canvas = Image.new("RGB", (width, LINE + 4), "white")
+    font = ImageFont.load_default()
+    ImageDraw.Draw(canvas).text((6, 2), wrap(title, int(width / max(font.getlength("n"), 1)) - 2, 1)[0], fill="black", font=font)
+    band = torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    return torch.cat([band, body], dim=1)

@@ -29,7 +29,7 @@ def probe(*args):
     return result.returncode, result.stdout, result.stderr, [name for name in heavy.split(",") if name]
 
 
-COMMANDS = [[], ["train"], ["eval"], ["invert"], ["reencode"], ["interpolate"], ["sample"], ["calibrate"], ["demo"], ["bench"],
+COMMANDS = [[], ["train"], ["eval"], ["invert"], ["reencode"], ["interpolate"], ["sample"], ["synthesize"], ["calibrate"], ["demo"], ["bench"],
             ["figure"], ["figure", "layers"], ["figure", "methods"], ["weights"], ["weights", "list"], ["weights", "fetch"], ["weights", "import"]]
 
 

@@ -1,0 +1,59 @@
+"""invertnet synthesize end to end on a tiny run: outputs, JSON, the same bytes for the same seed, refusals."""
+
+import json
+
+import pytest
+from conftest import ALEXNET
+from PIL import Image
+
+from invertnet.cli import main
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("method", ["gradient", "cma"])
+def test_one_unit_with_json_strip_and_curve(capsys, trained_run, tmp_path, method):
+    code, out, err = run(capsys, "synthesize", "--target", f"{ALEXNET}:fc8:3", "--weights", trained_run, "--method", method,
+                         "--iterations", "3", "--population", "4", "--data", "synthetic", "--limit", "4", "--out", tmp_path / "best.png",
+                         "--json", tmp_path / "run.json", "--device", "cpu")
+    assert code == 0, err
+    written = out.split()
+    assert [p.rsplit("/", 1)[-1] for p in written] == ["best.png", "best.strip.png", "best.curve.png", "run.json"]
+    assert Image.open(written[0]).size == (224, 224)
+    record = json.loads((tmp_path / "run.json").read_text())
+    unit = record["units"][0]
+    assert record["method"] == method and record["code"]["layer"] == "conv5" and record["code"]["dimensions"] == 256 * 6 * 6
+    assert unit["target"] == f"{ALEXNET}:fc8:3" and len(unit["best"]) == len(unit["mean"]) == 3
+    assert unit["evaluations"] == 3 * (1 if method == "gradient" else 4) and unit["natural_images"] == 4
+    assert unit["best"][-1] == unit["activation"] and unit["code"]["min"] >= 0  # conv5 is rectified: the code stays >= 0
+    assert f"{ALEXNET}:fc8:3: " in err and "images scored" in err
+
+
+def test_same_seed_same_bytes_and_a_grid_for_several_units(capsys, trained_run, tmp_path):
+    paths = []
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        code, _, err = run(capsys, "synthesize", "--target", f"{ALEXNET}:fc8:3,4", "--weights", trained_run, "--iterations", "2",
+                           "--seed", seed, "--out", tmp_path / f"{name}.png", "--device", "cpu")
+        assert code == 0, err
+        paths.append(tmp_path / f"{name}.png")
+    assert paths[0].read_bytes() == paths[1].read_bytes() != paths[2].read_bytes()
+    width, height = Image.open(paths[0]).size
+    assert width == 2 * 226 + 2 and height > 228  # two units side by side, labelled, under a title
+
+
+@pytest.mark.parametrize(
+    "target, extra, message",
+    [(f"{ALEXNET}:conv9:1", [], "has no layer 'conv9'"), (f"{ALEXNET}:fc8:1000", [], "unit 1000 of fc8: the layer has 1000 units"),
+     (f"{ALEXNET}:conv5:1", ["--position", "9,0"], "outside conv5's 6x6 map"), ("fc8:1", [], "write ENCODER:LAYER:UNIT"),
+     (f"{ALEXNET}:fc8:1", ["--bound", "{tmp}/none.txt"], "none.txt"), (f"{ALEXNET}:fc8:1", ["--out", "{tmp}/x.gif"], "the suffix picks the format"),
+     (f"{ALEXNET}:fc8:1", ["--iterations", "0"], "--iterations must be between 1")],
+)
+def test_refusals_are_one_line(capsys, trained_run, tmp_path, target, extra, message):
+    filled = [word.format(tmp=tmp_path) for word in extra]
+    code, _, err = run(capsys, "synthesize", "--target", target, "--weights", trained_run, "--iterations", "1", "--device", "cpu",
+                       "--out", tmp_path / "o.png", *filled)
+    assert code == 1 and message in err and err.count("\n") == 1, err

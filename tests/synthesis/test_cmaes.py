@@ -1,0 +1,50 @@
+"""The Cholesky CMA-ES finds a known optimum, keeps A A⁻¹ = I, and is reproducible."""
+
+import torch
+
+from invertnet.synthesis.cmaes import CholeskyCMAES, default_population
+
+
+def run(dimensions, generations, seed=0, optimum=None):
+    optimum = torch.arange(dimensions, dtype=torch.float64) / dimensions if optimum is None else optimum
+    search = CholeskyCMAES(torch.zeros(dimensions), sigma=0.5, generator=torch.Generator().manual_seed(seed))
+    for _ in range(generations):
+        population = search.ask()
+        search.tell(-((population - optimum) ** 2).sum(1))  # maximise minus a quadratic: the optimum is known
+    return search, optimum
+
+
+def test_converges_on_a_quadratic():
+    search, optimum = run(10, 150)
+    assert torch.allclose(search.mean, optimum, atol=1e-3)
+    assert search.sigma < 0.01  # the step shrinks as it closes in
+
+
+def test_an_ill_conditioned_quadratic_needs_the_covariance():
+    scales = torch.logspace(0, 2, 8, dtype=torch.float64)  # axes 1 to 100 times steeper
+    search = CholeskyCMAES(torch.ones(8), sigma=0.5, generator=torch.Generator().manual_seed(1))
+    for _ in range(400):
+        population = search.ask()
+        search.tell(-((scales * population) ** 2).sum(1))
+    assert float((scales * search.mean).norm()) < 1e-3
+    identity = search.A @ search.A_inv
+    assert torch.allclose(identity, torch.eye(8, dtype=torch.float64), atol=1e-8)  # the two factors stay inverse
+
+
+def test_the_same_seed_gives_the_same_search():
+    first, _ = run(6, 20, seed=3)
+    second, _ = run(6, 20, seed=3)
+    third, _ = run(6, 20, seed=4)
+    assert torch.equal(first.mean, second.mean) and not torch.equal(first.mean, third.mean)
+
+
+def test_default_population():
+    assert default_population(4096) == 28 and default_population(10) == 10
+
+
+def test_nan_scores_never_win():
+    search = CholeskyCMAES(torch.zeros(4), sigma=1.0, population=6, generator=torch.Generator().manual_seed(0))
+    population = search.ask()
+    nan = float("nan")
+    search.tell(torch.tensor([nan, 3.0, nan, 2.0, nan, 1.0]))  # mu = 3: the three finite scores, best first
+    assert torch.allclose(search.mean, search.weights @ population[[1, 3, 5]], atol=1e-12)

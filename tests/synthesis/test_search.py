@@ -1,0 +1,89 @@
+"""Both searches raise the target on a tiny generator and encoder, respect the code's bounds, and repeat with a seed."""
+
+import pytest
+import torch
+
+from invertnet.errors import InvertnetError
+from invertnet.synthesis import SearchConfig, start_code, synthesize
+from invertnet.synthesis.cmaes import default_population
+from invertnet.synthesis.reference import code_bounds, read_bound_file
+
+
+class TinyGenerator(torch.nn.Module):
+    """A code of 16 numbers -> a 3x16x16 image: linear, then a sigmoid-free squash into about [0, 1]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = torch.nn.Linear(16, 3 * 16 * 16)
+
+    def forward(self, codes):
+        return (0.5 + 0.25 * torch.tanh(self.linear(codes))).view(-1, 3, 16, 16)
+
+
+TINY = TinyGenerator().requires_grad_(False)
+PATTERN = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(1)) - 0.5
+
+
+def score(images):
+    """A 'neuron': how much an image looks like a fixed pattern."""
+    return (images * PATTERN).flatten(1).sum(1)
+
+
+@pytest.mark.parametrize("method, iterations", [("gradient", 60), ("cma", 60)])
+def test_the_search_raises_the_target(method, iterations):
+    code = start_code((16,), 0, None, None)
+    result = synthesize(TINY, score, code, SearchConfig(method=method, iterations=iterations, sigma=1.0, decay=1.0, start_lr=0.5, end_lr=0.01))
+    start = float(score(TINY(code)))
+    assert result.best[-1] == result.activation > start + 1.0
+    assert all(b2 >= b1 for b1, b2 in zip(result.best, result.best[1:]))  # best so far never falls
+    assert float(score(result.image[None])) == pytest.approx(result.activation, abs=1e-4)  # the image kept is the one scored
+    assert len(result.best) == len(result.mean) == iterations and result.snapshots[-1][0] == iterations - 1
+    assert result.evaluations[-1] == iterations * (1 if method == "gradient" else default_population(16))  # one image, or a generation
+
+
+def test_gradient_curve_rises_on_the_tiny_generator():
+    result = synthesize(TINY, score, start_code((16,), 1, None, None), SearchConfig(iterations=40, start_lr=0.3, end_lr=0.01, decay=1.0))
+    assert result.mean[-1] > result.mean[0] + 1.0  # the activation of the current image climbs
+
+
+@pytest.mark.parametrize("method", ["gradient", "cma"])
+def test_the_code_stays_within_its_bounds(method):
+    lower, upper = torch.zeros(1, 16), torch.full((1, 16), 0.3)
+    seen = []
+
+    def decode(codes):
+        seen.append(codes.detach().clone())
+        return TINY(codes)
+
+    synthesize(decode, score, start_code((16,), 0, lower, upper), SearchConfig(method=method, iterations=15, sigma=2.0), lower=lower, upper=upper)
+    codes = torch.cat(seen)
+    assert codes.min() >= 0 and codes.max() <= 0.3 + 1e-6
+
+
+@pytest.mark.parametrize("method", ["gradient", "cma"])
+def test_the_same_seed_gives_the_same_image(method):
+    runs = [synthesize(TINY, score, start_code((16,), seed, None, None), SearchConfig(method=method, iterations=10, seed=seed)) for seed in (5, 5, 6)]
+    assert torch.equal(runs[0].image, runs[1].image) and not torch.equal(runs[0].image, runs[2].image)
+
+
+def test_settings_are_checked():
+    for config, message in ((SearchConfig(method="magic"), "unknown method"), (SearchConfig(iterations=0), "--iterations must be"),
+                            (SearchConfig(population=1), "--population must be at least 2")):
+        with pytest.raises(InvertnetError, match=message):
+            synthesize(TINY, score, torch.zeros(1, 16), config)
+
+
+def test_bounds_from_natural_codes_and_from_the_authors_file(tmp_path):
+    codes = torch.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    lower, upper = code_bounds(codes)
+    assert torch.equal(lower, torch.zeros(1, 2)) and torch.allclose(upper, torch.tensor([[2.0 + 3 * 2.0, 3.0 + 3 * 2.0]]))
+    path = tmp_path / "fc6.txt"
+    path.write_text("12 11 13 13\n")  # act_range/3x/fc6.txt's format: one line of numbers
+    assert torch.equal(read_bound_file(path, (4,)), torch.tensor([[12.0, 11.0, 13.0, 13.0]]))
+    with pytest.raises(InvertnetError, match="3 numbers, but the code has 4 units"):
+        path.write_text("1 2 3")
+        read_bound_file(path, (4,))
+    with pytest.raises(InvertnetError, match="not a bound file"):
+        path.write_text("1 2 x 4")
+        read_bound_file(path, (4,))
