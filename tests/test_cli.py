@@ -354,6 +354,7 @@ def test_eval_json_on_stdout_is_json_alone(capsys, trained_run):
     code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--alexnet", ALEXNET, "--limit", "2", "--json", "-")
     assert code == 0, err
     assert json.loads(out)["n"] == 2 and "Normalized inversion error" in err
+    assert "full: conv5" in err and "…" not in err  # the whole table, not squeezed into 80 columns
 
 
 def test_a_second_signal_says_what_was_kept(capsys, trained_run, monkeypatch):

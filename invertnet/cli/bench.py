@@ -87,7 +87,7 @@ def bench(
     config = BenchConfig.small(**overrides) if small else BenchConfig(**overrides)
     with stderr.status("bench") as status:
         report = run_bench(config, on_progress=lambda stage: status.update(f"bench: {stage}"))
-    console = stderr if str(json_path) == "-" else stdout_console()
+    console = stdout_console(to_stderr=str(json_path) == "-")
     for view in tables(report):
         console.print(view)
     if json_path is not None:

@@ -22,10 +22,11 @@ if TYPE_CHECKING:
 stderr = Console(stderr=True)
 
 
-def stdout_console() -> Console:
-    """Results on stdout; wide enough for the tables when it is a file or a pipe."""
-    console = Console()
-    return console if console.is_terminal else Console(width=220)
+def stdout_console(to_stderr: bool = False) -> Console:
+    """Results on stdout (or stderr, when stdout carries JSON or CSV): at the terminal's width, and wide enough for
+    the tables when it is a file or a pipe."""
+    console = Console(stderr=to_stderr)
+    return console if console.is_terminal else Console(stderr=to_stderr, width=220)
 
 
 def given(ctx: typer.Context, *names: str) -> list[str]:

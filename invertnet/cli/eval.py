@@ -227,7 +227,7 @@ def _write_results(
     from ..evaluation.report import write_report
 
     to_stdout = "-" in (str(json_path), str(csv_path))
-    (stderr if to_stdout else stdout_console()).print(table(results, wide))
+    stdout_console(to_stderr=to_stdout).print(table(results, wide))
     if json_path is not None:
         write_json(json_path, results)
     if csv_path is not None:
