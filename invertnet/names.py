@@ -60,6 +60,8 @@ CAFFENET = "caffenet"
 DEEPSIM = "deepsim:"
 AUTHORS_NAMES = ("norm1", "norm2", "conv3", "conv4", "conv5", "fc6", "fc6_eucl", "fc7", "fc8", "prob")
 """The authors' models, ``deepsim:NAME`` (what each is: :data:`invertnet.weights.registry.AUTHORS_MODELS`)."""
+CLASSIFIERS = ("vgg16", "resnet50")
+"""torchvision classifiers ``synthesize`` can target beside the encoders (:mod:`invertnet.encoders.classifiers`)."""
 SOURCE_NAMES = ("hf", "release", "zoo")
 FORMATS = ("auto", "release", "caffemodel", "upconvgan")
 WEIGHTS_ENV = "INVERTNET_WEIGHTS"

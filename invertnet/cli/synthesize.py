@@ -34,8 +34,8 @@ SEARCH, DATA, OUTPUT = "Search", "Natural images and bounds", "Output"
 def synthesize_command(
     target: str = typer.Option(
         ..., "--target", "-t", metavar="ENCODER:LAYER:UNIT", rich_help_panel=SEARCH,
-        help="The unit to drive: an --alexnet value, a layer it taps, a unit (from 0), e.g. caffenet:fc8:945 or random:0:conv5:17; "
-        "UNIT,UNIT,... for several (a grid).",
+        help="The unit to drive: an --alexnet value or vgg16/resnet50 (torchvision's ImageNet weights; NAME:PATH, NAME:random:SEED), "
+        "a layer it taps, a unit (from 0), e.g. caffenet:fc8:945, random:0:conv5:17 or vgg16:conv5_3:7; UNIT,UNIT,... for several (a grid).",
     ),
     position: str | None = typer.Option(
         None, "--position", metavar="X,Y", show_default=False, rich_help_panel=SEARCH, help="The unit's place in a convolutional map [default: its centre].",
@@ -94,7 +94,7 @@ def _run(
     """Load the generator and the target's encoder, bound the code, and search for each unit with a progress bar."""
     from ..data.datasets import open_source
     from ..devices import resolve_device
-    from ..encoders import load_encoder
+    from ..encoders import load_network
     from ..inversion import Inverter
     from ..synthesis import start_code, synthesize_units
     from ..synthesis.targets import check_target, feature_shape
@@ -103,7 +103,7 @@ def _run(
     torch_device = resolve_device(device)
     natural = open_source(data, "val") if data is not None else None
     inverter = Inverter.load("fc6" if weights is None else None, weights, alexnet=alexnet, device=torch_device)
-    encoder = inverter.alexnet if spec.encoder == inverter.alexnet.identity else load_encoder(spec.encoder, device=torch_device)
+    encoder = inverter.alexnet if spec.encoder == inverter.alexnet.identity else load_network(spec.encoder, device=torch_device)
     check_target(spec, feature_shape(encoder, spec.layer))  # before the bounds' pass over the natural images
     shape = _code_shape(inverter)
     lower, upper = _bounds(inverter, shape, bound, natural, limit)

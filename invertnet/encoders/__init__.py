@@ -17,6 +17,10 @@ output it sees (the center ``input_size`` square, offset ``(256 - input_size) //
 
 Everything else (generators, comparators, data crops, evaluation, training) asks the
 encoder: ``encoder.input_size``, ``encoder.generator_mean`` and ``encoder(images, layers)``.
+
+``synthesize`` drives units of any of them, and of torchvision's VGG16 and ResNet-50
+(:mod:`invertnet.encoders.classifiers`: ``vgg16``, ``resnet50:PATH``, ``vgg16:random:SEED``), which take
+images the same way but have no generator of their own: :func:`load_network` loads either kind.
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ from .alexnet import INPUT_SIZE as ALEXNET_INPUT_SIZE
 from .alexnet import MAX_WEIGHTS_BYTES, AlexNet, load_alexnet, parse_seed
 from .caffenet import INPUT_SIZE as CAFFENET_INPUT_SIZE
 from .caffenet import CaffeNet, caffenet_from_caffemodel, caffenet_from_port, random_caffenet
+from .classifiers import Classifier, is_classifier, load_classifier
 
 Encoder = AlexNet | CaffeNet
 """Either network: both take RGB images in [0, 1] at their ``input_size`` and return features by layer name."""
+Network = Encoder | Classifier
+"""Any network whose units ``synthesize`` drives: an encoder, or a torchvision classifier."""
 
 CAFFENET_URL = "http://dl.caffe.berkeleyvision.org/bvlc_reference_caffenet.caffemodel"
 CAFFENET_SHA1 = "4c8d77deb20ea792f84eb5e6d0a11ca0a8660a46"
@@ -128,6 +135,11 @@ def load_encoder(spec: str = "imagenet", *, device: torch.device | str = "cpu") 
     return net.to(device)
 
 
+def load_network(spec: str, *, device: torch.device | str = "cpu") -> Network:
+    """The frozen network ``spec`` names: a torchvision classifier (``vgg16...``, ``resnet50...``) or an encoder."""
+    return load_classifier(spec, device=device) if is_classifier(spec) else load_encoder(spec, device=device)
+
+
 def loadable_spec(identity: str) -> str | None:
     """The ``--alexnet`` value that rebuilds the encoder a checkpoint names, or None for a file (only its hash is recorded)."""
     if identity in ("imagenet", CAFFENET) or identity.startswith(("random:", "random-torchvision:", "caffenet:random:")):
@@ -142,6 +154,6 @@ def random_like(encoder: Encoder, seed: int) -> Encoder:
 
 
 __all__ = [
-    "CAFFENET", "CAFFENET_SHA1", "CAFFENET_URL", "Encoder", "EncoderSpec", "caffenet_cache_path", "caffenet_sources", "input_size",
-    "load_encoder", "loadable_spec", "random_like", "reference_caffenet",
+    "CAFFENET", "CAFFENET_SHA1", "CAFFENET_URL", "Classifier", "Encoder", "EncoderSpec", "Network", "caffenet_cache_path",
+    "caffenet_sources", "input_size", "load_encoder", "load_network", "loadable_spec", "random_like", "reference_caffenet",
 ]

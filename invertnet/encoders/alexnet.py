@@ -154,9 +154,9 @@ class AlexNet(nn.Module):
         return out[wanted[0]] if isinstance(layers, str) else out
 
 
-def hub_checkpoint_path() -> Path:
-    """Where torchvision's weights API caches the ImageNet AlexNet (follows TORCH_HOME)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(IMAGENET_WEIGHTS.url).name
+def hub_checkpoint_path(url: str = IMAGENET_WEIGHTS.url) -> Path:
+    """Where torchvision's weights API caches the file at ``url`` (the ImageNet AlexNet by default; follows TORCH_HOME)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
 
 
 MAX_WEIGHTS_BYTES = 1 << 30
@@ -166,24 +166,33 @@ IMAGENET_SHA256_PREFIX = "7be5be79"
 """The start of the SHA-256 of torchvision's file, as its name (``alexnet-owt-7be5be79.pth``) records it."""
 
 
-def _imagenet_state_dict() -> dict[str, torch.Tensor]:
-    path = hub_checkpoint_path()
-    where = (
-        f"put {path.name} (from {IMAGENET_WEIGHTS.url}) in {path.parent}/ "
-        f"(the folder follows TORCH_HOME), or pass --alexnet PATH or --alexnet random:SEED"
-    )
+def hub_state_dict(url: str, hash_prefix: str, what: str, hint: str, *, max_bytes: int = MAX_WEIGHTS_BYTES) -> dict[str, torch.Tensor]:
+    """torchvision's pretrained weights at ``url`` from torch.hub's cache, downloaded when missing and allowed.
+
+    Whether downloaded or copied in by hand, the file must have the SHA-256 prefix its name carries
+    (``hash_prefix``) and is read with ``weights_only=True``: torch.hub's own loader unpickles the cached
+    file without that guard and checks the hash only on download. ``hint`` names the other ways in.
+    """
+    path = hub_checkpoint_path(url)
+    where = f"put {path.name} (from {url}) in {path.parent}/ (the folder follows TORCH_HOME), {hint}"
     if not path.exists():
-        download(IMAGENET_WEIGHTS.url, path, what="torchvision's ImageNet AlexNet weights", where=where, hash_prefix=IMAGENET_SHA256_PREFIX)
-    if not file_hash(path, what="torchvision's ImageNet AlexNet weights").startswith(IMAGENET_SHA256_PREFIX):
+        download(url, path, what=what, where=where, hash_prefix=hash_prefix)
+    if not file_hash(path, what=what).startswith(hash_prefix):
         raise InvertnetError(
-            f"{path} is not torchvision's ImageNet AlexNet: its SHA-256 does not start with {IMAGENET_SHA256_PREFIX} "
+            f"{path} is not {what}: its SHA-256 does not start with {hash_prefix} "
             f"as its name promises (a partial download, or a replaced file); delete it and {where}"
         )
     try:
-        with open_input(path, "torchvision's ImageNet AlexNet weights", max_bytes=MAX_WEIGHTS_BYTES) as handle:
+        with open_input(path, what, max_bytes=max_bytes) as handle:
             return torch.load(handle, map_location="cpu", weights_only=True)
     except Exception as error:  # the hash matched, so this is an incompatible torch rather than a bad file
         raise InvertnetError(f"cannot read {path}: {error}") from error
+
+
+def _imagenet_state_dict() -> dict[str, torch.Tensor]:
+    return hub_state_dict(
+        IMAGENET_WEIGHTS.url, IMAGENET_SHA256_PREFIX, "torchvision's ImageNet AlexNet weights", "or pass --alexnet PATH or --alexnet random:SEED",
+    )
 
 
 def _file_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str]:

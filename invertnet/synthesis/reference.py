@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..data.datasets import Source, eval_batches
-from ..encoders import Encoder
+from ..encoders import Network
 from ..errors import InvertnetError
 from ..files.guarded import read_text_input
 from .targets import select
@@ -26,7 +26,7 @@ MAX_BOUND_FILE = 16 * 2**20
 
 @torch.no_grad()
 def natural_maxima(
-    encoder: Encoder, layer: str, units: Sequence[int], position: tuple[int, int] | None, source: Source, count: int, batch_size: int = 32,
+    encoder: Network, layer: str, units: Sequence[int], position: tuple[int, int] | None, source: Source, count: int, batch_size: int = 32,
 ) -> list[tuple[float, str]]:
     """Each unit's highest activation over the first ``count`` images of ``source`` (the encoder's center crops), with
     that image's name; one forward pass per batch serves every unit."""

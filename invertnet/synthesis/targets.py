@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..encoders import Encoder
+from ..encoders import Network
 from ..errors import InvertnetError
 
 Score = Callable[[torch.Tensor], torch.Tensor]
@@ -62,7 +62,7 @@ def _position(text: str) -> tuple[int, int]:
     return int(words[0]), int(words[1])
 
 
-def feature_shape(encoder: Encoder, layer: str) -> tuple[int, ...]:
+def feature_shape(encoder: Network, layer: str) -> tuple[int, ...]:
     """The shape of one image's features at ``layer`` (from one forward pass of a blank image)."""
     if layer not in encoder.layers:
         raise InvertnetError(f"the encoder {encoder.identity} has no layer {layer!r}: its layers are {', '.join(encoder.layers)}")
@@ -93,6 +93,6 @@ def select(features: torch.Tensor, unit: int, position: tuple[int, int] | None) 
     return features[:, unit] if position is None else features[:, unit, position[1], position[0]]
 
 
-def unit_score(encoder: Encoder, layer: str, unit: int, position: tuple[int, int] | None) -> Score:
+def unit_score(encoder: Network, layer: str, unit: int, position: tuple[int, int] | None) -> Score:
     """The activation of one unit of ``encoder`` at ``layer`` (at ``position`` of a map), per image."""
     return lambda images: select(encoder(images, layer), unit, position)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.datasets import Source
-from ..encoders import Encoder
+from ..encoders import Network
 from ..inversion import Inverter
 from .reference import natural_maxima
 from .search import Decode, SearchConfig, SearchResult, synthesize
@@ -62,7 +62,7 @@ def decoder_of(inverter: Inverter, size: int) -> Decode:
 
 
 def synthesize_units(
-    inverter: Inverter, encoder: Encoder, target: Target, config: SearchConfig, *, start: torch.Tensor,
+    inverter: Inverter, encoder: Network, target: Target, config: SearchConfig, *, start: torch.Tensor,
     lower: torch.Tensor | None = None, upper: torch.Tensor | None = None, natural: Source | None = None, natural_count: int = 256,
     on_iteration: Callable[[int, int, float], None] | None = None,
 ) -> list[UnitResult]:

@@ -57,3 +57,15 @@ def test_refusals_are_one_line(capsys, trained_run, tmp_path, target, extra, mes
     code, _, err = run(capsys, "synthesize", "--target", target, "--weights", trained_run, "--iterations", "1", "--device", "cpu",
                        "--out", tmp_path / "o.png", *filled)
     assert code == 1 and message in err and err.count("\n") == 1, err
+
+
+def test_a_torchvision_classifier_as_the_target(capsys, trained_run, tmp_path):
+    code, _, err = run(capsys, "synthesize", "--target", "resnet50:random:0:layer4:5", "--position", "1,2", "--weights", trained_run,
+                       "--iterations", "2", "--data", "synthetic", "--limit", "2", "--out", tmp_path / "r.png", "--json", tmp_path / "r.json",
+                       "--device", "cpu")
+    assert code == 0, err
+    unit = json.loads((tmp_path / "r.json").read_text())["units"][0]
+    assert unit["target"] == "resnet50:random:0:layer4:5 at 1,2" and unit["natural_images"] == 2 and len(unit["best"]) == 2
+    code, _, err = run(capsys, "synthesize", "--target", "resnet50:random:0:fc8:1", "--weights", trained_run, "--iterations", "1",
+                       "--out", tmp_path / "o.png", "--device", "cpu")
+    assert code == 1 and "resnet50:random:0 has no layer 'fc8': its layers are conv1, pool1" in err and err.count("\n") == 1, err
