@@ -14,10 +14,15 @@ from ..data.captions import labelled_rows, stacked
 from .units import UnitResult
 
 PER_ROW = 8
-CURVE_SIZE = (640, 360)
-MARGIN = (56, 24, 16, 40)
-"""Left, top, right, bottom margins of a curve's plot area, in pixels."""
-COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207), (140, 86, 75), (227, 119, 194))
+CURVE_SIZE = (720, 360)
+MARGIN = (56, 24, 96, 40)
+"""Left, top, right, bottom margins of a curve's plot area, in pixels; the legend is in the right one."""
+COLOURS = (
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
+    (188, 189, 34), (23, 190, 207),
+)
+"""Matplotlib's ten ``tab10`` colours: ten units tell apart; an eleventh repeats the first."""
+LEGEND_ROWS = 24
 
 
 def _caption(result: UnitResult) -> str:
@@ -44,8 +49,19 @@ def search_strip(result: UnitResult, method: str) -> torch.Tensor:
     )
 
 
+def ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round values (1, 2 or 5 times a power of ten apart) for about ``count`` ticks between ``low`` and ``high``."""
+    if not high > low:
+        return [low]
+    raw = (high - low) / max(1, count - 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = min((m * power for m in (1, 2, 5, 10)), key=lambda candidate: abs(math.log(candidate / raw)))
+    first = math.ceil(low / step - 1e-9) * step
+    return [round(first + k * step, 12) for k in range(int((high - first) / step + 1e-9) + 1)]
+
+
 def curves(results: Sequence[UnitResult], method: str) -> torch.Tensor:
-    """Best-so-far (solid) and mean (thin) activation per iteration of each unit, on shared axes, with a legend."""
+    """Best-so-far (solid) and mean (thin) activation per iteration of each unit, on shared axes, with a legend beside them."""
     width, height = CURVE_SIZE
     left, top, right, bottom = MARGIN
     canvas = Image.new("RGB", (width, height), "white")
@@ -55,17 +71,16 @@ def curves(results: Sequence[UnitResult], method: str) -> torch.Tensor:
     if high - low < 1e-9:
         low, high = low - 1, high + 1
     steps = max(len(r.search.best) for r in results)
-    x_of = lambda i: left + (width - left - right) * (i / max(1, steps - 1))  # noqa: E731
+    x_of = lambda i: left + (width - left - right) * (i / (steps - 1) if steps > 1 else 0.5)  # noqa: E731
     y_of = lambda v: top + (height - top - bottom) * (1 - (v - low) / (high - low))  # noqa: E731
     draw.rectangle((left, top, width - right, height - bottom), outline="black")
-    for k in range(5):
-        value = low + (high - low) * k / 4
-        draw.text((4, y_of(value) - 5), f"{value:.3g}", fill="black", font=font)
+    for value in ticks(low, high):
+        draw.text((4, y_of(value) - 5), f"{value:.4g}", fill="black", font=font)
         draw.line((left - 3, y_of(value), left, y_of(value)), fill="black")
     word = "generation" if method == "cma" else "iteration"
-    for k in range(5):
-        step = round((steps - 1) * k / 4)
-        draw.text((x_of(step) - 8, height - bottom + 4), str(step + 1), fill="black", font=font)
+    for step in sorted({1, *(int(t) for t in ticks(1, steps) if t == int(t))}):
+        draw.text((x_of(step - 1) - 8, height - bottom + 4), f"{step:g}", fill="black", font=font)
+        draw.line((x_of(step - 1), height - bottom, x_of(step - 1), height - bottom + 3), fill="black")
     draw.text((left, height - 16), f"{word} ({method}); solid: best so far, thin: mean of the {word}'s images", fill="black", font=font)
     draw.text((left, 6), "activation", fill="black", font=font)
     for index, result in enumerate(results):
@@ -74,6 +89,13 @@ def curves(results: Sequence[UnitResult], method: str) -> torch.Tensor:
             points = [(x_of(i), y_of(v)) for i, v in enumerate(series) if math.isfinite(v)]
             if len(points) > 1:
                 draw.line(points, fill=colour, width=line_width)
-        if index < 12:
-            draw.text((width - right - 90, top + 4 + 11 * index), f"unit {result.unit}", fill=colour, font=font)
+            elif points:  # one iteration: a dot
+                (x, y), = points
+                draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=colour)
+        if index < LEGEND_ROWS:
+            y = top + 6 + 12 * index
+            draw.line((width - right + 8, y, width - right + 24, y), fill=colour, width=2)
+            draw.text((width - right + 28, y - 5), f"unit {result.unit}", fill=colour, font=font)
+    if len(results) > LEGEND_ROWS:
+        draw.text((width - right + 8, top + 6 + 12 * LEGEND_ROWS), f"+{len(results) - LEGEND_ROWS} more", fill="black", font=font)
     return torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0).permute(2, 0, 1)

@@ -1,0 +1,83 @@
+"""Why ``synthesize --method cma`` has its own CMA-ES: seconds per generation in fc6's 4096 dimensions, ours against
+the ``cma`` library (Hansen's pycma), full and diagonal, in one run on the same machine (docs/results.md, "Synthesis").
+
+    python3 -m pip install cma      # only for this measurement; invertnet does not depend on it
+    python3 scripts/cmaes_bench.py --dimensions 4096 --generations 30
+
+Each optimiser maximises the same shifted sphere, -|x - x*|^2 (the score costs nothing, so the time is the
+optimiser's own), from the same start, with the same population (Hansen's default, 28 for 4096) and step size;
+the table gives seconds per generation (after one warm-up generation), the ratio to ours, and the score reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from invertnet.synthesis.cmaes import CholeskyCMAES, default_population
+
+
+def sphere(x: np.ndarray, optimum: np.ndarray) -> np.ndarray:
+    return -((x - optimum) ** 2).sum(-1)
+
+
+def ours(start: np.ndarray, optimum: np.ndarray, sigma: float, population: int, generations: int) -> tuple[float, float]:
+    es = CholeskyCMAES(torch.from_numpy(start), sigma, population, generator=torch.Generator().manual_seed(0))
+    best, began = -np.inf, 0.0
+    for generation in range(generations + 1):
+        if generation == 1:
+            began = time.perf_counter()
+        codes = es.ask()
+        scores = sphere(codes.numpy(), optimum)
+        es.tell(torch.from_numpy(scores))
+        best = max(best, float(scores.max()))
+    return (time.perf_counter() - began) / generations, best
+
+
+def library(start: np.ndarray, optimum: np.ndarray, sigma: float, population: int, generations: int, diagonal: bool) -> tuple[float, float]:
+    import cma
+
+    options = {"popsize": population, "seed": 1, "verbose": -9, "CMA_diagonal": diagonal}
+    es = cma.CMAEvolutionStrategy(start, sigma, options)
+    best, began = -np.inf, 0.0
+    for generation in range(generations + 1):
+        if generation == 1:
+            began = time.perf_counter()
+        codes = np.asarray(es.ask())
+        scores = sphere(codes, optimum)
+        es.tell(list(codes), list(-scores))  # pycma minimises
+        best = max(best, float(scores.max()))
+    return (time.perf_counter() - began) / generations, best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dimensions", type=int, default=4096)
+    parser.add_argument("--generations", type=int, default=30)
+    parser.add_argument("--sigma", type=float, default=3.0)
+    args = parser.parse_args()
+    import cma
+
+    warnings.filterwarnings("ignore", module="cma")
+    rng = np.random.default_rng(0)
+    start, optimum = rng.standard_normal(args.dimensions), rng.standard_normal(args.dimensions) + 1
+    population = default_population(args.dimensions)
+    print(f"{args.dimensions} dimensions, population {population}, sigma {args.sigma}, {args.generations} generations, "
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads), cma {cma.__version__}, numpy {np.__version__}")
+    print(f"start score {float(sphere(start, optimum)):.4g}")
+    rows = [("invertnet CholeskyCMAES (full covariance, rank-one)", ours(start, optimum, args.sigma, population, args.generations)),
+            ("cma.CMAEvolutionStrategy, full covariance", library(start, optimum, args.sigma, population, args.generations, False)),
+            ("cma.CMAEvolutionStrategy, CMA_diagonal", library(start, optimum, args.sigma, population, args.generations, True))]
+    reference = rows[0][1][0]
+    print("| optimiser | s / generation | x ours | best score |")
+    print("|---|---:|---:|---:|")
+    for name, (seconds, best) in rows:
+        print(f"| {name} | {seconds:.3f} | {seconds / reference:.1f} | {best:.4g} |")
+
+
+if __name__ == "__main__":
+    main()
