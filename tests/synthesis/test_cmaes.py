@@ -48,3 +48,13 @@ def test_nan_scores_never_win():
     nan = float("nan")
     search.tell(torch.tensor([nan, 3.0, nan, 2.0, nan, 1.0]))  # mu = 3: the three finite scores, best first
     assert torch.allclose(search.mean, search.weights @ population[[1, 3, 5]], atol=1e-12)
+
+
+def test_the_rank_one_update_is_the_covariance_update_of_the_definition():
+    search, _ = run(12, 30)  # A and A⁻¹ far from the identity by now
+    covariance = search.A @ search.A.T
+    p = torch.randn(12, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    search._rank_one(p)
+    expected = (1 - search.c1) * covariance + search.c1 * torch.outer(p, p)
+    assert torch.allclose(search.A @ search.A.T, expected, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(search.A @ search.A_inv, torch.eye(12, dtype=torch.float64), atol=1e-10)
