@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 import typer
-from typer.core import TyperArgument
+from typer.core import TyperArgument, TyperOption
 
 from ..errors import InvertnetError
 from ..version import __version__
@@ -22,6 +22,10 @@ from .options import flag
 if hasattr(TyperArgument, "display_type_rich"):
     TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
     # Typer 0.2x prints each argument's Python type (<list[Path]>) beside its METAVAR, which already says what it takes
+if hasattr(TyperOption, "display_type_rich"):
+    _option_type = TyperOption.display_type_rich
+    TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _option_type(self, ctx)  # type: ignore[method-assign]
+    # ...and <bool> beside its own switches (--help, --install-completion), which take no value
 
 app = typer.Typer(
     name="invertnet",
