@@ -208,7 +208,7 @@ def eval_command(
         stderr.print(f"LPIPS unavailable: {lpips_note}", highlight=False, soft_wrap=True)
     total = eval_count(source, limit)
     results: list[EvalResult] = []
-    with progress_bar("eval") as progress:
+    with progress_bar() as progress:
         task = progress.add_task("eval", total=total * len(groups))
         for done_before, (spec, methods) in zip(range(0, total * len(groups), total), groups.items()):
             results += evaluate_methods(

@@ -77,7 +77,7 @@ def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, alexnet: str, 
 
     network = load_encoder(alexnet, device=resolve_device(device))
     optimizer = MahendranVedaldi(network, layer, OptimizeConfig().scaled(iterations))
-    with progress_bar("optimize") as progress:
+    with progress_bar() as progress:
         task = progress.add_task("optimize", total=iterations)
         return optimizer.invert(inputs, on_iteration=lambda done, total: progress.update(task, completed=done)).cpu()
 

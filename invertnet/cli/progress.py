@@ -1,7 +1,8 @@
 """Progress on stderr, one format for ``train`` and ``demo``: step, elapsed and time left, images/s, learning
 rate and the loss with its weighted terms, cut to the terminal's width field by field (never mid-word).
 
-On a terminal it is a live bar; in a batch job's log, one plain line per metrics record.
+On a terminal it is a live bar; in a batch job's log, one plain line per metrics record. Other long work
+(``eval``, ``invert --method optimize``, ``synthesize``) counts items with :func:`progress_bar`.
 """
 
 from __future__ import annotations
@@ -125,11 +126,47 @@ class TrainDisplay:
         self.progress.stop()
 
 
+LOG_EVERY = 60.0
+"""Seconds between progress lines in a log (a finished task is always reported)."""
+
+
+class LogProgress:
+    """:func:`progress_bar` where stderr is not a terminal (a batch job's log): a plain line when a task finishes,
+    and one every ``every`` seconds for the task updated last, so a long run shows it is alive."""
+
+    def __init__(self, every: float = LOG_EVERY) -> None:
+        self.every = every
+        self.started = self.last = time.perf_counter()
+        self.tasks: dict[int, dict[str, object]] = {}
+
+    def add_task(self, description: str, total: float | None = None, **_: object) -> int:
+        self.tasks[len(self.tasks)] = {"description": description, "total": total, "completed": 0}
+        return len(self.tasks) - 1
+
+    def update(self, task: int, *, completed: float | None = None, description: str | None = None, **_: object) -> None:
+        state = self.tasks[task]
+        if description is not None:
+            state["description"] = description
+        if completed is not None:
+            state["completed"] = completed
+        total, done = state["total"], state["completed"]
+        finished = total is not None and done >= total  # type: ignore[operator]
+        now = time.perf_counter()
+        if finished or now - self.last >= self.every:
+            self.last = now
+            count = f"{done:g}/{total:g}" if total is not None else f"{done:g}"
+            stderr.print(f"{state['description']} {count} {clock(now - self.started)}", highlight=False, soft_wrap=True)
+
+
 @contextmanager
-def progress_bar(label: str) -> Iterator[Progress]:
-    """A transient bar on stderr for work counted in items: label, done/total, bar, elapsed and time left."""
+def progress_bar() -> Iterator[Progress | LogProgress]:
+    """Progress on stderr for work counted in items, one task per ``add_task(description, total=...)``: on a
+    terminal a transient bar (description, done/total, bar, elapsed and time left), in a log plain lines."""
+    if not stderr.is_terminal:
+        yield LogProgress()
+        return
     with Progress(
-        TextColumn(label), MofNCompleteColumn(), BarColumn(bar_width=BAR_WIDTH), TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(),
-        console=stderr, transient=True,
+        TextColumn("{task.description}"), MofNCompleteColumn(), BarColumn(bar_width=BAR_WIDTH), TimeElapsedColumn(), TextColumn("<"),
+        TimeRemainingColumn(), console=stderr, transient=True,
     ) as progress:
         yield progress

@@ -108,11 +108,11 @@ def _run(
     shape = _code_shape(inverter)
     lower, upper = _bounds(inverter, shape, bound, natural, limit)
     start = start_code(shape, config.seed, lower, upper)
-    with progress_bar(f"{config.method}") as progress:
-        tasks = {unit: progress.add_task(f"unit {unit}", total=config.iterations) for unit in spec.units}
+    with progress_bar() as progress:
+        tasks = {unit: progress.add_task(f"{config.method} unit {unit}", total=config.iterations) for unit in spec.units}
         results = synthesize_units(
             inverter, encoder, spec, config, start=start, lower=lower, upper=upper, natural=natural, natural_count=limit,
-            on_iteration=lambda unit, done, best: progress.update(tasks[unit], completed=done, description=f"unit {unit}: best {best:.4g}"),
+            on_iteration=lambda unit, done, best: progress.update(tasks[unit], completed=done, description=f"{config.method} unit {unit}: best {best:.4g}"),
         )
     return results, inverter
 

@@ -77,3 +77,26 @@ def test_live_bar_on_a_terminal_fits_80_columns(tmp_path, monkeypatch):
         display.update(RECORD)
     lines = [line for line in console.file.getvalue().splitlines() if "step" in line]
     assert lines and all("…" not in line for line in lines)
+
+
+def test_counted_work_in_a_log_is_a_line_per_finished_task_and_one_a_minute(capsys):
+    from invertnet.cli.progress import LogProgress, progress_bar
+
+    with progress_bar() as progress:  # stderr is not a terminal here, as in a batch job
+        assert isinstance(progress, LogProgress)
+        first, second = progress.add_task("cma unit 1", total=3), progress.add_task("cma unit 2", total=3)
+        progress.update(first, completed=2, description="cma unit 1: best 4.2")
+        assert capsys.readouterr().err == ""  # nothing until the task ends, or a minute passes
+        progress.update(first, completed=3, description="cma unit 1: best 5.5")
+        assert capsys.readouterr().err.startswith("cma unit 1: best 5.5 3/3 0:00")
+        progress.every = 0
+        progress.update(second, completed=1)
+        assert capsys.readouterr().err.startswith("cma unit 2 1/3 ")
+
+
+def test_synthesize_reports_each_units_best_activation(capsys, trained_run, tmp_path):
+    code = main(["synthesize", "--target", f"{ALEXNET}:fc8:3,4", "--weights", str(trained_run), "--iterations", "2",
+                 "--out", str(tmp_path / "s.png"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert [line.split(": best")[0] for line in err.splitlines() if ": best" in line] == ["gradient unit 3", "gradient unit 4"]
