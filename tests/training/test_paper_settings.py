@@ -66,7 +66,7 @@ def test_unclamped_evaluation_measures_the_raw_output(alexnet):
 
 def test_the_paper_preset_sets_the_authors_training_and_given_options_override_it(tmp_path):
     run = tmp_path / "r"
-    assert main(["train", "--layer", "fc6", "--data", "synthetic", "--out", str(run), "--preset", "paper", "--alexnet", "caffenet:random:0",
+    assert main(["train", "--layer", "conv5", "--data", "synthetic", "--out", str(run), "--preset", "paper", "--alexnet", "caffenet:random:0",
                  "--device", "cpu", "--steps", "1", "--batch-size", "2", "--sample-every", "100"]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["alexnet"] == "caffenet:random:0"  # given: overrides the preset's caffenet
