@@ -137,10 +137,10 @@ class LogProgress:
     def __init__(self, every: float = LOG_EVERY) -> None:
         self.every = every
         self.started = self.last = time.perf_counter()
-        self.tasks: dict[int, dict[str, object]] = {}
+        self.tasks: list[dict[str, object]] = []
 
     def add_task(self, description: str, total: float | None = None, **_: object) -> int:
-        self.tasks[len(self.tasks)] = {"description": description, "total": total, "completed": 0}
+        self.tasks.append({"description": description, "total": total, "completed": 0})
         return len(self.tasks) - 1
 
     def update(self, task: int, *, completed: float | None = None, description: str | None = None, **_: object) -> None:
