@@ -17,7 +17,7 @@ from PIL import Image
 from torchvision.io import decode_jpeg
 
 from invertnet.data import DeadLeaves
-from invertnet.imageio import to_uint8
+from invertnet.data.imageio import to_uint8
 
 
 def main() -> None:

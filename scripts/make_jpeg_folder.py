@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from invertnet.data import DeadLeaves
-from invertnet.imageio import to_uint8
+from invertnet.data.imageio import to_uint8
 
 SIZES = [(500, 375), (375, 500), (500, 333), (500, 500)]
 

@@ -16,12 +16,12 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from invertnet.batches import (
+from invertnet.data.batches import (
     EncodedTrainingImages, TrainingImages, collate_encoded, collate_training, decoded_batches, default_workers,
 )
 from invertnet.bench import timed_pipeline_batches
-from invertnet.data import FolderImages, RunOrder
-from invertnet.jpeg import _decode, decode_crops
+from invertnet.data.datasets import FolderImages, RunOrder
+from invertnet.data.jpeg import _decode, decode_crops
 
 
 def rate(batches, count: int, batch_size: int, device: torch.device) -> float:

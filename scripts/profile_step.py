@@ -21,7 +21,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from invertnet.bench import training_batch
-from invertnet.train import TrainConfig, Trainer
+from invertnet.training import TrainConfig, Trainer
 
 
 def main() -> None:
