@@ -60,15 +60,18 @@ CAFFENET = "caffenet"
 DEEPSIM = "deepsim:"
 AUTHORS_NAMES = ("norm1", "norm2", "conv3", "conv4", "conv5", "fc6", "fc6_eucl", "fc7", "fc8", "prob")
 """The authors' models, ``deepsim:NAME`` (what each is: :data:`invertnet.weights.registry.AUTHORS_MODELS`)."""
-CLASSIFIERS = ("vgg16", "resnet50")
-"""torchvision classifiers ``synthesize`` can target beside the encoders (:mod:`invertnet.encoders.classifiers`)."""
+CURATED_NETWORKS = ("vgg16", "resnet50", "vit_b_16")
+"""torchvision's classifiers with curated layer names, the tested ones (:mod:`invertnet.encoders.classifiers`); any other
+classifier in torchvision's registry loads by its name too."""
 SOURCE_NAMES = ("hf", "release", "zoo")
 FORMATS = ("auto", "release", "caffemodel", "upconvgan")
 WEIGHTS_ENV = "INVERTNET_WEIGHTS"
 
 SPEC_HELP = (
-    "The network whose features are inverted: imagenet (torchvision), caffenet (the paper's, 227x227), "
-    "a state-dict PATH, caffenet:PATH (.caffemodel), random:SEED, caffenet:random:SEED or random-torchvision:SEED."
+    "The network whose features are inverted. AlexNet: imagenet (torchvision's weights), a state-dict PATH, random:SEED, "
+    "random-torchvision:SEED; CaffeNet (the paper's, 227x227): caffenet, caffenet:PATH, caffenet:random:SEED; torchvision's "
+    "vgg16, resnet50, vit_b_16 or any classifier it names, each NAME (ImageNet weights), NAME:PATH or NAME:random:SEED. "
+    "invertnet layers SPEC lists its layers."
 )
 DEVICE_HELP = "auto (CUDA if there is one, else the CPU), cpu, cuda or cuda:N (the N-th GPU)."
 

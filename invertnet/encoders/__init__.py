@@ -1,8 +1,8 @@
 """Encoders: the network whose features are inverted, and everything that depends on it.
 
-``--alexnet`` names one. Two families, each owning its input size, colour order, scale and
-normalisation, its taps (pool5, relu6, relu7, fc8), and the crop of a generator's 256x256
-output it sees (the center ``input_size`` square, offset ``(256 - input_size) // 2``):
+``--encoder SPEC`` names one (:mod:`invertnet.encoders.base` is what each owns: input size, colour
+order, scale and normalisation, layers and their feature shapes, the crop of a generator's output it
+sees, its default comparator). The families:
 
 - torchvision's AlexNet (:class:`invertnet.encoders.alexnet.AlexNet`): 224x224, RGB, ImageNet mean and
   std. ``imagenet``, a state-dict ``PATH``, ``random:SEED``, ``random-torchvision:SEED``.
@@ -14,13 +14,14 @@ output it sees (the center ``input_size`` square, offset ``(256 - input_size) //
   the upconvGAN port's ``caffenet.pt`` on Hugging Face (trust on first use).
   ``caffenet:PATH`` (a ``.caffemodel``, or a state dict with :class:`CaffeNet`'s key names or
   the port's), ``caffenet:random:SEED``.
+- torchvision's classifiers (:mod:`invertnet.encoders.classifiers`): ``vgg16``, ``resnet50``, ``vit_b_16``
+  (curated layer names) or any other classifier name in its registry; ``NAME``, ``NAME:PATH``,
+  ``NAME:random:SEED``.
+- from Python, any ``torch.nn.Module`` (:class:`invertnet.encoders.module.ModuleEncoder`).
 
-Everything else (generators, comparators, data crops, evaluation, training) asks the
-encoder: ``encoder.input_size``, ``encoder.generator_mean`` and ``encoder(images, layers)``.
-
-``synthesize`` drives units of any of them, and of torchvision's VGG16 and ResNet-50
-(:mod:`invertnet.encoders.classifiers`: ``vgg16``, ``resnet50:PATH``, ``vgg16:random:SEED``), which take
-images the same way but have no generator of their own: :func:`load_network` loads either kind.
+Everything else (generators, comparators, data crops, evaluation, training, synthesis) asks the
+encoder: ``encoder.input_size``, ``encoder.generator_mean``, ``encoder.feature_shape(layer)`` and
+``encoder(images, layers)``.
 """
 
 from __future__ import annotations
@@ -36,14 +37,11 @@ from ..files.sources import Source, first_usable
 from ..names import CAFFENET
 from .alexnet import INPUT_SIZE as ALEXNET_INPUT_SIZE
 from .alexnet import MAX_WEIGHTS_BYTES, AlexNet, load_alexnet, parse_seed
+from .base import Encoder, describe_shape
 from .caffenet import INPUT_SIZE as CAFFENET_INPUT_SIZE
 from .caffenet import CaffeNet, caffenet_from_caffemodel, caffenet_from_port, random_caffenet
-from .classifiers import Classifier, is_classifier, load_classifier
-
-Encoder = AlexNet | CaffeNet
-"""Either network: both take RGB images in [0, 1] at their ``input_size`` and return features by layer name."""
-Network = Encoder | Classifier
-"""Any network whose units ``synthesize`` drives: an encoder, or a torchvision classifier."""
+from .classifiers import TorchvisionEncoder, is_torchvision, load_torchvision
+from .module import ModuleEncoder
 
 CAFFENET_URL = "http://dl.caffe.berkeleyvision.org/bvlc_reference_caffenet.caffemodel"
 CAFFENET_SHA1 = "4c8d77deb20ea792f84eb5e6d0a11ca0a8660a46"
@@ -57,13 +55,16 @@ CAFFENET_PORT_FILE = "upconvGAN_caffenet.pt"
 
 @dataclass(frozen=True)
 class EncoderSpec:
-    """A parsed ``--alexnet`` value: the family and what follows it."""
+    """A parsed ``--encoder`` value: the family and what follows it."""
 
-    family: str  # "alexnet" | "caffenet"
-    value: str  # the AlexNet spec, or for CaffeNet "" | "random:SEED" | a path
+    family: str  # "alexnet" | "caffenet" | a torchvision classifier's name
+    value: str  # the AlexNet spec; for the others "" | "random:SEED" | a path
 
     @classmethod
     def parse(cls, text: str) -> EncoderSpec:
+        if is_torchvision(text):
+            name, _, rest = text.partition(":")
+            return cls(name, rest)
         if text == CAFFENET:
             return cls(CAFFENET, "")
         if text.startswith(f"{CAFFENET}:"):
@@ -79,11 +80,13 @@ class EncoderSpec:
     @property
     def input_size(self) -> int:
         """The image size this encoder takes, known before its weights are read."""
+        if self.family not in ("alexnet", CAFFENET):
+            return TorchvisionEncoder.input_size_of(self.family)
         return CAFFENET_INPUT_SIZE if self.family == CAFFENET else ALEXNET_INPUT_SIZE
 
 
 def input_size(spec: str) -> int:
-    """The input size of the encoder ``spec`` names (224 for torchvision's AlexNet, 227 for CaffeNet)."""
+    """The input size of the encoder ``spec`` names (224 for torchvision's AlexNet, 227 for CaffeNet...), without its weights."""
     return EncoderSpec.parse(spec).input_size
 
 
@@ -121,9 +124,13 @@ def _caffenet_file(path: Path) -> CaffeNet:
     return caffenet_from_port(state, f"caffenet:file:{file_hash(path)[:16]}", str(path))
 
 
-def load_encoder(spec: str = "imagenet", *, device: torch.device | str = "cpu") -> Encoder:
-    """The frozen encoder ``spec`` names (see the module docstring), on ``device``."""
+def load_encoder(spec: str | Encoder = "imagenet", *, device: torch.device | str = "cpu") -> Encoder:
+    """The frozen encoder ``spec`` names (see the module docstring), on ``device``; an :class:`Encoder` object is moved there."""
+    if isinstance(spec, Encoder):
+        return spec.to(device)
     parsed = EncoderSpec.parse(spec)
+    if parsed.family not in ("alexnet", CAFFENET):
+        return load_torchvision(spec, device=device)
     if parsed.family != CAFFENET:
         return load_alexnet(parsed.value, device=device)
     if parsed.value == "":
@@ -135,25 +142,30 @@ def load_encoder(spec: str = "imagenet", *, device: torch.device | str = "cpu") 
     return net.to(device)
 
 
-def load_network(spec: str, *, device: torch.device | str = "cpu") -> Network:
-    """The frozen network ``spec`` names: a torchvision classifier (``vgg16...``, ``resnet50...``) or an encoder."""
-    return load_classifier(spec, device=device) if is_classifier(spec) else load_encoder(spec, device=device)
-
-
 def loadable_spec(identity: str) -> str | None:
-    """The ``--alexnet`` value that rebuilds the encoder a checkpoint names, or None for a file (only its hash is recorded)."""
+    """The ``--encoder`` value that rebuilds the encoder a checkpoint names, or None for a file or a module (only a hash is recorded)."""
     if identity in ("imagenet", CAFFENET) or identity.startswith(("random:", "random-torchvision:", "caffenet:random:")):
+        return identity
+    name, _, rest = identity.partition(":")
+    if is_torchvision(name) and (rest == "" or rest.startswith("random:")):
         return identity
     return None
 
 
 def random_like(encoder: Encoder, seed: int) -> Encoder:
-    """A variance-preserving random network of the same family as ``encoder`` (the paper's random comparator)."""
-    spec = f"caffenet:random:{seed}" if isinstance(encoder, CaffeNet) else f"random:{seed}"
-    return load_encoder(spec, device=encoder.mean.device)
+    """A random network of the same family as ``encoder`` (the paper's random comparator): variance-preserving for AlexNet and CaffeNet."""
+    if encoder.family == "alexnet":
+        spec = f"random:{seed}"
+    elif encoder.family == CAFFENET:
+        spec = f"caffenet:random:{seed}"
+    elif isinstance(encoder, TorchvisionEncoder):
+        spec = f"{encoder.family}:random:{seed}"
+    else:
+        raise InvertnetError(f"a random comparator needs a network invertnet can build with random weights; {encoder.identity} is not one")
+    return load_encoder(spec, device=encoder.device)
 
 
 __all__ = [
-    "CAFFENET", "CAFFENET_SHA1", "CAFFENET_URL", "Classifier", "Encoder", "EncoderSpec", "Network", "caffenet_cache_path",
-    "caffenet_sources", "input_size", "load_encoder", "load_network", "loadable_spec", "random_like", "reference_caffenet",
+    "CAFFENET", "CAFFENET_SHA1", "CAFFENET_URL", "Encoder", "EncoderSpec", "ModuleEncoder", "TorchvisionEncoder", "caffenet_cache_path",
+    "caffenet_sources", "describe_shape", "input_size", "load_encoder", "loadable_spec", "random_like", "reference_caffenet",
 ]

@@ -36,6 +36,7 @@ from ..errors import InvertnetError
 from ..files.downloads import download, file_hash, read_state_dict
 from ..files.guarded import open_input
 from ..names import CAFFENET_ONLY_LAYERS, LAYERS, MAX_SEED, TRAINABLE_LAYERS
+from .base import Encoder
 
 TABLE2_LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8")
 """The layers of the paper's Table 2 (CONV5 to FC8), the default of the benchmarks."""
@@ -91,7 +92,7 @@ def feature_size(layer: str) -> int:
     return int(torch.Size(FEATURE_SHAPES[check_layer(layer)]).numel())
 
 
-class AlexNet(nn.Module):
+class AlexNet(Encoder):
     """torchvision's AlexNet, frozen in eval mode, that returns the activations of one or more layers.
 
     ``identity`` names the weights (``imagenet``, ``random:SEED`` or ``file:SHA256``) so a
@@ -100,7 +101,9 @@ class AlexNet(nn.Module):
 
     input_size = INPUT_SIZE
     generator_mean = IMAGENET_MEAN_255
+    family = "alexnet"
     layers = TRAINABLE_LAYERS
+    comparator_layer = "conv5"
 
     def __init__(self, net: nn.Module, identity: str) -> None:
         super().__init__()
@@ -118,9 +121,8 @@ class AlexNet(nn.Module):
         copy.classifier = copy.classifier[: _TAPS[check_layer(layer)][1] + 1] if layer != "conv5" else nn.Sequential()
         return copy.requires_grad_(True)
 
-    def train(self, mode: bool = True) -> AlexNet:
-        """Stay in eval mode: dropout in the classifier must never be active."""
-        return super().train(False)
+    def feature_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {layer: FEATURE_SHAPES[layer] for layer in self.layers}
 
     def forward(self, images: torch.Tensor, layers: str | tuple[str, ...] = "fc8") -> torch.Tensor | dict[str, torch.Tensor]:
         """Features of ``images`` (N, 3, 224, 224, RGB in [0, 1]).
@@ -130,11 +132,11 @@ class AlexNet(nn.Module):
         """
         wanted = (layers,) if isinstance(layers, str) else tuple(layers)
         for name in wanted:
-            if check_layer(name) not in self.layers:
+            if name in CAFFENET_ONLY_LAYERS:
                 others = ", ".join(CAFFENET_ONLY_LAYERS)
-                raise InvertnetError(f"torchvision's AlexNet has no {name} tap ({others} are CaffeNet's): pass --alexnet caffenet")
-        if images.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-            raise InvertnetError(f"AlexNet expects {INPUT_SIZE}x{INPUT_SIZE} images, got {tuple(images.shape[-2:])}")
+                raise InvertnetError(f"torchvision's AlexNet has no {name} tap ({others} are CaffeNet's): pass --encoder caffenet")
+            self.check_layer(name)
+        self.check_images(images)
         deepest = max(TRAINABLE_LAYERS.index(name) for name in wanted)
         out: dict[str, torch.Tensor] = {}
         x = (images - self.mean) / self.std

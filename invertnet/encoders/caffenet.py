@@ -26,7 +26,8 @@ from torch import nn
 
 from ..errors import InvertnetError
 from ..files.caffemodel import read_caffemodel
-from .alexnet import LAYERS, MAX_WEIGHTS_BYTES, check_layer, variance_preserving_init
+from .alexnet import FEATURE_SHAPES, LAYERS, MAX_WEIGHTS_BYTES, check_layer, variance_preserving_init
+from .base import Encoder
 
 INPUT_SIZE = 227
 BGR_MEAN = (104.0, 117.0, 123.0)
@@ -37,12 +38,14 @@ RGB_MEAN = tuple(reversed(BGR_MEAN))
 CAFFE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 
 
-class CaffeNet(nn.Module):
+class CaffeNet(Encoder):
     """CaffeNet, frozen in eval mode, returning the activations of one or more of :data:`LAYERS`."""
 
     input_size = INPUT_SIZE
     generator_mean = RGB_MEAN
+    family = "caffenet"
     layers = LAYERS
+    comparator_layer = "conv5"
 
     def __init__(self, identity: str = "caffenet") -> None:
         super().__init__()
@@ -69,14 +72,12 @@ class CaffeNet(nn.Module):
                 setattr(copy, name, None)
         return copy
 
-    def train(self, mode: bool = True) -> CaffeNet:
-        """Stay in eval mode (dropout off)."""
-        return super().train(False)
+    def feature_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {layer: FEATURE_SHAPES[layer] for layer in self.layers}
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """RGB [0, 1] (N, 3, 227, 227) -> the network's input: BGR, 0-255, minus the mean."""
-        if images.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-            raise InvertnetError(f"CaffeNet expects {INPUT_SIZE}x{INPUT_SIZE} images, got {tuple(images.shape[-2:])}")
+        self.check_images(images)
         return images.flip(1) * 255.0 - self.mean
 
     def forward(self, images: torch.Tensor, layers: str | tuple[str, ...] = "fc8") -> torch.Tensor | dict[str, torch.Tensor]:
@@ -86,7 +87,7 @@ class CaffeNet(nn.Module):
         """
         wanted = (layers,) if isinstance(layers, str) else tuple(layers)
         for name in wanted:
-            check_layer(name)
+            self.check_layer(name)
         deepest = max(LAYERS.index(name) for name in wanted)
         relu, out = torch.relu, {}
         steps = (

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..encoders.alexnet import CAFFENET_ONLY_LAYERS
+from ..encoders.alexnet import CAFFENET_ONLY_LAYERS, FEATURE_SHAPES
 from ..errors import InvertnetError
 from .generator import SLOPE, CroppedGenerator
 
@@ -98,7 +98,7 @@ class EarlyLayerGenerator(CroppedGenerator):
         super().__init__()
         if layer not in CAFFENET_ONLY_LAYERS:
             raise InvertnetError(f"no early-layer generator for {layer!r}: they exist for {', '.join(CAFFENET_ONLY_LAYERS)}")
-        self.layer, self.output_size = layer, OUTPUT_SIZES[layer]
+        self.layer, self.output_size, self.feature_shape = layer, OUTPUT_SIZES[layer], FEATURE_SHAPES[layer]
         if not 1 <= size <= self.output_size:
             side = self.output_size
             raise InvertnetError(f"the {layer} generator makes {side}x{side} images, smaller than the crop of {size}")

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..encoders import Encoder
 from ..encoders.alexnet import CAFFENET_ONLY_LAYERS, check_layer
 from ..errors import InvertnetError
 from ..names import AUTOENCODER, INVERTER, MODEL_KINDS, VAE_KIND
 from .autoencoder import CODE_LAYER, Autoencoder
 from .discriminator import Discriminator
 from .early_generator import EarlyLayerGenerator
-from .generator import FC_WIDTH, Generator
+from .generator import FC_WIDTH, Generator, plan
 from .vae import LATENT_LAYER, VAE
 
 
@@ -61,45 +62,57 @@ def evaluation_layer(kind: str, layer: str) -> str:
 
 
 def inverter_generator(
-    layer: str, mean: tuple[float, ...], size: int, tail_bias: bool = False, width: int = FC_WIDTH
+    layer: str, mean: tuple[float, ...], size: int, tail_bias: bool = False, width: int = FC_WIDTH, feature_shape: tuple[int, ...] | None = None,
 ) -> Generator | EarlyLayerGenerator:
-    """The generator that inverts ``layer``: Table 1's (conv5 to prob), or the authors' early-layer one (norm1 to conv4, not trained).
+    """The generator that inverts ``layer``: Table 1's (and its kin for any ``feature_shape``), or the authors' early-layer one
+    (CaffeNet's norm1 to conv4, not trained).
 
-    ``mean``: the RGB mean its output gets; ``size``: the crop the encoder takes; ``width``: see :func:`check_width`.
+    ``mean``: the RGB mean its output gets; ``size``: the crop the encoder takes; ``width``: see :func:`check_width`;
+    ``feature_shape``: the layer's (AlexNet's for its layer names if not given).
     """
-    if check_layer(layer) in CAFFENET_ONLY_LAYERS:
+    if feature_shape is None and check_layer(layer) in CAFFENET_ONLY_LAYERS:
         return EarlyLayerGenerator(layer, mean, size)
-    return Generator(layer, mean=mean, size=size, tail_bias=tail_bias, width=width)
+    return Generator(layer, mean=mean, size=size, tail_bias=tail_bias, width=width, feature_shape=feature_shape)
 
 
 MAX_WIDTH = 4 * FC_WIDTH
 
 
-def check_width(kind: str, layer: str, width: object) -> int:
+def check_width(kind: str, layer: str, width: object, feature_shape: tuple[int, ...] | None = None, size: int = 224) -> int:
     """``width``, the fully connected generators' width and the VAE's code size, if it is one this model has.
 
     Table 1 and section 4.2 use 4096; a smaller width makes quick runs (the test suite's) with the same
-    architecture otherwise. The conv5 generator and the autoencoder have no such layers: only 4096 is theirs.
+    architecture otherwise. Generators with a convolutional head (conv5's, and any other for a map:
+    ``feature_shape``, AlexNet's for its layer names if not given) and the autoencoder have no such
+    layers: only 4096 is theirs.
     """
     if not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= MAX_WIDTH:
         raise InvertnetError(f"the fully connected width must be an integer from 1 to {MAX_WIDTH}, got {width!r}")
-    if width != FC_WIDTH and (kind == AUTOENCODER or (kind == INVERTER and layer in ("conv5", *CAFFENET_ONLY_LAYERS))):
+    if width == FC_WIDTH or kind == VAE_KIND:
+        return width
+    convolutional = kind == AUTOENCODER or (feature_shape is None and layer in ("conv5", *CAFFENET_ONLY_LAYERS))
+    if kind == INVERTER and feature_shape is not None:
+        convolutional = plan(feature_shape, size).head == "conv"
+    if convolutional:
         raise InvertnetError(f"the {layer if kind == INVERTER else kind} generator has no fully connected layers: its width is {FC_WIDTH}")
     return width
 
 
-def build_model(kind: str, layer: str, encoder: nn.Module, tail_bias: bool = False, width: int = FC_WIDTH) -> nn.Module:
-    """A freshly initialised network of ``kind`` for ``encoder`` (its mean, crop size and, for the VAE, its weights)."""
-    check_width(kind, layer, width)
+def build_model(kind: str, layer: str, encoder: Encoder, tail_bias: bool = False, width: int = FC_WIDTH) -> nn.Module:
+    """A freshly initialised network of ``kind`` for ``encoder`` (its mean, crop size, the layer's feature shape and, for the VAE, its weights)."""
+    shape = encoder.feature_shape(layer) if kind == INVERTER else None
+    check_width(kind, layer, width, shape, encoder.input_size)
     if kind == VAE_KIND:
         return VAE(encoder, tail_bias, latent=width)
     if kind == AUTOENCODER:
-        return Autoencoder(encoder.generator_mean)  # type: ignore[arg-type]
-    return inverter_generator(layer, encoder.generator_mean, encoder.input_size, tail_bias, width)  # type: ignore[arg-type]
+        return Autoencoder(encoder.generator_mean)
+    if encoder.family == "caffenet" and layer in CAFFENET_ONLY_LAYERS:
+        shape = None  # the authors' early-layer generator
+    return inverter_generator(layer, encoder.generator_mean, encoder.input_size, tail_bias, width, shape)
 
 
-def build_discriminator(kind: str, layer: str) -> Discriminator:
-    """The inverter's D is conditioned on the features; the VAE's and the autoencoder's see images alone."""
+def build_discriminator(kind: str, layer: str, feature_shape: tuple[int, ...] | None = None) -> Discriminator:
+    """The inverter's D is conditioned on the features (of ``feature_shape``); the VAE's and the autoencoder's see images alone."""
     if kind == INVERTER:
-        return Discriminator(layer)
+        return Discriminator(layer, feature_shape=feature_shape)
     return Discriminator(None, first_stride=2 if kind == AUTOENCODER else 4)
