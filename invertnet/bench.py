@@ -54,7 +54,7 @@ class BenchConfig:
     compile: bool = False
     cuda_graph: bool = False
     device: str = "auto"
-    alexnet: str = "random:0"
+    encoder: str = "random:0"
     data: str | None = None
     jpeg_count: int = 256
     pipeline_batches: int = 8
@@ -187,7 +187,7 @@ def step_flops(trainer: Trainer, images: torch.Tensor) -> int:
 def _trainer(config: BenchConfig, layer: str, precision: str, compile: bool, cuda_graph: bool, out: Path) -> Trainer:
     run = TrainConfig(
         layer=layer, data="synthetic", out=str(out / f"{layer}-{precision}-{compile}-{cuda_graph}"), steps=1, batch_size=config.batch_size,
-        alexnet=config.alexnet, device=config.device, precision=precision, compile=compile, cuda_graph=cuda_graph, workers=0,
+        encoder=config.encoder, device=config.device, precision=precision, compile=compile, cuda_graph=cuda_graph, workers=0,
     )
     return Trainer(run)
 
@@ -216,12 +216,12 @@ def bench_training(config: BenchConfig, layer: str, images: torch.Tensor, rates:
 
 def bench_invert(config: BenchConfig, device: torch.device) -> list[InvertRow]:
     """``invert`` throughput (AlexNet features, then the generator) at batch 1 and a large batch."""
-    alexnet = load_encoder(config.alexnet, device=device)
-    generator = build_generator(config.invert_layer, alexnet).to(device).eval().requires_grad_(False)
-    inverter = Inverter(alexnet, generator, precision=config.precision)
+    encoder = load_encoder(config.encoder, device=device)
+    generator = build_generator(config.invert_layer, encoder).to(device).eval().requires_grad_(False)
+    inverter = Inverter(encoder, generator, precision=config.precision)
     rows = []
     for batch in (1, config.invert_batch):
-        images = torch.rand(batch, 3, alexnet.input_size, alexnet.input_size, device=device)
+        images = torch.rand(batch, 3, encoder.input_size, encoder.input_size, device=device)
         seconds = time_per_call(lambda: inverter.invert(images, batch_size=batch), device, max(config.steps, 3), max(config.warmup, 1))
         rows.append(InvertRow(config.invert_layer, inverter.precision.name, batch, batch / seconds, 1000 * seconds / batch))
     return rows
@@ -285,7 +285,7 @@ def run_bench(config: BenchConfig, on_progress: Callable[[str], None] = lambda m
         torch=torch.__version__, cpu_threads=torch.get_num_threads(), batch_size=config.batch_size, matmul_tflops=rates,
         config={k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
     )
-    images = training_batch(config.batch_size, device, input_size(config.alexnet))
+    images = training_batch(config.batch_size, device, input_size(config.encoder))
     with tempfile.TemporaryDirectory(prefix="invertnet-bench-runs-") as out:
         for layer in config.layers:
             on_progress(f"training step {layer}")

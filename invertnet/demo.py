@@ -28,7 +28,7 @@ from .evaluation.protocol import EvalResult, evaluate_methods, generator_method,
 from .inversion import Inverter
 from .training import TrainConfig, Trainer
 
-DEMO_ALEXNET = "random:0"
+DEMO_ENCODER = "random:0"
 DEMO_LOSS = "image"
 MEAN_IMAGES = 256
 
@@ -72,7 +72,7 @@ def run_demo(
     out = Path(out)
     check_demo_folder(out)
     config = TrainConfig(
-        layer=layer, data="synthetic", out=str(out / "run"), steps=steps, batch_size=batch_size, loss=DEMO_LOSS, alexnet=DEMO_ALEXNET,
+        layer=layer, data="synthetic", out=str(out / "run"), steps=steps, batch_size=batch_size, loss=DEMO_LOSS, encoder=DEMO_ENCODER,
         device=device, log_every=max(1, steps // 20), sample_every=max(1, steps // 4), checkpoint_every=steps,
     )
     trainer = Trainer(config)
@@ -82,9 +82,9 @@ def run_demo(
     held_out = DeadLeaves("val")
     files = [save_image(held_out.load(i), out / "images" / f"{held_out.name(i)}.png") for i in range(4)]
     inputs = torch.stack([eval_crop(load_image(path)) for path in files])
-    inverter = Inverter.load(layer, out / "run", alexnet=DEMO_ALEXNET, device=device)
+    inverter = Inverter.load(layer, out / "run", encoder=DEMO_ENCODER, device=device)
     recon = inverter.invert(inputs).cpu()
-    what = f"{layer} generator of the demo, AlexNet {DEMO_ALEXNET}"
+    what = f"{layer} generator of the demo, AlexNet {DEMO_ENCODER}"
     invert_png = save_image(labelled_rows([("input", inputs), (f"reconstruction from {layer}", recon)], title=what), out / "invert.png")
     iterates = inverter.reencode(inputs[0], 6).cpu()
     reencode_png = save_image(
@@ -100,7 +100,7 @@ def run_demo(
     gif = save_gif(list(frames), out / "interpolate.gif")
     mean = mean_image(DeadLeaves("train"), MEAN_IMAGES)
     methods = [generator_method(inverter), mean_method(mean, layer, f"mean of {MEAN_IMAGES} images of synthetic (train)")]
-    result, baseline = evaluate_methods(methods, inverter.alexnet, held_out, limit=eval_images, data_name="synthetic (val)")
+    result, baseline = evaluate_methods(methods, inverter.encoder, held_out, limit=eval_images, data_name="synthetic (val)")
     test_images = torch.cat([images for _, images in eval_batches(held_out, eval_images, 32)])
     reconstructions = inverter.invert(test_images).cpu()
     spread = pairwise_mean_distance(reconstructions.flatten(1)) / pairwise_mean_distance(test_images.flatten(1))

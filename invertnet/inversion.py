@@ -13,20 +13,28 @@ A VAE or autoencoder checkpoint loads the same way: its code takes the place of 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .devices import resolve_device
-from .encoders import Encoder, load_encoder, loadable_spec
-from .encoders.alexnet import check_layer
+from .encoders import Encoder, default_comparator, encoder_layer, family_of, layer_shapes, load_encoder, loadable_spec
 from .errors import InvertnetError
 from .models.generator import FC_WIDTH, has_tail_biases
 from .models.kinds import INVERTER, VAE_KIND, build_model, check_width
-from .names import MAX_FRAMES, WEIGHTS_ENV
+from .names import CAFFENET, MAX_FRAMES, WEIGHTS_ENV
 from .precision import Precision
-from .weights.checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, Checkpoint, load_checkpoint, read_metadata
-from .weights.registry import DEEPSIM, deepsim_name, deepsim_path, fetch_deepsim, is_deepsim
+from .weights.checkpoint import (
+    CHECKPOINT_NAME,
+    GENERATOR_NAME,
+    Checkpoint,
+    encoder_identity,
+    is_invertnet_file,
+    load_checkpoint,
+    read_metadata,
+)
+from .weights.registry import DEEPSIM, deepsim_name, deepsim_path, fetch_deepsim, is_authors_layer, is_deepsim
 
 
 def user_weights_dir() -> Path:
@@ -40,31 +48,50 @@ def weights_dirs() -> list[Path]:
     return [*([Path(chosen)] if chosen else []), user_weights_dir()]
 
 
-def default_weights(layer: str) -> Path:
-    """The generator file used for ``layer`` without ``--weights``: ``LAYER.safetensors`` in the first of
+PAPER_FAMILIES = ("alexnet", CAFFENET)
+"""The encoders whose default generators are named by the layer alone (``fc6.safetensors``), and whose layers the authors' generators invert."""
+
+
+def default_name(layer: str, encoder: str | Encoder = "imagenet") -> str:
+    """The file name of the default generator for ``layer`` of ``encoder``: ``LAYER.safetensors`` for AlexNet and
+    CaffeNet, ``FAMILY/LAYER.safetensors`` for the others (``resnet50/layer4.safetensors``).
+
+    ``layer`` must be one of the encoder's: the error lists them.
+    """
+    encoder_layer(encoder, layer)
+    family = family_of(encoder)
+    return f"{layer}.safetensors" if family in PAPER_FAMILIES else f"{family}/{layer}.safetensors"
+
+
+def default_weights(layer: str, encoder: str | Encoder = "imagenet") -> Path:
+    """The generator file used for ``layer`` of ``encoder`` without ``--weights``: :func:`default_name` in the first of
     :func:`weights_dirs` that has one (the first folder's, where none has)."""
-    candidates = [folder / f"{check_layer(layer)}.safetensors" for folder in weights_dirs()]
+    candidates = [folder / default_name(layer, encoder) for folder in weights_dirs()]
     return next((path for path in candidates if path.is_file()), candidates[0])
 
 
-def resolve_weights(weights: str | os.PathLike[str] | None, layer: str | None) -> Path:
+def resolve_weights(weights: str | os.PathLike[str] | None, layer: str | None, encoder: str | Encoder | None = None) -> Path:
     """The file behind ``--weights``: a file, a run folder, ``deepsim:NAME`` (fetched once), ``deepsim`` (the authors' for
-    ``layer``), or the default for ``layer``.
+    ``layer``), or the default for ``layer`` of ``encoder`` (torchvision's AlexNet if None).
 
-    The default is ``LAYER.safetensors`` in ``$INVERTNET_WEIGHTS``, then in the user's folder
-    (:func:`weights_dirs`), then the authors' generator for ``layer`` if it is in the cache; never a
-    folder of the source tree, which an installed package does not have.
+    The default is :func:`default_name` in ``$INVERTNET_WEIGHTS``, then in the user's folder
+    (:func:`weights_dirs`), then (AlexNet and CaffeNet) the authors' generator for ``layer`` if it is in the cache;
+    never a folder of the source tree, which an installed package does not have.
     """
     if weights is None:
         if layer is None:
             raise InvertnetError("give --layer, or --weights to take the layer from the checkpoint")
-        for path in (default_weights(layer), deepsim_path(layer)):
+        encoder = "imagenet" if encoder is None else encoder
+        own = default_weights(layer, encoder)
+        authors = [deepsim_path(layer)] if family_of(encoder) in PAPER_FAMILIES and is_authors_layer(layer) else []
+        for path in (own, *authors):
             if path.is_file():
                 return path
+        fetch = f"`invertnet weights fetch {DEEPSIM}{layer}` downloads the authors' (with CaffeNet, once); " if authors else ""
         raise InvertnetError(
-            f"no generator for {layer}: none in {' nor '.join(str(folder) for folder in weights_dirs())} nor the authors' in the cache. "
-            f"`invertnet weights fetch {DEEPSIM}{layer}` downloads the authors' (with CaffeNet, once); "
-            f"or pass --weights (a run folder or a .safetensors file), or copy one to {default_weights(layer)}"
+            f"no generator for {layer}: none in {' nor '.join(str(folder) for folder in weights_dirs())}"
+            f"{' nor the authors in the cache' if authors else ''}. {fetch}"
+            f"pass --weights (a run folder or a .safetensors file), or copy one to {own}"
         )
     if is_deepsim(weights):
         return fetch_deepsim(deepsim_name(str(weights), layer))
@@ -79,36 +106,79 @@ def resolve_weights(weights: str | os.PathLike[str] | None, layer: str | None) -
     return path
 
 
-def _weights_path(weights: str | os.PathLike[str] | None, layer: str | None) -> Path:
-    """:func:`resolve_weights` for a command's ``--weights`` and ``--layer``, at least one of which must be given."""
-    return resolve_weights(weights, check_layer(layer) if layer is not None else None)
+def _weights_path(weights: str | os.PathLike[str] | None, layer: str | None, encoder: str | Encoder | None = None) -> Path:
+    """:func:`resolve_weights` for a command's ``--weights``, ``--layer`` and ``--encoder``; one of the first two must be given."""
+    return resolve_weights(weights, layer, encoder)
 
 
-def _invertnet_metadata(weights: str | os.PathLike[str] | None, layer: str | None) -> tuple[Path, dict[str, str]]:
-    """The file behind ``--weights``/``--layer`` and its metadata, read without its tensors; refused if not an invertnet file."""
-    path = _weights_path(weights, layer)
+@dataclass(frozen=True)
+class LayerGenerator:
+    """One layer of an encoder, its feature shape, and the generator there is for it (``invertnet layers``)."""
+
+    layer: str
+    shape: tuple[int, ...]
+    comparator: bool  # the encoder's default comparator layer
+    kind: str | None  # "file" (the user's default), "authors" (deepsim:LAYER), or None
+    path: Path | None  # where the generator is, or would be once fetched
+    present: bool
+
+    def describe(self) -> str:
+        if self.kind == "file":
+            return str(self.path)
+        if self.kind == "authors":
+            state = "cached" if self.present else f"not downloaded: invertnet weights fetch {DEEPSIM}{self.layer}"
+            return f"the authors' {DEEPSIM}{self.layer} ({state})"
+        return "none"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.layer, "shape": list(self.shape), "comparator": self.comparator,
+            "generator": None if self.kind is None else {"kind": self.kind, "path": str(self.path), "present": self.present},
+        }
+
+
+def available_generators(spec: str) -> list[LayerGenerator]:
+    """Every layer of the encoder ``spec`` names with its feature shape and the generator ``invert --layer`` would use, read without its weights."""
+    family = family_of(spec)
+    comparator = default_comparator(spec)
+    rows = []
+    for layer, shape in layer_shapes(spec).items():
+        own = default_weights(layer, spec)
+        kind, path, present = (("file", own, True) if own.is_file() else (None, None, False))
+        if kind is None and family == CAFFENET and is_authors_layer(layer):
+            path = deepsim_path(layer)
+            kind, present = "authors", path.is_file()
+        rows.append(LayerGenerator(layer, shape, layer == comparator, kind, path, present))
+    return rows
+
+
+def _invertnet_metadata(
+    weights: str | os.PathLike[str] | None, layer: str | None, encoder: str | Encoder | None = None,
+) -> tuple[Path, dict[str, str]]:
+    """The file behind ``--weights``/``--layer``/``--encoder`` and its metadata, read without its tensors; refused if not an invertnet file."""
+    path = _weights_path(weights, layer, encoder)
     metadata = read_metadata(path)
-    if "invertnet.layer" not in metadata or "invertnet.alexnet" not in metadata:
+    if not is_invertnet_file(metadata):
         load_checkpoint(path)  # not an invertnet file: its error says why
     return path, metadata
 
 
 def trained_against(weights: str | os.PathLike[str] | None, layer: str | None) -> str:
-    """The ``--alexnet`` value of the encoder a generator was trained against (read from its file's metadata)."""
+    """The ``--encoder`` value of the encoder a generator was trained against (read from its file's metadata)."""
     path, metadata = _invertnet_metadata(weights, layer)
-    return _encoder_spec(path, metadata["invertnet.alexnet"])
+    return _encoder_spec(path, encoder_identity(metadata))
 
 
-def weights_model(weights: str | os.PathLike[str] | None, layer: str | None) -> tuple[str, str]:
-    """(layer, model kind) of the file ``--weights`` names (or the default for ``layer``), from its metadata alone."""
-    _, metadata = _invertnet_metadata(weights, layer)
+def weights_model(weights: str | os.PathLike[str] | None, layer: str | None, encoder: str | None = None) -> tuple[str, str]:
+    """(layer, model kind) of the file ``--weights`` names (or the default for ``layer`` of ``encoder``), from its metadata alone."""
+    _, metadata = _invertnet_metadata(weights, layer, encoder)
     return metadata["invertnet.layer"], metadata.get("invertnet.model", INVERTER)
 
 
 def _encoder_spec(path: Path, identity: str) -> str:
     spec = loadable_spec(identity)
     if spec is None:
-        raise InvertnetError(f"{path} was trained against the weights file {identity}: pass --alexnet PATH (that file)")
+        raise InvertnetError(f"{path} was trained against the weights file {identity}: pass --encoder PATH (that file)")
     return spec
 
 
@@ -154,18 +224,18 @@ class Inverter:
     """Encoder features of one layer, and the generator that maps them back to images (or a VAE's or autoencoder's code and decoder)."""
 
     def __init__(
-        self, alexnet: Encoder, generator: torch.nn.Module, source: str = "", config: dict[str, object] | None = None, precision: str = "fp32",
+        self, encoder: Encoder, generator: torch.nn.Module, source: str = "", config: dict[str, object] | None = None, precision: str = "fp32",
         model: str = INVERTER,
     ) -> None:
         """``generator``: a :class:`Generator` for ``model`` ``inverter``, else the VAE or autoencoder (``model``)."""
-        self.alexnet, self.generator = alexnet, generator.eval()
+        self.encoder, self.generator = encoder, generator.eval()
         self.layer, self.source, self.model = generator.layer, source, model
         self.config = config or {}  # the training config stored in the checkpoint
-        self.device = alexnet.mean.device
-        self.input_size: int = alexnet.input_size
+        self.device = encoder.device
+        self.input_size: int = encoder.input_size
         self.precision = Precision.resolve(precision, self.device)
         if self.precision.fast:
-            self.precision.module(self.alexnet)
+            self.precision.module(self.encoder)
             self.precision.module(self.generator)
 
     @classmethod
@@ -174,24 +244,24 @@ class Inverter:
         layer: str | None,
         weights: str | os.PathLike[str] | None = None,
         *,
-        alexnet: str | Encoder | None = None,
+        encoder: str | Encoder | None = None,
         device: str | torch.device = "auto",
         precision: str = "fp32",
     ) -> Inverter:
         """Load the generator for ``layer`` and check it was trained against this encoder.
 
-        ``alexnet=None`` takes the encoder the generator was trained against (``caffenet`` for the
+        ``encoder=None`` takes the encoder the generator was trained against (``caffenet`` for the
         authors' generators). ``layer=None`` takes the layer the checkpoint inverts (``weights`` is then required).
         ``precision`` ``bf16`` (or ``auto`` on CUDA) runs both networks under bf16 autocast,
         for throughput; evaluation keeps fp32 so its figures do not depend on the device.
         """
-        path = _weights_path(weights, layer)
+        path = _weights_path(weights, layer, encoder)
         device = resolve_device(device) if isinstance(device, str) else device
         checkpoint = load_checkpoint(path)
         layer = layer or checkpoint.layer
-        if alexnet is None:
-            alexnet = _encoder_spec(path, checkpoint.alexnet)
-        network = load_encoder(alexnet, device=device) if isinstance(alexnet, str) else alexnet
+        if encoder is None:
+            encoder = _encoder_spec(path, checkpoint.encoder)
+        network = load_encoder(encoder, device=device) if isinstance(encoder, str) else encoder
         checkpoint.check_compatible(layer, network.identity)
         generator = generator_from_checkpoint(checkpoint, network).to(device)
         return cls(network.to(device), generator, str(path), checkpoint.config, precision, checkpoint.model)
@@ -202,7 +272,7 @@ class Inverter:
         check_unit_range(images)
         with self.precision.autocast():
             x = self.precision.images(images.to(self.device))
-            return (self.alexnet(x, self.layer) if self.model == INVERTER else self.generator.encode(x)).float()
+            return (self.encoder(x, self.layer) if self.model == INVERTER else self.generator.encode(x)).float()
 
     @torch.no_grad()
     def generate(self, features: torch.Tensor, batch_size: int = 64, clamp: bool = True) -> torch.Tensor:

@@ -97,7 +97,7 @@ class TrainDefaults:
     batch_size: int = 64
     loss: str = "full"
     image_loss: str = "l2"
-    alexnet: str = "imagenet"
+    encoder: str = "imagenet"
     device: str = "auto"
     seed: int = 0
     lr: float = 2e-4

@@ -19,7 +19,7 @@ ALEXNET = "random:0"
 
 
 @pytest.fixture(scope="session")
-def alexnet():
+def encoder():
     return load_alexnet(ALEXNET)
 
 
@@ -47,7 +47,7 @@ def image_files(tmp_path_factory) -> list[Path]:
 def trained_run(tmp_path_factory) -> Path:
     """A conv5 run of two steps: enough to have every file a real run has."""
     out = tmp_path_factory.mktemp("run") / "conv5"
-    config = TrainConfig(layer="conv5", data="synthetic", out=str(out), steps=2, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0)
+    config = TrainConfig(layer="conv5", data="synthetic", out=str(out), steps=2, batch_size=2, encoder=ALEXNET, device="cpu", workers=0)
     Trainer(config).run()
     return out
 

@@ -18,20 +18,20 @@ def _forward_flops(module, *inputs):
     return counter.get_total_flops()
 
 
-def test_alexnet_flops_match_torchvision(alexnet):
+def test_alexnet_flops_match_torchvision(encoder):
     # torchvision documents AlexNet at 0.71 GFLOPS (multiply-adds); the counter counts 2 per multiply-add
-    assert _forward_flops(alexnet, torch.rand(1, 3, 224, 224), "fc8") == pytest.approx(2 * 0.714e9, rel=0.01)
+    assert _forward_flops(encoder, torch.rand(1, 3, 224, 224), "fc8") == pytest.approx(2 * 0.714e9, rel=0.01)
 
 
-def test_step_flops_are_forward_and_backward_of_each_network(tmp_path, alexnet):
-    config = TrainConfig(layer="fc8", data="synthetic", out=str(tmp_path / "run"), loss="image", steps=1, batch_size=2, alexnet=ALEXNET,
+def test_step_flops_are_forward_and_backward_of_each_network(tmp_path, encoder):
+    config = TrainConfig(layer="fc8", data="synthetic", out=str(tmp_path / "run"), loss="image", steps=1, batch_size=2, encoder=ALEXNET,
                          device="cpu", workers=0)
     trainer = Trainer(config)
     images = training_batch(2, torch.device("cpu"))
-    features = alexnet(images, "fc8")
+    features = encoder(images, "fc8")
     generator = _forward_flops(trainer.generator, features)
     first = 2 * 2 * 1000 * 4096  # the first linear layer needs no gradient for its input (the features)
-    expected = _forward_flops(alexnet, images, "fc8") + generator + generator + (generator - first)
+    expected = _forward_flops(encoder, images, "fc8") + generator + generator + (generator - first)
     assert step_flops(trainer, images) == expected
 
 

@@ -34,7 +34,7 @@ def test_python_dash_m_and_console_script():
 
 def test_train_then_resume(capsys, tmp_path):
     out = tmp_path / "run"
-    common = ("--layer", "conv5", "--data", "synthetic", "--out", out, "--batch-size", "2", "--alexnet", ALEXNET, "--device", "cpu")
+    common = ("--layer", "conv5", "--data", "synthetic", "--out", out, "--batch-size", "2", "--encoder", ALEXNET, "--device", "cpu")
     code, stdout, err = run(capsys, "train", *common, "--steps", "1")
     assert code == 0, err
     assert stdout.strip() == str(out / "generator.safetensors")
@@ -47,12 +47,12 @@ def test_train_then_resume(capsys, tmp_path):
 
 
 def test_invert(capsys, trained_run, pictures, tmp_path):
-    code, out, err = run(capsys, "invert", *pictures, "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET, "--out", tmp_path / "o")
+    code, out, err = run(capsys, "invert", *pictures, "--layer", "conv5", "--weights", trained_run, "--encoder", ALEXNET, "--out", tmp_path / "o")
     assert code == 0, err
     written = out.split()
     assert [p.split("/")[-1] for p in written] == ["p0.conv5.png", "p1.conv5.png"]
     assert Image.open(written[0]).size == (224, 224)
-    code, out, _ = run(capsys, "invert", pictures[0], "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET,
+    code, out, _ = run(capsys, "invert", pictures[0], "--layer", "conv5", "--weights", trained_run, "--encoder", ALEXNET,
                        "--side-by-side", "--out", tmp_path / "pair.png")
     width, height = Image.open(out.strip()).size
     assert code == 0 and width == 2 * 224 + 6 and height > 228  # the column labels above
@@ -60,7 +60,7 @@ def test_invert(capsys, trained_run, pictures, tmp_path):
 
 def test_reencode(capsys, trained_run, pictures, tmp_path):
     code, out, err = run(capsys, "reencode", pictures[0], "--layer", "conv5", "--iterations", "3", "--weights", trained_run,
-                         "--alexnet", ALEXNET, "--out", tmp_path / "r.png")
+                         "--encoder", ALEXNET, "--out", tmp_path / "r.png")
     assert code == 0, err
     width, height = Image.open(out.strip()).size
     assert width == 4 * 224 + 5 * 2 and height > 228  # input and 3 iterates, labelled above
@@ -68,7 +68,7 @@ def test_reencode(capsys, trained_run, pictures, tmp_path):
 
 def test_interpolate_with_gif(capsys, trained_run, pictures, tmp_path):
     code, out, err = run(capsys, "interpolate", *pictures, "--layer", "conv5", "--frames", "4", "--weights", trained_run,
-                         "--alexnet", ALEXNET, "--out", tmp_path / "i.png", "--gif")
+                         "--encoder", ALEXNET, "--out", tmp_path / "i.png", "--gif")
     assert code == 0, err
     strip_path, gif_path = out.split()
     width, height = Image.open(strip_path).size
@@ -79,13 +79,13 @@ def test_interpolate_with_gif(capsys, trained_run, pictures, tmp_path):
 def test_eval(capsys, trained_run, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no ImageNet weights: LPIPS unavailable, the rest prints
     code, out, err = run(capsys, "eval", "--data", "synthetic", "--split", "val", "--layer", "conv5", "--weights", trained_run,
-                         "--alexnet", ALEXNET, "--limit", "4", "--json", tmp_path / "r.json", "--save-reconstructions", tmp_path / "rec")
+                         "--encoder", ALEXNET, "--limit", "4", "--json", tmp_path / "r.json", "--save-reconstructions", tmp_path / "rec")
     assert code == 0, err
     lpips_lines = [line for line in err.splitlines() if "LPIPS" in line]
     assert len(lpips_lines) == 1 and "alexnet-owt-7be5be79.pth (absent;" in lpips_lines[0] and "random:SEED" not in err  # one line, the file
     assert "full: conv5" in out and "paper: M&V" in out and "MS-SSIM" in out  # the method as preset: run
     figures = json.loads((tmp_path / "r.json").read_text())
-    assert figures["n"] == 4 and figures["layer"] == "conv5" and figures["alexnet"] == ALEXNET and figures["comparator"] == "conv5"
+    assert figures["n"] == 4 and figures["layer"] == "conv5" and figures["encoder"] == ALEXNET and figures["comparator"] == "conv5"
     assert 0 < figures["image_error"] < 5 and 0 < figures["feature_error"] < 5 and figures["lpips"] is None
     assert figures["lpips_unavailable"] == lpips_lines[0].removeprefix("LPIPS unavailable: ")  # the reason, in the JSON
     assert len(list((tmp_path / "rec" / "recon").glob("*.png"))) == 4
@@ -93,7 +93,7 @@ def test_eval(capsys, trained_run, tmp_path, monkeypatch):
 
 def test_eval_many_methods_with_csv_and_html(capsys, trained_run, tmp_path):
     code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--weights", trained_run / "checkpoint.safetensors",
-                         "--method", "generator", "--method", "optimize", "--iterations", "2", "--alexnet", ALEXNET,
+                         "--method", "generator", "--method", "optimize", "--iterations", "2", "--encoder", ALEXNET,
                          "--limit", "3", "--json", tmp_path / "r.json", "--csv", tmp_path / "r.csv", "--html", tmp_path / "report")
     assert code == 0, err
     assert out.count("full: conv5") == 2 and "M&V optimize" in out
@@ -110,7 +110,7 @@ def test_eval_many_methods_with_csv_and_html(capsys, trained_run, tmp_path):
 
 def test_eval_mean_image_baseline(capsys, trained_run, tmp_path):
     code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--method", "generator", "--method", "mean",
-                         "--mean-images", "6", "--alexnet", ALEXNET, "--limit", "3", "--json", tmp_path / "r.json")
+                         "--mean-images", "6", "--encoder", ALEXNET, "--limit", "3", "--json", tmp_path / "r.json")
     assert code == 0, err
     assert "mean image" in out
     mean_row = json.loads((tmp_path / "r.json").read_text())["results"][1]
@@ -121,7 +121,7 @@ def test_eval_mean_image_baseline(capsys, trained_run, tmp_path):
 def test_the_mean_image_never_comes_from_the_test_set(capsys, trained_run, tmp_path):
     write_images(tmp_path / "test", 3, seed=1)
     write_images(tmp_path / "train", 4, seed=2)
-    common = ("eval", "--data", tmp_path / "test", "--method", "mean", "--layer", "conv5", "--alexnet", ALEXNET)
+    common = ("eval", "--data", tmp_path / "test", "--method", "mean", "--layer", "conv5", "--encoder", ALEXNET)
     code, _, err = run(capsys, *common)
     assert code == 1 and "--method mean needs training images: " in err and "the test set itself; pass --mean-data FOLDER" in err
     code, _, err = run(capsys, *common, "--mean-data", tmp_path / "test" / ".")
@@ -135,7 +135,7 @@ def test_the_mean_image_never_comes_from_the_test_set(capsys, trained_run, tmp_p
 
 def test_discriminator_options_are_refused_without_an_adversarial_term(capsys, tmp_path):
     for flags in (("--gate", "paper"), ("--gate-stop", "0.3"), ("--d-weight-decay", "1e-4")):
-        code, _, err = run(capsys, "train", "--layer", "conv5", "--data", "synthetic", "--alexnet", ALEXNET, "--loss", "image", "--steps", "1",
+        code, _, err = run(capsys, "train", "--layer", "conv5", "--data", "synthetic", "--encoder", ALEXNET, "--loss", "image", "--steps", "1",
                            "--out", tmp_path / "run", *flags)
         assert code == 1 and f"{flags[0]} does not apply to loss preset 'image', which has no adversarial term" in err, err
     assert not (tmp_path / "run").exists()
@@ -143,24 +143,24 @@ def test_discriminator_options_are_refused_without_an_adversarial_term(capsys, t
 
 def test_invert_by_optimisation(capsys, pictures, tmp_path):
     code, out, err = run(capsys, "invert", pictures[0], "--layer", "fc8", "--method", "optimize", "--iterations", "3",
-                         "--alexnet", ALEXNET, "--out", tmp_path)
+                         "--encoder", ALEXNET, "--out", tmp_path)
     assert code == 0, err
     assert out.strip().endswith("p0.fc8.optimize.png") and Image.open(out.strip()).size == (224, 224)
 
 
 def test_figures(capsys, trained_run, pictures, tmp_path):
-    code, out, err = run(capsys, "figure", "layers", *pictures, "--weights", trained_run, "--alexnet", ALEXNET, "--out", tmp_path / "f3.png")
+    code, out, err = run(capsys, "figure", "layers", *pictures, "--weights", trained_run, "--encoder", ALEXNET, "--out", tmp_path / "f3.png")
     assert code == 0, err
     assert Image.open(out.strip()).size == (200 + 2 * 224 + 3 * 2, 2 * 226 + 2)  # label column, input row, conv5 row
     code, out, err = run(capsys, "figure", "methods", *pictures, "--layer", "conv5", "--weights", trained_run, "--optimize",
-                         "--iterations", "2", "--alexnet", ALEXNET, "--out", tmp_path / "f4.png")
+                         "--iterations", "2", "--encoder", ALEXNET, "--out", tmp_path / "f4.png")
     assert code == 0, err
     assert Image.open(out.strip()).size[1] == 3 * 226 + 2  # input, generator, optimisation
 
 
 def test_train_with_another_image_loss(capsys, tmp_path):
     code, _, err = run(capsys, "train", "--layer", "conv5", "--data", "synthetic", "--out", tmp_path / "run", "--steps", "1", "--batch-size", "2",
-                       "--loss", "image", "--image-loss", "ms-ssim", "--alexnet", ALEXNET, "--device", "cpu")
+                       "--loss", "image", "--image-loss", "ms-ssim", "--encoder", ALEXNET, "--device", "cpu")
     assert code == 0, err
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["loss_config"]["image_loss"] == "ms-ssim" and config["loss_config"]["lambda_img"] == 1000.0
@@ -187,7 +187,7 @@ def test_broken_files_in_a_training_folder_are_skipped_and_counted(capsys, tmp_p
         save_image(torch.rand(3, 64, 64), data / f"ok{i}.png")
     (data / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     code, _, err = run(capsys, "train", "--layer", "conv5", "--data", data, "--out", tmp_path / "run", "--steps", "2", "--batch-size", "4",
-                       "--alexnet", ALEXNET, "--device", "cpu", "--workers", "0")
+                       "--encoder", ALEXNET, "--device", "cpu", "--workers", "0")
     assert code == 0, err
     assert "skipped 1 unreadable files: broken" in err
     assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])["skipped_files"] == 1
@@ -204,7 +204,7 @@ def bad_files(tmp_path):
 
 @pytest.mark.parametrize("kind", ["missing", "text", "truncated", "folder"])
 def test_bad_image_on_the_command_line(capsys, trained_run, bad_files, kind):
-    code, _, err = run(capsys, "invert", bad_files[kind], "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET)
+    code, _, err = run(capsys, "invert", bad_files[kind], "--layer", "conv5", "--weights", trained_run, "--encoder", ALEXNET)
     assert code == 1
     assert err.startswith("invertnet: error:") and err.count("\n") == 1 and "Traceback" not in err
 
@@ -217,97 +217,97 @@ class _Evil:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("invert", "{img}", "--layer", "fc9", "--weights", "{run}", "--alexnet", ALEXNET), "'fc9' is not one of 'norm1'"),
-        (("invert", "{img}", "--layer", "fc6", "--weights", "{run}", "--alexnet", ALEXNET), "inverts conv5, not fc6"),
-        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", "random:3"), "trained against the encoder 'random:0'"),
-        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", "imagenet"), "alexnet-owt-7be5be79.pth"),
+        (("invert", "{img}", "--layer", "fc9", "--weights", "{run}", "--encoder", ALEXNET), "'fc9' is not one of 'norm1'"),
+        (("invert", "{img}", "--layer", "fc6", "--weights", "{run}", "--encoder", ALEXNET), "inverts conv5, not fc6"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--encoder", "random:3"), "trained against the encoder 'random:0'"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--encoder", "imagenet"), "alexnet-owt-7be5be79.pth"),
         (("invert", "{img}", "--layer", "fc6", "--weights", "deepsim:fc6"), "release_deepsim_v0.zip"),
         (("invert", "{img}", "--layer", "fc6", "--weights", "deepsim:fc9"), "the authors released deepsim:norm1, deepsim:norm2"),
-        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", "caffenet:random:0"), "trained against the encoder 'random:0'"),
-        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/none.safetensors", "--alexnet", ALEXNET), "weights not found"),
-        (("train", "--layer", "conv5", "--data", "{tmp}/empty", "--out", "{tmp}/o", "--alexnet", ALEXNET), "no images in"),
-        (("train", "--layer", "conv5", "--data", "{tmp}/absent", "--out", "{tmp}/o", "--alexnet", ALEXNET), "data folder not found"),
-        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--steps", "0", "--alexnet", ALEXNET), "--steps must be a positive integer"),
-        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--batch-size", "0", "--alexnet", ALEXNET), "--batch-size must be a positive integer"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--encoder", "caffenet:random:0"), "trained against the encoder 'random:0'"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/none.safetensors", "--encoder", ALEXNET), "weights not found"),
+        (("train", "--layer", "conv5", "--data", "{tmp}/empty", "--out", "{tmp}/o", "--encoder", ALEXNET), "no images in"),
+        (("train", "--layer", "conv5", "--data", "{tmp}/absent", "--out", "{tmp}/o", "--encoder", ALEXNET), "data folder not found"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--steps", "0", "--encoder", ALEXNET), "--steps must be a positive integer"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--batch-size", "0", "--encoder", ALEXNET), "--batch-size must be a positive integer"),
         (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--steps", "many"), "'--steps'"),
-        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--loss", "gan", "--alexnet", ALEXNET), "'gan' is not one of 'image', 'adv+image'"),
-        (("eval", "--layer", "conv5", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--limit", "1"), "--limit must be at least 2"),
-        (("reencode", "{img}", "--layer", "conv5", "--iterations", "0", "--weights", "{run}", "--alexnet", ALEXNET), "--iterations must be between 1 and 1000"),
-        (("reencode", "{img}", "--layer", "conv5", "--iterations", "100000000", "--weights", "{run}", "--alexnet", ALEXNET), "--iterations must be between"),
-        (("interpolate", "{img}", "{img2}", "--layer", "conv5", "--frames", "1", "--weights", "{run}", "--alexnet", ALEXNET), "--frames must be between 2"),
-        (("interpolate", "{img}", "{img2}", "--layer", "conv5", "--frames", "100000000", "--weights", "{run}", "--alexnet", ALEXNET), "--frames must be between"),
-        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--steps", "99999999999999999999", "--alexnet", ALEXNET),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--loss", "gan", "--encoder", ALEXNET), "'gan' is not one of 'image', 'adv+image'"),
+        (("eval", "--layer", "conv5", "--data", "synthetic", "--weights", "{run}", "--encoder", ALEXNET, "--limit", "1"), "--limit must be at least 2"),
+        (("reencode", "{img}", "--layer", "conv5", "--iterations", "0", "--weights", "{run}", "--encoder", ALEXNET), "--iterations must be between 1 and 1000"),
+        (("reencode", "{img}", "--layer", "conv5", "--iterations", "100000000", "--weights", "{run}", "--encoder", ALEXNET), "--iterations must be between"),
+        (("interpolate", "{img}", "{img2}", "--layer", "conv5", "--frames", "1", "--weights", "{run}", "--encoder", ALEXNET), "--frames must be between 2"),
+        (("interpolate", "{img}", "{img2}", "--layer", "conv5", "--frames", "100000000", "--weights", "{run}", "--encoder", ALEXNET), "--frames must be between"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--steps", "99999999999999999999", "--encoder", ALEXNET),
          "more than any run can take"),
-        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--batch-size", "100000000", "--alexnet", ALEXNET),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--batch-size", "100000000", "--encoder", ALEXNET),
          "over invertnet's limit"),
-        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--gate-stop", "-1", "--alexnet", ALEXNET), "--gate-stop must be a finite number >= 0"),
-        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--gate", "paper", "--gate-pause-generator", "5", "--alexnet", ALEXNET),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--gate-stop", "-1", "--encoder", ALEXNET), "--gate-stop must be a finite number >= 0"),
+        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--gate", "paper", "--gate-pause-generator", "5", "--encoder", ALEXNET),
          "--gate-pause-generator belongs to --gate script"),
-        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--gate", "never", "--alexnet", ALEXNET), "Invalid value for '--gate': 'never' is not one of 'script', 'paper'"),
-        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--lr-milestones", "5k,3k", "--alexnet", ALEXNET), "--lr-milestones must increase"),
-        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--lr-milestones", "soon", "--alexnet", ALEXNET), "is not a number of updates"),
-        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--preset", "fast", "--alexnet", ALEXNET), "'fast' is not one of 'default', 'paper'"),
-        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--crops", "round", "--alexnet", ALEXNET), "'round' is not one of 'torchvision', 'caffe'"),
-        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--d-weight-decay", "-1", "--alexnet", ALEXNET), "--d-weight-decay must be"),
-        (("eval", "--data", "synthetic", "--weights", "{run}", "--crops", "round", "--alexnet", ALEXNET), "'round' is not one of 'torchvision', 'caffe'"),
+        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--gate", "never", "--encoder", ALEXNET), "Invalid value for '--gate': 'never' is not one of 'script', 'paper'"),
+        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--lr-milestones", "5k,3k", "--encoder", ALEXNET), "--lr-milestones must increase"),
+        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--lr-milestones", "soon", "--encoder", ALEXNET), "is not a number of updates"),
+        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--preset", "fast", "--encoder", ALEXNET), "'fast' is not one of 'default', 'paper'"),
+        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--crops", "round", "--encoder", ALEXNET), "'round' is not one of 'torchvision', 'caffe'"),
+        (("train", "--layer", "fc6", "--data", "synthetic", "--out", "{tmp}/o", "--d-weight-decay", "-1", "--encoder", ALEXNET), "--d-weight-decay must be"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--crops", "round", "--encoder", ALEXNET), "'round' is not one of 'torchvision', 'caffe'"),
         (("nonsense",), "No such command"),
-        (("eval", "--data", "synthetic", "--method", "optimize", "--alexnet", ALEXNET), "--method optimize needs --layer"),
-        (("eval", "--data", "synthetic", "--method", "magic", "--alexnet", ALEXNET), "'magic' is not one of 'generator', 'optimize', 'mean'"),
-        (("eval", "--data", "synthetic", "--layer", "conv5", "--weights", "{run}", "--method", "optimize", "--alexnet", ALEXNET),
+        (("eval", "--data", "synthetic", "--method", "optimize", "--encoder", ALEXNET), "--method optimize needs --layer"),
+        (("eval", "--data", "synthetic", "--method", "magic", "--encoder", ALEXNET), "'magic' is not one of 'generator', 'optimize', 'mean'"),
+        (("eval", "--data", "synthetic", "--layer", "conv5", "--weights", "{run}", "--method", "optimize", "--encoder", ALEXNET),
          "--weights applies to --method generator"),
-        (("eval", "--data", "synthetic", "--weights", "{run}", "--mean-images", "5", "--alexnet", ALEXNET), "--mean-images applies to --method mean"),
-        (("eval", "--data", "synthetic", "--weights", "{run}", "--iterations", "5", "--alexnet", ALEXNET),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--mean-images", "5", "--encoder", ALEXNET), "--mean-images applies to --method mean"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--iterations", "5", "--encoder", ALEXNET),
          "--iterations applies to --method optimize"),
-        (("eval", "--data", "synthetic", "--method", "mean", "--alexnet", ALEXNET), "--method mean needs --layer"),
-        (("invert", "{img}", "--layer", "conv5", "--method", "optimize", "--weights", "{run}", "--alexnet", ALEXNET),
+        (("eval", "--data", "synthetic", "--method", "mean", "--encoder", ALEXNET), "--method mean needs --layer"),
+        (("invert", "{img}", "--layer", "conv5", "--method", "optimize", "--weights", "{run}", "--encoder", ALEXNET),
          "--weights does not apply to --method optimize"),
-        (("invert", "{img}", "--layer", "conv5", "--iterations", "5", "--weights", "{run}", "--alexnet", ALEXNET),
+        (("invert", "{img}", "--layer", "conv5", "--iterations", "5", "--weights", "{run}", "--encoder", ALEXNET),
          "--iterations does not apply to --method generator"),
-        (("figure", "methods", "{img}", "--layer", "conv5", "--weights", "{run}", "--iterations", "5", "--alexnet", ALEXNET),
+        (("figure", "methods", "{img}", "--layer", "conv5", "--weights", "{run}", "--iterations", "5", "--encoder", ALEXNET),
          "--iterations does not apply without --optimize"),
         (("train", "--out", "{run}", "--resume", "--batch-size", "4", "--lr", "0.1"), "--batch-size, --lr do not apply with --resume"),
         (("train", "--out", "{run}", "--resume", "--no-compile"), "--compile does not apply with --resume"),
-        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--workers", "2", "--alexnet", ALEXNET),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--workers", "2", "--encoder", ALEXNET),
          "--workers does not apply to --data synthetic"),
-        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--loss", "image", "--lambda-feat", "1", "--alexnet", ALEXNET),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--loss", "image", "--lambda-feat", "1", "--encoder", ALEXNET),
          "--lambda-feat does not apply to loss preset 'image', which has no feature term"),
-        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--loss", "feat+adv", "--image-loss", "l1", "--alexnet", ALEXNET),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--loss", "feat+adv", "--image-loss", "l1", "--encoder", ALEXNET),
          "--image-loss does not apply to loss preset 'feat+adv'"),
-        (("eval", "--data", "{tmp}/empty", "--split", "train", "--weights", "{run}", "--alexnet", ALEXNET), "--split does not apply to"),
-        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{img}"), "never overwrites an input"),
-        (("reencode", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{img}"), "never overwrites an input"),
-        (("interpolate", "{img}", "{img2}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{img2}"),
+        (("eval", "--data", "{tmp}/empty", "--split", "train", "--weights", "{run}", "--encoder", ALEXNET), "--split does not apply to"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--encoder", ALEXNET, "--out", "{img}"), "never overwrites an input"),
+        (("reencode", "{img}", "--layer", "conv5", "--weights", "{run}", "--encoder", ALEXNET, "--out", "{img}"), "never overwrites an input"),
+        (("interpolate", "{img}", "{img2}", "--layer", "conv5", "--weights", "{run}", "--encoder", ALEXNET, "--out", "{img2}"),
          "never overwrites an input"),
-        (("invert", "{img}", "{tmp}/empty/../{imgname}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{tmp}"),
+        (("invert", "{img}", "{tmp}/empty/../{imgname}", "--layer", "conv5", "--weights", "{run}", "--encoder", ALEXNET, "--out", "{tmp}"),
          "two results would be written"),
-        (("invert", "{img}", "{img2}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{img}"),
+        (("invert", "{img}", "{img2}", "--layer", "conv5", "--weights", "{run}", "--encoder", ALEXNET, "--out", "{img}"),
          "names one file, but 2 images"),
-        (("invert", "{img}", "{img2}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{run}/config.json"),
+        (("invert", "{img}", "{img2}", "--layer", "conv5", "--weights", "{run}", "--encoder", ALEXNET, "--out", "{run}/config.json"),
          "the suffix picks the format"),
-        (("eval", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--json", "{img}"), "must end in .json"),
-        (("eval", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--csv", "{tmp}/r.json"), "must end in .csv"),
-        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "/proc/no/such", "--alexnet", ALEXNET), "/proc/no"),
-        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", "{tmp}/evil.pth"), "cannot read AlexNet weights"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--encoder", ALEXNET, "--json", "{img}"), "must end in .json"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--encoder", ALEXNET, "--csv", "{tmp}/r.json"), "must end in .csv"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "/proc/no/such", "--encoder", ALEXNET), "/proc/no"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--encoder", "{tmp}/evil.pth"), "cannot read AlexNet weights"),
         (("demo", "--steps", "0", "--out", "{tmp}/d"), "--steps must be a positive integer"),
         (("demo", "--out", "{tmp}/done"), "already holds a demo run"),
         (("bench", "--small", "--device", "cpu", "--workers", "-1"), "--workers must be >= 0"),
-        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--out", "{tmp}/out.gif"), "name a .png, .jpg, .jpeg, .webp file"),
-        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{img}/run", "--alexnet", ALEXNET), "is a file, not a folder"),
-        (("eval", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--json", "{tmp}/dir.json"), "is a folder, not a file"),
-        (("eval", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--html", "{img}"), "is a file, not a folder"),
-        (("eval", "--data", "synthetic", "--weights", "{run}", "--alexnet", ALEXNET, "--save-reconstructions", "{img}/x"), "is a file, not a folder"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--encoder", ALEXNET, "--out", "{tmp}/out.gif"), "name a .png, .jpg, .jpeg, .webp file"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{img}/run", "--encoder", ALEXNET), "is a file, not a folder"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--encoder", ALEXNET, "--json", "{tmp}/dir.json"), "is a folder, not a file"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--encoder", ALEXNET, "--html", "{img}"), "is a file, not a folder"),
+        (("eval", "--data", "synthetic", "--weights", "{run}", "--encoder", ALEXNET, "--save-reconstructions", "{img}/x"), "is a file, not a folder"),
         (("bench", "--small", "--device", "cpu", "--json", "{img}/b.json"), "is a file, not a folder"),
-        (("train", "--layer", "conv5", "--data", "{tmp}/zero", "--out", "{tmp}/o", "--alexnet", ALEXNET, "--device", "cpu"),
+        (("train", "--layer", "conv5", "--data", "{tmp}/zero", "--out", "{tmp}/o", "--encoder", ALEXNET, "--device", "cpu"),
          "none of the first"),
-        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/zero/a.png", "--alexnet", ALEXNET), "zero/a.png"),
-        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/evil.pth", "--alexnet", ALEXNET), "not a readable safetensors checkpoint"),
-        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/cut.safetensors", "--alexnet", ALEXNET), "not a readable safetensors"),
-        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/noise.safetensors", "--alexnet", ALEXNET), "not a readable safetensors"),
-        (("invert", "{tmp}/x.svg", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET), "not an image Pillow can read"),
-        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--alexnet", ALEXNET, "--device", "mps"), "unsupported device 'mps'"),
-        (("invert", "{img}", "--layer", "conv5", "--method", "magic", "--alexnet", ALEXNET), "'magic' is not one of 'generator', 'optimize'"),
-        (("figure", "methods", "{img}", "--layer", "conv5", "--alexnet", ALEXNET), "needs --weights and/or --optimize"),
-        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--image-loss", "l3", "--alexnet", ALEXNET), "'l3' is not one of 'l2', 'l1', 'ms-ssim'"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/zero/a.png", "--encoder", ALEXNET), "zero/a.png"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/evil.pth", "--encoder", ALEXNET), "not a readable safetensors checkpoint"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/cut.safetensors", "--encoder", ALEXNET), "not a readable safetensors"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{tmp}/noise.safetensors", "--encoder", ALEXNET), "not a readable safetensors"),
+        (("invert", "{tmp}/x.svg", "--layer", "conv5", "--weights", "{run}", "--encoder", ALEXNET), "not an image Pillow can read"),
+        (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--encoder", ALEXNET, "--device", "mps"), "unsupported device 'mps'"),
+        (("invert", "{img}", "--layer", "conv5", "--method", "magic", "--encoder", ALEXNET), "'magic' is not one of 'generator', 'optimize'"),
+        (("figure", "methods", "{img}", "--layer", "conv5", "--encoder", ALEXNET), "needs --weights and/or --optimize"),
+        (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--image-loss", "l3", "--encoder", ALEXNET), "'l3' is not one of 'l2', 'l1', 'ms-ssim'"),
     ],
 )
 def test_bad_input_is_one_line(capsys, trained_run, pictures, tmp_path, monkeypatch, args, message):
@@ -336,7 +336,7 @@ def test_bad_input_is_one_line(capsys, trained_run, pictures, tmp_path, monkeypa
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_cuda_asked_for_where_there_is_none(capsys, trained_run, pictures):
-    code, _, err = run(capsys, "invert", pictures[0], "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET, "--device", "cuda")
+    code, _, err = run(capsys, "invert", pictures[0], "--layer", "conv5", "--weights", trained_run, "--encoder", ALEXNET, "--device", "cuda")
     assert code == 1 and err.startswith("invertnet: error: --device cuda was asked for") and err.count("\n") == 1
 
 
@@ -346,12 +346,12 @@ def test_an_unwritable_output_is_refused_before_any_work(capsys, trained_run, tm
     (tmp_path / "ro").mkdir()
     evaluated = []
     monkeypatch.setattr("invertnet.evaluation.protocol.evaluate_methods", lambda *args, **kwargs: evaluated.append(1))
-    code, _, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--alexnet", ALEXNET, "--json", tmp_path / "ro" / "r.json")
+    code, _, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--encoder", ALEXNET, "--json", tmp_path / "ro" / "r.json")
     assert code == 1 and "cannot write in" in err and not evaluated
 
 
 def test_eval_json_on_stdout_is_json_alone(capsys, trained_run):
-    code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--alexnet", ALEXNET, "--limit", "2", "--json", "-")
+    code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--encoder", ALEXNET, "--limit", "2", "--json", "-")
     assert code == 0, err
     assert json.loads(out)["n"] == 2 and "Normalized inversion error" in err
     assert "full: conv5" in err and "…" not in err  # the whole table, not squeezed into 80 columns
@@ -368,7 +368,7 @@ def test_a_second_signal_says_what_was_kept(capsys, trained_run, monkeypatch):
 
 def test_long_input_names_fit_the_temporary_files(capsys, trained_run, tmp_path):
     picture = save_image(torch.rand(3, 64, 64), tmp_path / f"{'x' * 230}.png")
-    code, out, err = run(capsys, "invert", picture, "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET, "--out", tmp_path)
+    code, out, err = run(capsys, "invert", picture, "--layer", "conv5", "--weights", trained_run, "--encoder", ALEXNET, "--out", tmp_path)
     assert code == 0, err
     assert Image.open(out.strip()).size == (224, 224)
 
@@ -376,7 +376,7 @@ def test_long_input_names_fit_the_temporary_files(capsys, trained_run, tmp_path)
 def test_html_report_links_survive_names_with_url_characters(capsys, trained_run, tmp_path):
     for name in ("a#1.png", "b?.png"):
         save_image(torch.rand(3, 64, 64), tmp_path / "data" / name)
-    code, _, err = run(capsys, "eval", "--data", tmp_path / "data", "--weights", trained_run, "--alexnet", ALEXNET, "--html", tmp_path / "rep")
+    code, _, err = run(capsys, "eval", "--data", tmp_path / "data", "--weights", trained_run, "--encoder", ALEXNET, "--html", tmp_path / "rep")
     assert code == 0, err
     page = (tmp_path / "rep" / "index.html").read_text()
     assert "src='images/input/a%231.png'" in page and "src='images/input/b%3F.png'" in page

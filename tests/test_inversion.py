@@ -14,7 +14,7 @@ from invertnet.weights.checkpoint import load_checkpoint
 
 @pytest.fixture(scope="module")
 def inverter(trained_run):
-    return Inverter.load("conv5", trained_run, alexnet=ALEXNET, device="cpu")
+    return Inverter.load("conv5", trained_run, encoder=ALEXNET, device="cpu")
 
 
 def test_invert_shapes_and_range(inverter):
@@ -57,9 +57,9 @@ def test_weights_resolution(trained_run, tmp_path, monkeypatch):
 
 def test_refuses_other_layer_or_alexnet(trained_run):
     with pytest.raises(InvertnetError, match="inverts conv5, not fc6"):
-        Inverter.load("fc6", trained_run, alexnet=ALEXNET, device="cpu")
+        Inverter.load("fc6", trained_run, encoder=ALEXNET, device="cpu")
     with pytest.raises(InvertnetError, match="trained against the encoder 'random:0', not 'random:5'"):
-        Inverter.load("conv5", trained_run, alexnet="random:5", device="cpu")
+        Inverter.load("conv5", trained_run, encoder="random:5", device="cpu")
 
 
 def test_a_generator_with_nan_weights_is_refused(trained_run, tmp_path):
@@ -67,7 +67,7 @@ def test_a_generator_with_nan_weights_is_refused(trained_run, tmp_path):
     poisoned = {k: v * float("nan") if k.endswith("weight") else v for k, v in checkpoint.tensors.items()}
     save_file(poisoned, tmp_path / "nan.safetensors", metadata=checkpoint.metadata)
     with pytest.raises(InvertnetError, match="NaN or infinite weights"):
-        Inverter.load("conv5", tmp_path / "nan.safetensors", alexnet=ALEXNET, device="cpu")
+        Inverter.load("conv5", tmp_path / "nan.safetensors", encoder=ALEXNET, device="cpu")
 
 
 def test_default_weights_are_looked_up_in_order_never_in_the_source_tree(trained_run, tmp_path, monkeypatch):
@@ -94,7 +94,7 @@ def test_default_weights_are_looked_up_in_order_never_in_the_source_tree(trained
      (torch.zeros(1, 3, 224, 224, dtype=torch.uint8), "images.float\\(\\) / 255")],
 )
 def test_the_python_api_checks_the_value_range(trained_run, images, message):
-    inverter = Inverter.load("conv5", trained_run, alexnet=ALEXNET, device="cpu")
+    inverter = Inverter.load("conv5", trained_run, encoder=ALEXNET, device="cpu")
     with pytest.raises(InvertnetError, match=message):
         inverter.invert(images)
     assert inverter.invert(torch.full((1, 3, 224, 224), 1.0005)).shape == (1, 3, 224, 224)  # resampling overshoot is tolerated

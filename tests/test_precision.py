@@ -130,7 +130,7 @@ class Step:
 def _trainer(tmp_path, precision: str) -> Trainer:
     # the paper's gate: every loss of the step comes before any update (with the script's, L_adv is measured after D's first
     # Adam step, which moves each weight by lr times the sign of its gradient: a sign that bf16 may flip for tiny gradients)
-    config = TrainConfig(layer="fc8", data="synthetic", out=str(tmp_path), steps=1, batch_size=1, alexnet=ALEXNET,
+    config = TrainConfig(layer="fc8", data="synthetic", out=str(tmp_path), steps=1, batch_size=1, encoder=ALEXNET,
                          device="cpu", workers=0, precision=precision, gate="paper", fc_width=64)
     return Trainer(config)
 
@@ -178,12 +178,12 @@ def bf16_step_disagreements(tmp_path, images: torch.Tensor) -> list[str]:
     yardstick (fp32 rounding what autocast rounds in the forward pass).
     """
     plain, fast, yardstick = _trainer(tmp_path / "fp32", "fp32"), _trainer(tmp_path / "bf16", "bf16"), _trainer(tmp_path / "yard", "fp32")
-    bf16_rounding(yardstick.generator, yardstick.discriminator, yardstick.alexnet)  # the comparator is the AlexNet
+    bf16_rounding(yardstick.generator, yardstick.discriminator, yardstick.encoder)  # the comparator is the AlexNet
     reference, result, spread = _step(plain, images), _step(fast, images), _step(yardstick, images)
     problems = []
     if result.discriminator_updated != reference.discriminator_updated:
         problems.append(f"the gate differs: D updated in bf16 {result.discriminator_updated}, in fp32 {reference.discriminator_updated}")
-    depth = products_in_chain(plain.generator) + max(products_in_chain(plain.discriminator), products_in_chain(plain.alexnet))
+    depth = products_in_chain(plain.generator) + max(products_in_chain(plain.discriminator), products_in_chain(plain.encoder))
     for name, value in reference.losses.items():
         error = abs(result.losses[name] - value) / abs(value)
         if error > loss_tolerance(depth):
@@ -207,7 +207,7 @@ def test_bf16_step_matches_fp32_within_bf16_rounding(tmp_path):
     assert fast.g_optimizer.defaults["fused"]
     images = training_batch(1, torch.device("cpu"))
     with fast.precision.autocast():
-        assert fast.generator.head(fast.alexnet(images, "fc8")).dtype == torch.bfloat16  # autocast is really on
+        assert fast.generator.head(fast.encoder(images, "fc8")).dtype == torch.bfloat16  # autocast is really on
     assert bf16_step_disagreements(tmp_path, images) == []
 
 
@@ -219,16 +219,16 @@ def test_the_update_check_holds_for_fp32(tmp_path):
         assert error <= allowed, name
 
 
-def test_bf16_inverter_matches_fp32_within_bf16_rounding(alexnet):
+def test_bf16_inverter_matches_fp32_within_bf16_rounding(encoder):
     torch.manual_seed(0)
     generator = Generator("fc6").eval().requires_grad_(False)
     images = training_batch(2, torch.device("cpu"))
 
     def reconstructions(precision: str, rounding: bool = False) -> torch.Tensor:
-        encoder, decoder = copy.deepcopy(alexnet), copy.deepcopy(generator)  # bf16 lays the session's AlexNet out channels_last
+        network, decoder = copy.deepcopy(encoder), copy.deepcopy(generator)  # bf16 lays the session's AlexNet out channels_last
         if rounding:
-            bf16_rounding(encoder, decoder)
-        inverter = Inverter(encoder, decoder, precision=precision)
+            bf16_rounding(network, decoder)
+        inverter = Inverter(network, decoder, precision=precision)
         return inverter.generate(inverter.features(images), clamp=False)
 
     plain, fast, yardstick = reconstructions("fp32"), reconstructions("bf16"), reconstructions("fp32", rounding=True)

@@ -69,7 +69,7 @@ def bench(
         help="Side of the square matmuls that measure the device's rate [default: 8192 on CUDA, 1024 on CPU; 512 with --small].",
     ),
     workers: int | None = typer.Option(None, "--workers", metavar="N", show_default=False, help="Loader workers for the pipeline [default: train's default on this device]."),
-    alexnet: str = typer.Option("random:0", "--alexnet", metavar="SPEC", help="AlexNet weights (speed does not depend on them)."),
+    encoder: str = typer.Option("random:0", "--encoder", metavar="SPEC", help="AlexNet weights (speed does not depend on them)."),
     device: str = DEVICE,
     json_path: Path | None = json_option("every figure"),
 ) -> None:
@@ -81,7 +81,7 @@ def bench(
     chosen = {
         "layers": tuple(layers) if layers else None, "batch_size": batch_size, "steps": repeats, "warmup": warmup,
         "invert_batch": invert_batch, "precision": precision, "compile": compile, "cuda_graph": cuda_graph, "data": data, "workers": workers, "matmul_size": matmul_size,
-        "alexnet": alexnet, "device": device,
+        "encoder": encoder, "device": device,
     }
     overrides = {key: value for key, value in chosen.items() if value is not None}
     config = BenchConfig.small(**overrides) if small else BenchConfig(**overrides)

@@ -1,4 +1,4 @@
-"""``invertnet calibrate --data DIR --alexnet SPEC [--comparator C]``: the lambda_feat that matches the paper's (see :mod:`invertnet.training.calibrate`)."""
+"""``invertnet calibrate --data DIR --encoder SPEC [--comparator C]``: the lambda_feat that matches the paper's (see :mod:`invertnet.training.calibrate`)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,15 @@ from pathlib import Path
 
 import typer
 
-from ..names import CAFFENET, COMPARATORS
+from ..names import CAFFENET
 from .common import announce, check_results_file, stderr, stdout_console
-from .options import DEVICE, TRAIN_ALEXNET, choices, json_option, plain
-
-Compared = choices("Compared", (c for c in COMPARATORS if c != "none"))
+from .options import COMPARATOR_HELP, DEVICE, TRAIN_ENCODER, json_option, plain
 
 
 def calibrate_command(
     data: str = typer.Option(..., "--data", metavar="FOLDER", help="The training data: an image folder, an ILSVRC-2012 root (its train/), or 'synthetic'."),
-    alexnet: str = TRAIN_ALEXNET,
-    comparator: Compared = typer.Option("conv5", "--comparator", help="The run's comparator."),
+    encoder: str = TRAIN_ENCODER,
+    comparator: str | None = typer.Option(None, "--comparator", metavar="LAYER", show_default=False, help="The run's comparator. " + COMPARATOR_HELP),
     reference: str = typer.Option(
         CAFFENET, "--reference", metavar="SPEC", help="The encoder whose conv5 sets the scale: the paper's CaffeNet with ImageNet weights (caffenet or caffenet:PATH).",
     ),
@@ -35,10 +33,10 @@ def calibrate_command(
     check_results_file("--json", json_path, ".json")
     torch_device = resolve_device(device)
     source = open_source(data, "train")
+    network = load_encoder(encoder, device=torch_device)
+    comparator = comparator or network.comparator_layer
     with stderr.status(f"comparing {count} images pairwise"):
-        result = calibrate(
-            source, load_encoder(alexnet, device=torch_device), comparator, load_encoder(reference, device=torch_device), count
-        )
+        result = calibrate(source, network, comparator, load_encoder(reference, device=torch_device), count)
     if json_path is not None:
         text = json.dumps(result.to_dict(), indent=2) + "\n"
         if str(json_path) == "-":

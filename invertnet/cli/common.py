@@ -95,20 +95,35 @@ def crop_inputs(images: list[torch.Tensor], size: int) -> torch.Tensor:
     return torch.stack([eval_crop(image, size) for image in images])
 
 
-def encoder_spec(alexnet: str | None, weights: str | None, layer: str | None) -> str:
-    """``--alexnet`` if given, else the encoder the generator ``weights`` (or the default for ``layer``) was trained against."""
+def encoder_spec(encoder: str | None, weights: str | None, layer: str | None) -> str:
+    """``--encoder`` if given, else the encoder the generator ``weights`` (or the default for ``layer``) was trained against."""
     from ..inversion import trained_against
 
-    return alexnet if alexnet is not None else trained_against(weights, layer)
+    return encoder if encoder is not None else trained_against(weights, layer)
 
 
-def output_tag(weights: str | None, layer: str | None) -> str:
+def output_tag(weights: str | None, layer: str | None, encoder: str | None = None) -> str:
     """What names the files of a run command: the layer inverted, or ``vae`` / ``autoencoder``."""
     from ..inversion import weights_model
     from ..names import INVERTER
 
-    found, model = weights_model(weights, layer)
+    found, model = weights_model(weights, layer, encoder)
     return found if model == INVERTER else model
+
+
+def write_json_record(path: Path, record: dict[str, object]) -> None:
+    """``record`` as JSON to ``path`` (atomically, then announced) or to stdout for ``-``; NaN and infinities are refused."""
+    import json
+
+    from ..files.atomic import atomic_path
+
+    text = json.dumps(record, indent=2, allow_nan=False) + "\n"
+    if str(path) == "-":
+        print(text, end="")
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    announce(path)
 
 
 def announce(path: Path) -> None:

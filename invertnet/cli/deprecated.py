@@ -18,6 +18,8 @@ RENAMED: dict[tuple[str, str], str] = {
     ("bench", "--steps"): "--repeats",
 }
 """(subcommand, old flag) -> the flag that now means it."""
+RENAMED_EVERYWHERE: dict[str, str] = {"--alexnet": "--encoder"}
+"""Old flags renamed in every subcommand (0.2's ``--alexnet``: the encoder is no longer AlexNet alone)."""
 
 BARE_JSON = ("calibrate", "weights list")
 """Where ``--json`` was a switch that printed JSON: alone, it now means ``--json -``."""
@@ -41,7 +43,7 @@ def rewrite(argv: list[str]) -> list[str]:
     out: list[str] = []
     for i, word in enumerate(argv):
         name, eq, value = word.partition("=")
-        new = RENAMED.get((command, name))
+        new = RENAMED.get((command, name), RENAMED_EVERYWHERE.get(name))
         if new is not None:
             _warn(f"{command} {name} is now {new}")
             out.append(f"{new}{eq}{value}")

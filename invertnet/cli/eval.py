@@ -21,7 +21,7 @@ from rich.table import Table
 from ..errors import InvertnetError
 from ..names import MAX_BATCH, OPTIMIZE_ITERATIONS
 from .common import announce, check_results_file, encoder_spec, given, refuse, stderr, stdout_console
-from .options import Crops, Layer, Preset, Split, alexnet_option, choices, csv_option, device_option, flag, json_option, plain
+from .options import Crops, Preset, Split, choices, csv_option, device_option, encoder_option, flag, json_option, layer_option, plain
 from .progress import progress_bar
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def table(results: list[EvalResult], wide: bool = False) -> Table:
         view.add_row(*row, style="dim")
     first = results[0]
     protocol = f"{first.crops} crops, errors on {'8-bit images clipped to [0, 1]' if first.clamped else 'the raw output'}"
-    encoders = ", ".join(dict.fromkeys(f"{r.alexnet} (comparator {r.comparator})" if r.comparator not in ("-", "none") else r.alexnet for r in results))
+    encoders = ", ".join(dict.fromkeys(f"{r.encoder} (comparator {r.comparator})" if r.comparator not in ("-", "none") else r.encoder for r in results))
     view.caption = (
         f"Data {first.data}; {protocol}; encoder {encoders}, each method against its encoder's crops and features. "
         f"Paper: CaffeNet with ImageNet weights, ILSVRC-2012 val.{'' if wide else ' ' + LEGEND + '.'}"
@@ -86,7 +86,7 @@ def write_csv(path: Path, results: list[EvalResult]) -> None:
             values = [r.per_image[key][i] for key in PER_IMAGE]
             image_error = r.per_image["image_distance"][i] / r.image_normalizer
             feature_error = r.per_image["feature_distance"][i] / r.feature_normalizer
-            writer.writerow([r.method, r.layer, r.alexnet, name, f"{image_error:.6g}", f"{feature_error:.6g}", *(f"{v:.6g}" for v in values)])
+            writer.writerow([r.method, r.layer, r.encoder, name, f"{image_error:.6g}", f"{feature_error:.6g}", *(f"{v:.6g}" for v in values)])
     if str(path) == "-":
         print(text.getvalue(), end="")
         return
@@ -113,7 +113,7 @@ def check_mean_data(data: str, mean_data: str | None) -> str:
 
 def eval_command(
     ctx: typer.Context,
-    layer: Layer | None = typer.Option(None, "--layer", "-l", show_default=False, rich_help_panel=WHAT, help="Layer to invert [default: each checkpoint's own]."),
+    layer: str | None = layer_option(help="Layer to invert [default: each checkpoint's own].", rich_help_panel=WHAT),
     weights: list[str] | None = typer.Option(
         None, "--weights", "-w", metavar="WEIGHTS", show_default=False, rich_help_panel=WHAT, help="A generator (.safetensors or run folder); repeat to compare several.",
     ),
@@ -121,7 +121,7 @@ def eval_command(
         None, "--method", metavar="generator|optimize|mean", show_default=False, rich_help_panel=WHAT,
         help="Repeat to compare: generator (the default), optimize (Mahendran & Vedaldi), mean (the mean training image, the best constant).",
     ),
-    alexnet: str | None = alexnet_option(panel=WHAT),
+    encoder: str | None = encoder_option(panel=WHAT),
     data: str = typer.Option(..., "--data", metavar="FOLDER", rich_help_panel=DATA, help="An ILSVRC-2012 root, an image folder, or 'synthetic'."),
     split: Split = typer.Option("val", "--split", rich_help_panel=DATA, help="Which split of an ILSVRC-2012 root or of synthetic."),
     limit: int | None = typer.Option(None, "--limit", metavar="N", show_default=False, rich_help_panel=DATA, help="Evaluate the first N images only [default: all]."),
@@ -182,21 +182,21 @@ def eval_command(
     encoders: dict[str, Encoder] = {}
     groups: dict[str, list[Method]] = {}  # encoder -> its methods: each encoder sees its own crops
 
-    def encoder(spec: str) -> Encoder:
+    def network(spec: str) -> Encoder:
         if spec not in encoders:
             encoders[spec] = load_encoder(spec, device=torch_device)
         return encoders[spec]
 
     if "generator" in chosen:
         for path in weights or [None]:
-            spec = encoder_spec(alexnet, path, layer)
-            groups.setdefault(spec, []).append(generator_method(Inverter.load(layer, path, alexnet=encoder(spec), device=torch_device), clamp=not unclamped))
+            spec = encoder_spec(encoder, path, layer)
+            groups.setdefault(spec, []).append(generator_method(Inverter.load(layer, path, encoder=network(spec), device=torch_device), clamp=not unclamped))
     layers = [layer] if layer is not None else list(dict.fromkeys(m.layer for methods in groups.values() for m in methods))
     for name in ("optimize", "mean"):
         if name in chosen and not layers:
             raise InvertnetError(f"--method {name} needs --layer (or --weights to take layers from)")
-    base = alexnet or next(iter(groups), "imagenet")  # the encoder of the baselines: --alexnet, else the first generator's
-    baselines = _baselines(chosen, layers, encoder(base) if {"optimize", "mean"} & set(chosen) else None, iterations,
+    base = encoder or next(iter(groups), "imagenet")  # the encoder of the baselines: --encoder, else the first generator's
+    baselines = _baselines(chosen, layers, network(base) if {"optimize", "mean"} & set(chosen) else None, iterations,
                            mean_data, mean_images, crops)
     if baselines:
         groups.setdefault(base, []).extend(baselines)
@@ -212,7 +212,7 @@ def eval_command(
         task = progress.add_task("eval", total=total * len(groups))
         for done_before, (spec, methods) in zip(range(0, total * len(groups), total), groups.items()):
             results += evaluate_methods(
-                methods, encoder(spec), source, limit=limit, batch_size=batch_size, save_dir=save_reconstructions,
+                methods, network(spec), source, limit=limit, batch_size=batch_size, save_dir=save_reconstructions,
                 thumbnails=(html_dir / "images", THUMBNAILS) if html_dir is not None else None,
                 data_name=f"{data} ({split})", lpips=lpips, lpips_unavailable=lpips_note,
                 on_batch=lambda done, before=done_before: progress.update(task, completed=before + done), crops=crops, clamp=not unclamped,

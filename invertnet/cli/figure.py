@@ -9,7 +9,7 @@ import typer
 from ..errors import InvertnetError
 from ..names import OPTIMIZE_ITERATIONS
 from .common import announce, check_image_output, check_outputs, crop_inputs, encoder_spec, read_inputs, refuse
-from .options import ALEXNET, DEVICE, Layer, flag, out_option, plain
+from .options import DEVICE, ENCODER, flag, layer_option, out_option, plain
 
 figure_app = typer.Typer(help="The paper's comparison figures, labelled.", no_args_is_help=True, rich_markup_mode="markdown")
 
@@ -21,7 +21,7 @@ def layers(
         help="A generator per layer (each file records its layer); repeat. deepsim: the authors' of every layer, norm1 to fc8.",
     ),
     out: Path = out_option(Path("fig3.png"), "Output image; the suffix picks the format: .png, .jpg, .jpeg, .webp."),
-    alexnet: str | None = ALEXNET,
+    encoder: str | None = ENCODER,
     device: str = DEVICE,
 ) -> None:
     """Fig. 3: the inputs, then their reconstructions from each layer's generator."""
@@ -39,24 +39,24 @@ def layers(
     if len(set(layers_seen)) != len(layers_seen):
         raise InvertnetError(f"figure layers takes one generator per layer, got layers {', '.join(layers_seen)}")
     pictures = read_inputs(images)
-    network = load_encoder(encoder_spec(alexnet, weights[0], None), device=resolve_device(device))
+    network = load_encoder(encoder_spec(encoder, weights[0], None), device=resolve_device(device))
     inputs = crop_inputs(pictures, network.input_size)
-    inverters = [Inverter.load(None, path, alexnet=network, device=network.mean.device) for path in weights]
+    inverters = [Inverter.load(None, path, encoder=network, device=network.device) for path in weights]
     for inverter in inverters:
         if inverter.model != "inverter":
             raise InvertnetError(f"figure layers shows one generator per encoder layer; {inverter.source} is a {inverter.model}: compare it with `invertnet eval`")
-    announce(save_image(layers_figure(inputs.to(network.mean.device), inverters), out))
+    announce(save_image(layers_figure(inputs.to(network.device), inverters), out))
 
 
 def methods(
     ctx: typer.Context,
     images: list[Path] = typer.Argument(..., metavar="IMAGE...", show_default=False, help="Input images (a column each)."),
-    layer: Layer = typer.Option(..., "--layer", "-l", help="The layer every method inverts."),
+    layer: str = layer_option(..., help="The layer every method inverts."),
     weights: list[str] | None = typer.Option(None, "--weights", "-w", metavar="WEIGHTS", show_default=False, help="A generator for LAYER; repeat to compare several."),
     optimize: bool = flag(False, "--optimize", help="Add a row for Mahendran & Vedaldi's optimisation."),
     iterations: int = typer.Option(OPTIMIZE_ITERATIONS, "--iterations", metavar="N", help="Iterations of the optimisation."),
     out: Path = out_option(Path("fig4.png"), "Output image; the suffix picks the format: .png, .jpg, .jpeg, .webp."),
-    alexnet: str | None = ALEXNET,
+    encoder: str | None = ENCODER,
     device: str = DEVICE,
 ) -> None:
     """Fig. 4: the inputs, then their reconstructions by each generator (and the optimisation)."""
@@ -75,13 +75,13 @@ def methods(
     check_image_output("--out", out)
     check_outputs(images, [out], weights)
     pictures = read_inputs(images)
-    spec = alexnet or (encoder_spec(None, weights[0], layer) if weights else "imagenet")
+    spec = encoder or (encoder_spec(None, weights[0], layer) if weights else "imagenet")
     network = load_encoder(spec, device=resolve_device(device))
     inputs = crop_inputs(pictures, network.input_size)
-    rows: list[Method] = [generator_method(Inverter.load(layer, path, alexnet=network, device=network.mean.device)) for path in weights or []]
+    rows: list[Method] = [generator_method(Inverter.load(layer, path, encoder=network, device=network.device)) for path in weights or []]
     if optimize:
         rows.append(optimize_method(network, layer, OptimizeConfig().scaled(iterations)))
-    announce(save_image(methods_figure(inputs.to(network.mean.device), rows, network), out))
+    announce(save_image(methods_figure(inputs.to(network.device), rows, network), out))
 
 
 def register(app: typer.Typer) -> None:

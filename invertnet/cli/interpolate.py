@@ -7,13 +7,13 @@ from pathlib import Path
 import typer
 
 from .common import announce, check_image_output, check_outputs, crop_inputs, output_tag, read_inputs
-from .options import ALEXNET, DEVICE, LAYER, WEIGHTS, Layer, flag, out_option, plain
+from .options import DEVICE, ENCODER, LAYER, WEIGHTS, flag, out_option, plain
 
 
 def interpolate(
     first: Path = typer.Argument(..., metavar="A", show_default=False, help="Image at one end."),
     second: Path = typer.Argument(..., metavar="B", show_default=False, help="Image at the other end."),
-    layer: Layer | None = LAYER,
+    layer: str | None = LAYER,
     frames: int = typer.Option(8, "--frames", "-n", metavar="N", help="Reconstructions along the line, ends included."),
     weights: str | None = WEIGHTS,
     out: Path | None = out_option(
@@ -21,7 +21,7 @@ def interpolate(
         "[default: A_STEM-B_STEM.LAYER.interpolate.png here].",
     ),
     gif: bool = flag(False, "--gif", help="Also write the frames as an animated GIF beside the strip (the --out name with .gif)."),
-    alexnet: str | None = ALEXNET,
+    encoder: str | None = ENCODER,
     device: str = DEVICE,
 ) -> None:
     """Interpolate linearly between two feature vectors (or two VAE/autoencoder codes); write A, the reconstructions, and B."""
@@ -32,7 +32,7 @@ def interpolate(
     from ..errors import InvertnetError
     from ..inversion import Inverter
 
-    target = out or Path(f"{first.stem}-{second.stem}.{output_tag(weights, layer)}.interpolate.png")
+    target = out or Path(f"{first.stem}-{second.stem}.{output_tag(weights, layer, encoder)}.interpolate.png")
     check_image_output("--out", target, animation=True)
     animation = target.suffix.lower() == ".gif"
     if animation and gif:
@@ -40,7 +40,7 @@ def interpolate(
     targets = [target, target.with_suffix(".gif")] if gif else [target]
     check_outputs([first, second], targets, weights)
     images = read_inputs([first, second])
-    inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device)
+    inverter = Inverter.load(layer, weights, encoder=encoder, device=device)
     inputs = crop_inputs(images, inverter.input_size)
     frames_made = inverter.interpolate(inputs[0], inputs[1], frames).cpu()
     if animation:

@@ -17,7 +17,7 @@ import typer
 from ..errors import InvertnetError
 from ..names import MAX_FRAMES, OPTIMIZE_ITERATIONS
 from .common import announce, check_image_output, check_outputs, check_results_file, crop_inputs, output_folder, output_tag, refuse, stderr
-from .options import ALEXNET, DEVICE, LAYER, PRECISION, WEIGHTS, Layer, Precision, choices, flag, json_option, out_option, plain
+from .options import DEVICE, ENCODER, LAYER, PRECISION, WEIGHTS, Precision, choices, flag, json_option, out_option, plain
 from .progress import progress_bar
 
 if TYPE_CHECKING:
@@ -69,13 +69,13 @@ def read(inputs: list[Input]) -> list[torch.Tensor]:
     return [read_image_stream(sys.stdin.buffer) if str(item.path) == STDIN else load_image(item.path) for item in inputs]
 
 
-def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, alexnet: str, device: str, iterations: int) -> torch.Tensor:
+def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, encoder: str, device: str, iterations: int) -> torch.Tensor:
     """Mahendran & Vedaldi for every input at once, with a progress bar on stderr."""
     from ..devices import resolve_device
     from ..encoders import load_encoder
     from ..evaluation.optimize import MahendranVedaldi, OptimizeConfig
 
-    network = load_encoder(alexnet, device=resolve_device(device))
+    network = load_encoder(encoder, device=resolve_device(device))
     optimizer = MahendranVedaldi(network, layer, OptimizeConfig().scaled(iterations))
     with progress_bar() as progress:
         task = progress.add_task("optimize", total=iterations)
@@ -87,7 +87,7 @@ def invert(
     images: list[str] = typer.Argument(
         ..., metavar="IMAGE...", show_default=False, help="Images to reconstruct: files (any format Pillow reads), folders (recursively) or - (stdin).",
     ),
-    layer: Layer | None = LAYER,
+    layer: str | None = LAYER,
     weights: str | None = WEIGHTS,
     method: InvertMethod = typer.Option("generator", "--method", help="generator: a trained DeePSiM generator; optimize: Mahendran & Vedaldi."),
     iterations: int = typer.Option(OPTIMIZE_ITERATIONS, "--iterations", metavar="N", help="Iterations of --method optimize (its schedule is scaled)."),
@@ -97,7 +97,7 @@ def invert(
     ),
     side_by_side: bool = flag(False, "--side-by-side", help="Write input and reconstruction next to each other, labelled."),
     json_path: Path | None = json_option("each input, its output file and the settings"),
-    alexnet: str | None = ALEXNET,
+    encoder: str | None = ENCODER,
     device: str = DEVICE,
     precision: Precision = PRECISION,
 ) -> None:
@@ -117,11 +117,11 @@ def invert(
     inputs = list_inputs(images)
     if single_file and len(inputs) > 1:
         raise InvertnetError(f"--out {out} names one file, but {len(inputs)} images were given: pass a folder")
-    suffix = f"{output_tag(weights, layer)}.png" if method == "generator" else f"{layer}.optimize.png"
+    suffix = f"{output_tag(weights, layer, encoder)}.png" if method == "generator" else f"{layer}.optimize.png"
     targets = [out] if single_file else [output_folder(out) / f"{item.name}.{suffix}" for item in inputs]
     check_outputs([item.path for item in inputs if str(item.path) != STDIN], targets, weights)  # type: ignore[misc]
     pictures = read(inputs)
-    recon, inputs_cropped, what = _reconstruct(pictures, method, layer, weights, alexnet, device, precision, iterations)
+    recon, inputs_cropped, what = _reconstruct(pictures, method, layer, weights, encoder, device, precision, iterations)
     written = []
     for target, image, reconstruction in zip(targets, inputs_cropped, recon):
         picture = _side_by_side(image, reconstruction, what) if side_by_side else reconstruction
@@ -131,17 +131,17 @@ def invert(
 
 
 def _reconstruct(
-    pictures: list[torch.Tensor], method: str, layer: str | None, weights: str | None, alexnet: str | None, device: str, precision: str, iterations: int,
+    pictures: list[torch.Tensor], method: str, layer: str | None, weights: str | None, encoder: str | None, device: str, precision: str, iterations: int,
 ) -> tuple[torch.Tensor, torch.Tensor, str]:
     """The reconstructions, the inputs as cropped for the encoder, and a label for what made them."""
     from ..encoders import input_size
     from ..inversion import Inverter
 
     if method == "optimize":
-        spec = alexnet or "imagenet"
+        spec = encoder or "imagenet"
         inputs = crop_inputs(pictures, input_size(spec))
         return reconstruct_by_optimisation(inputs, str(layer), spec, device, iterations), inputs, f"{layer}, optimisation ({iterations} iterations)"
-    inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device, precision=precision)
+    inverter = Inverter.load(layer, weights, encoder=encoder, device=device, precision=precision)
     inputs = crop_inputs(pictures, inverter.input_size)
     what = f"{inverter.layer} by {Path(inverter.source).parent.name or inverter.source}" if inverter.model == "inverter" else inverter.model
     return inverter.invert(inputs).cpu(), inputs, what

@@ -92,10 +92,35 @@ def csv_option(what: str, **kwargs: Any) -> Any:
     return typer.Option(None, "--csv", metavar="PATH|-", help=f"Write {what} as CSV to PATH (a .csv file), or '-' for stdout.", **kwargs)
 
 
-LAYER = typer.Option(
-    None, "--layer", "-l", show_default=False,
-    help="Layer to invert: conv5, fc6, fc7, fc8 (logits) or prob (their softmax); with CaffeNet also norm1, norm2, conv3, conv4 "
-    "[default: the --weights file's own].",
+LAYER_HELP = (
+    "Layer to invert, one of the encoder's (invertnet layers SPEC lists them): for AlexNet conv5, fc6, fc7, fc8 (logits) or prob "
+    "(their softmax); with CaffeNet also norm1, norm2, conv3, conv4"
+)
+
+
+def complete_layer(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of ``--layer``: the layers of the ``--encoder`` given on the line (AlexNet's and CaffeNet's without one)."""
+    spec = ctx.params.get("encoder")
+    names: list[str] = list(LAYERS)
+    if spec:
+        try:
+            from ..encoders import layer_shapes
+
+            names = list(layer_shapes(spec))
+        except Exception:  # noqa: BLE001 - an unknown or half-typed spec: complete with the paper's layers
+            pass
+    return [name for name in names if name.startswith(incomplete)]
+
+
+def layer_option(default: Any = None, help: str = LAYER_HELP + " [default: the --weights file's own].", **kwargs: Any) -> Any:
+    """``--layer LAYER``: a layer of the encoder, completed from the encoder's layers."""
+    return typer.Option(default, "--layer", "-l", metavar="LAYER", show_default=False, help=help, autocompletion=complete_layer, **kwargs)
+
+
+LAYER = layer_option()
+COMPARATOR_HELP = (
+    "Feature-loss comparator: a LAYER of the encoder, random-LAYER (that layer with random weights, Fig. 6) or none "
+    "[default: the encoder's: conv5 for AlexNet and CaffeNet, invertnet layers SPEC marks it]."
 )
 WEIGHTS = typer.Option(
     None, "--weights", "-w", metavar="WEIGHTS",
@@ -105,10 +130,10 @@ WEIGHTS = typer.Option(
 )
 
 
-def alexnet_option(default: str | None = None, panel: str | None = None) -> Any:
-    """``--alexnet SPEC``: the encoder (default None: the one the generator was trained against)."""
+def encoder_option(default: str | None = None, panel: str | None = None) -> Any:
+    """``--encoder SPEC``: the encoder (default None: the one the generator was trained against)."""
     extra = "" if default is not None else " [default: the one the generator was trained against]."
-    return typer.Option(default, "--alexnet", metavar="SPEC", show_default=default is not None, help=SPEC_HELP + extra, rich_help_panel=panel)
+    return typer.Option(default, "--encoder", metavar="SPEC", show_default=default is not None, help=SPEC_HELP + extra, rich_help_panel=panel)
 
 
 def device_option(panel: str | None = None) -> Any:
@@ -116,8 +141,8 @@ def device_option(panel: str | None = None) -> Any:
     return typer.Option("auto", "--device", metavar="DEVICE", help=DEVICE_HELP, rich_help_panel=panel)
 
 
-ALEXNET = alexnet_option()
-TRAIN_ALEXNET = alexnet_option("imagenet")
+ENCODER = encoder_option()
+TRAIN_ENCODER = encoder_option("imagenet")
 DEVICE = device_option()
 PRECISION = typer.Option(
     "auto", "--precision", help="bf16: autocast and channels_last, for throughput on a GPU; fp32; auto: bf16 on CUDA, else fp32.",

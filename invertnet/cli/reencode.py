@@ -7,16 +7,16 @@ from pathlib import Path
 import typer
 
 from .common import announce, check_image_output, check_outputs, crop_inputs, output_tag, read_inputs
-from .options import ALEXNET, DEVICE, LAYER, WEIGHTS, Layer, out_option, plain
+from .options import DEVICE, ENCODER, LAYER, WEIGHTS, out_option, plain
 
 
 def reencode(
     image: Path = typer.Argument(..., metavar="IMAGE", show_default=False, help="The starting image."),
-    layer: Layer | None = LAYER,
+    layer: str | None = LAYER,
     iterations: int = typer.Option(8, "--iterations", metavar="N", help="How many times to encode and reconstruct."),
     weights: str | None = WEIGHTS,
     out: Path | None = out_option(None, "Output image; the suffix picks the format: .png, .jpg, .jpeg, .webp [default: IMAGE_STEM.LAYER.reencode.png here]."),
-    alexnet: str | None = ALEXNET,
+    encoder: str | None = ENCODER,
     device: str = DEVICE,
 ) -> None:
     """Encode, reconstruct, and repeat; write input and every iterate as one labelled strip."""
@@ -24,15 +24,15 @@ def reencode(
     from ..data.imageio import save_image
     from ..inversion import Inverter
 
-    target = out or Path(f"{image.stem}.{output_tag(weights, layer)}.reencode.png")
+    target = out or Path(f"{image.stem}.{output_tag(weights, layer, encoder)}.reencode.png")
     check_image_output("--out", target)
     check_outputs([image], [target], weights)
     images = read_inputs([image])
-    inverter = Inverter.load(layer, weights, alexnet=alexnet, device=device)
+    inverter = Inverter.load(layer, weights, encoder=encoder, device=device)
     inputs = crop_inputs(images, inverter.input_size)
     frames = inverter.reencode(inputs[0], iterations).cpu()
     labels = ["input", *(f"iteration {k}" for k in range(1, len(frames)))]
-    title = f"re-encoding through {inverter.layer} ({Path(inverter.source).name}, encoder {inverter.alexnet.identity})"
+    title = f"re-encoding through {inverter.layer} ({Path(inverter.source).name}, encoder {inverter.encoder.identity})"
     announce(save_image(labelled_rows([("", frames)], columns=labels, title=title), target))
 
 

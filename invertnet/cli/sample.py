@@ -10,7 +10,7 @@ import typer
 from ..errors import InvertnetError
 from ..names import MAX_FRAMES, MAX_SEED
 from .common import announce, check_image_output, check_outputs
-from .options import ALEXNET, DEVICE, out_option, plain
+from .options import DEVICE, ENCODER, out_option, plain
 
 
 def sample(
@@ -19,7 +19,7 @@ def sample(
     out: Path = out_option(Path("samples.png"), "Output image, the samples as a labelled grid; the suffix picks the format: .png, .jpg, .jpeg, .webp."),
     seed: int = typer.Option(0, "--seed", metavar="N", help="Seeds z ~ N(0, I): the same seed gives the same images on any device."),
     columns: int | None = typer.Option(None, "--columns", metavar="N", show_default=False, help="Images per row of the grid [default: about the square root of --count]."),
-    alexnet: str | None = ALEXNET,
+    encoder: str | None = ENCODER,
     device: str = DEVICE,
 ) -> None:
     """Draw z from the VAE's prior N(0, I) and decode: the paper's Fig. 8."""
@@ -35,7 +35,7 @@ def sample(
     from ..data.imageio import save_image
     from ..inversion import Inverter
 
-    inverter = Inverter.load(None, weights, alexnet=alexnet, device=device)
+    inverter = Inverter.load(None, weights, encoder=encoder, device=device)
     images = inverter.sample(count, seed).cpu()
     per_row = columns or math.ceil(math.sqrt(count))
     rows = [("", images[i : i + per_row]) for i in range(0, count, per_row)]

@@ -34,7 +34,7 @@ SEARCH, DATA, OUTPUT = "Search", "Natural images and bounds", "Output"
 def synthesize_command(
     target: str = typer.Option(
         ..., "--target", "-t", metavar="ENCODER:LAYER:UNIT", rich_help_panel=SEARCH,
-        help="The unit to drive: an --alexnet value or vgg16/resnet50 (torchvision's ImageNet weights; NAME:PATH, NAME:random:SEED), "
+        help="The unit to drive: an --encoder value or vgg16/resnet50 (torchvision's ImageNet weights; NAME:PATH, NAME:random:SEED), "
         "a layer it taps, a unit (from 0), e.g. caffenet:fc8:945, random:0:conv5:17 or vgg16:conv5_3:7; UNIT,UNIT,... for several (a grid).",
     ),
     position: str | None = typer.Option(
@@ -65,8 +65,8 @@ def synthesize_command(
     ),
     out: Path = out_option(Path("synthesized.png"), "The best image (several units: a labelled grid); beside it STEM.strip.png and STEM.curve.png.", rich_help_panel=OUTPUT),
     json_path: Path | None = json_option("the activations per iteration, the settings and the codes' statistics", rich_help_panel=OUTPUT),
-    alexnet: str | None = typer.Option(
-        None, "--alexnet", metavar="SPEC", show_default=False, rich_help_panel=OUTPUT, help="The generator's own encoder [default: the one it was trained against].",
+    encoder: str | None = typer.Option(
+        None, "--encoder", metavar="SPEC", show_default=False, rich_help_panel=OUTPUT, help="The generator's own encoder [default: the one it was trained against].",
     ),
     device: str = DEVICE,
 ) -> None:
@@ -84,27 +84,27 @@ def synthesize_command(
     check_results_file("--json", json_path, ".json")
     extra = [out.with_name(f"{out.stem}.strip.png"), out.with_name(f"{out.stem}.curve.png")]
     check_outputs([], [out, *extra], weights)
-    results, inverter = _run(spec, config, weights, alexnet, device, data, limit, bound)
+    results, inverter = _run(spec, config, weights, encoder, device, data, limit, bound)
     _write(results, inverter, config, out, extra, json_path, data, limit, bound)
 
 
 def _run(
-    spec: Target, config: SearchConfig, weights: str | None, alexnet: str | None, device: str, data: str | None, limit: int, bound: str,
+    spec: Target, config: SearchConfig, weights: str | None, encoder: str | None, device: str, data: str | None, limit: int, bound: str,
 ) -> tuple[list[UnitResult], Inverter]:
     """Load the generator and the target's encoder, bound the code, and search for each unit with a progress bar."""
     from ..data.datasets import open_source
     from ..devices import resolve_device
-    from ..encoders import load_network
+    from ..encoders import load_encoder
     from ..inversion import Inverter
     from ..synthesis import start_code, synthesize_units
-    from ..synthesis.targets import check_target, feature_shape
+    from ..synthesis.targets import check_target
     from .progress import progress_bar
 
     torch_device = resolve_device(device)
     natural = open_source(data, "val") if data is not None else None
-    inverter = Inverter.load("fc6" if weights is None else None, weights, alexnet=alexnet, device=torch_device)
-    encoder = inverter.alexnet if spec.encoder == inverter.alexnet.identity else load_network(spec.encoder, device=torch_device)
-    check_target(spec, feature_shape(encoder, spec.layer))  # before the bounds' pass over the natural images
+    inverter = Inverter.load("fc6" if weights is None else None, weights, encoder=encoder, device=torch_device)
+    encoder = inverter.encoder if spec.encoder == inverter.encoder.identity else load_encoder(spec.encoder, device=torch_device)
+    check_target(spec, encoder.feature_shape(spec.layer))  # before the bounds' pass over the natural images
     shape = _code_shape(inverter)
     lower, upper = _bounds(inverter, shape, bound, natural, limit)
     start = start_code(shape, config.seed, lower, upper)

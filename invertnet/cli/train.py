@@ -17,7 +17,7 @@ from ..names import AUTOENCODER, DEFAULT_LAMBDA_KL, INVERTER, LOSS_PRESETS, SYNT
 from ..names import TRAIN_DEFAULTS as DEFAULTS
 from .common import announce, given, refuse, stderr
 from .options import (
-    Comparator,
+    COMPARATOR_HELP,
     Crops,
     GateRule,
     ImageLoss,
@@ -25,10 +25,10 @@ from .options import (
     ModelKind,
     Precision,
     Preset,
-    TrainableLayer,
-    alexnet_option,
     device_option,
+    encoder_option,
     flag,
+    layer_option,
     plain,
 )
 from .progress import TrainDisplay
@@ -42,12 +42,12 @@ RESUMABLE = ("out", "resume", "steps", "device", "workers", "cuda_graph", "gpu_d
 
 def train(
     ctx: typer.Context,
-    layer: TrainableLayer | None = typer.Option(
-        None, "--layer", "-l", show_default=False, rich_help_panel=MODEL,
-        help="Layer to invert: fc8 is the logits, prob their softmax (--model inverter; a VAE's is fc6).",
+    layer: str | None = layer_option(
+        help="Layer to invert, one of the encoder's (invertnet layers SPEC lists them); AlexNet's fc8 is the logits, prob their softmax "
+        "(--model inverter; a VAE's is fc6).", rich_help_panel=MODEL,
     ),
     model: ModelKind = typer.Option(DEFAULTS.model, "--model", rich_help_panel=MODEL, help="What to train: the paper's section 4.2 VAE; arXiv v1's autoencoder."),
-    alexnet: str = alexnet_option(DEFAULTS.alexnet, MODEL),
+    encoder: str = encoder_option(DEFAULTS.encoder, MODEL),
     data: str | None = typer.Option(
         None, "--data", metavar="FOLDER", show_default=False, rich_help_panel=DATA, help="An image folder, an ILSVRC-2012 root (train/ val/), or 'synthetic'.",
     ),
@@ -59,8 +59,8 @@ def train(
         help="Data loader processes [default: the CPU cores per process, up to 16, on CUDA; 1 on CPU].",
     ),
     loss: LossPreset = typer.Option(DEFAULTS.loss, "--loss", rich_help_panel=LOSS, help="Which terms of Fig. 1: feature, adversarial, image."),
-    comparator: Comparator | None = typer.Option(
-        None, "--comparator", show_default=False, rich_help_panel=LOSS, help="Feature-loss comparator [default: conv5 if the preset has a feature term].",
+    comparator: str | None = typer.Option(
+        None, "--comparator", metavar="LAYER", show_default=False, rich_help_panel=LOSS, help=COMPARATOR_HELP,
     ),
     lambda_feat: float | None = typer.Option(None, "--lambda-feat", metavar="W", show_default=False, rich_help_panel=LOSS, help="Weight of the feature term [default: 0.01]."),
     lambda_adv: float | None = typer.Option(None, "--lambda-adv", metavar="W", show_default=False, rich_help_panel=LOSS, help="Weight of the adversarial term [default: 100]."),
@@ -98,7 +98,7 @@ def train(
     seed: int = typer.Option(DEFAULTS.seed, "--seed", metavar="N", rich_help_panel=OPTIMISATION, help="Seeds initialisation, data order and augmentation."),
     preset: Preset = typer.Option(
         "default", "--preset", rich_help_panel=OPTIMISATION,
-        help="paper: the authors' training (--alexnet caffenet --crops caffe --precision fp32 --d-weight-decay 4e-4, "
+        help="paper: the authors' training (--encoder caffenet --crops caffe --precision fp32 --d-weight-decay 4e-4, "
         "the script's gate and the solver's schedule); options given beside it override it.",
     ),
     device: str = device_option(SPEED),
@@ -118,7 +118,7 @@ def train(
     log_every: int = typer.Option(DEFAULTS.log_every, "--log-every", metavar="N", rich_help_panel=OUTPUT, help="Append to metrics.jsonl every N steps."),
     resume: bool = flag(False, "--resume", rich_help_panel=OUTPUT, help="Continue the run in --out from its checkpoint (its saved settings apply)."),
 ) -> int:
-    """Train with the DeePSiM loss: a generator that inverts LAYER of the encoder (--alexnet), a VAE, or an autoencoder."""
+    """Train with the DeePSiM loss: a generator that inverts LAYER of the encoder (--encoder), a VAE, or an autoencoder."""
     from ..models.kinds import CODE_LAYERS
     from ..training import distributed
     from ..training.config import PAPER_SETTINGS, TrainConfig
@@ -145,7 +145,7 @@ def train(
         config = TrainConfig(
             layer=layer, data=data, out=out, model=model, lambda_kl=lambda_kl, steps=DEFAULTS.steps if steps is None else steps, batch_size=batch_size,
             loss=loss, comparator=comparator, lambda_feat=lambda_feat, lambda_adv=lambda_adv, lambda_img=lambda_img, image_loss=image_loss,
-            alexnet=alexnet, device=device, seed=seed, lr=lr, lr_milestones=parse_milestones(lr_milestones), lr_gamma=lr_gamma,
+            encoder=encoder, device=device, seed=seed, lr=lr, lr_milestones=parse_milestones(lr_milestones), lr_gamma=lr_gamma,
             gate=gate, gate_stop=gate_stop, gate_resume=gate_resume, gate_pause_generator=gate_pause_generator, d_weight_decay=d_weight_decay,
             checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every, workers=workers,
             precision=precision, compile=compile, cuda_graph=bool(cuda_graph), gpu_decode=bool(gpu_decode), crops=crops,

@@ -99,8 +99,8 @@ def import_command(
     as_model: str | None = typer.Option(None, "--as", metavar="NAME", show_default=False, help=f"Which authors' model it is: {AUTHORS} [default: deepsim:LAYER]."),
     fmt: Format = typer.Option("auto", "--format", help="The file's format (auto: from the file name)."),
     out: Path | None = typer.Option(None, "--out", "-o", metavar="PATH", show_default=False, help="Write here [default: the cache, as the model's deepsim:NAME]."),
-    alexnet: str = typer.Option(
-        CAFFENET, "--alexnet", metavar="SPEC",
+    encoder: str = typer.Option(
+        CAFFENET, "--encoder", metavar="SPEC",
         help="The CaffeNet it is run with: caffenet (the authors'), caffenet:PATH or caffenet:random:SEED (needs --out).",
     ),
 ) -> None:
@@ -114,7 +114,7 @@ def import_command(
     model = authors_model(as_model) if as_model is not None else authors_model(layer)  # type: ignore[arg-type]
     if as_model is not None and layer is not None and layer != model.layer:
         raise InvertnetError(f"--as {DEEPSIM}{model.name} inverts {model.layer}, not --layer {layer}")
-    announce(import_weights(file, model.name, fmt, out, alexnet))
+    announce(import_weights(file, model.name, fmt, out, encoder))
 
 
 def register(app: typer.Typer) -> None:

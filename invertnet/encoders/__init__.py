@@ -34,13 +34,14 @@ import torch
 from ..errors import InvertnetError
 from ..files.downloads import file_hash, read_state_dict
 from ..files.sources import Source, first_usable
-from ..names import CAFFENET
+from ..names import CAFFENET, CAFFENET_ONLY_LAYERS, LAYERS, TRAINABLE_LAYERS
+from .alexnet import FEATURE_SHAPES, MAX_WEIGHTS_BYTES, load_alexnet, parse_seed
 from .alexnet import INPUT_SIZE as ALEXNET_INPUT_SIZE
-from .alexnet import MAX_WEIGHTS_BYTES, AlexNet, load_alexnet, parse_seed
 from .base import Encoder, describe_shape
 from .caffenet import INPUT_SIZE as CAFFENET_INPUT_SIZE
 from .caffenet import CaffeNet, caffenet_from_caffemodel, caffenet_from_port, random_caffenet
 from .classifiers import TorchvisionEncoder, is_torchvision, load_torchvision
+from .classifiers import layout as torchvision_layout
 from .module import ModuleEncoder
 
 CAFFENET_URL = "http://dl.caffe.berkeleyvision.org/bvlc_reference_caffenet.caffemodel"
@@ -70,10 +71,10 @@ class EncoderSpec:
         if text.startswith(f"{CAFFENET}:"):
             value = text.split(":", 1)[1]
             if value.startswith("random:"):
-                seed = parse_seed(value.split(":", 1)[1], f"--alexnet {text!r}: the seed after 'caffenet:random:'")
+                seed = parse_seed(value.split(":", 1)[1], f"--encoder {text!r}: the seed after 'caffenet:random:'")
                 return cls(CAFFENET, f"random:{seed}")
             if not value:
-                raise InvertnetError(f"--alexnet {text!r}: name a file after 'caffenet:', or use caffenet alone")
+                raise InvertnetError(f"--encoder {text!r}: name a file after 'caffenet:', or use caffenet alone")
             return cls(CAFFENET, value)
         return cls("alexnet", text)
 
@@ -91,12 +92,12 @@ def input_size(spec: str) -> int:
 
 
 def caffenet_sources() -> list[Source]:
-    """Where ``--alexnet caffenet`` comes from, in the order tried: the Caffe model zoo (``zoo``), the port (``hf``)."""
+    """Where ``--encoder caffenet`` comes from, in the order tried: the Caffe model zoo (``zoo``), the port (``hf``)."""
     return [Source("zoo", CAFFENET_URL, CAFFENET_FILE, sha1=CAFFENET_SHA1), Source("hf", CAFFENET_PORT_URL, CAFFENET_PORT_FILE)]
 
 
 def caffenet_cache_path() -> Path:
-    """Where ``--alexnet caffenet`` looks for (and downloads) ``bvlc_reference_caffenet.caffemodel``, its first source."""
+    """Where ``--encoder caffenet`` looks for (and downloads) ``bvlc_reference_caffenet.caffemodel``, its first source."""
     return caffenet_sources()[0].path
 
 
@@ -111,7 +112,7 @@ def reference_caffenet(source: str | None = None) -> tuple[Source, CaffeNet]:
     sources = [s for s in caffenet_sources() if source in (None, s.name)]
     if not sources:
         raise InvertnetError(f"CaffeNet has no source {source!r}: choose {', '.join(s.name for s in caffenet_sources())}")
-    found = first_usable(sources, "CaffeNet", _load_reference, hint=", or pass --alexnet caffenet:PATH")
+    found = first_usable(sources, "CaffeNet", _load_reference, hint=", or pass --encoder caffenet:PATH")
     return found.source, found.value
 
 
@@ -142,6 +143,53 @@ def load_encoder(spec: str | Encoder = "imagenet", *, device: torch.device | str
     return net.to(device)
 
 
+def layer_shapes(spec: str | Encoder) -> dict[str, tuple[int, ...]]:
+    """Every layer of the encoder ``spec`` names, with its feature shape, in network order, without reading its weights."""
+    if isinstance(spec, Encoder):
+        return spec.feature_shapes()
+    family = EncoderSpec.parse(spec).family
+    if family == "alexnet":
+        return {layer: FEATURE_SHAPES[layer] for layer in TRAINABLE_LAYERS}
+    if family == CAFFENET:
+        return {layer: FEATURE_SHAPES[layer] for layer in LAYERS}
+    return dict(torchvision_layout(family)[2])
+
+
+def default_comparator(spec: str | Encoder) -> str:
+    """The comparator layer of the encoder ``spec`` names when none is asked for: conv5 for AlexNet and CaffeNet (the paper's)."""
+    if isinstance(spec, Encoder):
+        return spec.comparator_layer
+    family = EncoderSpec.parse(spec).family
+    return "conv5" if family in ("alexnet", CAFFENET) else torchvision_layout(family)[1]
+
+
+def family_of(spec: str | Encoder) -> str:
+    """The network family (``alexnet``, ``caffenet``, ``resnet50``...) of an encoder or spec, without its weights."""
+    return spec.family if isinstance(spec, Encoder) else EncoderSpec.parse(spec).family
+
+
+def encoder_layer(spec: str | Encoder, layer: str) -> str:
+    """``layer`` if the encoder ``spec`` names has it, else an error that lists its layers with their shapes."""
+    shapes = layer_shapes(spec)
+    family = family_of(spec)
+    if layer not in shapes:
+        name = spec.identity if isinstance(spec, Encoder) else spec
+        hint = f" ({', '.join(CAFFENET_ONLY_LAYERS)} are CaffeNet's)" if family == "alexnet" and layer in CAFFENET_ONLY_LAYERS else ""
+        listing = ", ".join(f"{name} {describe_shape(shape)}" for name, shape in shapes.items())
+        raise InvertnetError(f"the encoder {name} has no layer {layer!r}{hint}; its layers: {listing}")
+    return layer
+
+
+def trainable_layer(spec: str | Encoder, layer: str) -> str:
+    """``layer`` if invertnet can train a generator for it on this encoder, else an error that says why, or lists the layers."""
+    if family_of(spec) == CAFFENET and layer in CAFFENET_ONLY_LAYERS:
+        raise InvertnetError(
+            f"invertnet trains generators for CaffeNet's {', '.join(TRAINABLE_LAYERS)} (the paper's Table 1 architecture); "
+            f"for {layer}, use the authors' generator: --weights deepsim:{layer}"
+        )
+    return encoder_layer(spec, layer)
+
+
 def loadable_spec(identity: str) -> str | None:
     """The ``--encoder`` value that rebuilds the encoder a checkpoint names, or None for a file or a module (only a hash is recorded)."""
     if identity in ("imagenet", CAFFENET) or identity.startswith(("random:", "random-torchvision:", "caffenet:random:")):
@@ -167,5 +215,6 @@ def random_like(encoder: Encoder, seed: int) -> Encoder:
 
 __all__ = [
     "CAFFENET", "CAFFENET_SHA1", "CAFFENET_URL", "Encoder", "EncoderSpec", "ModuleEncoder", "TorchvisionEncoder", "caffenet_cache_path",
-    "caffenet_sources", "describe_shape", "input_size", "load_encoder", "loadable_spec", "random_like", "reference_caffenet",
+    "caffenet_sources", "default_comparator", "describe_shape", "encoder_layer", "family_of", "input_size", "layer_shapes", "load_encoder", "loadable_spec",
+    "random_like", "reference_caffenet", "trainable_layer",
 ]

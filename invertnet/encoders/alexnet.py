@@ -1,6 +1,6 @@
 """The AlexNet whose features are inverted, and the feature taps the generators read.
 
-Three ways to get the weights (the ``--alexnet`` option):
+Three ways to get the weights (the ``--encoder`` option):
 
 - ``imagenet``: torchvision's ``AlexNet_Weights.IMAGENET1K_V1``, read from torch.hub's cache
   (``$TORCH_HOME/hub/checkpoints``). It is downloaded only when missing and downloads are
@@ -193,7 +193,7 @@ def hub_state_dict(url: str, hash_prefix: str, what: str, hint: str, *, max_byte
 
 def _imagenet_state_dict() -> dict[str, torch.Tensor]:
     return hub_state_dict(
-        IMAGENET_WEIGHTS.url, IMAGENET_SHA256_PREFIX, "torchvision's ImageNet AlexNet weights", "or pass --alexnet PATH or --alexnet random:SEED",
+        IMAGENET_WEIGHTS.url, IMAGENET_SHA256_PREFIX, "torchvision's ImageNet AlexNet weights", "or pass --encoder PATH or --encoder random:SEED",
     )
 
 
@@ -210,7 +210,7 @@ def parse_seed(text: str, what: str) -> int:
 
 @dataclass(frozen=True)
 class AlexNetSpec:
-    """A parsed ``--alexnet`` value."""
+    """A parsed ``--encoder`` value."""
 
     kind: str  # "imagenet" | "file" | "random" | "random-torchvision"
     value: str = ""
@@ -221,7 +221,7 @@ class AlexNetSpec:
             return cls("imagenet")
         for kind in RANDOM_KINDS:
             if text.startswith(f"{kind}:"):
-                return cls(kind, str(parse_seed(text.split(":", 1)[1], f"--alexnet {text!r}: the seed after '{kind}:'")))
+                return cls(kind, str(parse_seed(text.split(":", 1)[1], f"--encoder {text!r}: the seed after '{kind}:'")))
         return cls("file", text)
 
 

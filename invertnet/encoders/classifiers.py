@@ -50,7 +50,7 @@ from torchvision.models.feature_extraction import create_feature_extractor, get_
 
 from ..errors import InvertnetError
 from ..files.downloads import file_hash, read_state_dict
-from .alexnet import IMAGENET_MEAN, IMAGENET_STD, hub_checkpoint_path, hub_state_dict, parse_seed
+from .alexnet import hub_checkpoint_path, hub_state_dict, parse_seed
 from .base import Encoder
 
 MAX_CLASSIFIER_BYTES = 2 << 30
@@ -164,7 +164,7 @@ def _after(tap: Tap, value: torch.Tensor) -> torch.Tensor:
 
 
 @functools.cache
-def _layout(name: str) -> tuple[tuple[tuple[str, Tap], ...], str, tuple[tuple[str, tuple[int, ...]], ...]]:
+def layout(name: str) -> tuple[tuple[tuple[str, Tap], ...], str, tuple[tuple[str, tuple[int, ...]], ...]]:
     """(taps, comparator layer, feature shapes) of a network, found once without its weights."""
     taps, comparator = CURATED[name] if name in CURATED else _generic_taps(name)
     with torch.device("meta"):
@@ -178,7 +178,7 @@ class TorchvisionEncoder(Encoder):
 
     def __init__(self, name: str, net: nn.Module, identity: str) -> None:
         super().__init__()
-        taps, comparator, shapes = _layout(name)
+        taps, comparator, shapes = layout(name)
         self.family, self.net, self.identity = name, net, identity
         self.taps, self.shapes = dict(taps), dict(shapes)
         self.layers: tuple[str, ...] = tuple(self.shapes)

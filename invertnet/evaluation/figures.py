@@ -23,11 +23,11 @@ def layers_figure(inputs: torch.Tensor, inverters: Sequence[Inverter]) -> torch.
     return labelled_rows(rows)
 
 
-def methods_figure(inputs: torch.Tensor, methods: Sequence[Method], alexnet_features: torch.nn.Module) -> torch.Tensor:
+def methods_figure(inputs: torch.Tensor, methods: Sequence[Method], encoder_features: torch.nn.Module) -> torch.Tensor:
     """Fig. 4: inputs, then a row per method (each reconstructs from its layer's features, or a VAE's or autoencoder's own code)."""
     rows = [("input", inputs.cpu())]
     for method in methods:
         with torch.no_grad():
-            features = alexnet_features(inputs, method.layer) if method.encode is None else method.encode(inputs)
+            features = encoder_features(inputs, method.layer) if method.encode is None else method.encode(inputs)
         rows.append((f"{method.name} ({method.layer})", method.reconstruct(features).cpu()))
     return labelled_rows(rows)

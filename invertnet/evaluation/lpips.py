@@ -55,7 +55,7 @@ class LPIPS(nn.Module):
         self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1), persistent=False)
         self.identity = backbone.identity
-        self.to(backbone.mean.device).eval()
+        self.to(backbone.device).eval()
 
     def _taps(self, images: torch.Tensor) -> list[torch.Tensor]:
         x = ((2 * images - 1) - self.shift) / self.scale
@@ -77,7 +77,7 @@ def load_lpips(device: torch.device | str = "cpu") -> tuple[LPIPS | None, str]:
     """LPIPS with torchvision's ImageNet AlexNet, or ``(None, reason)`` when it cannot be had.
 
     The reason names the one file that would enable it (LPIPS was calibrated on that network:
-    another ``--alexnet`` would not do), and why the one there, if any, is not usable.
+    another ``--encoder`` would not do), and why the one there, if any, is not usable.
     """
     path = hub_checkpoint_path()
     try:

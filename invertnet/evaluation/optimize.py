@@ -77,17 +77,17 @@ class MahendranVedaldi:
     network's mean image) at its input size; the scale sigma_x is ImageNet's pixel spread.
     """
 
-    def __init__(self, alexnet: Encoder, layer: str, config: OptimizeConfig | None = None) -> None:
-        self.alexnet, self.layer, self.config = alexnet, check_layer(layer), config or OptimizeConfig()
+    def __init__(self, encoder: Encoder, layer: str, config: OptimizeConfig | None = None) -> None:
+        self.encoder, self.layer, self.config = encoder, check_layer(layer), config or OptimizeConfig()
         self.lambda_tv = self.config.lambda_tv if self.config.lambda_tv is not None else TV_WEIGHTS.get(layer, 100.0)
-        device = alexnet.mean.device
-        self.size = alexnet.input_size
-        self.mean = torch.tensor(alexnet.generator_mean, device=device).view(1, 3, 1, 1)
+        device = encoder.device
+        self.size = encoder.input_size
+        self.mean = torch.tensor(encoder.generator_mean, device=device).view(1, 3, 1, 1)
         self.sigma_x = sum(IMAGENET_STD) / 3 * 255 * math.sqrt(3 * self.size * self.size)
 
     def _objective(self, x: torch.Tensor, target: torch.Tensor, target_norm2: torch.Tensor) -> torch.Tensor:
         c = self.config
-        features = self.alexnet((x + self.mean) / 255.0, self.layer)
+        features = self.encoder((x + self.mean) / 255.0, self.layer)
         fit = (features - target).pow(2).flatten(1).sum(1) / target_norm2
         prior = c.lambda_beta / 2 * x.abs().pow(c.beta).flatten(1).sum(1) + self.lambda_tv / 2 * total_variation(x, c.tv_beta)
         return fit + prior / self.sigma_x**2
@@ -118,5 +118,5 @@ class MahendranVedaldi:
     def invert(self, images: torch.Tensor, on_iteration: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """Reconstruct ``images`` (N, 3, S, S, [0, 1]) from their features at this layer."""
         with torch.no_grad():
-            features = self.alexnet(images.to(self.mean.device), self.layer)
+            features = self.encoder(images.to(self.mean.device), self.layer)
         return self.reconstruct(features, on_iteration)

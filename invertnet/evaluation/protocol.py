@@ -89,10 +89,10 @@ def generator_method(inverter: Inverter, clamp: bool = True) -> Method:
     return Method(f"{inverter.model} {preset}: {inverter.source}", layer, generate, inverter.source, comparator, inverter.features)
 
 
-def optimize_method(alexnet: Encoder, layer: str, config: OptimizeConfig | None = None,
+def optimize_method(encoder: Encoder, layer: str, config: OptimizeConfig | None = None,
                     on_iteration: Callable[[int, int], None] | None = None) -> Method:
     """Mahendran & Vedaldi's optimisation for ``layer``."""
-    optimizer = MahendranVedaldi(alexnet, layer, config)
+    optimizer = MahendranVedaldi(encoder, layer, config)
     return Method("Mahendran & Vedaldi (optimize)", layer, lambda features: optimizer.reconstruct(features, on_iteration), "optimize")
 
 
@@ -133,7 +133,7 @@ class EvalResult:
     top1_agreement: float
     top5_agreement: float
     checkpoint: str
-    alexnet: str
+    encoder: str
     data: str
     comparator: str = "-"
     crops: str = "torchvision"
@@ -163,7 +163,7 @@ def _slug(text: str) -> str:
 
 def evaluate_methods(
     methods: Sequence[Method],
-    alexnet: Encoder,
+    encoder: Encoder,
     source: Source,
     *,
     limit: int | None = None,
@@ -191,9 +191,9 @@ def evaluate_methods(
     n = eval_count(source, limit)
     if n < 2:
         raise ValueError("the normalized error needs at least two test images")
-    device = alexnet.mean.device
+    device = encoder.device
     layers = sorted({m.layer for m in methods})
-    size = alexnet.input_size
+    size = encoder.input_size
     inputs = RowStore(n, 3 * size * size, np.uint8)
     stores = {layer: RowStore(n, feature_size(layer), np.float32) for layer in layers}
     per_image: list[dict[str, list[torch.Tensor]]] = [{key: [] for key in PER_IMAGE} for _ in methods]
@@ -203,12 +203,12 @@ def evaluate_methods(
         for batch_names, images in eval_batches(source, limit, batch_size, size, crop_style(crops)):
             images = images.to(device)
             with torch.no_grad():
-                features = alexnet(images, tuple(dict.fromkeys([*layers, "fc8"])))
+                features = encoder(images, tuple(dict.fromkeys([*layers, "fc8"])))
             for layer in layers:
                 stores[layer].append(features[layer].float())
             inputs.append(to_uint8(images))
             for index, method in enumerate(methods):
-                measures, shown = _measure(method, images, features, alexnet, lpips, clamp)
+                measures, shown = _measure(method, images, features, encoder, lpips, clamp)
                 for key, value in measures.items():
                     per_image[index][key].append(value)
                 if save_dir is not None:
@@ -239,7 +239,7 @@ def evaluate_methods(
                 psnr=float(columns["psnr"].mean()), ssim=float(columns["ssim"].mean()), ms_ssim=float(columns["ms_ssim"].mean()),
                 lpips=None if lpips is None else float(columns["lpips"].mean()),
                 top1_agreement=float(columns["top1"].mean()), top5_agreement=float(columns["top5"].mean()),
-                checkpoint=method.source, alexnet=alexnet.identity, data=data_name, comparator=method.comparator, crops=crops, clamped=clamp,
+                checkpoint=method.source, encoder=encoder.identity, data=data_name, comparator=method.comparator, crops=crops, clamped=clamp,
                 lpips_unavailable="" if lpips is not None else (lpips_unavailable or "not requested"), names=list(names),
                 per_image={key: column.tolist() for key, column in columns.items()},
             )
@@ -248,7 +248,7 @@ def evaluate_methods(
 
 
 def _measure(
-    method: Method, images: torch.Tensor, features: dict[str, torch.Tensor], alexnet: Encoder, lpips: LPIPS | None, clamp: bool,
+    method: Method, images: torch.Tensor, features: dict[str, torch.Tensor], encoder: Encoder, lpips: LPIPS | None, clamp: bool,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """One method on one batch: each per-image measure (on the CPU), and the reconstructions as pictures show them.
 
@@ -261,7 +261,7 @@ def _measure(
     recon = to_uint8(raw).float().div(255.0).to(device) if clamp else raw  # what the errors measure
     shown = recon.clamp(0, 1)  # what the image-quality metrics and the pictures see
     with torch.no_grad():
-        recon_features = alexnet(recon, tuple(dict.fromkeys([method.layer, "fc8"])))
+        recon_features = encoder(recon, tuple(dict.fromkeys([method.layer, "fc8"])))
         top1, top5 = class_agreement(features["fc8"], recon_features["fc8"])
         measures = {
             "image_distance": euclidean_per_sample(recon * 255.0, images * 255.0),
@@ -301,6 +301,6 @@ def evaluate(
 ) -> EvalResult:
     """Table 2 for one trained generator (see :func:`evaluate_methods`)."""
     return evaluate_methods(
-        [generator_method(inverter)], inverter.alexnet, source, limit=limit, batch_size=batch_size, save_dir=save_dir,
+        [generator_method(inverter)], inverter.encoder, source, limit=limit, batch_size=batch_size, save_dir=save_dir,
         data_name=data_name, lpips=lpips, lpips_unavailable="not requested", on_batch=on_batch,
     )[0]

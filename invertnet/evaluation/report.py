@@ -55,7 +55,7 @@ def metrics_rows(results: Sequence[EvalResult], wide: bool = True) -> list[list[
             _fmt(r.image_error, 100), _fmt(r.feature_error, 100), _fmt(r.psnr, 1, 2),
             _fmt(r.ssim, 1, 3), _fmt(r.ms_ssim, 1, 3), _fmt(r.lpips, 1, 3), _fmt(r.top1_agreement, 100), _fmt(r.top5_agreement, 100),
         ]
-        rows.append([r.method, r.layer, r.alexnet, r.comparator, *figures] if wide else [short_method(r), r.layer, *figures])
+        rows.append([r.method, r.layer, r.encoder, r.comparator, *figures] if wide else [short_method(r), r.layer, *figures])
     return rows
 
 
@@ -83,7 +83,7 @@ def write_report(folder: str | Path, results: Sequence[EvalResult], thumbnails: 
     first = results[0]
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>invertnet eval</title><style>{STYLE}</style></head><body>"]
     out.append("<h1>Normalized inversion error and image quality</h1>")
-    out.append(f"<p>n = {first.n} images from {html.escape(first.data)}; AlexNet {html.escape(first.alexnet)}. "
+    out.append(f"<p>n = {first.n} images from {html.escape(first.data)}; AlexNet {html.escape(first.encoder)}. "
                "Errors in % (100 = a random test image). Paper rows: CaffeNet with ImageNet weights, ILSVRC-2012 val.</p>")
     out.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in HEADER) + "</tr>")
     for row in metrics_rows(results):

@@ -37,9 +37,8 @@ the losses and the user see; :meth:`invertnet.Inverter.generate` turns it into a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -47,6 +46,7 @@ from torch import nn
 
 from ..encoders.alexnet import FEATURE_SHAPES, IMAGENET_MEAN_255, INPUT_SIZE
 from ..errors import InvertnetError
+from ..names import CAFFENET_ONLY_LAYERS, TRAINABLE_LAYERS
 
 SLOPE = 0.3
 OUTPUT_SIZE = 256
@@ -193,6 +193,11 @@ class Generator(CroppedGenerator):
         if feature_shape is None:
             if layer not in FEATURE_SHAPES:
                 raise InvertnetError(f"AlexNet has no layer {layer!r}: give the feature shape of the encoder's {layer}")
+            if layer in CAFFENET_ONLY_LAYERS:
+                raise InvertnetError(
+                    f"invertnet trains generators for CaffeNet's {', '.join(TRAINABLE_LAYERS)} (the paper's Table 1 architecture); "
+                    f"for {layer}, use the authors' generator: --weights deepsim:{layer}"
+                )
             feature_shape = FEATURE_SHAPES[layer]
         self.feature_shape = tuple(feature_shape) if in_features is None else (in_features,)
         self.layer, self.size = layer, size

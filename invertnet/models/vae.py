@@ -1,9 +1,9 @@
 """The DeePSiM variational autoencoder (NIPS 2016, section 4.2).
 
 Encoder: the encoder network (torchvision's AlexNet or CaffeNet) up to fc6, rectified as in
-the inversion taps, trained along with the rest; it starts from the ``--alexnet`` weights (the
+the inversion taps, trained along with the rest; it starts from the ``--encoder`` weights (the
 paper: AlexNet's when AlexNet is the comparator, random for its VideoNet comparator, i.e.
-``--alexnet random:SEED`` here). Two linear heads map fc6 to mu and to log sigma^2 (4096
+``--encoder random:SEED`` here). Two linear heads map fc6 to mu and to log sigma^2 (4096
 each). z = mu + sigma * eps with eps ~ N(0, I); the decoder is Table 1's fc6 generator, so it
 outputs the encoder's input crop in 0-255 units. Sampling: z ~ N(0, I) through the decoder.
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..data.datasets import Source, eval_batches
-from ..encoders import Network
+from ..encoders import Encoder
 from ..errors import InvertnetError
 from ..files.guarded import read_text_input
 from .targets import select
@@ -26,13 +26,13 @@ MAX_BOUND_FILE = 16 * 2**20
 
 @torch.no_grad()
 def natural_maxima(
-    encoder: Network, layer: str, units: Sequence[int], position: tuple[int, int] | None, source: Source, count: int, batch_size: int = 32,
+    encoder: Encoder, layer: str, units: Sequence[int], position: tuple[int, int] | None, source: Source, count: int, batch_size: int = 32,
 ) -> list[tuple[float, str]]:
     """Each unit's highest activation over the first ``count`` images of ``source`` (the encoder's center crops), with
     that image's name; one forward pass per batch serves every unit."""
     best = [(-float("inf"), "") for _ in units]
     for names, images in eval_batches(source, count, batch_size, size=encoder.input_size):
-        features = encoder(images.to(encoder.mean.device), layer)
+        features = encoder(images.to(encoder.device), layer)
         for k, unit in enumerate(units):
             values = select(features, unit, position).float().cpu()
             index = int(values.argmax())

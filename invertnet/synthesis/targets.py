@@ -1,6 +1,6 @@
 """What ``synthesize`` drives: a unit of an encoder, ``ENCODER:LAYER:UNIT`` (several units: ``UNIT,UNIT,...``).
 
-ENCODER is any ``--alexnet`` value, which may itself hold colons (``random:0``, ``caffenet:random:0``,
+ENCODER is any ``--encoder`` value, which may itself hold colons (``random:0``, ``caffenet:random:0``,
 ``caffenet:/path/x.caffemodel``), so LAYER and UNIT are read from the right. A unit of a convolutional
 layer is one channel at one position of its map, the centre unless ``position`` says otherwise.
 Anything else (a model of a neuron, another network, a recorded cell) is a callable ``score(images)``
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..encoders import Network
+from ..encoders import Encoder
 from ..errors import InvertnetError
 
 Score = Callable[[torch.Tensor], torch.Tensor]
@@ -62,15 +62,6 @@ def _position(text: str) -> tuple[int, int]:
     return int(words[0]), int(words[1])
 
 
-def feature_shape(encoder: Network, layer: str) -> tuple[int, ...]:
-    """The shape of one image's features at ``layer`` (from one forward pass of a blank image)."""
-    if layer not in encoder.layers:
-        raise InvertnetError(f"the encoder {encoder.identity} has no layer {layer!r}: its layers are {', '.join(encoder.layers)}")
-    blank = torch.zeros(1, 3, encoder.input_size, encoder.input_size, device=encoder.mean.device)
-    with torch.no_grad():
-        return tuple(encoder(blank, layer).shape[1:])
-
-
 def check_target(target: Target, shape: tuple[int, ...]) -> tuple[int, int] | None:
     """Refuse a unit or position outside ``shape`` (the layer's features); return the position used (None for a vector)."""
     count = shape[0]
@@ -93,6 +84,6 @@ def select(features: torch.Tensor, unit: int, position: tuple[int, int] | None) 
     return features[:, unit] if position is None else features[:, unit, position[1], position[0]]
 
 
-def unit_score(encoder: Network, layer: str, unit: int, position: tuple[int, int] | None) -> Score:
+def unit_score(encoder: Encoder, layer: str, unit: int, position: tuple[int, int] | None) -> Score:
     """The activation of one unit of ``encoder`` at ``layer`` (at ``position`` of a map), per image."""
     return lambda images: select(encoder(images, layer), unit, position)

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from ..data.datasets import Source
-from ..encoders import Network
+from ..encoders import Encoder
 from ..inversion import Inverter
 from .reference import natural_maxima
 from .search import Decode, SearchConfig, SearchResult, synthesize
-from .targets import Target, check_target, feature_shape, unit_score
+from .targets import Target, check_target, unit_score
 
 
 @dataclass
@@ -62,13 +62,13 @@ def decoder_of(inverter: Inverter, size: int) -> Decode:
 
 
 def synthesize_units(
-    inverter: Inverter, encoder: Network, target: Target, config: SearchConfig, *, start: torch.Tensor,
+    inverter: Inverter, encoder: Encoder, target: Target, config: SearchConfig, *, start: torch.Tensor,
     lower: torch.Tensor | None = None, upper: torch.Tensor | None = None, natural: Source | None = None, natural_count: int = 256,
     on_iteration: Callable[[int, int, float], None] | None = None,
 ) -> list[UnitResult]:
     """Search ``inverter``'s code space for each unit of ``target`` on ``encoder``, from the code ``start``;
     with ``natural``, measure each unit on its first ``natural_count`` images too. ``on_iteration(unit, done, best)``."""
-    position = check_target(target, feature_shape(encoder, target.layer))
+    position = check_target(target, encoder.feature_shape(target.layer))
     decode = decoder_of(inverter, encoder.input_size)
     maxima = natural_maxima(encoder, target.layer, target.units, position, natural, natural_count) if natural is not None else None
     results = []

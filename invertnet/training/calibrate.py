@@ -85,10 +85,10 @@ def calibrate(
         raise InvertnetError("--comparator none has no feature term to calibrate")
     if reference is None:
         raise InvertnetError("calibration needs the reference encoder (CaffeNet with ImageNet weights)")
-    device = encoder.mean.device
+    device = encoder.device
     distance = mean_pair_distance(build_comparator(comparator, encoder), crops(source, count, encoder.input_size).to(device))
     reference_distance = mean_pair_distance(
-        build_comparator(REFERENCE_COMPARATOR, reference), crops(source, count, reference.input_size).to(reference.mean.device)
+        build_comparator(REFERENCE_COMPARATOR, reference), crops(source, count, reference.input_size).to(reference.device)
     )
     if not distance > 0:
         raise InvertnetError(f"the {comparator} features of {encoder.identity} are the same for every image: no lambda_feat can weigh them")
@@ -103,14 +103,14 @@ def term_balance(comparator: torch.nn.Module, images: torch.Tensor, lambda_feat:
 
 
 def feature_term_warning(
-    comparator: torch.nn.Module, loss: LossConfig, images: torch.Tensor, encoder: str, data: str, alexnet: str,
+    comparator: torch.nn.Module, loss: LossConfig, images: torch.Tensor, identity: str, data: str, spec: str,
 ) -> str:
     """A warning when the feature term between two different sample images weighs next to nothing against the image term ("" if not).
 
     With a comparator whose features are far smaller than CaffeNet's (a random network with
     PyTorch's initialisation, say), lambda_feat = 0.01 makes a ``full`` run an ``adv+image``
-    one in all but name; ``invertnet calibrate`` gives the lambda_feat that fits. ``encoder``: the
-    comparator's network's identity; ``data``, ``alexnet``: the run's, for the advice.
+    one in all but name; ``invertnet calibrate`` gives the lambda_feat that fits. ``identity``: the
+    comparator's network's; ``data``, ``spec``: the run's data and encoder, for the advice.
     """
     if loss.lambda_img <= 0 or loss.image_loss != "l2" or len(images) < 2:
         return ""
@@ -119,8 +119,8 @@ def feature_term_warning(
         return ""
     return (
         f"between two different sample images the weighted feature term is {feature:.3g} and the image term {image:.3g}: "
-        f"the feature term would steer nothing (the {loss.comparator} features of {encoder} are far smaller "
+        f"the feature term would steer nothing (the {loss.comparator} features of {identity} are far smaller "
         f"than CaffeNet's, for which lambda_feat {loss.lambda_feat:g} was set). "
-        f"`invertnet calibrate --data {data} --alexnet {alexnet} --comparator {loss.comparator}` "
+        f"`invertnet calibrate --data {data} --encoder {spec} --comparator {loss.comparator}` "
         "measures the --lambda-feat that fits"
     )

@@ -11,11 +11,12 @@ from pathlib import Path
 import torch
 
 from ..data.datasets import crop_style
-from ..encoders.alexnet import MAX_SEED, check_trainable_layer
+from ..encoders import Encoder, EncoderSpec, default_comparator, input_size, layer_shapes, trainable_layer
+from ..encoders.alexnet import MAX_SEED
 from ..errors import InvertnetError
 from ..models.generator import FC_WIDTH
 from ..models.kinds import AUTOENCODER, CODE_LAYERS, INVERTER, VAE_KIND, check_kind, check_width
-from ..names import DEFAULT_LAMBDA_KL, MAX_BATCH, PAPER_GAMMA, PAPER_MILESTONES, TRAIN_DEFAULTS
+from ..names import CAFFENET, DEFAULT_LAMBDA_KL, MAX_BATCH, PAPER_GAMMA, PAPER_MILESTONES, TRAIN_DEFAULTS
 from ..precision import PRECISIONS
 from .gate import PAPER, SCRIPT, Gate
 from .losses import LossConfig
@@ -41,7 +42,7 @@ class TrainConfig:
     lambda_img: float | None = None
     image_loss: str = TRAIN_DEFAULTS.image_loss
     lambda_kl: float | None = None
-    alexnet: str = TRAIN_DEFAULTS.alexnet
+    encoder: str = TRAIN_DEFAULTS.encoder
     device: str = TRAIN_DEFAULTS.device
     seed: int = TRAIN_DEFAULTS.seed
     lr: float = TRAIN_DEFAULTS.lr
@@ -66,16 +67,26 @@ class TrainConfig:
     fc_width: int = FC_WIDTH
     """The generator's fully connected width and the VAE's code size: 4096 as in the paper; smaller for quick runs and tests."""
 
-    def validate(self) -> LossConfig:
-        """Check the values a user can get wrong; return the resolved loss."""
+    def validate(self, encoder: Encoder | None = None) -> LossConfig:
+        """Check the values a user can get wrong; return the resolved loss.
+
+        ``encoder``: the network itself, when it is not one a spec names (a module from Python);
+        otherwise its layers are read from :attr:`encoder` without its weights.
+        """
         check_kind(self.model)
+        spec: str | Encoder = self.encoder if encoder is None else encoder
+        family = encoder.family if encoder is not None else EncoderSpec.parse(self.encoder).family
+        if self.model != INVERTER and family not in ("alexnet", CAFFENET):
+            raise InvertnetError(f"the {self.model}'s encoder is AlexNet's or CaffeNet's convolutions; {family} has none of that shape")
+        shapes = layer_shapes(spec)
         if self.model == INVERTER:
-            check_trainable_layer(self.layer)
+            trainable_layer(spec, self.layer)
         elif self.model == VAE_KIND and self.layer != CODE_LAYERS[VAE_KIND]:
             raise InvertnetError(f"the VAE's code is fc6 (its encoder is the network up to fc6, its decoder the fc6 generator), not {self.layer}")
         elif self.model == AUTOENCODER and self.layer != CODE_LAYERS[AUTOENCODER]:
             raise InvertnetError(f"an autoencoder inverts no encoder layer (its layer is 'code'), not {self.layer}")
-        check_width(self.model, self.layer, self.fc_width)
+        check_width(self.model, self.layer, self.fc_width, shapes[self.layer] if self.model == INVERTER else None,
+                    encoder.input_size if encoder is not None else input_size(self.encoder))
         if self.lambda_kl is not None and self.model != VAE_KIND:
             raise InvertnetError(f"--lambda-kl weighs the VAE's KL term; --model {self.model} has none")
         for name in ("steps", "batch_size", "checkpoint_every", "sample_every", "log_every"):
@@ -106,7 +117,10 @@ class TrainConfig:
         if self.cuda_graph and self.compile:
             raise InvertnetError("--cuda-graph and --compile cannot be combined: choose one")
         lambda_kl = (DEFAULT_LAMBDA_KL if self.lambda_kl is None else self.lambda_kl) if self.model == VAE_KIND else 0.0
-        return LossConfig.from_preset(self.loss, self.comparator, self.lambda_feat, self.lambda_adv, self.lambda_img, self.image_loss, lambda_kl)
+        return LossConfig.from_preset(
+            self.loss, self.comparator, self.lambda_feat, self.lambda_adv, self.lambda_img, self.image_loss, lambda_kl,
+            tuple(shapes), default_comparator(spec),
+        )
 
     def resumed_in(
         self, out: str | os.PathLike[str], *, steps: int | None, device: str, workers: int | None,
@@ -133,6 +147,8 @@ class TrainConfig:
         one clear error names the first that does not.
         """
         types = {f.name: str(f.type) for f in fields(cls)}
+        if "alexnet" in values and "encoder" not in values:  # saved before 0.3, when the encoder was --alexnet
+            values = {**values, "encoder": values["alexnet"]}
         kept = {k: v for k, v in values.items() if k in types}
         for name, before in LEGACY.items():
             kept.setdefault(name, before)
@@ -162,7 +178,7 @@ def _has_type(value: object, annotation: str) -> bool:
 
 
 PAPER_SETTINGS: dict[str, object] = {
-    "alexnet": "caffenet", "crops": "caffe", "precision": "fp32", "d_weight_decay": 4e-4,
+    "encoder": "caffenet", "crops": "caffe", "precision": "fp32", "d_weight_decay": 4e-4,
     "gate": SCRIPT, "lr_milestones": PAPER_MILESTONES, "lr_gamma": PAPER_GAMMA,
 }
 """``--preset paper``: the authors' training as far as it is known (each fact's source in README and docs/results.md):

@@ -2,7 +2,7 @@
 
     invertnet train --layer fc6 --data /data/imagenet --out runs/fc6
     invertnet train --layer conv5 --data synthetic --steps 100 --batch-size 8 \\
-        --alexnet random:0 --device cpu --out runs/demo
+        --encoder random:0 --device cpu --out runs/demo
     invertnet train --model vae --data /data/imagenet --out runs/vae
     invertnet train --out runs/fc6 --resume            # continue a stopped run
 
@@ -49,7 +49,7 @@ import torch
 from ..data.batches import check_gpu_decode, training_batches
 from ..data.datasets import SYNTHETIC, RunOrder, crop_style, mix_seed, open_source
 from ..data.imageio import save_image
-from ..encoders import load_encoder
+from ..encoders import Encoder, load_encoder
 from ..errors import InvertnetError
 from ..models.generator import has_tail_biases
 from ..models.kinds import training_geometry
@@ -76,13 +76,18 @@ class TrainResult:
 class Trainer:
     """Builds the networks for a :class:`TrainConfig` (or resumes them) and runs the loop."""
 
-    def __init__(self, config: TrainConfig, checkpoint: Checkpoint | None = None) -> None:
-        """A new run from ``config``, or, with ``checkpoint``, the run it was saved from (see :meth:`resume`)."""
+    def __init__(self, config: TrainConfig, checkpoint: Checkpoint | None = None, *, encoder: Encoder | None = None) -> None:
+        """A new run from ``config``, or, with ``checkpoint``, the run it was saved from (see :meth:`resume`).
+
+        ``encoder``: a network no spec names (:class:`invertnet.encoders.ModuleEncoder`); the config records its identity.
+        """
         self.out = Path(config.out)
         if checkpoint is None:
             run_folder.check_new_run(self.out, config.data)
+        if encoder is not None:
+            config.encoder = encoder.identity
         self.config = config
-        self.loss = config.validate()
+        self.loss = config.validate(encoder)
         self.context, self.device = distributed.setup(config.device)
         check_launch(config, self.device, self.context.distributed, self.context.world_size)
         self.local_batch = config.batch_size // self.context.world_size
@@ -92,17 +97,17 @@ class Trainer:
         self.precision.configure_backends()
         fit = self.precision.module
 
-        self.alexnet = fit(load_encoder(config.alexnet, device=self.device))
+        self.encoder = fit(load_encoder(config.encoder if encoder is None else encoder, device=self.device))
         self.source = open_source(config.data, "train")
-        self.comparator = build_comparator(self.loss.comparator, self.alexnet)
+        self.comparator = build_comparator(self.loss.comparator, self.encoder)
         if self.comparator is not None:
             fit(self.comparator)
-        self.geometry = training_geometry(config.model, self.alexnet)
+        self.geometry = training_geometry(config.model, self.encoder)
         self.crops = crop_style(config.crops)
         if config.gpu_decode:  # refused now rather than when the loader starts
             check_gpu_decode(config.data == SYNTHETIC, self.geometry.resize, self.crops)
         tail_bias = checkpoint is not None and has_tail_biases(checkpoint.module_state("generator"))  # a run from before 0.2 goes on as it was
-        self.update = build_step(config, self.loss, self.context, self.device, self.precision, self.alexnet, self.comparator, tail_bias)
+        self.update = build_step(config, self.loss, self.context, self.device, self.precision, self.encoder, self.comparator, tail_bias)
         """What one step computes (:mod:`invertnet.training.step`); the trainer feeds it batches and keeps the run."""
         self.generator, self.g_optimizer, self.g_schedule = self.update.generator, self.update.g_optimizer, self.update.g_schedule
         """The network being trained: a :class:`Generator`, a :class:`VAE` or an :class:`Autoencoder` (saved as ``generator.*``)."""
@@ -118,21 +123,22 @@ class Trainer:
         if checkpoint is not None:
             self._restore(checkpoint)
         elif self.comparator is not None:
-            warning = feature_term_warning(self.comparator, self.loss, self.sample_images().to(self.device), self.alexnet.identity,
-                                           config.data, config.alexnet)
+            warning = feature_term_warning(self.comparator, self.loss, self.sample_images().to(self.device), self.encoder.identity,
+                                           config.data, config.encoder)
             self.warnings += [warning] if warning else []
 
     @classmethod
     def resume(
         cls, out: str | os.PathLike[str], *, steps: int | None = None, device: str = "auto", workers: int | None = None,
-        cuda_graph: bool | None = None, gpu_decode: bool | None = None, data: str | None = None,
+        cuda_graph: bool | None = None, gpu_decode: bool | None = None, data: str | None = None, encoder: Encoder | None = None,
     ) -> Trainer:
         """Continue the run in ``out`` from its checkpoint, with its saved config.
 
         Only the total ``steps`` (to extend a run), the device, the loader workers,
         ``cuda_graph`` (how the step is launched, not what it computes), ``gpu_decode`` (which
         JPEG decoder makes the same crops) and ``data`` (where a moved data folder is now;
-        :attr:`warnings` says if its file list changed) may change.
+        :attr:`warnings` says if its file list changed) may change. ``encoder``: the module a run
+        from Python was trained against (the checkpoint refuses any other).
         """
         path = Path(out) / CHECKPOINT_NAME
         if not path.is_file():
@@ -143,12 +149,12 @@ class Trainer:
         except InvertnetError as error:
             raise InvertnetError(f"{path} is damaged: {error}") from None
         config.resumed_in(out, steps=steps, device=device, workers=workers, cuda_graph=cuda_graph, gpu_decode=gpu_decode, data=data)
-        return cls(config, checkpoint)
+        return cls(config, checkpoint, encoder=encoder)
 
     # ----------------------------------------------------------------- state
     def _restore(self, checkpoint: Checkpoint) -> None:
-        if checkpoint.alexnet != self.alexnet.identity:
-            raise InvertnetError(f"{checkpoint.path} was trained against the encoder '{checkpoint.alexnet}', not '{self.alexnet.identity}'")
+        if checkpoint.encoder != self.encoder.identity:
+            raise InvertnetError(f"{checkpoint.path} was trained against the encoder '{checkpoint.encoder}', not '{self.encoder.identity}'")
         if checkpoint.layer != self.config.layer:
             raise InvertnetError(f"{checkpoint.path} is damaged: it says it inverts {checkpoint.layer}, its config says {self.config.layer}")
         try:
@@ -177,7 +183,7 @@ class Trainer:
     def _metadata(self, kind: str) -> dict[str, str]:
         config = asdict(self.config)
         config["loss_config"] = self.loss.to_dict()
-        return base_metadata(self.config.layer, self.alexnet.identity, config, self.step, kind, self.config.model)
+        return base_metadata(self.config.layer, self.encoder.identity, config, self.step, kind, self.config.model)
 
     def save(self) -> Path:
         """Write the training checkpoint, then the generator file (:func:`invertnet.training.run_folder.save`)."""
@@ -202,9 +208,9 @@ class Trainer:
 
     def write_samples(self) -> Path:
         """The sample grid of this step (:func:`invertnet.training.samples.grid_of`) in the run folder."""
-        title = f"{self.out.name}: step {self.step:,} of {self.config.steps:,} ({self.config.model}, {self.config.alexnet}, loss {self.config.loss})"
+        title = f"{self.out.name}: step {self.step:,} of {self.config.steps:,} ({self.config.model}, {self.config.encoder}, loss {self.config.loss})"
         picture = samples.grid_of(
-            self.config.model, self.config.layer, self.generator, self.alexnet, self.sample_images().to(self.device), self.config.seed, title,
+            self.config.model, self.config.layer, self.generator, self.encoder, self.sample_images().to(self.device), self.config.seed, title,
         )
         return save_image(picture, run_folder.sample_path(self.out, self.step))
 

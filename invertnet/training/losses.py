@@ -31,12 +31,13 @@ from ..encoders import Encoder, random_like
 from ..errors import InvertnetError
 from ..evaluation.quality import ms_ssim
 from ..models.discriminator import FAKE, REAL
-from ..names import COMPARATORS, IMAGE_LOSSES, LOSS_PRESETS
+from ..names import IMAGE_LOSSES, LOSS_PRESETS
 
 PRESETS = LOSS_PRESETS
+RANDOM_PREFIX = "random-"
 RANDOM_COMPARATOR_SEED = 1
-"""The seed of the network with random weights behind the ``random-conv5`` comparator (Fig. 6):
-``random:1`` for torchvision's AlexNet, ``caffenet:random:1`` for CaffeNet (the family of the encoder)."""
+"""The seed of the network with random weights behind a ``random-LAYER`` comparator (Fig. 6's ``random-conv5``):
+``random:1`` for torchvision's AlexNet, ``caffenet:random:1`` for CaffeNet, ``NAME:random:1`` for a torchvision classifier."""
 
 DEFAULT_WEIGHTS = {"feat": 0.01, "adv": 100.0, "img": 2e-6}
 
@@ -63,18 +64,25 @@ class LossConfig:
         lambda_img: float | None = None,
         image_loss: str = "l2",
         lambda_kl: float = 0.0,
+        layers: tuple[str, ...] = ("conv5", "fc6"),
+        default_comparator: str = "conv5",
     ) -> LossConfig:
         """The preset's terms with the paper's weights; ``None`` keeps a default, terms off get 0.
 
-        ``lambda_kl`` weighs the VAE's KL term (eq. 8); it is 0 for the other models.
+        ``lambda_kl`` weighs the VAE's KL term (eq. 8); it is 0 for the other models. ``layers``: the
+        encoder's, which ``comparator`` may name (or ``random-LAYER``: that layer of a random network
+        of its family); ``default_comparator``: the encoder's, when the preset has a feature term.
         """
         if preset not in PRESETS:
             raise InvertnetError(f"unknown loss preset {preset!r}: choose one of {', '.join(PRESETS)}")
         feat, adv, img = PRESETS[preset]
         if comparator is None:
-            comparator = "conv5" if feat else "none"
-        if comparator not in COMPARATORS:
-            raise InvertnetError(f"unknown comparator {comparator!r}: choose one of {', '.join(COMPARATORS)}")
+            comparator = default_comparator if feat else "none"
+        if comparator != "none" and comparator.removeprefix(RANDOM_PREFIX) not in layers:
+            raise InvertnetError(
+                f"unknown comparator {comparator!r}: choose a layer of the encoder ({', '.join(layers)}), "
+                f"{RANDOM_PREFIX}LAYER (that layer of a network of its family with random weights) or none"
+            )
         if image_loss not in IMAGE_LOSSES:
             raise InvertnetError(f"unknown image loss {image_loss!r}: choose one of {', '.join(IMAGE_LOSSES)}")
         if feat and comparator == "none":
@@ -170,14 +178,14 @@ class Comparator(nn.Module):
 
 
 def build_comparator(name: str, backbone: Encoder) -> Comparator | None:
-    """The comparator ``name``: conv5/fc6 of the encoder being inverted, or conv5 of a random network of its family."""
+    """The comparator ``name``: a layer of the encoder being inverted, ``random-LAYER`` (that layer of a random network of its family), or none."""
     if name == "none":
         return None
-    if name == "random-conv5":
-        return Comparator(random_like(backbone, RANDOM_COMPARATOR_SEED), "conv5")
-    if name in ("conv5", "fc6"):
-        return Comparator(backbone, name)
-    raise InvertnetError(f"unknown comparator {name!r}: choose one of {', '.join(COMPARATORS)}")
+    if name.startswith(RANDOM_PREFIX):
+        layer = name.removeprefix(RANDOM_PREFIX)
+        backbone.check_layer(layer)
+        return Comparator(random_like(backbone, RANDOM_COMPARATOR_SEED), layer)
+    return Comparator(backbone, backbone.check_layer(name))
 
 
 @dataclass

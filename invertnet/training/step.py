@@ -106,7 +106,7 @@ class DeePSiMStep:
     context: distributed.Context
     device: torch.device
     precision: Precision
-    alexnet: Encoder
+    encoder: Encoder
     comparator: torch.nn.Module | None
     generator: torch.nn.Module
     g_optimizer: torch.optim.Optimizer
@@ -278,7 +278,7 @@ class DeePSiMStep:
         """The trained network's output for ``x``: (fake image in 0-255 units, features D is conditioned on, KL term)."""
         if self.model == INVERTER:
             with torch.no_grad():
-                features = self.alexnet(x, self.layer)
+                features = self.encoder(x, self.layer)
             return self.g_train(features), features, None
         if self.model == VAE_KIND:
             fake, mu, logvar = self.g_train(x)
@@ -298,7 +298,8 @@ def build_step(
     g_schedule = StepSchedule(g_optimizer, config.lr, config.lr_milestones, config.lr_gamma)
     discriminator, d_optimizer, d_schedule = None, None, None
     if loss.adversarial:
-        discriminator = fit(build_discriminator(config.model, config.layer).to(device))
+        shape = encoder.feature_shape(config.layer) if config.model == INVERTER else None
+        discriminator = fit(build_discriminator(config.model, config.layer, shape).to(device))
         d_optimizer = precision.adam(discriminator.parameters(), config.lr, betas, config.d_weight_decay)
         d_schedule = StepSchedule(d_optimizer, config.lr, config.lr_milestones, config.lr_gamma)
     gate = Gate(config.gate, config.gate_stop, config.gate_resume, config.gate_pause_generator, device=device)

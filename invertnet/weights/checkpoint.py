@@ -3,8 +3,9 @@
 A training checkpoint holds the generator, the discriminator, both optimizer states and the
 step (no RNG state: training reseeds from (seed, step, rank)); a generator file holds the
 generator alone. Both carry string metadata (safetensors allows nothing else): ``format: pt`` and namespaced keys
-``invertnet.layer``, ``invertnet.alexnet`` (the identity of the AlexNet it was trained
-against), ``invertnet.config`` (JSON), ``invertnet.step``, ``invertnet.state`` (JSON).
+``invertnet.layer``, ``invertnet.encoder`` (the identity of the encoder it was trained
+against; files before 0.3 name it ``invertnet.alexnet``, which is read too), ``invertnet.feature_shape``
+(JSON: the shape of the features it inverts, since 0.3), ``invertnet.config`` (JSON), ``invertnet.step``, ``invertnet.state`` (JSON).
 Files are written to a temporary file in the same folder, synced, then renamed, so a run
 killed at any moment leaves either the old checkpoint or the new one.
 """
@@ -93,8 +94,9 @@ class Checkpoint:
         return self.metadata.get("invertnet.model", "inverter")
 
     @property
-    def alexnet(self) -> str:
-        return self.metadata["invertnet.alexnet"]
+    def encoder(self) -> str:
+        """The identity of the encoder the model was trained against."""
+        return encoder_identity(self.metadata)
 
     @property
     def step(self) -> int:
@@ -112,7 +114,7 @@ class Checkpoint:
         """The tensors under ``prefix.`` with the prefix removed (a module's state dict)."""
         return {name[len(prefix) + 1 :]: t for name, t in self.tensors.items() if name.startswith(prefix + ".")}
 
-    def check_compatible(self, layer: str, alexnet: str) -> None:
+    def check_compatible(self, layer: str, encoder: str) -> None:
         """Refuse a checkpoint for another layer or trained against another AlexNet."""
         if self.layer != layer and self.model != "inverter":
             raise InvertnetError(
@@ -121,11 +123,21 @@ class Checkpoint:
             )
         if self.layer != layer:
             raise InvertnetError(f"{self.path} inverts {self.layer}, not {layer}: pass a {layer} checkpoint or --layer {self.layer}")
-        if self.alexnet != alexnet:
+        if self.encoder != encoder:
             raise InvertnetError(
-                f"{self.path} was trained against the encoder '{self.alexnet}', not '{alexnet}': "
-                f"pass --alexnet {self.alexnet if not self.alexnet.startswith('file:') else 'PATH (the same weights file)'}"
+                f"{self.path} was trained against the encoder '{self.encoder}', not '{encoder}': "
+                f"pass --encoder {self.encoder if not self.encoder.startswith('file:') else 'PATH (the same weights file)'}"
             )
+
+
+def encoder_identity(metadata: dict[str, str]) -> str:
+    """The encoder a file's metadata names (``invertnet.encoder``, or before 0.3 ``invertnet.alexnet``)."""
+    return metadata.get("invertnet.encoder", metadata.get("invertnet.alexnet", ""))
+
+
+def is_invertnet_file(metadata: dict[str, str]) -> bool:
+    """Whether metadata is an invertnet file's: a layer and an encoder."""
+    return "invertnet.layer" in metadata and bool(encoder_identity(metadata))
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -148,8 +160,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
             values = {name: handle.get_tensor(name) for name in handle.keys()} if tensors else {}
     except (SafetensorError, OSError, ValueError) as error:
         raise InvertnetError(f"{path} is not a readable safetensors checkpoint: {error}") from error
-    if "invertnet.layer" not in metadata or "invertnet.alexnet" not in metadata:
-        raise InvertnetError(f"{path} is not an invertnet checkpoint (no invertnet.layer / invertnet.alexnet metadata)")
+    if not is_invertnet_file(metadata):
+        raise InvertnetError(f"{path} is not an invertnet checkpoint (no invertnet.layer / invertnet.encoder metadata)")
     damaged = f"{path} is damaged:"
     model = metadata.get("invertnet.model", "inverter")
     if model not in MODEL_LAYERS:
@@ -168,7 +180,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
     return Checkpoint(path, values, metadata)
 
 
-def base_metadata(layer: str, alexnet: str, config: dict[str, object], step: int, kind: str, model: str = "inverter") -> dict[str, str]:
+def base_metadata(layer: str, encoder: str, config: dict[str, object], step: int, kind: str, model: str = "inverter") -> dict[str, str]:
     """The metadata every invertnet file carries (``kind``: training or generator file; ``model``: inverter, vae or autoencoder)."""
     architecture = {"generator": f"deepsim-{layer}", "discriminator": "deepsim-conditional"}
     if layer not in TRAINABLE_LAYERS:
@@ -180,7 +192,7 @@ def base_metadata(layer: str, alexnet: str, config: dict[str, object], step: int
         "invertnet.kind": kind,
         "invertnet.model": model,
         "invertnet.layer": layer,
-        "invertnet.alexnet": alexnet,
+        "invertnet.encoder": encoder,
         "invertnet.architecture": json.dumps(architecture),
         "invertnet.config": json.dumps(config, sort_keys=True),
         "invertnet.step": str(step),

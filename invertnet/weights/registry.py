@@ -106,6 +106,11 @@ def authors_model(name: str) -> AuthorsModel:
     return AUTHORS_MODELS[key]
 
 
+def is_authors_layer(layer: str) -> bool:
+    """Whether the authors released a generator for CaffeNet's ``layer`` (``deepsim:LAYER``)."""
+    return layer in AUTHORS_MODELS
+
+
 def deepsim_path(name: str) -> Path:
     """The converted authors' generator ``name`` in the cache."""
     return cache_dir() / f"invertnet-deepsim-{authors_model(name).name}.safetensors"
@@ -272,17 +277,17 @@ def import_weights(
 ) -> Path:
     """Convert a file the user has into an invertnet generator: ``out``, or the cache's ``deepsim:MODEL``.
 
-    ``encoder`` is the CaffeNet the generator is to be run with (``--alexnet``): ``caffenet`` for the
+    ``encoder`` is the CaffeNet the generator is to be run with (``--encoder``): ``caffenet`` for the
     authors' generators; another (``caffenet:PATH``, ``caffenet:random:SEED``) only with ``out``,
     so ``deepsim:MODEL`` always means the authors' pairing.
     """
     path, found = Path(path), authors_model(model)
     if EncoderSpec.parse(encoder).family != CAFFENET:
         raise InvertnetError(
-            f"--alexnet {encoder}: the authors' generators make CaffeNet's crops and colours (227x227); name a caffenet encoder"
+            f"--encoder {encoder}: the authors' generators make CaffeNet's crops and colours (227x227); name a caffenet encoder"
         )
     if encoder != CAFFENET and out is None:
-        raise InvertnetError(f"--alexnet {encoder} needs --out: the cache's {DEEPSIM}{found.name} is the authors' generator for caffenet")
+        raise InvertnetError(f"--encoder {encoder} needs --out: the cache's {DEEPSIM}{found.name} is the authors' generator for caffenet")
     target = Path(out) if out is not None else deepsim_path(found.name)
     check_not_input(target, [path])
     identity = encoder if encoder == CAFFENET else load_encoder(encoder).identity
@@ -390,7 +395,7 @@ def _generator_row(name: str, path: Path) -> KnownWeights:
         origin = f"{source['source']}: {origin}"
     if source.get("member"):
         origin += f" ({source['member']})"
-    return KnownWeights(name, "generator", checkpoint.alexnet, True, str(path), source.get("sha256", ""), origin, path.stat().st_size)
+    return KnownWeights(name, "generator", checkpoint.encoder, True, str(path), source.get("sha256", ""), origin, path.stat().st_size)
 
 
 def _source_row(source: Source, encoder: str, estimate: int | None, records: dict[str, str] | None) -> KnownWeights:

@@ -23,7 +23,7 @@ def test_a_folder_is_read_recursively(capsys, trained_run, tmp_path):
     for name in ("a.png", "sub/b.jpg", "sub/deeper/c.png"):
         save_image(torch.rand(3, 64, 64), tmp_path / "in" / name)
     (tmp_path / "in" / "notes.txt").write_text("not an image")
-    code, out, err = run(capsys, "invert", tmp_path / "in", "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET,
+    code, out, err = run(capsys, "invert", tmp_path / "in", "--layer", "conv5", "--weights", trained_run, "--encoder", ALEXNET,
                          "--out", tmp_path / "out")
     assert code == 0, err
     written = sorted(p.rsplit("/", 1)[-1] for p in out.split())
@@ -35,14 +35,14 @@ def test_stdin(capsys, trained_run, tmp_path, monkeypatch):
     data = io.BytesIO()
     Image.fromarray((torch.rand(64, 80, 3) * 255).byte().numpy()).save(data, format="PNG")
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data.getvalue())))
-    code, out, err = run(capsys, "invert", "-", "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET, "--out", tmp_path)
+    code, out, err = run(capsys, "invert", "-", "--layer", "conv5", "--weights", trained_run, "--encoder", ALEXNET, "--out", tmp_path)
     assert code == 0, err
     assert out.strip() == str(tmp_path / "stdin.conv5.png") and Image.open(out.strip()).size == (224, 224)
 
 
 def test_empty_stdin_is_one_clear_error(capsys, trained_run, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
-    code, _, err = run(capsys, "invert", "-", "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET, "--out", tmp_path)
+    code, _, err = run(capsys, "invert", "-", "--layer", "conv5", "--weights", trained_run, "--encoder", ALEXNET, "--out", tmp_path)
     assert code == 1 and "no image data" in err and err.count("\n") == 1
 
 
@@ -52,7 +52,7 @@ def test_a_url_is_refused_with_advice(capsys, trained_run):
 
 
 def test_json_lists_inputs_and_outputs(capsys, trained_run, pictures, tmp_path):
-    code, out, err = run(capsys, "invert", *pictures, "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET,
+    code, out, err = run(capsys, "invert", *pictures, "--layer", "conv5", "--weights", trained_run, "--encoder", ALEXNET,
                          "--out", tmp_path / "o", "--json", "-")
     assert code == 0, err
     record = json.loads(out)  # stdout is the JSON alone; the files written are named on stderr
@@ -62,7 +62,7 @@ def test_json_lists_inputs_and_outputs(capsys, trained_run, pictures, tmp_path):
 
 
 def test_side_by_side_is_labelled(capsys, trained_run, pictures, tmp_path):
-    code, out, err = run(capsys, "invert", pictures[0], "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET,
+    code, out, err = run(capsys, "invert", pictures[0], "--layer", "conv5", "--weights", trained_run, "--encoder", ALEXNET,
                          "--side-by-side", "--out", tmp_path / "pair.png")
     assert code == 0, err
     image = np.asarray(Image.open(out.strip()))

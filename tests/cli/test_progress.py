@@ -55,7 +55,7 @@ def test_the_live_line_fits_the_terminal():
 
 def test_train_and_demo_print_the_same_line(capsys, tmp_path):
     code = main(["train", "--layer", "conv5", "--data", "synthetic", "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "2",
-                 "--alexnet", ALEXNET, "--device", "cpu", "--log-every", "1"])
+                 "--encoder", ALEXNET, "--device", "cpu", "--log-every", "1"])
     train_err = capsys.readouterr().err
     assert code == 0, train_err
     code = main(["demo", "--out", str(tmp_path / "demo"), "--steps", "2", "--batch-size", "2"])

@@ -42,7 +42,7 @@ def test_help_imports_no_torch(command):
 
 @pytest.mark.parametrize(
     "args",
-    [["--version"], ["train", "--layer", "fc9", "--data", "x", "--out", "o"], ["eval", "--crops", "round", "--data", "x"],
+    [["--version"], ["train", "--precision", "fp16", "--data", "x", "--out", "o"], ["eval", "--crops", "round", "--data", "x"],
      ["invert"], ["nonsense"], ["train", "--steps", "many", "--out", "o"]],
     ids=["version", "bad-choice", "bad-crops", "missing-argument", "unknown-command", "not-a-number"],
 )

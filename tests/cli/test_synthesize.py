@@ -68,4 +68,4 @@ def test_a_torchvision_classifier_as_the_target(capsys, trained_run, tmp_path):
     assert unit["target"] == "resnet50:random:0:layer4:5 at 1,2" and unit["natural_images"] == 2 and len(unit["best"]) == 2
     code, _, err = run(capsys, "synthesize", "--target", "resnet50:random:0:fc8:1", "--weights", trained_run, "--iterations", "1",
                        "--out", tmp_path / "o.png", "--device", "cpu")
-    assert code == 1 and "resnet50:random:0 has no layer 'fc8': its layers are conv1, pool1" in err and err.count("\n") == 1, err
+    assert code == 1 and "resnet50:random:0 has no layer 'fc8'; its layers: conv1 64x112x112, pool1" in err and err.count("\n") == 1, err

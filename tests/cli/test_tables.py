@@ -12,7 +12,7 @@ def result(method, checkpoint, layer="fc6"):
     return EvalResult(
         method=method, layer=layer, n=64, image_error=0.4567, feature_error=0.2345, image_normalizer=1.0, feature_normalizer=1.0,
         psnr=14.23, ssim=0.345, ms_ssim=0.456, lpips=None, top1_agreement=0.5, top5_agreement=0.75, checkpoint=checkpoint,
-        alexnet="caffenet:file:0123456789abcdef", data="/data/imagenet/ILSVRC2012 (val)", comparator="conv5",
+        encoder="caffenet:file:0123456789abcdef", data="/data/imagenet/ILSVRC2012 (val)", comparator="conv5",
     )
 
 

@@ -59,7 +59,7 @@ def test_every_renamed_flag_exists_in_its_command():
 
 def test_deprecated_interpolate_steps_still_works(capsys, trained_run, pictures, tmp_path):
     code, out, err = run(capsys, "interpolate", *pictures, "--layer", "conv5", "--steps", "3", "--weights", trained_run,
-                         "--alexnet", ALEXNET, "--out", tmp_path / "i.gif")
+                         "--encoder", ALEXNET, "--out", tmp_path / "i.gif")
     assert code == 0, err
     assert "interpolate --steps is now --frames" in err
     assert Image.open(out.strip()).n_frames == 4  # .gif: the 3 frames as an animation, forwards then back
@@ -69,7 +69,7 @@ def test_deprecated_interpolate_steps_still_works(capsys, trained_run, pictures,
 def test_output_format_follows_the_suffix(capsys, trained_run, pictures, tmp_path, suffix, format):
     for command in (("invert", pictures[0]), ("reencode", pictures[0], "--iterations", "1")):
         target = tmp_path / f"{command[0]}{suffix}"
-        code, out, err = run(capsys, *command, "--layer", "conv5", "--weights", trained_run, "--alexnet", ALEXNET, "--out", target)
+        code, out, err = run(capsys, *command, "--layer", "conv5", "--weights", trained_run, "--encoder", ALEXNET, "--out", target)
         assert code == 0, err
         assert Image.open(out.strip()).format == format
 
@@ -82,13 +82,13 @@ def test_output_format_follows_the_suffix(capsys, trained_run, pictures, tmp_pat
 def test_unsupported_output_formats_are_refused_before_any_work(capsys, trained_run, pictures, tmp_path, command, suffix):
     filled = [word.format(img=pictures[0], run=trained_run) for word in command]
     extra = [] if command[0] in ("sample", "figure") else ["--layer", "conv5", "--weights", trained_run]
-    code, _, err = run(capsys, *filled, *extra, "--alexnet", ALEXNET, "--out", tmp_path / f"x{suffix}")
+    code, _, err = run(capsys, *filled, *extra, "--encoder", ALEXNET, "--out", tmp_path / f"x{suffix}")
     assert code == 1 and "the suffix picks the format" in err and err.count("\n") == 1
     assert not list(tmp_path.glob("x.*"))
 
 
 def test_csv_dash_is_stdout(capsys, trained_run):
-    code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--alexnet", ALEXNET, "--limit", "2", "--csv", "-")
+    code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--encoder", ALEXNET, "--limit", "2", "--csv", "-")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("method,layer,encoder,image,") and len(lines) == 3
@@ -96,7 +96,7 @@ def test_csv_dash_is_stdout(capsys, trained_run):
 
 
 def test_json_and_csv_cannot_both_be_stdout(capsys, trained_run):
-    code, _, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--alexnet", ALEXNET, "--json", "-", "--csv", "-")
+    code, _, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--encoder", ALEXNET, "--json", "-", "--csv", "-")
     assert code == 1 and "both write to stdout" in err
 
 

@@ -150,7 +150,7 @@ def test_a_jpeg_the_decoder_fails_on_goes_to_the_cpu_path(tmp_path):
 
 def test_gpu_decode_is_refused_where_it_cannot_work(tmp_path, capsys):
     write_zoo(tmp_path / "data")
-    common = ["train", "--layer", "conv5", "--alexnet", "random:0", "--steps", "1", "--batch-size", "2", "--gpu-decode"]
+    common = ["train", "--layer", "conv5", "--encoder", "random:0", "--steps", "1", "--batch-size", "2", "--gpu-decode"]
     assert main([*common, "--data", str(tmp_path / "data"), "--out", str(tmp_path / "a"), "--device", "cpu"]) == 1
     assert "--gpu-decode decodes JPEGs with nvJPEG on a CUDA device, not cpu" in capsys.readouterr().err
     if CUDA:
@@ -179,7 +179,7 @@ def test_nvjpeg_crops_match_pillow_s(tmp_path):
 def test_resume_may_switch_gpu_decode(tmp_path, capsys):
     write_zoo(tmp_path / "data")
     run = str(tmp_path / "run")
-    assert main(["train", "--layer", "conv5", "--alexnet", "random:0", "--steps", "1", "--batch-size", "2", "--data", str(tmp_path / "data"),
+    assert main(["train", "--layer", "conv5", "--encoder", "random:0", "--steps", "1", "--batch-size", "2", "--data", str(tmp_path / "data"),
                  "--out", run, "--device", "cpu", "--workers", "0"]) == 0
     capsys.readouterr()
     assert main(["train", "--out", run, "--resume", "--steps", "2", "--device", "cpu", "--gpu-decode"]) == 1

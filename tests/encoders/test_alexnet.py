@@ -13,29 +13,29 @@ from invertnet.encoders.alexnet import CAFFENET_ONLY_LAYERS, FEATURE_SHAPES, TRA
 from invertnet.errors import InvertnetError
 
 
-def test_every_tap_has_its_shape(alexnet):
+def test_every_tap_has_its_shape(encoder):
     images = torch.rand(2, 3, 224, 224)
-    features = alexnet(images, TRAINABLE_LAYERS)
+    features = encoder(images, TRAINABLE_LAYERS)
     for layer in TRAINABLE_LAYERS:
         assert features[layer].shape == (2, *FEATURE_SHAPES[layer])
-        assert torch.equal(alexnet(images, layer), features[layer])
+        assert torch.equal(encoder(images, layer), features[layer])
     for layer in CAFFENET_ONLY_LAYERS:
-        with pytest.raises(InvertnetError, match=f"torchvision's AlexNet has no {layer} tap .*--alexnet caffenet"):
-            alexnet(images, layer)
+        with pytest.raises(InvertnetError, match=f"torchvision's AlexNet has no {layer} tap .*--encoder caffenet"):
+            encoder(images, layer)
 
 
-def test_taps_match_torchvision_forward(alexnet):
+def test_taps_match_torchvision_forward(encoder):
     images = torch.rand(2, 3, 224, 224)
-    normalised = (images - alexnet.mean) / alexnet.std
+    normalised = (images - encoder.mean) / encoder.std
     reference = tv_alexnet()
-    reference.load_state_dict({**alexnet.state_dict()})
+    reference.load_state_dict({**encoder.state_dict()})
     reference.eval()
     with torch.no_grad():
-        assert torch.allclose(alexnet(images, "fc8"), reference(normalised), atol=1e-5)
-        assert torch.allclose(alexnet(images, "conv5"), reference.features(normalised), atol=1e-6)
+        assert torch.allclose(encoder(images, "fc8"), reference(normalised), atol=1e-5)
+        assert torch.allclose(encoder(images, "conv5"), reference.features(normalised), atol=1e-6)
         relu6 = reference.classifier[:3](torch.flatten(reference.features(normalised), 1))
-        assert torch.allclose(alexnet(images, "fc6"), relu6, atol=1e-5)
-    assert (alexnet(images, "fc6") >= 0).all() and (alexnet(images, "fc7") >= 0).all()
+        assert torch.allclose(encoder(images, "fc6"), relu6, atol=1e-5)
+    assert (encoder(images, "fc6") >= 0).all() and (encoder(images, "fc7") >= 0).all()
 
 
 def test_random_weights_are_deterministic_and_seeded():
@@ -65,21 +65,21 @@ def test_torchvision_init_is_torchvision_s_own():
     assert torch.equal(load_alexnet("random-torchvision:3").classifier[6].weight, reference.classifier[6].weight)
 
 
-def test_frozen_and_in_eval_mode(alexnet):
-    alexnet.train()
-    assert not alexnet.training and not alexnet.classifier[0].training
-    assert not any(p.requires_grad for p in alexnet.parameters())
+def test_frozen_and_in_eval_mode(encoder):
+    encoder.train()
+    assert not encoder.training and not encoder.classifier[0].training
+    assert not any(p.requires_grad for p in encoder.parameters())
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
-def test_weights_from_a_file(tmp_path, alexnet, suffix):
+def test_weights_from_a_file(tmp_path, encoder, suffix):
     path = tmp_path / f"alexnet{suffix}"
-    state = {k: v.clone() for k, v in alexnet.state_dict().items()}
+    state = {k: v.clone() for k, v in encoder.state_dict().items()}
     save_file(state, path) if suffix == ".safetensors" else torch.save(state, path)
     loaded = load_alexnet(str(path))
     assert loaded.identity.startswith("file:") and len(loaded.identity) == 5 + 16
     images = torch.rand(1, 3, 224, 224)
-    assert torch.equal(loaded(images, "fc7"), alexnet(images, "fc7"))
+    assert torch.equal(loaded(images, "fc7"), encoder(images, "fc7"))
 
 
 def test_missing_imagenet_weights_name_the_file_and_folder(tmp_path, monkeypatch):
@@ -100,12 +100,12 @@ def _plant(tmp_path, monkeypatch, payload) -> Path:
     return path
 
 
-def test_imagenet_weights_load_from_the_torch_hub_cache(tmp_path, monkeypatch, alexnet):
-    path = _plant(tmp_path, monkeypatch, alexnet.state_dict())  # a stand-in in the cache slot...
+def test_imagenet_weights_load_from_the_torch_hub_cache(tmp_path, monkeypatch, encoder):
+    path = _plant(tmp_path, monkeypatch, encoder.state_dict())  # a stand-in in the cache slot...
     monkeypatch.setattr(alexnet_module, "IMAGENET_SHA256_PREFIX", hashlib.sha256(path.read_bytes()).hexdigest()[:8])  # ...with its hash
     loaded = load_alexnet("imagenet")
     assert loaded.identity == "imagenet"
-    assert torch.equal(loaded.features[0].weight, alexnet.features[0].weight)
+    assert torch.equal(loaded.features[0].weight, encoder.features[0].weight)
 
 
 def test_a_cached_file_without_the_promised_hash_is_refused_unread(tmp_path, monkeypatch):
@@ -141,9 +141,9 @@ def test_bad_specs(spec, message):
         load_alexnet(spec)
 
 
-def test_unknown_layer(alexnet):
-    with pytest.raises(InvertnetError, match="unknown layer 'fc9'"):
-        alexnet(torch.rand(1, 3, 224, 224), "fc9")
+def test_unknown_layer(encoder):
+    with pytest.raises(InvertnetError, match="random:0 has no layer 'fc9'; its layers: conv5 256x6x6, fc6 4096"):
+        encoder(torch.rand(1, 3, 224, 224), "fc9")
 
 
 def test_a_failed_download_reports_on_stderr_and_keeps_stdout_clean(tmp_path, monkeypatch, capsys):

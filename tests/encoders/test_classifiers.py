@@ -6,19 +6,19 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from invertnet.encoders import Classifier, load_network
+from invertnet.encoders import TorchvisionEncoder, load_encoder
 from invertnet.encoders.classifiers import _load
 from invertnet.errors import InvertnetError
 
 
 @pytest.fixture(scope="module")
 def vgg():
-    return load_network("vgg16:random:0")
+    return load_encoder("vgg16:random:0")
 
 
 @pytest.fixture(scope="module")
 def resnet():
-    return load_network("resnet50:random:0")
+    return load_encoder("resnet50:random:0")
 
 
 def _image(seed: int = 0) -> torch.Tensor:
@@ -38,7 +38,7 @@ def test_vgg16_taps_are_caffes_blobs(vgg):
     torch.testing.assert_close(found["prob"], torch.softmax(net(x), 1))
     assert vgg.layers[:3] == ("conv1_1", "conv1_2", "pool1") and vgg.layers[-4:] == ("fc6", "fc7", "fc8", "prob")
     assert [name for name in vgg.layers if name.startswith("conv5")] == ["conv5_1", "conv5_2", "conv5_3"]
-    assert isinstance(vgg, Classifier) and vgg.input_size == 224 and vgg.identity == "vgg16:random:0"
+    assert isinstance(vgg, TorchvisionEncoder) and vgg.input_size == 224 and vgg.identity == "vgg16:random:0"
 
 
 def test_resnet50_taps_are_its_modules(resnet):
@@ -55,17 +55,17 @@ def test_resnet50_taps_are_its_modules(resnet):
 
 def test_random_weights_follow_the_seed_and_leave_the_global_generator_alone(resnet):
     state = torch.random.get_rng_state()
-    again = load_network("resnet50:random:0")
+    again = load_encoder("resnet50:random:0")
     assert torch.equal(torch.random.get_rng_state(), state)
     assert torch.equal(again.net.fc.weight, resnet.net.fc.weight)
-    assert not torch.equal(load_network("resnet50:random:1").net.fc.weight, resnet.net.fc.weight)
+    assert not torch.equal(load_encoder("resnet50:random:1").net.fc.weight, resnet.net.fc.weight)
     assert not again.training and not any(p.requires_grad for p in again.parameters())
 
 
 def test_a_state_dict_file_in_torchvisions_names(resnet, tmp_path):
     path = tmp_path / "resnet.safetensors"
     save_file(resnet.net.state_dict(), str(path))
-    loaded = load_network(f"resnet50:{path}")
+    loaded = load_encoder(f"resnet50:{path}")
     path.unlink()  # 98 MB: not kept for the rest of the suite
     assert loaded.identity.startswith("resnet50:file:")
     image = _image(2)
@@ -75,32 +75,32 @@ def test_a_state_dict_file_in_torchvisions_names(resnet, tmp_path):
 def test_weights_that_do_not_fit_are_named(resnet, tmp_path):
     save_file({"features.0.weight": torch.zeros(3)}, str(tmp_path / "alexnet.safetensors"))
     with pytest.raises(InvertnetError, match=r"do not fit torchvision's ResNet: names \d+ missing \(bn1.bias, .*\) and 1 unexpected \(features"):
-        load_network(f"resnet50:{tmp_path / 'alexnet.safetensors'}")
+        load_encoder(f"resnet50:{tmp_path / 'alexnet.safetensors'}")
     state = dict(resnet.net.state_dict()) | {"fc.weight": torch.zeros(10, 2048)}
     with pytest.raises(InvertnetError, match=r"fc.weight is \(10, 2048\), not \(1000, 2048\)"):
         _load(resnet.net, state, "the resnet50 weights in x")
     with pytest.raises(InvertnetError, match="not found"):
-        load_network(f"vgg16:{tmp_path / 'missing.pth'}")
+        load_encoder(f"vgg16:{tmp_path / 'missing.pth'}")
 
 
 def test_imagenet_weights_come_from_torch_hubs_cache_or_say_where_to_put_them(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("INVERTNET_OFFLINE", "1")
     with pytest.raises(InvertnetError, match="vgg16-397923af.pth") as error:
-        load_network("vgg16")
+        load_encoder("vgg16")
     assert str(tmp_path / "hub" / "checkpoints") in str(error.value) and "vgg16:PATH" in str(error.value)
     planted = tmp_path / "hub" / "checkpoints" / "resnet50-0676ba61.pth"
     planted.parent.mkdir(parents=True)
     planted.write_bytes(b"not the weights")
     with pytest.raises(InvertnetError, match="does not start with 0676ba61"):
-        load_network("resnet50")
+        load_encoder("resnet50")
 
 
 @pytest.mark.parametrize(
     "call, message",
-    [(lambda r: r(_image(), "fc8"), "resnet50:random:0 has no layer 'fc8': its layers are conv1, pool1, layer1"),
+    [(lambda r: r(_image(), "fc8"), "resnet50:random:0 has no layer 'fc8'; its layers: conv1 64x112x112, pool1 64x56x56"),
      (lambda r: r(torch.rand(1, 3, 227, 227), "fc"), "resnet50 expects 224x224 images"),
-     (lambda r: load_network("resnet50:random:x"), "the seed after 'resnet50:random:'")],
+     (lambda r: load_encoder("resnet50:random:x"), "the seed after 'resnet50:random:'")],
 )
 def test_refusals(resnet, call, message):
     with pytest.raises(InvertnetError, match=message):

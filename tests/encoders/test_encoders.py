@@ -21,10 +21,10 @@ from invertnet.training.losses import build_comparator
 
 def test_specs_name_their_family_and_size():
     assert input_size("caffenet") == input_size("caffenet:random:3") == input_size("caffenet:/x.caffemodel") == 227
-    assert input_size("imagenet") == input_size("random:0") == input_size("/some/alexnet.pth") == 224
+    assert input_size("imagenet") == input_size("random:0") == input_size("/some/encoder.pth") == 224
     assert EncoderSpec.parse("caffenet:random:007").value == "random:7"
     for bad in ("caffenet:random:x", "caffenet:random:-1", "caffenet:random:²", "caffenet:"):
-        with pytest.raises(InvertnetError, match="--alexnet"):
+        with pytest.raises(InvertnetError, match="--encoder"):
             EncoderSpec.parse(bad)
     assert loadable_spec("caffenet:random:2") == "caffenet:random:2" and loadable_spec("caffenet") == "caffenet"
     assert loadable_spec("caffenet:file:0123") is None and loadable_spec("file:0123") is None
@@ -115,7 +115,7 @@ def test_everything_takes_the_encoder_s_geometry():
 
 def test_training_against_caffenet_then_inverting_with_its_encoder(tmp_path, image_files):
     out = tmp_path / "run"
-    config = TrainConfig(layer="conv5", data="synthetic", out=str(out), steps=2, batch_size=2, alexnet="caffenet:random:0", device="cpu", workers=0)
+    config = TrainConfig(layer="conv5", data="synthetic", out=str(out), steps=2, batch_size=2, encoder="caffenet:random:0", device="cpu", workers=0)
     result = Trainer(config).run()
     assert result.step == 2
     target = tmp_path / "recon.png"

@@ -23,7 +23,7 @@ from invertnet.inversion import Inverter
 
 
 def test_figures_can_be_recomputed_from_the_saved_files(trained_run, tmp_path):
-    inverter = Inverter.load("conv5", trained_run, alexnet=ALEXNET, device="cpu")
+    inverter = Inverter.load("conv5", trained_run, encoder=ALEXNET, device="cpu")
     result = evaluate(inverter, DeadLeaves("val"), limit=5, batch_size=2, save_dir=tmp_path, data_name="synthetic")
     assert result.n == 5 and result.names[0] == "synthetic-val-000000"
     inputs = np.stack([load_image(tmp_path / "input" / f"{n}.png").numpy().ravel() * 255 for n in result.names])
@@ -40,7 +40,7 @@ def test_figures_can_be_recomputed_from_the_saved_files(trained_run, tmp_path):
     feature_normaliser = np.mean([np.linalg.norm(features_in[i] - features_in[j]) for i, j in itertools.permutations(range(5), 2)])
     expected = np.linalg.norm(features_re - features_in, axis=1).mean() / feature_normaliser
     assert result.feature_error == pytest.approx(expected, rel=1e-3)
-    assert set(result.summary()) >= {"image_error", "feature_error", "n", "layer", "checkpoint", "alexnet"}
+    assert set(result.summary()) >= {"image_error", "feature_error", "n", "layer", "checkpoint", "encoder"}
 
 
 def test_paper_numbers_are_table2():
@@ -51,11 +51,11 @@ def test_paper_numbers_are_table2():
     assert PAPER_TABLE2["fc6"]["DeePSiM (VideoNet conv5)"] == (51, 57)
 
 
-def test_several_methods_in_one_pass(trained_run, alexnet, tmp_path):
-    inverter = Inverter.load("conv5", trained_run, alexnet=alexnet, device="cpu")
-    methods = [generator_method(inverter), optimize_method(alexnet, "fc8", OptimizeConfig().scaled(3))]
-    lpips = LPIPS(alexnet)  # any backbone exercises the column; real use takes the ImageNet one
-    results = evaluate_methods(methods, alexnet, DeadLeaves("val"), limit=3, batch_size=2, lpips=lpips,
+def test_several_methods_in_one_pass(trained_run, encoder, tmp_path):
+    inverter = Inverter.load("conv5", trained_run, encoder=encoder, device="cpu")
+    methods = [generator_method(inverter), optimize_method(encoder, "fc8", OptimizeConfig().scaled(3))]
+    lpips = LPIPS(encoder)  # any backbone exercises the column; real use takes the ImageNet one
+    results = evaluate_methods(methods, encoder, DeadLeaves("val"), limit=3, batch_size=2, lpips=lpips,
                                save_dir=tmp_path, thumbnails=(tmp_path / "thumbs", 2))
     assert [r.layer for r in results] == ["conv5", "fc8"]
     assert results[0].comparator == "conv5" and results[0].method.startswith("full: ")

@@ -89,10 +89,10 @@ def test_appending_never_follows_a_symlink_or_blocks(tmp_path):
 
 def test_a_fifo_as_weights_is_refused_by_the_cli(capsys, tmp_path, image_files):
     os.mkfifo(tmp_path / "pipe.safetensors")
-    code, _, err = run(capsys, "invert", image_files[0], "--weights", tmp_path / "pipe.safetensors", "--alexnet", ALEXNET,
+    code, _, err = run(capsys, "invert", image_files[0], "--weights", tmp_path / "pipe.safetensors", "--encoder", ALEXNET,
                        "--out", tmp_path / "o")
     assert code != 0 and "FIFO" in err and "Traceback" not in err
-    code, _, err = run(capsys, "invert", image_files[0], "--weights", "/dev/zero", "--alexnet", ALEXNET, "--out", tmp_path / "o")
+    code, _, err = run(capsys, "invert", image_files[0], "--weights", "/dev/zero", "--encoder", ALEXNET, "--out", tmp_path / "o")
     assert code != 0 and "character device" in err and "not found" not in err
 
 
@@ -127,7 +127,7 @@ def test_a_fifo_sources_record_is_refused(capsys, tmp_path, monkeypatch):
 
 
 def _config(out: Path, **overrides) -> TrainConfig:
-    settings = dict(layer="conv5", data="synthetic", out=str(out), steps=1, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0)
+    settings = dict(layer="conv5", data="synthetic", out=str(out), steps=1, batch_size=2, encoder=ALEXNET, device="cpu", workers=0)
     return TrainConfig(**{**settings, **overrides})
 
 
@@ -163,6 +163,8 @@ ALLOWED = {
     ("cli/eval.py", "open", "tmp"): "writes the CSV into an atomic temporary file",
     ("weights/checkpoint.py", "safe_open", "str(path)"): "after check_input (safetensors opens by path)",
     ("files/downloads.py", "load_file", "str(path)"): "after check_input (safetensors opens by path)",
+    ("files/features.py", "open", "tmp"): "writes the .npy into an atomic temporary file",
+    ("files/features.py", "safe_open", "str(path)"): "after check_input (safetensors opens by path)",
 }
 
 
@@ -219,6 +221,6 @@ def test_no_output_is_one_of_the_inputs_by_any_path(tmp_path, capsys, image_file
     data = tmp_path / "data"
     shutil.copytree(image_files[0].parent, data)
     for out in (data, data / "runs" / "a"):
-        code, _, err = run(capsys, "train", "--layer", "conv5", "--data", data, "--out", out, "--steps", "1", "--alexnet", ALEXNET,
+        code, _, err = run(capsys, "train", "--layer", "conv5", "--data", data, "--out", out, "--steps", "1", "--encoder", ALEXNET,
                            "--device", "cpu")
         assert code != 0 and "--data" in err and not (data / "config.json").exists() and not (data / "runs").exists()

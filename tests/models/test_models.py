@@ -95,7 +95,7 @@ def test_a_generator_file_from_before_the_bias_free_tail_loads_with_its_biases(t
     assert has_tail_biases(old.state_dict()) and not has_tail_biases(Generator("fc6").state_dict())
     path = tmp_path / GENERATOR_NAME
     atomic_save({f"generator.{k}": v for k, v in old.state_dict().items()}, base_metadata("fc6", "random:0", {}, 5, "generator"), path)
-    inverter = Inverter.load(None, path, alexnet="random:0", device="cpu")
+    inverter = Inverter.load(None, path, encoder="random:0", device="cpu")
     features = torch.rand(2, 4096)
     with torch.no_grad():
         assert torch.equal(inverter.generator(features), old.eval()(features))

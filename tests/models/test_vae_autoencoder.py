@@ -29,7 +29,7 @@ TITLE = LINE + 4
 def _config(out, model, **overrides) -> TrainConfig:
     """A tiny run; a VAE with a 64-wide code (its checkpoint ~0.6 GB, not the paper's 1.6 GB: the suite's temp space)."""
     layer = {"vae": "fc6", "autoencoder": "code"}[model]
-    values = dict(model=model, layer=layer, data="synthetic", out=str(out), steps=2, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0, log_every=1,
+    values = dict(model=model, layer=layer, data="synthetic", out=str(out), steps=2, batch_size=2, encoder=ALEXNET, device="cpu", workers=0, log_every=1,
                   fc_width=TEST_WIDTH if model == "vae" else 4096)
     values.update(overrides)
     return TrainConfig(**values)
@@ -71,15 +71,15 @@ def test_the_kl_term_enters_the_loss_with_its_weight():
     assert loss.total.item() == pytest.approx(2e-6 * 0.5 * 48 + 20 * 3.0)
 
 
-def test_vae_shapes_and_the_encoder_it_starts_from(alexnet):
-    vae = build_model("vae", "fc6", alexnet)
-    assert torch.equal(vae.encoder.features[0].weight, alexnet.features[0].weight)  # starts from --alexnet's weights
-    assert vae.encoder.features[0].weight.requires_grad and not alexnet.features[0].weight.requires_grad
+def test_vae_shapes_and_the_encoder_it_starts_from(encoder):
+    vae = build_model("vae", "fc6", encoder)
+    assert torch.equal(vae.encoder.features[0].weight, encoder.features[0].weight)  # starts from --encoder's weights
+    assert vae.encoder.features[0].weight.requires_grad and not encoder.features[0].weight.requires_grad
     images = torch.rand(2, 3, 224, 224)
     fake, mu, logvar = vae(images)
     assert fake.shape == (2, 3, 224, 224) and mu.shape == logvar.shape == (2, 4096)
     assert torch.equal(vae.encode(images), mu)  # the code is the mean of q(z|x)
-    small = build_model("vae", "fc6", alexnet, width=TEST_WIDTH)  # the tests' runs: the same network, a narrower code
+    small = build_model("vae", "fc6", encoder, width=TEST_WIDTH)  # the tests' runs: the same network, a narrower code
     assert small.mu.weight.shape == (TEST_WIDTH, 4096) and small.decoder.head[0].weight.shape == (TEST_WIDTH, TEST_WIDTH)
     assert small(images)[0].shape == (2, 3, 224, 224) and small.sample(3).shape == (3, 3, 224, 224)
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from invertnet.errors import InvertnetError
-from invertnet.synthesis.targets import Target, check_target, feature_shape, unit_score
+from invertnet.synthesis.targets import Target, check_target, unit_score
 
 
 @pytest.mark.parametrize(
@@ -29,10 +29,10 @@ def test_bad_targets(text, position, message):
         Target.parse(text, position)
 
 
-def test_units_and_positions_are_checked_against_the_layer(alexnet):
-    assert feature_shape(alexnet, "fc8") == (1000,) and feature_shape(alexnet, "conv5") == (256, 6, 6)
+def test_units_and_positions_are_checked_against_the_layer(encoder):
+    assert encoder.feature_shape("fc8") == (1000,) and encoder.feature_shape("conv5") == (256, 6, 6)
     with pytest.raises(InvertnetError, match="has no layer 'conv9'"):
-        feature_shape(alexnet, "conv9")
+        encoder.feature_shape("conv9")
     with pytest.raises(InvertnetError, match=r"unit 1000 of fc8: the layer has 1000 units \(0 to 999\)"):
         check_target(Target.parse("random:0:fc8:1000"), (1000,))
     with pytest.raises(InvertnetError, match="--position 6,0 is outside conv5's 6x6 map"):
@@ -42,9 +42,9 @@ def test_units_and_positions_are_checked_against_the_layer(alexnet):
     assert check_target(Target.parse("random:0:conv5:3"), (256, 6, 6)) == (3, 3)  # the centre
 
 
-def test_the_score_is_the_unit_s_activation(alexnet):
+def test_the_score_is_the_unit_s_activation(encoder):
     images = torch.rand(2, 3, 224, 224)
     with torch.no_grad():
-        features = alexnet(images, "conv5")
-        assert torch.equal(unit_score(alexnet, "conv5", 7, (1, 4))(images), features[:, 7, 4, 1])
-        assert torch.equal(unit_score(alexnet, "fc8", 5, None)(images), alexnet(images, "fc8")[:, 5])
+        features = encoder(images, "conv5")
+        assert torch.equal(unit_score(encoder, "conv5", 7, (1, 4))(images), features[:, 7, 4, 1])
+        assert torch.equal(unit_score(encoder, "fc8", 5, None)(images), encoder(images, "fc8")[:, 5])

@@ -19,7 +19,7 @@ def test_compiled_step_matches_eager(tmp_path, monkeypatch):
     images = training_batch(2, torch.device("cpu"))
     results = {}
     for compiled in (False, True):
-        config = TrainConfig(layer="fc8", data="synthetic", out=str(tmp_path / str(compiled)), steps=2, batch_size=2, alexnet=ALEXNET,
+        config = TrainConfig(layer="fc8", data="synthetic", out=str(tmp_path / str(compiled)), steps=2, batch_size=2, encoder=ALEXNET,
                              device="cpu", workers=0, compile=compiled, fc_width=64)
         trainer = Trainer(config)
         assert isinstance(trainer.update.g_train, torch._dynamo.eval_frame.OptimizedModule) == compiled

@@ -14,7 +14,7 @@ from invertnet.weights.checkpoint import load_checkpoint
 
 def _torchrun(out, *extra, processes=2):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes), "--standalone",
-               "-m", "invertnet", "train", "--data", "synthetic", "--out", str(out), "--alexnet", ALEXNET, "--device", "cpu",
+               "-m", "invertnet", "train", "--data", "synthetic", "--out", str(out), "--encoder", ALEXNET, "--device", "cpu",
                "--log-every", "1", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
@@ -27,7 +27,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3] and all(r["in_sync"] and r["processes"] == 2 for r in records)
     single = Trainer(TrainConfig(layer="conv5", data="synthetic", out=str(tmp_path / "one"), steps=3, batch_size=4, loss="feat+image",
-                                 lambda_feat=100.0, alexnet=ALEXNET, device="cpu", workers=0, log_every=1))
+                                 lambda_feat=100.0, encoder=ALEXNET, device="cpu", workers=0, log_every=1))
     initial = {name: tensor.clone() for name, tensor in single.generator.state_dict().items()}
     single_records = []
     single.run(on_log=single_records.append)

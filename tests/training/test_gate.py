@@ -95,7 +95,7 @@ def test_gate_thresholds_are_the_rule_s_unless_given_and_are_checked():
 
 
 def _trainer(tmp_path, **overrides) -> Trainer:
-    values = dict(layer="fc8", data="synthetic", out=str(tmp_path / "run"), steps=2, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0,
+    values = dict(layer="fc8", data="synthetic", out=str(tmp_path / "run"), steps=2, batch_size=2, encoder=ALEXNET, device="cpu", workers=0,
                   fc_width=64)
     values.update(overrides)
     return Trainer(TrainConfig(**values))

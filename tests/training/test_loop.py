@@ -21,7 +21,7 @@ from invertnet.weights.checkpoint import load_checkpoint
 
 
 def _config(out, **overrides) -> TrainConfig:
-    values = dict(layer="conv5", data="synthetic", out=str(out), steps=4, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0, log_every=1)
+    values = dict(layer="conv5", data="synthetic", out=str(out), steps=4, batch_size=2, encoder=ALEXNET, device="cpu", workers=0, log_every=1)
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -42,7 +42,7 @@ def test_a_run_writes_every_file(trained_run):
     records = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 2 and {"loss", "feat", "adv", "img", "discr", "d_updated", "images_per_s"} <= set(records[-1])
     checkpoint = load_checkpoint(trained_run / "checkpoint.safetensors")
-    assert (checkpoint.step, checkpoint.layer, checkpoint.alexnet) == (2, "conv5", ALEXNET)
+    assert (checkpoint.step, checkpoint.layer, checkpoint.encoder) == (2, "conv5", ALEXNET)
     assert checkpoint.config["loss_config"]["lambda_adv"] == 100.0
     assert {"optim.generator.0.exp_avg", "optim.discriminator.0.exp_avg"} <= set(checkpoint.tensors)
 
@@ -71,7 +71,7 @@ def test_signal_saves_and_stops_after_the_current_step(tmp_path):
 
 def test_non_finite_loss_stops_before_anything_is_saved(tmp_path, monkeypatch):
     trainer = Trainer(_config(tmp_path / "run", steps=3, checkpoint_every=1))
-    original = trainer.alexnet.forward
+    original = trainer.encoder.forward
     calls = {"n": 0}
 
     def poisoned(images, layers="fc8"):
@@ -79,7 +79,7 @@ def test_non_finite_loss_stops_before_anything_is_saved(tmp_path, monkeypatch):
         out = original(images, layers)
         return out * float("nan") if calls["n"] > 6 else out  # NaN from the second step on
 
-    monkeypatch.setattr(trainer.alexnet, "forward", poisoned)
+    monkeypatch.setattr(trainer.encoder, "forward", poisoned)
     with pytest.raises(NonFiniteLoss, match="non-finite loss at step 2"):
         trainer.run()
     saved = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
@@ -182,7 +182,7 @@ def test_an_earlier_run_s_generator_is_never_overwritten(tmp_path):
 def test_sigkill_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path):
     """The chaos test: kill -9 mid-run (mid-write, between renames, mid-step), resume, compare bit for bit."""
     command = [sys.executable, "-m", "invertnet", "train", "--layer", "conv5", "--data", "synthetic", "--loss", "full", "--steps", "6",
-               "--batch-size", "2", "--alexnet", ALEXNET, "--device", "cpu", "--checkpoint-every", "1", "--log-every", "1"]
+               "--batch-size", "2", "--encoder", ALEXNET, "--device", "cpu", "--checkpoint-every", "1", "--log-every", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     whole_run = subprocess.Popen([*command, "--out", str(tmp_path / "whole")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run = tmp_path / "killed"  # trains beside the uninterrupted run (one thread each)
@@ -267,7 +267,7 @@ def test_a_checkpoint_with_an_impossible_width_is_refused(trained_run, tmp_path,
     config = json.loads(load_checkpoint(trained_run / "checkpoint.safetensors").metadata["invertnet.config"])
     copy = _damaged_copy(trained_run, tmp_path, **{"invertnet.config": json.dumps({**config, "fc_width": width})})
     with pytest.raises(InvertnetError, match=f"is damaged: .*{message}"):
-        Inverter.load(None, copy / "checkpoint.safetensors", alexnet=ALEXNET, device="cpu")
+        Inverter.load(None, copy / "checkpoint.safetensors", encoder=ALEXNET, device="cpu")
     with pytest.raises(InvertnetError, match=message):
         Trainer.resume(copy, steps=5, device="cpu", workers=0)
 

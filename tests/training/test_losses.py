@@ -61,14 +61,14 @@ def test_bad_loss_settings(kwargs, message):
         LossConfig.from_preset(**kwargs)
 
 
-def test_generator_loss_is_the_weighted_sum(alexnet):
+def test_generator_loss_is_the_weighted_sum(encoder):
     torch.manual_seed(0)
     fake, real = torch.rand(2, 3, 224, 224) * 255, torch.rand(2, 3, 224, 224) * 255
     logits = torch.randn(2, 2)
-    comparator = build_comparator("conv5", alexnet)
+    comparator = build_comparator("conv5", encoder)
     config = LossConfig.from_preset("full")
     loss = generator_loss(config, fake, real, comparator, logits)
-    feat = 0.5 * (alexnet(fake / 255, "conv5") - alexnet(real / 255, "conv5")).pow(2).flatten(1).sum(1).mean()
+    feat = 0.5 * (encoder(fake / 255, "conv5") - encoder(real / 255, "conv5")).pow(2).flatten(1).sum(1).mean()
     img = 0.5 * (fake - real).pow(2).flatten(1).sum(1).mean()
     adv = -torch.log_softmax(logits, 1)[:, 1].mean()
     assert loss.terms["feat"].item() == pytest.approx(feat.item(), rel=1e-5)
@@ -76,10 +76,10 @@ def test_generator_loss_is_the_weighted_sum(alexnet):
     assert loss.total.item() == pytest.approx(0.01 * feat.item() + 100 * adv.item() + 2e-6 * img.item(), rel=1e-5)
 
 
-def test_comparators(alexnet):
-    assert build_comparator("none", alexnet) is None
-    assert build_comparator("fc6", alexnet).layer == "fc6"
-    random = build_comparator("random-conv5", alexnet)
+def test_comparators(encoder):
+    assert build_comparator("none", encoder) is None
+    assert build_comparator("fc6", encoder).layer == "fc6"
+    random = build_comparator("random-conv5", encoder)
     assert isinstance(random, Comparator) and random.network.identity == "random:1"
     assert random(torch.rand(1, 3, 224, 224) * 255).shape == (1, 256, 6, 6)
 

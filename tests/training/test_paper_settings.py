@@ -20,11 +20,11 @@ from invertnet.training.config import PAPER_SETTINGS
 CAFFE = CROP_STYLES["caffe"]
 
 
-def test_prob_is_the_softmax_of_fc8_in_both_encoders(alexnet):
+def test_prob_is_the_softmax_of_fc8_in_both_encoders(encoder):
     images = torch.rand(2, 3, 224, 224)
-    both = alexnet(images, ("fc8", "prob"))
+    both = encoder(images, ("fc8", "prob"))
     torch.testing.assert_close(both["prob"], torch.softmax(both["fc8"], 1))
-    assert torch.allclose(both["prob"].sum(1), torch.ones(2)) and torch.equal(alexnet(images, "prob"), both["prob"])
+    assert torch.allclose(both["prob"].sum(1), torch.ones(2)) and torch.equal(encoder(images, "prob"), both["prob"])
     caffenet = random_caffenet(0)
     crops = torch.rand(2, 3, 227, 227)
     torch.testing.assert_close(caffenet(crops, "prob"), torch.softmax(caffenet(crops, "fc8"), 1))
@@ -52,11 +52,11 @@ def test_caffe_crops_squash_to_256_square_and_never_mirror():
     assert torch.equal(center, (TF.center_crop(squashed, [227, 227]) * 255).round() / 255)
 
 
-def test_unclamped_evaluation_measures_the_raw_output(alexnet):
+def test_unclamped_evaluation_measures_the_raw_output(encoder):
     source = open_source("synthetic", "val")
     bright = Method("too bright", "fc6", lambda features: torch.full((len(features), 3, 224, 224), 2.0), "test")
-    clamped = evaluate_methods([bright], alexnet, source, limit=4)[0]
-    raw = evaluate_methods([bright], alexnet, source, limit=4, clamp=False)[0]
+    clamped = evaluate_methods([bright], encoder, source, limit=4)[0]
+    raw = evaluate_methods([bright], encoder, source, limit=4, clamp=False)[0]
     images = torch.stack([eval_crop(source.load(i)) for i in range(4)])
     for result, value in ((clamped, 1.0), (raw, 2.0)):
         expected = ((images - value) * 255).flatten(1).norm(dim=1)
@@ -66,17 +66,17 @@ def test_unclamped_evaluation_measures_the_raw_output(alexnet):
 
 def test_the_paper_preset_sets_the_authors_training_and_given_options_override_it(tmp_path):
     run = tmp_path / "r"
-    assert main(["train", "--layer", "conv5", "--data", "synthetic", "--out", str(run), "--preset", "paper", "--alexnet", "caffenet:random:0",
+    assert main(["train", "--layer", "conv5", "--data", "synthetic", "--out", str(run), "--preset", "paper", "--encoder", "caffenet:random:0",
                  "--device", "cpu", "--steps", "1", "--batch-size", "2", "--sample-every", "100"]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["alexnet"] == "caffenet:random:0"  # given: overrides the preset's caffenet
+    assert config["encoder"] == "caffenet:random:0"  # given: overrides the preset's caffenet
     assert (config["crops"], config["precision"], config["d_weight_decay"], config["gate"]) == ("caffe", "fp32", 4e-4, "script")
-    assert config["lr_milestones"] == [300_000, 500_000, 700_000, 900_000, 1_100_000] and PAPER_SETTINGS["alexnet"] == "caffenet"
+    assert config["lr_milestones"] == [300_000, 500_000, 700_000, 900_000, 1_100_000] and PAPER_SETTINGS["encoder"] == "caffenet"
 
 
 def test_the_discriminator_s_weight_decay_takes_effect(tmp_path):
     def discriminator_after_a_step(decay):
-        trainer = Trainer(TrainConfig(layer="fc6", data="synthetic", out=str(tmp_path / str(decay)), steps=1, batch_size=2, alexnet=ALEXNET,
+        trainer = Trainer(TrainConfig(layer="fc6", data="synthetic", out=str(tmp_path / str(decay)), steps=1, batch_size=2, encoder=ALEXNET,
                                       device="cpu", workers=0, d_weight_decay=decay, fc_width=64))
         assert trainer.d_optimizer.param_groups[0]["weight_decay"] == decay and trainer.g_optimizer.param_groups[0]["weight_decay"] == 0
         trainer.train_step(training_batch(2, torch.device("cpu")))
@@ -88,9 +88,9 @@ def test_the_discriminator_s_weight_decay_takes_effect(tmp_path):
 
 def test_eval_preset_paper_is_recorded_in_the_json(tmp_path, capsys):
     run = tmp_path / "run"
-    Trainer(TrainConfig(layer="fc6", data="synthetic", out=str(run), steps=1, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0,
+    Trainer(TrainConfig(layer="fc6", data="synthetic", out=str(run), steps=1, batch_size=2, encoder=ALEXNET, device="cpu", workers=0,
                         fc_width=64)).run()
-    assert main(["eval", "--data", "synthetic", "--weights", str(run), "--alexnet", ALEXNET, "--limit", "3", "--device", "cpu",
+    assert main(["eval", "--data", "synthetic", "--weights", str(run), "--encoder", ALEXNET, "--limit", "3", "--device", "cpu",
                  "--preset", "paper", "--json", "-"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["crops"] == "caffe" and result["clamped"] is False

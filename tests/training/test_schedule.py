@@ -55,7 +55,7 @@ def test_the_device_schedule_follows_the_updates_it_applied():
 
 
 def _config(out, **overrides) -> TrainConfig:
-    values = dict(layer="fc8", data="synthetic", out=str(out), steps=4, batch_size=2, alexnet=ALEXNET, device="cpu", workers=0,
+    values = dict(layer="fc8", data="synthetic", out=str(out), steps=4, batch_size=2, encoder=ALEXNET, device="cpu", workers=0,
                   lr_milestones=(1, 3), lr_gamma=0.5, checkpoint_every=2, fc_width=64)
     values.update(overrides)
     return TrainConfig(**values)

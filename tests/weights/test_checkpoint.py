@@ -27,7 +27,7 @@ def test_atomic_save_and_metadata(tmp_path):
     path = tmp_path / "c.safetensors"
     atomic_save({"generator.w": torch.ones(2)}, base_metadata("fc6", "random:0", {"seed": 1}, 7, "generator"), path)
     checkpoint = load_checkpoint(path)
-    assert (checkpoint.layer, checkpoint.alexnet, checkpoint.step, checkpoint.config) == ("fc6", "random:0", 7, {"seed": 1})
+    assert (checkpoint.layer, checkpoint.encoder, checkpoint.step, checkpoint.config) == ("fc6", "random:0", 7, {"seed": 1})
     assert checkpoint.metadata["format"] == "pt"
     assert json.loads(checkpoint.metadata["invertnet.architecture"])["generator"] == "deepsim-fc6"
     assert torch.equal(checkpoint.module_state("generator")["w"], torch.ones(2))

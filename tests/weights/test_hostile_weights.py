@@ -72,7 +72,7 @@ def test_a_caffenet_with_wrongly_shaped_blobs_is_refused(tmp_path, capsys):
     (tmp_path / "bad.caffemodel").write_bytes(message)
     with pytest.raises(InvertnetError, match="layer conv1 holds 7 weights"):
         caffenet_from_caffemodel(tmp_path / "bad.caffemodel")
-    code = main(["train", "--alexnet", f"caffenet:{tmp_path / 'bad.caffemodel'}", "--layer", "conv5", "--data", "synthetic",
+    code = main(["train", "--encoder", f"caffenet:{tmp_path / 'bad.caffemodel'}", "--layer", "conv5", "--data", "synthetic",
                  "--out", str(tmp_path / "run"), "--steps", "1", "--device", "cpu"])
     err = capsys.readouterr().err
     assert code != 0 and "conv1 holds 7 weights" in err and "Traceback" not in err

@@ -105,7 +105,7 @@ def test_every_model_comes_from_the_port_file(served, ports, name):
     path = weights.fetch_deepsim(name)
     assert path == weights.deepsim_path(name) and path.is_file()
     checkpoint = load_checkpoint(path)
-    assert (checkpoint.layer, checkpoint.alexnet) == (model.layer, "caffenet")
+    assert (checkpoint.layer, checkpoint.encoder) == (model.layer, "caffenet")
     assert json.loads(checkpoint.metadata["invertnet.source"]) == {
         "source": "hf", "url": port.as_uri(), "sha256": hashlib.sha256(port.read_bytes()).hexdigest(), "format": "upconvgan", "model": name}
     assert checkpoint.config["authors_model"] == name
@@ -261,11 +261,11 @@ def test_import_then_invert_and_eval_with_a_random_caffenet(tmp_path, ports, ima
     port = port_net(ports, "pool5")
     torch.save(port.state_dict(), tmp_path / "upconvGAN_pool5.pt")
     converted = tmp_path / "authors-conv5.safetensors"
-    assert main(["weights", "import", str(tmp_path / "upconvGAN_pool5.pt"), "--layer", "conv5", "--out", str(converted), "--alexnet", "caffenet:random:0"]) == 0
-    assert load_checkpoint(converted).alexnet == "caffenet:random:0"
-    assert main(["weights", "import", str(tmp_path / "upconvGAN_pool5.pt"), "--layer", "conv5", "--alexnet", "caffenet:random:0"]) == 1
+    assert main(["weights", "import", str(tmp_path / "upconvGAN_pool5.pt"), "--layer", "conv5", "--out", str(converted), "--encoder", "caffenet:random:0"]) == 0
+    assert load_checkpoint(converted).encoder == "caffenet:random:0"
+    assert main(["weights", "import", str(tmp_path / "upconvGAN_pool5.pt"), "--layer", "conv5", "--encoder", "caffenet:random:0"]) == 1
     assert "needs --out" in capsys.readouterr().err
-    assert main(["weights", "import", str(tmp_path / "upconvGAN_pool5.pt"), "--layer", "conv5", "--out", str(tmp_path / "x.safetensors"), "--alexnet", "random:0"]) == 1
+    assert main(["weights", "import", str(tmp_path / "upconvGAN_pool5.pt"), "--layer", "conv5", "--out", str(tmp_path / "x.safetensors"), "--encoder", "random:0"]) == 1
     assert "name a caffenet encoder" in capsys.readouterr().err
     assert main(["weights", "import", str(converted), "--layer", "conv5", "--out", str(converted)]) == 1
     assert "never overwrites an input" in capsys.readouterr().err
@@ -275,13 +275,13 @@ def test_import_then_invert_and_eval_with_a_random_caffenet(tmp_path, ports, ima
     assert main(["invert", str(image_files[0]), "--layer", "conv5", "--weights", str(converted), "--out", str(target)]) == 0
     assert Image.open(target).size == (227, 227)
     inverter = Inverter.load("conv5", converted)
-    assert inverter.alexnet.identity == "caffenet:random:0" and inverter.input_size == 227
+    assert inverter.encoder.identity == "caffenet:random:0" and inverter.input_size == 227
     capsys.readouterr()
     code = main(["eval", "--data", "synthetic", "--limit", "3", "--layer", "conv5", "--weights", str(converted), "--weights", str(trained_run),
                  "--json", str(tmp_path / "r.json")])
     assert code == 0, capsys.readouterr().err
     results = json.loads((tmp_path / "r.json").read_text())["results"]
-    assert [r["alexnet"] for r in results] == ["caffenet:random:0", "random:0"]  # each against its own encoder
+    assert [r["encoder"] for r in results] == ["caffenet:random:0", "random:0"]  # each against its own encoder
     assert results[0]["method"] == "DeePSiM (authors'): deepsim:conv5"
     assert all(0 < r["image_error"] < 5 for r in results)
     assert "caffenet:random:0" in capsys.readouterr().out
@@ -293,7 +293,7 @@ def test_import_then_invert_and_eval_with_a_random_caffenet(tmp_path, ports, ima
 def test_the_early_layers_run_end_to_end_and_are_not_trained(tmp_path, ports, image_files, capsys):
     torch.save(port_net(ports, "norm2").state_dict(), tmp_path / "upconvGAN_norm2.pt")
     converted = tmp_path / "norm2.safetensors"
-    assert main(["weights", "import", str(tmp_path / "upconvGAN_norm2.pt"), "--layer", "norm2", "--out", str(converted), "--alexnet", "caffenet:random:0"]) == 0
+    assert main(["weights", "import", str(tmp_path / "upconvGAN_norm2.pt"), "--layer", "norm2", "--out", str(converted), "--encoder", "caffenet:random:0"]) == 0
     for command in (["invert", str(image_files[0])], ["reencode", str(image_files[0]), "--iterations", "2"],
                     ["interpolate", str(image_files[0]), str(image_files[1]), "--frames", "3"]):
         assert main([*command, "--weights", str(converted), "--out", str(tmp_path / f"{command[0]}.png")]) == 0, capsys.readouterr().err
@@ -303,8 +303,8 @@ def test_the_early_layers_run_end_to_end_and_are_not_trained(tmp_path, ports, im
     assert code == 0, capsys.readouterr().err
     results = json.loads((tmp_path / "r.json").read_text())["results"]
     assert [r["layer"] for r in results] == ["norm2", "norm2"] and results[0]["method"].startswith("authors' early-layer generator")
-    assert main(["train", "--layer", "norm2", "--alexnet", "caffenet:random:0", "--data", "synthetic", "--out", str(tmp_path / "run"), "--steps", "1"]) == 2
+    assert main(["train", "--layer", "norm2", "--encoder", "caffenet:random:0", "--data", "synthetic", "--out", str(tmp_path / "run"), "--steps", "1"]) == 2
     assert "'norm2' is not one of 'conv5', 'fc6', 'fc7', 'fc8', 'prob'" in capsys.readouterr().err  # train's --layer lists what it trains
-    assert main(["invert", str(image_files[0]), "--layer", "norm2", "--alexnet", "random:0", "--method", "optimize", "--iterations", "1",
+    assert main(["invert", str(image_files[0]), "--layer", "norm2", "--encoder", "random:0", "--method", "optimize", "--iterations", "1",
                  "--out", str(tmp_path / "o.png")]) == 1
     assert "torchvision's AlexNet has no norm2 tap" in capsys.readouterr().err
