@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .devices import resolve_device
-from .encoders import Encoder, default_comparator, encoder_layer, family_of, layer_shapes, load_encoder, loadable_spec
+from .encoders import Encoder, Geometry, default_comparator, encoder_layer, family_of, layer_shapes, load_encoder, loadable_spec
 from .errors import InvertnetError
 from .models.generator import FC_WIDTH, has_tail_biases
 from .models.kinds import INVERTER, VAE_KIND, build_model, check_width
@@ -49,6 +49,7 @@ def weights_dirs() -> list[Path]:
 
 
 PAPER_FAMILIES = ("alexnet", CAFFENET)
+NOR_AUTHORS = " nor the authors' in the cache"
 """The encoders whose default generators are named by the layer alone (``fc6.safetensors``), and whose layers the authors' generators invert."""
 
 
@@ -90,7 +91,7 @@ def resolve_weights(weights: str | os.PathLike[str] | None, layer: str | None, e
         fetch = f"`invertnet weights fetch {DEEPSIM}{layer}` downloads the authors' (with CaffeNet, once); " if authors else ""
         raise InvertnetError(
             f"no generator for {layer}: none in {' nor '.join(str(folder) for folder in weights_dirs())}"
-            f"{' nor the authors in the cache' if authors else ''}. {fetch}"
+            f"{NOR_AUTHORS if authors else ''}. {fetch}"
             f"pass --weights (a run folder or a .safetensors file), or copy one to {own}"
         )
     if is_deepsim(weights):
@@ -182,15 +183,18 @@ def _encoder_spec(path: Path, identity: str) -> str:
     return spec
 
 
-def generator_from_checkpoint(checkpoint: Checkpoint, encoder: Encoder) -> torch.nn.Module:
+def generator_from_checkpoint(checkpoint: Checkpoint, encoder: Encoder | Geometry) -> torch.nn.Module:
     """Rebuild the network stored in a checkpoint: a :class:`~invertnet.models.Generator` (its layer says which), a VAE or an autoencoder.
 
-    ``encoder`` gives the output's mean and crop; a VAE's encoder weights come from the
-    checkpoint, the encoder only shapes them.
+    ``encoder`` gives the output's mean and crop and the layer's feature shape (its :class:`Geometry` is enough for a
+    generator); a VAE's encoder weights come from the checkpoint, the encoder only shapes them.
     """
     state = checkpoint.module_state("generator")
+    if checkpoint.model == VAE_KIND and isinstance(encoder, Geometry):
+        raise InvertnetError(f"{checkpoint.path} is a VAE: its encoder is part of it, so it needs the encoder network, not only its geometry")
     try:
-        width = check_width(checkpoint.model, checkpoint.layer, checkpoint.config.get("fc_width", FC_WIDTH))
+        shape = encoder.feature_shape(checkpoint.layer) if checkpoint.model == INVERTER else None
+        width = check_width(checkpoint.model, checkpoint.layer, checkpoint.config.get("fc_width", FC_WIDTH), shape, encoder.input_size)
     except InvertnetError as error:
         raise InvertnetError(f"{checkpoint.path} is damaged: {error}") from None
     generator = build_model(checkpoint.model, checkpoint.layer, encoder, tail_bias=has_tail_biases(state), width=width)
@@ -220,23 +224,55 @@ UNIT_TOLERANCE = 1e-3
 """How far outside [0, 1] an image may stray (resampling overshoot) before it is refused."""
 
 
+@torch.no_grad()
+def encode(encoder: Encoder, images: torch.Tensor, layer: str, *, batch_size: int = 64, precision: str = "fp32") -> torch.Tensor:
+    """Features of ``images`` (N, 3, S, S floats in [0, 1], the encoder's crop) at ``layer``, as float32 on the CPU.
+
+    What :meth:`Inverter.features` feeds a generator, computed the same way: a file of them
+    (``invertnet features``) given back to ``invert --features`` reconstructs what ``invert`` does.
+    """
+    check_unit_range(images)
+    encoder.check_layer(layer)
+    mode = Precision.resolve(precision, encoder.device)
+    with mode.autocast():
+        rows = [encoder(mode.images(chunk.to(encoder.device)), layer).float().cpu() for chunk in images.split(batch_size)]
+    return torch.cat(rows)
+
+
 class Inverter:
     """Encoder features of one layer, and the generator that maps them back to images (or a VAE's or autoencoder's code and decoder)."""
 
     def __init__(
-        self, encoder: Encoder, generator: torch.nn.Module, source: str = "", config: dict[str, object] | None = None, precision: str = "fp32",
+        self, encoder: Encoder | None, generator: torch.nn.Module, source: str = "", config: dict[str, object] | None = None, precision: str = "fp32",
         model: str = INVERTER,
     ) -> None:
-        """``generator``: a :class:`Generator` for ``model`` ``inverter``, else the VAE or autoencoder (``model``)."""
+        """``generator``: a :class:`Generator` for ``model`` ``inverter``, else the VAE or autoencoder (``model``);
+        ``encoder`` None: the generator alone, for features from elsewhere (:meth:`load_generator`)."""
         self.encoder, self.generator = encoder, generator.eval()
         self.layer, self.source, self.model = generator.layer, source, model
         self.config = config or {}  # the training config stored in the checkpoint
-        self.device = encoder.device
-        self.input_size: int = encoder.input_size
+        self.device = encoder.device if encoder is not None else next(generator.parameters()).device
+        self.input_size: int = encoder.input_size if encoder is not None else generator.size
         self.precision = Precision.resolve(precision, self.device)
         if self.precision.fast:
-            self.precision.module(self.encoder)
+            if self.encoder is not None:
+                self.precision.module(self.encoder)
             self.precision.module(self.generator)
+
+    @classmethod
+    def load_generator(cls, weights: str | os.PathLike[str], *, device: str | torch.device = "auto", precision: str = "fp32") -> Inverter:
+        """The generator in ``weights`` alone, without its encoder's weights: it takes features from elsewhere (:meth:`generate`).
+
+        The generator is built from the geometry its file records (the encoder's input size, the mean it
+        adds, the layer's feature shape); :meth:`features` is not available.
+        """
+        path = resolve_weights(weights, None)
+        device = resolve_device(device) if isinstance(device, str) else device
+        checkpoint = load_checkpoint(path)
+        if checkpoint.model != INVERTER:
+            raise InvertnetError(f"{path} is a {checkpoint.model}: features from elsewhere go through a generator trained to invert a layer")
+        generator = generator_from_checkpoint(checkpoint, checkpoint.geometry).to(device)
+        return cls(None, generator, str(path), checkpoint.config, precision, checkpoint.model)
 
     @classmethod
     def load(
@@ -270,6 +306,8 @@ class Inverter:
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Encoder features of ``images`` (floats in [0, 1]) at this inverter's layer (a VAE's or autoencoder's code)."""
         check_unit_range(images)
+        if self.encoder is None:
+            raise InvertnetError(f"this inverter was loaded without its encoder ({self.source}): it takes features, not images")
         with self.precision.autocast():
             x = self.precision.images(images.to(self.device))
             return (self.encoder(x, self.layer) if self.model == INVERTER else self.generator.encode(x)).float()

@@ -217,7 +217,7 @@ class _Evil:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("invert", "{img}", "--layer", "fc9", "--weights", "{run}", "--encoder", ALEXNET), "'fc9' is not one of 'norm1'"),
+        (("invert", "{img}", "--layer", "fc9", "--weights", "{run}", "--encoder", ALEXNET), "inverts conv5, not fc9: pass a fc9 checkpoint or --layer conv5"),
         (("invert", "{img}", "--layer", "fc6", "--weights", "{run}", "--encoder", ALEXNET), "inverts conv5, not fc6"),
         (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--encoder", "random:3"), "trained against the encoder 'random:0'"),
         (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--encoder", "imagenet"), "alexnet-owt-7be5be79.pth"),

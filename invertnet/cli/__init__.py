@@ -15,7 +15,7 @@ from typer.core import TyperArgument, TyperOption
 
 from ..errors import InvertnetError
 from ..version import __version__
-from . import bench, calibrate, demo, eval, figure, interpolate, invert, reencode, sample, synthesize, train, weights
+from . import bench, calibrate, demo, eval, features, figure, interpolate, invert, layers, reencode, sample, synthesize, train, weights
 from .deprecated import rewrite
 from .options import flag
 
@@ -29,8 +29,8 @@ if hasattr(TyperOption, "display_type_rich"):
 
 app = typer.Typer(
     name="invertnet",
-    help="Reconstruct images from AlexNet/CaffeNet features with DeePSiM generators (Dosovitskiy & Brox, NIPS 2016); "
-    "train DeePSiM VAEs and autoencoders.",
+    help="Reconstruct images from a network's features with DeePSiM generators (Dosovitskiy & Brox, NIPS 2016): AlexNet and CaffeNet "
+    "as in the paper, torchvision's VGG-16, ResNet-50, ViT-B/16 and others; train DeePSiM VAEs and autoencoders.",
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",  # not "rich": "[default: N]" in a help text is not a markup tag to strip
     no_args_is_help=True,
@@ -47,10 +47,10 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = flag(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
-    """Reconstruct images from AlexNet features with DeePSiM generators."""
+    """Reconstruct images from a network's features with DeePSiM generators."""
 
 
-for module in (train, calibrate, invert, reencode, interpolate, sample, synthesize, eval, figure, weights, demo, bench):
+for module in (train, calibrate, layers, features, invert, reencode, interpolate, sample, synthesize, eval, figure, weights, demo, bench):
     module.register(app)
 
 

@@ -20,7 +20,7 @@ def demo(
     device: str = DEVICE,
 ) -> None:
     """Train a small generator on synthetic images against a random AlexNet, then invert, re-encode, interpolate, evaluate."""
-    from ..demo import DEMO_ALEXNET, check_demo_folder, run_demo
+    from ..demo import DEMO_ENCODER, check_demo_folder, run_demo
     from .eval import table
 
     for flag, value in (("--steps", steps), ("--batch-size", batch_size)):
@@ -28,7 +28,7 @@ def demo(
             raise InvertnetError(f"{flag} must be a positive integer, got {value}")
     check_demo_folder(out)
     stderr.print(
-        f"training {layer} with the image loss for {steps} steps of {batch_size} synthetic images against AlexNet {DEMO_ALEXNET} ...",
+        f"training {layer} with the image loss for {steps} steps of {batch_size} synthetic images against AlexNet {DEMO_ENCODER} ...",
         highlight=False,
     )
     with TrainDisplay() as display:

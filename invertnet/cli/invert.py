@@ -7,16 +7,16 @@ stdin). ``--method optimize`` runs Mahendran & Vedaldi's optimisation instead of
 from __future__ import annotations
 
 import json
-import sys
-from dataclasses import dataclass
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from ..errors import InvertnetError
-from ..names import MAX_FRAMES, OPTIMIZE_ITERATIONS
+from ..names import OPTIMIZE_ITERATIONS
 from .common import announce, check_image_output, check_outputs, check_results_file, crop_inputs, output_folder, output_tag, refuse, stderr
+from .inputs import STDIN, list_inputs, read
 from .options import DEVICE, ENCODER, LAYER, PRECISION, WEIGHTS, Precision, choices, flag, json_option, out_option, plain
 from .progress import progress_bar
 
@@ -25,48 +25,6 @@ if TYPE_CHECKING:
 
 
 InvertMethod = choices("InvertMethod", ("generator", "optimize"))
-STDIN = "-"
-
-
-@dataclass(frozen=True)
-class Input:
-    """One image to invert: where it is read from, and the name its result takes."""
-
-    path: Path
-    name: str
-
-
-def list_inputs(images: list[str]) -> list[Input]:
-    """The files behind IMAGE...: files as given, folders expanded (recursively, each real file once), ``-`` for stdin."""
-    from ..data.datasets import FolderImages
-
-    found: list[Input] = []
-    for text in images:
-        path = Path(text)
-        if "://" in text:
-            raise InvertnetError(f"{text}: invert reads local files; download it first (e.g. curl -O URL) and pass the file, or pipe it to -")
-        if text == STDIN:
-            if images.count(STDIN) > 1:
-                raise InvertnetError("'-' (stdin) may be given once")
-            found.append(Input(path, "stdin"))
-        elif path.is_dir():
-            folder = FolderImages(path)
-            found += [Input(file, folder.name(i)) for i, file in enumerate(folder.files)]
-        else:
-            found.append(Input(path, path.stem))
-    if len(found) > MAX_IMAGES:
-        raise InvertnetError(f"{len(found):,} images: invert takes at most {MAX_IMAGES:,} at once (the inputs are held in memory); split the folder")
-    return found
-
-
-MAX_IMAGES = 10 * MAX_FRAMES
-
-
-def read(inputs: list[Input]) -> list[torch.Tensor]:
-    """Every input image, read before any network is loaded (a bad one is an error now)."""
-    from ..data.imageio import load_image, read_image_stream
-
-    return [read_image_stream(sys.stdin.buffer) if str(item.path) == STDIN else load_image(item.path) for item in inputs]
 
 
 def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, encoder: str, device: str, iterations: int) -> torch.Tensor:
@@ -84,8 +42,13 @@ def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, encoder: str, 
 
 def invert(
     ctx: typer.Context,
-    images: list[str] = typer.Argument(
-        ..., metavar="IMAGE...", show_default=False, help="Images to reconstruct: files (any format Pillow reads), folders (recursively) or - (stdin).",
+    images: list[str] | None = typer.Argument(
+        None, metavar="IMAGE...", show_default=False, help="Images to reconstruct: files (any format Pillow reads), folders (recursively) or - (stdin).",
+    ),
+    features: Path | None = typer.Option(
+        None, "--features", metavar="PATH", show_default=False,
+        help="Reconstruct from features instead of images: a .npy or .safetensors file of one row per image, of the --weights "
+        "generator's layer (README, 'Features in and out'); the encoder's weights are not needed.",
     ),
     layer: str | None = LAYER,
     weights: str | None = WEIGHTS,
@@ -93,7 +56,7 @@ def invert(
     iterations: int = typer.Option(OPTIMIZE_ITERATIONS, "--iterations", metavar="N", help="Iterations of --method optimize (its schedule is scaled)."),
     out: Path | None = out_option(
         None, "Output image (one input; the suffix picks the format: .png, .jpg, .jpeg, .webp) or folder "
-        "[default: NAME.LAYER.png here; NAME.vae.png for a VAE, .autoencoder.png].",
+        "[default: NAME.LAYER.png here; NAME.vae.png for a VAE, .autoencoder.png; FEATURES-ROW.LAYER.png for --features].",
     ),
     side_by_side: bool = flag(False, "--side-by-side", help="Write input and reconstruction next to each other, labelled."),
     json_path: Path | None = json_option("each input, its output file and the settings"),
@@ -101,7 +64,16 @@ def invert(
     device: str = DEVICE,
     precision: Precision = PRECISION,
 ) -> None:
-    """Reconstruct each image from its features at LAYER (or through a VAE or autoencoder) and write it as an image."""
+    """Reconstruct each image from its features at LAYER (or through a VAE or autoencoder), or each row of --features, as an image."""
+    if features is not None:
+        if images:
+            raise InvertnetError("give images or --features, not both")
+        refuse(ctx, ["method", "iterations", "side_by_side", "encoder", "layer"],
+               "to --features: the rows are reconstructed by the --weights generator, at its own layer, without an encoder")
+        _invert_features(features, weights, out, json_path, device, precision)
+        return
+    if not images:
+        raise InvertnetError("give images to reconstruct (or --features PATH)")
     if method == "optimize":
         refuse(ctx, ["weights", "precision"], "to --method optimize, which uses no generator")
         if layer is None:
@@ -110,9 +82,7 @@ def invert(
         refuse(ctx, ["iterations"], "to --method generator (it sets --method optimize's iterations)")
     if iterations < 1:
         raise InvertnetError(f"--iterations must be a positive integer, got {iterations}")
-    single_file = out is not None and out.suffix != ""
-    if single_file:
-        check_image_output("--out", out)  # type: ignore[arg-type]
+    single_file = _single_file(out)
     check_results_file("--json", json_path, ".json")
     inputs = list_inputs(images)
     if single_file and len(inputs) > 1:
@@ -127,7 +97,57 @@ def invert(
         picture = _side_by_side(image, reconstruction, what) if side_by_side else reconstruction
         written.append(_save(picture, target, str(json_path) == "-"))  # type: ignore[arg-type]
     if json_path is not None:
-        _write_json(json_path, inputs, written, what, method, iterations)
+        _write_json(json_path, [str(item.path) for item in inputs], written, what, method, iterations)
+
+
+def _single_file(out: Path | None) -> bool:
+    """Whether ``--out`` names one image file (checked) rather than a folder."""
+    if out is None or out.suffix == "":
+        return False
+    check_image_output("--out", out)
+    return True
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
+"""A row's name from a feature file becomes part of a file name only if it is this plain (no path, no hidden file)."""
+
+
+def _invert_features(features: Path, weights: str | None, out: Path | None, json_path: Path | None, device: str, precision: str) -> None:
+    """``invert --features``: one image per row, through the generator alone."""
+    from ..files.features import read_features
+    from ..inversion import Inverter
+
+    if weights is None:
+        raise InvertnetError("--features needs --weights: the generator trained for the layer the features come from")
+    single_file = _single_file(out)
+    check_results_file("--json", json_path, ".json")
+    rows = read_features(features)
+    count = rows.values.shape[0]
+    if single_file and count > 1:
+        raise InvertnetError(f"--out {out} names one file, but {features} holds {count} rows: pass a folder")
+    inverter = Inverter.load_generator(weights, device=device, precision=precision)
+    expected = inverter.generator.feature_shape
+    if tuple(rows.values.shape[1:]) != tuple(expected):
+        shown = "x".join(map(str, rows.values.shape[1:]))
+        raise InvertnetError(f"{features} holds rows of {shown}; the {inverter.layer} generator {inverter.source} takes {'x'.join(map(str, expected))}")
+    if rows.layer and rows.layer != inverter.layer:
+        raise InvertnetError(f"{features} holds {rows.layer} features; {inverter.source} inverts {inverter.layer}")
+    names = [name if SAFE_NAME.fullmatch(name) else f"{features.stem}-{i:04d}" for i, name in enumerate(rows.names)] or [
+        f"{features.stem}-{i:04d}" for i in range(count)
+    ]
+    targets = [out] if single_file else [output_folder(out) / f"{name}.{inverter.layer}.png" for name in names]
+    check_outputs([features], targets, weights)  # type: ignore[misc]
+    with progress_bar() as progress:
+        task = progress.add_task("invert", total=count)
+        written = []
+        for start in range(0, count, 64):
+            recon = inverter.generate(rows.values[start : start + 64]).cpu()
+            for target, picture in zip(targets[start : start + 64], recon):
+                written.append(_save(picture, target, str(json_path) == "-"))  # type: ignore[arg-type]
+            progress.update(task, completed=min(count, start + 64))
+    if json_path is not None:
+        what = f"{inverter.layer} by {Path(inverter.source).parent.name or inverter.source}"
+        _write_json(json_path, [f"{features}[{i}]" for i in range(count)], written, what, "generator", 0)
 
 
 def _reconstruct(
@@ -168,12 +188,12 @@ def _save(picture: torch.Tensor, target: Path, to_stderr: bool) -> Path:
     return path
 
 
-def _write_json(path: Path, inputs: list[Input], written: list[Path], what: str, method: str, iterations: int) -> None:
+def _write_json(path: Path, inputs: list[str], written: list[Path], what: str, method: str, iterations: int) -> None:
     from ..files.atomic import atomic_path
 
     record = {
         "method": method, "reconstructed_by": what, **({"iterations": iterations} if method == "optimize" else {}),
-        "images": [{"input": str(item.path), "output": str(out)} for item, out in zip(inputs, written)],
+        "images": [{"input": item, "output": str(out)} for item, out in zip(inputs, written)],
     }
     text = json.dumps(record, indent=2) + "\n"
     if str(path) == "-":

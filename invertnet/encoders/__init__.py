@@ -26,6 +26,8 @@ encoder: ``encoder.input_size``, ``encoder.generator_mean``, ``encoder.feature_s
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from ..errors import InvertnetError
 from ..files.downloads import file_hash, read_state_dict
 from ..files.sources import Source, first_usable
 from ..names import CAFFENET, CAFFENET_ONLY_LAYERS, LAYERS, TRAINABLE_LAYERS
-from .alexnet import FEATURE_SHAPES, MAX_WEIGHTS_BYTES, load_alexnet, parse_seed
+from .alexnet import FEATURE_SHAPES, MAX_WEIGHTS_BYTES, AlexNet, load_alexnet, parse_seed
 from .alexnet import INPUT_SIZE as ALEXNET_INPUT_SIZE
 from .base import Encoder, describe_shape
 from .caffenet import INPUT_SIZE as CAFFENET_INPUT_SIZE
@@ -190,6 +192,58 @@ def trainable_layer(spec: str | Encoder, layer: str) -> str:
     return encoder_layer(spec, layer)
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """What a generator needs of its encoder, without the network: its family, input size, the mean a generator adds, layer shapes.
+
+    A generator file records it (``invertnet.geometry``), so ``invert --features`` runs a generator
+    whose encoder's weights are not at hand (features decoded from brain recordings, say).
+    """
+
+    family: str
+    input_size: int
+    generator_mean: tuple[float, ...]
+    shapes: dict[str, tuple[int, ...]]
+
+    def feature_shape(self, layer: str) -> tuple[int, ...]:
+        if layer not in self.shapes:
+            raise InvertnetError(f"no feature shape is known for layer {layer!r} of {self.family}")
+        return self.shapes[layer]
+
+    def to_json(self, layer: str) -> str:
+        """The record a file of a generator for ``layer`` keeps."""
+        return json.dumps({"family": self.family, "input_size": self.input_size, "generator_mean": list(self.generator_mean),
+                           "feature_shape": list(self.feature_shape(layer))})
+
+    @classmethod
+    def from_json(cls, text: str, layer: str) -> Geometry:
+        """The record of a file, checked field by field (a file is hostile input)."""
+        try:
+            record = json.loads(text)
+            family, size, mean, shape = record["family"], record["input_size"], record["generator_mean"], record["feature_shape"]
+        except (ValueError, TypeError, KeyError, RecursionError):
+            raise InvertnetError("its invertnet.geometry metadata is not the record invertnet writes") from None
+        numbers = isinstance(mean, list) and len(mean) == 3 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in mean)
+        sizes = isinstance(shape, list) and 1 <= len(shape) <= 3 and all(isinstance(n, int) and 1 <= n <= 1 << 20 for n in shape)
+        if not (isinstance(family, str) and isinstance(size, int) and 1 <= size <= 4096 and numbers and sizes):
+            raise InvertnetError(f"its invertnet.geometry metadata is damaged: {text[:120]!r}")
+        return cls(family, size, tuple(float(v) for v in mean), {layer: tuple(shape)})
+
+
+def geometry(spec: str | Encoder) -> Geometry:
+    """The :class:`Geometry` of an encoder, or of the one a spec (or a checkpoint's recorded identity) names, without its weights."""
+    if isinstance(spec, Encoder):
+        return Geometry(spec.family, spec.input_size, tuple(spec.generator_mean), spec.feature_shapes())
+    family = family_of(spec)
+    if family == "alexnet":
+        mean: tuple[float, ...] = AlexNet.generator_mean
+    elif family == CAFFENET:
+        mean = CaffeNet.generator_mean
+    else:
+        mean = TorchvisionEncoder.generator_mean_of(family)
+    return Geometry(family, input_size(spec), mean, layer_shapes(spec))
+
+
 def loadable_spec(identity: str) -> str | None:
     """The ``--encoder`` value that rebuilds the encoder a checkpoint names, or None for a file or a module (only a hash is recorded)."""
     if identity in ("imagenet", CAFFENET) or identity.startswith(("random:", "random-torchvision:", "caffenet:random:")):
@@ -214,7 +268,7 @@ def random_like(encoder: Encoder, seed: int) -> Encoder:
 
 
 __all__ = [
-    "CAFFENET", "CAFFENET_SHA1", "CAFFENET_URL", "Encoder", "EncoderSpec", "ModuleEncoder", "TorchvisionEncoder", "caffenet_cache_path",
+    "CAFFENET", "CAFFENET_SHA1", "CAFFENET_URL", "Encoder", "EncoderSpec", "Geometry", "geometry", "ModuleEncoder", "TorchvisionEncoder", "caffenet_cache_path",
     "caffenet_sources", "default_comparator", "describe_shape", "encoder_layer", "family_of", "input_size", "layer_shapes", "load_encoder", "loadable_spec",
     "random_like", "reference_caffenet", "trainable_layer",
 ]

@@ -199,6 +199,11 @@ class TorchvisionEncoder(Encoder):
         """The input size of the network ``name``, without building it."""
         return _geometry(name)[0]
 
+    @staticmethod
+    def generator_mean_of(name: str) -> tuple[float, ...]:
+        """The mean (0-255 RGB) a generator for ``name`` adds to its output: its weights' normalisation mean."""
+        return tuple(255.0 * value for value in _geometry(name)[1])
+
     def forward(self, images: torch.Tensor, layers: str | tuple[str, ...] = PROB) -> torch.Tensor | dict[str, torch.Tensor]:
         """Features of ``images`` (N, 3, S, S, RGB in [0, 1]): a tensor for one layer name, a dict for a tuple."""
         wanted = (layers,) if isinstance(layers, str) else tuple(layers)

@@ -49,10 +49,11 @@ import torch
 from ..data.batches import check_gpu_decode, training_batches
 from ..data.datasets import SYNTHETIC, RunOrder, crop_style, mix_seed, open_source
 from ..data.imageio import save_image
-from ..encoders import Encoder, load_encoder
+from ..encoders import Encoder, geometry, load_encoder
 from ..errors import InvertnetError
 from ..models.generator import has_tail_biases
 from ..models.kinds import training_geometry
+from ..names import INVERTER
 from ..precision import Precision
 from ..weights.checkpoint import CHECKPOINT_NAME, Checkpoint, base_metadata, load_checkpoint
 from . import distributed, run_folder, samples
@@ -183,7 +184,8 @@ class Trainer:
     def _metadata(self, kind: str) -> dict[str, str]:
         config = asdict(self.config)
         config["loss_config"] = self.loss.to_dict()
-        return base_metadata(self.config.layer, self.encoder.identity, config, self.step, kind, self.config.model)
+        recorded = geometry(self.encoder).to_json(self.config.layer) if self.config.model == INVERTER else None
+        return base_metadata(self.config.layer, self.encoder.identity, config, self.step, kind, self.config.model, recorded)
 
     def save(self) -> Path:
         """Write the training checkpoint, then the generator file (:func:`invertnet.training.run_folder.save`)."""

@@ -22,6 +22,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ..encoders import Geometry, geometry
 from ..encoders.alexnet import LAYERS, TRAINABLE_LAYERS
 from ..errors import InvertnetError
 from ..files.atomic import atomic_path
@@ -30,7 +31,10 @@ from ..version import __version__
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 MODEL_LAYERS = {"inverter": LAYERS, "vae": ("fc6",), "autoencoder": ("code",)}
-"""The layers a file of each model kind may name (see :mod:`invertnet.models.kinds`)."""
+"""The layers a file of each model kind may name (see :mod:`invertnet.models.kinds`); an inverter of an encoder other
+than AlexNet and CaffeNet names one of that encoder's (:data:`LAYER_NAME`)."""
+LAYER_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}"
+"""What a layer name recorded in a file may be: a word of at most 64 letters, digits, ``_``, ``.`` and ``-`` (no path)."""
 GENERATOR_NAME = "generator.safetensors"
 
 
@@ -97,6 +101,18 @@ class Checkpoint:
     def encoder(self) -> str:
         """The identity of the encoder the model was trained against."""
         return encoder_identity(self.metadata)
+
+    @property
+    def geometry(self) -> Geometry:
+        """What the generator needs of its encoder: recorded in the file since 0.3, else that of the encoder its identity names."""
+        if "invertnet.geometry" in self.metadata:
+            try:
+                return Geometry.from_json(self.metadata["invertnet.geometry"], self.layer)
+            except InvertnetError as error:
+                raise InvertnetError(f"{self.path} is damaged: {error}") from None
+        if self.encoder.startswith("module:"):
+            raise InvertnetError(f"{self.path} records no geometry for its encoder {self.encoder}")
+        return geometry(self.encoder)
 
     @property
     def step(self) -> int:
@@ -166,8 +182,9 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
     model = metadata.get("invertnet.model", "inverter")
     if model not in MODEL_LAYERS:
         raise InvertnetError(f"{damaged} it names the model {model!r}, not one of {', '.join(MODEL_LAYERS)}")
-    if metadata["invertnet.layer"] not in MODEL_LAYERS[model]:
-        raise InvertnetError(f"{damaged} it names the layer {metadata['invertnet.layer']!r}, not one of {', '.join(MODEL_LAYERS[model])}")
+    layer = metadata["invertnet.layer"]
+    if layer not in MODEL_LAYERS[model] and not (model == "inverter" and "invertnet.geometry" in metadata and re.fullmatch(LAYER_NAME, layer)):
+        raise InvertnetError(f"{damaged} it names the layer {layer!r}, not one of {', '.join(MODEL_LAYERS[model])}")
     if not re.fullmatch(r"[0-9]{1,18}", metadata.get("invertnet.step", "0")):
         raise InvertnetError(f"{damaged} its step {metadata['invertnet.step']!r} is not a non-negative integer")
     for key in ("invertnet.config", "invertnet.state"):
@@ -180,10 +197,13 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
     return Checkpoint(path, values, metadata)
 
 
-def base_metadata(layer: str, encoder: str, config: dict[str, object], step: int, kind: str, model: str = "inverter") -> dict[str, str]:
-    """The metadata every invertnet file carries (``kind``: training or generator file; ``model``: inverter, vae or autoencoder)."""
+def base_metadata(
+    layer: str, encoder: str, config: dict[str, object], step: int, kind: str, model: str = "inverter", geometry: str | None = None,
+) -> dict[str, str]:
+    """The metadata every invertnet file carries (``kind``: training or generator file; ``model``: inverter, vae or autoencoder;
+    ``geometry``: the encoder's, as :meth:`invertnet.encoders.Geometry.to_json` writes it, for an inverter)."""
     architecture = {"generator": f"deepsim-{layer}", "discriminator": "deepsim-conditional"}
-    if layer not in TRAINABLE_LAYERS:
+    if layer not in TRAINABLE_LAYERS and geometry is None:
         architecture = {"generator": f"authors-early-{layer}"}
     if model != "inverter":
         architecture = {"generator": f"deepsim-{model}", "discriminator": "deepsim-unconditional"}
@@ -196,4 +216,5 @@ def base_metadata(layer: str, encoder: str, config: dict[str, object], step: int
         "invertnet.architecture": json.dumps(architecture),
         "invertnet.config": json.dumps(config, sort_keys=True),
         "invertnet.step": str(step),
+        **({"invertnet.geometry": geometry} if geometry is not None else {}),
     }
