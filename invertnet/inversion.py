@@ -127,8 +127,7 @@ class LayerGenerator:
         if self.kind == "file":
             return str(self.path)
         if self.kind == "authors":
-            state = "cached" if self.present else f"not downloaded: invertnet weights fetch {DEEPSIM}{self.layer}"
-            return f"the authors' {DEEPSIM}{self.layer} ({state})"
+            return f"{DEEPSIM}{self.layer} (the authors', {'cached' if self.present else 'not downloaded: invertnet weights fetch'})"
         return "none"
 
     def to_dict(self) -> dict[str, object]:

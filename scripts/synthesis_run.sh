@@ -12,7 +12,7 @@ INVERTNET=${INVERTNET:-invertnet}
 mkdir -p "$OUT"
 run() { echo "+ $*" >&2; "$@"; }
 
-[ -f "$OUT/fc6/generator.safetensors" ] || run $INVERTNET train --layer fc6 --data synthetic --alexnet random:0 --loss feat+image \
+[ -f "$OUT/fc6/generator.safetensors" ] || run $INVERTNET train --layer fc6 --data synthetic --encoder random:0 --loss feat+image \
     --steps "$STEPS" --batch-size 16 --out "$OUT/fc6" --device "$DEVICE" --log-every 25 --sample-every 250 --checkpoint-every 250
 common=(--target "random:0:fc8:$UNITS" --weights "$OUT/fc6" --data synthetic --limit 256 --seed 0 --device "$DEVICE")
 run $INVERTNET synthesize "${common[@]}" --method gradient --iterations 200 --out "$OUT/gradient.png" --json "$OUT/gradient.json"

@@ -38,6 +38,7 @@ WHAT, DATA, BASELINES, OUTPUT = "What to evaluate", "Data and protocol", "Baseli
 
 def table(results: list[EvalResult], wide: bool = False) -> Table:
     """The methods' figures, then the paper's Table 2 rows for the same layers; narrow (100 columns) unless ``wide``."""
+    from ..encoders import is_paper_family
     from ..evaluation.report import HEADER, LEGEND, NARROW_HEADER, metrics_rows, paper_rows
 
     view = Table(
@@ -48,14 +49,15 @@ def table(results: list[EvalResult], wide: bool = False) -> Table:
         view.add_column(column, justify="left" if column in ("method", "layer", "encoder", "comparator") else "right", overflow="fold")
     for row in metrics_rows(results, wide):
         view.add_row(*row)
-    for row in paper_rows([r.layer for r in results], wide):
+    compared = paper_rows([r.layer for r in results if is_paper_family(r.encoder)], wide)
+    for row in compared:
         view.add_row(*row, style="dim")
     first = results[0]
     protocol = f"{first.crops} crops, errors on {'8-bit images clipped to [0, 1]' if first.clamped else 'the raw output'}"
     encoders = ", ".join(dict.fromkeys(f"{r.encoder} (comparator {r.comparator})" if r.comparator not in ("-", "none") else r.encoder for r in results))
     view.caption = (
         f"Data {first.data}; {protocol}; encoder {encoders}, each method against its encoder's crops and features. "
-        f"Paper: CaffeNet with ImageNet weights, ILSVRC-2012 val.{'' if wide else ' ' + LEGEND + '.'}"
+        f"{'Paper: CaffeNet with ImageNet weights, ILSVRC-2012 val.' if compared else ''}{'' if wide else ' ' + LEGEND + '.'}"
     )
     return view
 

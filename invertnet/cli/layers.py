@@ -31,12 +31,12 @@ def layers_command(
         if str(json_path) == "-":
             return
     out = stdout_console()
-    width = max(len(row.layer) for row in rows)
-    shapes = max(len(describe_shape(row.shape)) for row in rows)
-    out.print(f"{'layer':{width}}  {'shape':>{shapes}}  generator", highlight=False)
+    width = max(len("layer"), *(len(row.layer) for row in rows))
+    shapes = max(len("shape"), *(len(describe_shape(row.shape)) for row in rows))
+    out.print(f"{'layer':{width}}  {'shape':>{shapes}}  comparator  generator", highlight=False)
     for row in rows:
-        mark = " (comparator)" if row.comparator else ""
-        out.print(f"{row.layer:{width}}  {describe_shape(row.shape):>{shapes}}  {row.describe()}{mark}", highlight=False, soft_wrap=True)
+        mark = "yes" if row.comparator else ""
+        out.print(f"{row.layer:{width}}  {describe_shape(row.shape):>{shapes}}  {mark:10}  {row.describe()}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

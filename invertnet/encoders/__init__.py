@@ -65,6 +65,8 @@ class EncoderSpec:
 
     @classmethod
     def parse(cls, text: str) -> EncoderSpec:
+        if text.startswith(f"{ModuleEncoder.family}:"):  # the identity of a module from Python: no spec rebuilds it
+            return cls(ModuleEncoder.family, text)
         if is_torchvision(text):
             name, _, rest = text.partition(":")
             return cls(name, rest)
@@ -86,6 +88,11 @@ class EncoderSpec:
         if self.family not in ("alexnet", CAFFENET):
             return TorchvisionEncoder.input_size_of(self.family)
         return CAFFENET_INPUT_SIZE if self.family == CAFFENET else ALEXNET_INPUT_SIZE
+
+
+def is_paper_family(spec: str | Encoder) -> bool:
+    """Whether an encoder (or spec, or recorded identity) is AlexNet's or CaffeNet's: the paper's, whose Table 2 compares."""
+    return family_of(spec) in ("alexnet", CAFFENET)
 
 
 def input_size(spec: str) -> int:
@@ -150,6 +157,8 @@ def layer_shapes(spec: str | Encoder) -> dict[str, tuple[int, ...]]:
     if isinstance(spec, Encoder):
         return spec.feature_shapes()
     family = EncoderSpec.parse(spec).family
+    if family == ModuleEncoder.family:
+        raise InvertnetError(f"{spec} is a module from Python: pass the ModuleEncoder itself, not its identity")
     if family == "alexnet":
         return {layer: FEATURE_SHAPES[layer] for layer in TRAINABLE_LAYERS}
     if family == CAFFENET:
@@ -269,6 +278,6 @@ def random_like(encoder: Encoder, seed: int) -> Encoder:
 
 __all__ = [
     "CAFFENET", "CAFFENET_SHA1", "CAFFENET_URL", "Encoder", "EncoderSpec", "Geometry", "geometry", "ModuleEncoder", "TorchvisionEncoder", "caffenet_cache_path",
-    "caffenet_sources", "default_comparator", "describe_shape", "encoder_layer", "family_of", "input_size", "layer_shapes", "load_encoder", "loadable_spec",
+    "caffenet_sources", "default_comparator", "describe_shape", "encoder_layer", "family_of", "input_size", "is_paper_family", "layer_shapes", "load_encoder", "loadable_spec",
     "random_like", "reference_caffenet", "trainable_layer",
 ]

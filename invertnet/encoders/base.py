@@ -13,7 +13,9 @@ tensor, ``encoder(images, ("conv5", "fc6"))`` a dict. It knows
 - ``identity``: which weights it has (``imagenet``, ``resnet50:random:0``, ``file:HASH``...), recorded
   in every checkpoint, which refuses to run against another;
 - ``family``: the network's name (``alexnet``, ``caffenet``, ``resnet50``...), which the paper's
-  reference rows and the random comparator (:meth:`random_like`) go by.
+  reference rows and the random comparator (:func:`invertnet.encoders.random_like`) go by;
+- ``logits_layer``: its class scores (``fc8``, ``fc``, ``head``), whose top-1 and top-5 agreement ``eval``
+  reports, or None for a network that has none.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Encoder(nn.Module):
     family: str
     layers: tuple[str, ...]
     comparator_layer: str
+    logits_layer: str | None = "fc8"
 
     def feature_shape(self, layer: str) -> tuple[int, ...]:
         """The shape of one image's features at ``layer`` (C, H, W for a map, (D,) for a vector)."""

@@ -5,8 +5,8 @@ Three networks have curated layer names and are tested: VGG-16 (the perceptual-l
 DGN-AM literature's network), ResNet-50 (the most studied convolutional network today, and the
 one brain-encoding benchmarks score first) and ViT-B/16 (a transformer: tokens, not maps). Any
 other classification model torchvision's registry knows (``torchvision.models.list_models``)
-loads too, with its own weights enum, and its layers are torchvision's graph nodes named by at most
-two parts (``features.3``, ``layer2``, ``avgpool``): ``invertnet layers NAME`` lists them.
+loads too, with its own weights enum, and its layers are its modules down to two levels (``layer2``,
+``layer2.1``, ``features.3``, ``avgpool``), each read at its output: ``invertnet layers NAME`` lists them.
 
 The layers, each with the processing that follows it (as the paper's conv5 is pool5):
 
@@ -126,15 +126,20 @@ def _geometry(name: str) -> tuple[int, tuple[float, ...], tuple[float, ...]]:
 
 
 def _generic_taps(name: str) -> tuple[dict[str, Tap], str]:
-    """An uncurated network's layers: graph nodes of at most two name parts, and its middle spatial one as the comparator."""
+    """An uncurated network's layers: its modules down to two levels (``layer3``, ``layer3.1``, ``features.4``), each read
+    at its output (the last graph node inside it), and its middle spatial one as the comparator."""
     with torch.device("meta"):
         net = get_model(name, weights=None).eval()
-    nodes = [node for node in get_graph_node_names(net)[1] if node != "x" and node.count(".") <= 1]
-    shapes = _dry_run(net, {node: Tap(node) for node in nodes}, _geometry(name)[0])
-    taps = {node: Tap(node) for node in nodes if node in shapes}
+    nodes = get_graph_node_names(net)[1]
+    modules = [module for module, _ in net.named_modules() if module and module.count(".") <= 1]
+    inside = {module: [node for node in nodes if node == module or node.startswith(module + ".")] for module in modules}
+    candidates = {module: Tap(found[-1]) for module, found in inside.items() if found}
+    order = sorted(candidates, key=lambda module: (nodes.index(candidates[module].node), -module.count(".")))
+    shapes = _dry_run(net, candidates, _geometry(name)[0])
+    taps = {module: candidates[module] for module in order if module in shapes}
     last = list(taps)[-1]
-    spatial = [node for node in taps if len(shapes[node]) == 3]
-    return taps | {PROB: Tap(last, "softmax")}, spatial[len(spatial) // 2] if spatial else last
+    spatial = [layer for layer in taps if len(shapes[layer]) == 3]
+    return taps | {PROB: Tap(taps[last].node, "softmax")}, spatial[len(spatial) // 2] if spatial else last
 
 
 def _dry_run(net: nn.Module, taps: dict[str, Tap], size: int) -> dict[str, tuple[int, ...]]:
@@ -183,6 +188,7 @@ class TorchvisionEncoder(Encoder):
         self.taps, self.shapes = dict(taps), dict(shapes)
         self.layers: tuple[str, ...] = tuple(self.shapes)
         self.comparator_layer = comparator
+        self.logits_layer = next(layer for layer, tap in self.taps.items() if tap.node == self.taps[PROB].node and layer != PROB)
         self.input_size, mean, std = _geometry(name)
         self.generator_mean = tuple(255.0 * value for value in mean)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)

@@ -39,10 +39,12 @@ class ModuleEncoder(Encoder):
         self, module: nn.Module, layers: Iterable[str], *, input_size: int = 224, mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD, preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
         comparator_layer: str | None = None, generator_mean: tuple[float, float, float] | None = None, identity: str | None = None,
+        logits_layer: str | None = None,
     ) -> None:
         """``layers``: submodule names, in network order; ``preprocess`` replaces the mean/std normalisation;
         ``comparator_layer``: the default comparator (the middle one of ``layers`` that gives a map, if not given);
-        ``generator_mean``: what a generator adds to its output, 0-255 RGB (``255 * mean`` if not given)."""
+        ``generator_mean``: what a generator adds to its output, 0-255 RGB (``255 * mean`` if not given);
+        ``logits_layer``: its class scores, if it has any (``eval`` reports top-1 and top-5 agreement on them)."""
         super().__init__()
         self.net = module
         self.layers = tuple(layers)
@@ -63,6 +65,7 @@ class ModuleEncoder(Encoder):
             found = self(torch.zeros(1, 3, input_size, input_size, device=self.device), self.layers)
         self.shapes = {layer: tuple(found[layer].shape[1:]) for layer in self.layers}
         spatial = [layer for layer in self.layers if len(self.shapes[layer]) == 3]
+        self.logits_layer = self.check_layer(logits_layer) if logits_layer else None
         self.comparator_layer = self.check_layer(comparator_layer) if comparator_layer else (spatial[len(spatial) // 2] if spatial else self.layers[-1])
 
     def feature_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -11,14 +11,18 @@ from collections.abc import Sequence
 import torch
 
 from ..data.captions import labelled_rows
-from ..encoders.alexnet import LAYERS
 from ..inversion import Inverter
 from .protocol import Method
 
 
 def layers_figure(inputs: torch.Tensor, inverters: Sequence[Inverter]) -> torch.Tensor:
-    """Fig. 3: inputs, then a row per layer (ordered conv5, fc6, fc7, fc8)."""
-    ordered = sorted(inverters, key=lambda inverter: LAYERS.index(inverter.layer))
+    """Fig. 3: inputs, then a row per layer, in the encoder's order (conv5, fc6, fc7, fc8 for AlexNet)."""
+
+    def depth(inverter: Inverter) -> int:
+        layers = inverter.encoder.layers if inverter.encoder is not None else ()
+        return layers.index(inverter.layer) if inverter.layer in layers else len(layers)
+
+    ordered = sorted(inverters, key=depth)
     rows = [("input", inputs.cpu())] + [(inverter.layer, inverter.invert(inputs).cpu()) for inverter in ordered]
     return labelled_rows(rows)
 

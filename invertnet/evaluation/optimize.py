@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from ..encoders import Encoder
-from ..encoders.alexnet import IMAGENET_STD, check_layer
+from ..encoders.alexnet import IMAGENET_STD
 from ..errors import InvertnetError
 
 MAX_ITERATIONS = 100_000
@@ -78,7 +78,7 @@ class MahendranVedaldi:
     """
 
     def __init__(self, encoder: Encoder, layer: str, config: OptimizeConfig | None = None) -> None:
-        self.encoder, self.layer, self.config = encoder, check_layer(layer), config or OptimizeConfig()
+        self.encoder, self.layer, self.config = encoder, encoder.check_layer(layer), config or OptimizeConfig()
         self.lambda_tv = self.config.lambda_tv if self.config.lambda_tv is not None else TV_WEIGHTS.get(layer, 100.0)
         device = encoder.device
         self.size = encoder.input_size

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ..data.datasets import Source, crop_style, eval_batches, eval_count
 from ..data.imageio import save_image, to_uint8
 from ..encoders import Encoder
-from ..encoders.alexnet import INPUT_SIZE, feature_size
+from ..encoders.alexnet import INPUT_SIZE
 from ..inversion import Inverter
 from ..models.kinds import INVERTER, evaluation_layer
 from .lpips import LPIPS
@@ -195,7 +195,7 @@ def evaluate_methods(
     layers = sorted({m.layer for m in methods})
     size = encoder.input_size
     inputs = RowStore(n, 3 * size * size, np.uint8)
-    stores = {layer: RowStore(n, feature_size(layer), np.float32) for layer in layers}
+    stores = {layer: RowStore(n, math.prod(encoder.feature_shape(layer)), np.float32) for layer in layers}
     per_image: list[dict[str, list[torch.Tensor]]] = [{key: [] for key in PER_IMAGE} for _ in methods]
     recon_dirs = ["recon"] if len(methods) == 1 else [f"recon-{i}-{_slug(m.name)}" for i, m in enumerate(methods)]
     names: list[str] = []
@@ -203,7 +203,7 @@ def evaluate_methods(
         for batch_names, images in eval_batches(source, limit, batch_size, size, crop_style(crops)):
             images = images.to(device)
             with torch.no_grad():
-                features = encoder(images, tuple(dict.fromkeys([*layers, "fc8"])))
+                features = encoder(images, tuple(dict.fromkeys([*layers, *_logits(encoder)])))
             for layer in layers:
                 stores[layer].append(features[layer].float())
             inputs.append(to_uint8(images))
@@ -261,16 +261,24 @@ def _measure(
     recon = to_uint8(raw).float().div(255.0).to(device) if clamp else raw  # what the errors measure
     shown = recon.clamp(0, 1)  # what the image-quality metrics and the pictures see
     with torch.no_grad():
-        recon_features = encoder(recon, tuple(dict.fromkeys([method.layer, "fc8"])))
-        top1, top5 = class_agreement(features["fc8"], recon_features["fc8"])
+        recon_features = encoder(recon, tuple(dict.fromkeys([method.layer, *_logits(encoder)])))
+        if encoder.logits_layer is not None:
+            top1, top5 = (found.float() for found in class_agreement(features[encoder.logits_layer], recon_features[encoder.logits_layer]))
+        else:
+            top1 = top5 = torch.full((len(images),), math.nan, device=device)
         measures = {
             "image_distance": euclidean_per_sample(recon * 255.0, images * 255.0),
             "feature_distance": euclidean_per_sample(recon_features[method.layer], features[method.layer]),
             "psnr": psnr(shown, images), "ssim": ssim(shown, images), "ms_ssim": ms_ssim(shown, images),
             "lpips": lpips(shown, images) if lpips is not None else torch.full((len(images),), math.nan),
-            "top1": top1.float(), "top5": top5.float(),
+            "top1": top1, "top5": top5,
         }
     return {key: value.cpu() for key, value in measures.items()}, shown
+
+
+def _logits(encoder: Encoder) -> list[str]:
+    """The encoder's class-score layer, as a list of none or one."""
+    return [] if encoder.logits_layer is None else [encoder.logits_layer]
 
 
 THUMBNAIL_SIZE = 224

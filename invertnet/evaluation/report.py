@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from ..encoders import is_paper_family
 from ..files.atomic import atomic_path
 from .protocol import PAPER_COLUMNS, PAPER_TABLE2, EvalResult
 
@@ -88,7 +89,7 @@ def write_report(folder: str | Path, results: Sequence[EvalResult], thumbnails: 
     out.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in HEADER) + "</tr>")
     for row in metrics_rows(results):
         out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
-    for row in paper_rows([r.layer for r in results]):
+    for row in paper_rows([r.layer for r in results if is_paper_family(r.encoder)]):
         out.append("<tr class='paper'>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
     out.append("</table>")
     if any(r.lpips is None for r in results):

@@ -1,5 +1,6 @@
-"""torchvision's VGG16 and ResNet-50 as synthesis targets: each named tap against the network run by hand, seeds, files,
-torch.hub's cache (offline), and one clear line for each refusal."""
+"""torchvision's classifiers as encoders: each named tap of VGG-16, ResNet-50 and ViT-B/16 against the network run by
+hand, feature shapes found without weights against a real pass, any other registry network by its graph nodes, seeds,
+files, torch.hub's cache (offline), and one clear line for each refusal."""
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from invertnet.encoders import TorchvisionEncoder, load_encoder
-from invertnet.encoders.classifiers import _load
+from invertnet.encoders.classifiers import _load, load_torchvision
 from invertnet.errors import InvertnetError
 
 
@@ -51,6 +52,48 @@ def test_resnet50_taps_are_its_modules(resnet):
     torch.testing.assert_close(found["fc"], net(x))
     assert found["avgpool"].shape == (1, 2048) and resnet(image, "layer4").shape == (1, 2048, 7, 7)
     torch.testing.assert_close(resnet(image, "prob").sum(1), torch.ones(1))
+
+
+def test_vit_b_16_blocks_are_patch_maps_and_cls_is_the_class_token():
+    vit = load_encoder("vit_b_16:random:0")
+    image = _image(2)
+    net = vit.net
+    x = net._process_input((image - vit.mean) / vit.std)
+    tokens = torch.cat([net.class_token.expand(1, -1, -1), x], dim=1) + net.encoder.pos_embedding
+    for block in net.encoder.layers[:3]:
+        tokens = block(tokens)
+    found = vit(image, ("block3", "cls", "head", "prob"))
+    patches = tokens[:, 1:]  # the 14 x 14 patches in row-major order; the class token left out
+    torch.testing.assert_close(found["block3"], patches.transpose(1, 2).reshape(1, 768, 14, 14))
+    torch.testing.assert_close(found["block3"][0, :, 1, 2], patches[0, 1 * 14 + 2])  # token (row 1, column 2) at [:, 1, 2]
+    final = net.encoder.ln(net.encoder.layers(net.encoder.dropout(torch.cat([net.class_token.expand(1, -1, -1), x], 1) + net.encoder.pos_embedding)))
+    torch.testing.assert_close(found["cls"], final[:, 0])
+    torch.testing.assert_close(found["head"], net(( image - vit.mean) / vit.std))
+    torch.testing.assert_close(found["prob"], torch.softmax(found["head"], 1))
+    assert vit.layers == (*(f"block{k}" for k in range(1, 13)), "cls", "head", "prob") and vit.comparator_layer == "block6"
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet50", "vit_b_16"])
+def test_feature_shapes_known_without_weights_are_those_of_a_pass(name, vgg, resnet):
+    network = {"vgg16": vgg, "resnet50": resnet}.get(name) or load_encoder(f"{name}:random:0")
+    found = network(_image(), network.layers)
+    assert {layer: tuple(value.shape[1:]) for layer, value in found.items()} == network.feature_shapes()
+
+
+def test_any_other_registry_network_by_its_graph_nodes():
+    from invertnet.encoders import layer_shapes
+
+    net = load_encoder("resnet18:random:0")
+    assert net.family == "resnet18" and net.identity == "resnet18:random:0" and net.input_size == 224
+    shapes = net.feature_shapes()
+    assert shapes["layer3"] == shapes["layer3.1"] == (256, 14, 14) and shapes["avgpool"] == (512, 1, 1) and net.layers[-1] == "prob"
+    assert all(layer.count(".") <= 1 for layer in net.layers)  # its modules down to two levels
+    torch.testing.assert_close(net(_image(), "layer3"), net.net.layer3(net.net.layer2(net.net.layer1(net(_image(), "maxpool")))))
+    assert net.comparator_layer in net.layers and len(net.feature_shape(net.comparator_layer)) == 3  # a spatial layer
+    torch.testing.assert_close(net(_image(), "fc"), net.net((_image() - net.mean) / net.std))
+    assert layer_shapes("resnet18") == net.feature_shapes()  # the same without building the weights
+    with pytest.raises(InvertnetError, match="names no torchvision classifier"):
+        load_torchvision("nonet")
 
 
 def test_random_weights_follow_the_seed_and_leave_the_global_generator_alone(resnet):

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -99,3 +101,78 @@ def test_a_generator_file_from_before_the_bias_free_tail_loads_with_its_biases(t
     features = torch.rand(2, 4096)
     with torch.no_grad():
         assert torch.equal(inverter.generator(features), old.eval()(features))
+
+
+@pytest.mark.parametrize(
+    "shape, size, head, stages, output",
+    [
+        ((256, 6, 6), 224, "conv", 6, 256),  # Table 1's conv5: 6 -> 6 -> 6 -> 4, then 4 -> 256
+        ((256, 6, 6), 227, "conv", 6, 256),  # CaffeNet's crop of the same output
+        ((4096,), 224, "fc", 6, 256),  # Table 1's fc6
+        ((2048, 7, 7), 224, "conv", 5, 224),  # ResNet-50 layer4, VGG-16 pool5: size kept, 7 * 2^5 = 224 exactly
+        ((768, 14, 14), 224, "conv", 4, 224),  # ViT-B/16's patch tokens
+        ((512, 28, 28), 224, "conv", 3, 224),
+        ((64, 224, 224), 224, "conv", 0, 224),  # a map at the input size: a 3x3 convolution to RGB
+        ((256, 2, 2), 224, "fc", 6, 256),  # too small for the conv head: flattened into the fc head
+        ((2048,), 224, "fc", 6, 256),  # ResNet-50 avgpool
+    ],
+)
+def test_a_generator_for_any_feature_shape(shape, size, head, stages, output):
+    from invertnet.models.generator import plan
+
+    found = plan(shape, size)
+    assert (found.head, found.stages, found.output_size) == (head, stages, output)
+    generator = Generator("x", feature_shape=shape, size=size, width=16 if head == "fc" else 4096)
+    upconvolutions = [m for m in generator.tail if isinstance(m, nn.ConvTranspose2d)]
+    assert len(upconvolutions) == stages and generator.output_size == output
+    assert generator.full(torch.zeros(2, *shape)).shape == (2, 3, output, output)
+    assert generator(torch.zeros(2, *shape)).shape == (2, 3, size, size)
+    if stages:  # the tail is Table 1's from its last stages: it ends in deconv0 (32 -> 3), every stage doubling the size
+        assert upconvolutions[-1].in_channels == 32 and upconvolutions[-1].out_channels == 3
+
+
+def test_table1_generators_keep_their_layout():
+    """The paper's layers build exactly as before (the authors' converted weights load into them by these names)."""
+    assert [name for name, _ in Generator("conv5").named_parameters()] == [
+        "head.0.weight", "head.0.bias", "head.2.weight", "head.2.bias", "head.4.weight", "head.4.bias",
+        *(f"tail.{i}.weight" for i in range(0, 17, 2)),
+    ]
+    assert [tuple(m.weight.shape) for m in Generator("conv5").head if isinstance(m, nn.Conv2d)] == [(512, 256, 3, 3), (512, 512, 3, 3), (512, 512, 3, 3)]
+    assert Generator("conv5").head[4].padding == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "shape, message",
+    [((512, 7, 9), "square maps"), ((10, 3, 3, 3), "vectors"), ((512, 2, 2), None), ((3, 6, 6), None)],
+)
+def test_feature_shapes_a_generator_refuses(shape, message):
+    from invertnet.models.generator import plan
+
+    if message is None:
+        plan(shape, 224)
+        return
+    with pytest.raises(InvertnetError, match=message):
+        plan(shape, 224)
+
+
+def test_too_many_stages_are_refused():
+    from invertnet.models.generator import plan
+
+    with pytest.raises(InvertnetError, match="needs 7 up-convolutions"):
+        plan((8, 5, 5), 512)  # 5 * 2^7 = 640: Table 1's tail has six
+    with pytest.raises(InvertnetError, match="makes 256 x 256 images"):
+        plan((1000,), 299)
+
+
+@pytest.mark.parametrize("shape, side, values", [((256, 6, 6), None, 9216), ((2048, 7, 7), 2, 8192), ((768, 14, 14), 3, 6912), ((2048,), None, 2048)])
+def test_the_discriminators_feature_path_stays_at_pool5s_size(shape, side, values):
+    """A large map is average-pooled to the largest side of at most 6 whose values fit conv5's 9,216 before D's first fc."""
+    from invertnet.models.discriminator import condition_side
+
+    assert condition_side(shape) == side
+    discriminator = Discriminator("x", feature_shape=shape)
+    assert discriminator.feature_path[1].in_features == values
+    assert discriminator(torch.rand(2, 3, 224, 224) * 255, torch.rand(2, *shape)).shape == (2, 2)
+    if side is not None:  # the pooling is the average over each cell
+        pooled = discriminator.feature_pool(torch.arange(float(math.prod(shape))).view(1, *shape))
+        assert pooled.shape == (1, shape[0], side, side)
