@@ -22,7 +22,7 @@ run python3 -m pytest -q -s -p no:cacheprovider tests/test_jpeg.py 2>&1 | tee "$
 [ -d "$DATA" ] || run python3 scripts/make_jpeg_folder.py "$DATA" --count "$COUNT"
 run $INVERTNET bench --layer fc6 --cuda-graph --data "$DATA" --json "$OUT/bench-gpu-decode.json" 2>&1 | tee "$OUT/bench-gpu-decode.log"
 for decode in no-gpu-decode gpu-decode; do
-    run $INVERTNET train --layer fc6 --data "$DATA" --out "$OUT/run-$decode" --alexnet random:0 --cuda-graph --"$decode" \
+    run $INVERTNET train --layer fc6 --data "$DATA" --out "$OUT/run-$decode" --encoder random:0 --cuda-graph --"$decode" \
         --steps "$STEPS" --log-every 50 --sample-every 1000000 --checkpoint-every 1000000 > "$OUT/train-$decode.log" 2>&1
     tail -n 4 "$OUT/train-$decode.log"
     python3 - "$OUT/run-$decode/metrics.jsonl" <<'PY' | tee -a "$OUT/train-$decode.log"

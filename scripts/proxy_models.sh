@@ -33,7 +33,7 @@ train() {  # name, then train's own options
   local name=$1 status=0
   shift
   timeout --signal INT --kill-after 120 "$SECONDS_PER_RUN" $INVERTNET train "$@" --steps "$STEPS" --batch-size "$BATCH" \
-    --alexnet "$ALEXNET" --device "$DEVICE" --seed 0 --checkpoint-every 100 --sample-every 100 --log-every 5 \
+    --encoder "$ALEXNET" --device "$DEVICE" --seed 0 --checkpoint-every 100 --sample-every 100 --log-every 5 \
     --out "$OUT/$name" > "$OUT/$name.log" 2>&1 || status=$?
   # 124: timeout stopped the run at its time budget (train saved and exited 130)
   [ "$status" -eq 0 ] || [ "$status" -eq 124 ] || { echo "train $name failed ($status)" >&2; return 1; }

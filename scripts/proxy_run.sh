@@ -40,7 +40,7 @@ train() {  # layer preset
   [ -n "$SECONDS_PER_RUN" ] && limit=(timeout --signal INT --kill-after 120 "$SECONDS_PER_RUN")
   local status=0
   "${limit[@]}" $INVERTNET train --layer "$1" --data "$DATA" --loss "$2" "${extra[@]}" --steps "$STEPS" --batch-size "$BATCH" \
-    --alexnet "$ALEXNET" --device "$DEVICE" --seed 0 --checkpoint-every "$STEPS" --sample-every "$SAMPLE_EVERY" \
+    --encoder "$ALEXNET" --device "$DEVICE" --seed 0 --checkpoint-every "$STEPS" --sample-every "$SAMPLE_EVERY" \
     --log-every 10 --out "$OUT/$1-$2" > "$OUT/$1-$2.log" 2>&1 || status=$?
   # 124: timeout stopped the run at its time budget (train saved and exited 130)
   [ "$status" -eq 0 ] || { [ -n "$SECONDS_PER_RUN" ] && [ "$status" -eq 124 ]; } || { echo "train $1 $2 failed ($status)" >&2; return 1; }
@@ -58,7 +58,7 @@ while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n; done
 for layer in conv5 fc6; do
   weights=()
   for preset in $PRESETS; do weights+=(--weights "$OUT/$layer-$preset"); done
-  $INVERTNET eval --layer "$layer" --data "$DATA" --split val --limit "$LIMIT" --alexnet "$ALEXNET" --device "$DEVICE" \
+  $INVERTNET eval --layer "$layer" --data "$DATA" --split val --limit "$LIMIT" --encoder "$ALEXNET" --device "$DEVICE" \
     "${weights[@]}" --method generator --method mean --method optimize --iterations "$OPT_ITERS" \
     --json "$OUT/eval-$layer.json" --csv "$OUT/eval-$layer.csv" --html "$OUT/report-$layer" | tee "$OUT/eval-$layer.txt"
 done
@@ -75,5 +75,5 @@ for layer in conv5 fc6; do  # Fig. 4: those images, then each preset's reconstru
   weights=()
   for preset in $PRESETS; do weights+=(--weights "$OUT/$layer-$preset"); done
   $INVERTNET figure methods "$OUT"/inputs/*.png --layer "$layer" "${weights[@]}" \
-    --optimize --iterations "$OPT_ITERS" --alexnet "$ALEXNET" --device "$DEVICE" --out "$OUT/fig4-$layer.png"
+    --optimize --iterations "$OPT_ITERS" --encoder "$ALEXNET" --device "$DEVICE" --out "$OUT/fig4-$layer.png"
 done

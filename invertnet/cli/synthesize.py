@@ -34,7 +34,7 @@ SEARCH, DATA, OUTPUT = "Search", "Natural images and bounds", "Output"
 def synthesize_command(
     target: str = typer.Option(
         ..., "--target", "-t", metavar="ENCODER:LAYER:UNIT", rich_help_panel=SEARCH,
-        help="The unit to drive: an --encoder value or vgg16/resnet50 (torchvision's ImageNet weights; NAME:PATH, NAME:random:SEED), "
+        help="The unit to drive: an --encoder value (AlexNet, CaffeNet, vgg16, resnet50, vit_b_16 or another torchvision classifier), "
         "a layer it taps, a unit (from 0), e.g. caffenet:fc8:945, random:0:conv5:17 or vgg16:conv5_3:7; UNIT,UNIT,... for several (a grid).",
     ),
     position: str | None = typer.Option(
