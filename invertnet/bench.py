@@ -29,8 +29,8 @@ from .data.batches import default_workers, training_batches
 from .data.datasets import DeadLeaves, FolderImages, RunOrder, Source, eval_crop, open_source
 from .data.imageio import to_uint8
 from .devices import resolve_device
-from .encoders import input_size, load_encoder
-from .encoders.alexnet import INPUT_SIZE, TABLE2_LAYERS, check_trainable_layer
+from .encoders import input_size, is_paper_family, load_encoder, trainable_layer
+from .encoders.alexnet import INPUT_SIZE, TABLE2_LAYERS
 from .errors import InvertnetError
 from .inversion import Inverter
 from .models import build_generator
@@ -44,11 +44,13 @@ from .training.step import GRAPH_WARMUP
 class BenchConfig:
     """What to measure and how long; :meth:`small` is the CPU-sized version CI runs."""
 
-    layers: tuple[str, ...] = TABLE2_LAYERS
+    layers: tuple[str, ...] | None = None
+    """The layers whose training step is timed [default: Table 2's four for AlexNet and CaffeNet; required for another encoder]."""
     batch_size: int = 64
     steps: int = 20
     warmup: int = 3
-    invert_layer: str = "fc6"
+    invert_layer: str | None = None
+    """[default: fc6 for AlexNet and CaffeNet, else the first of :attr:`layers`]."""
     invert_batch: int = 512
     precision: str = "auto"
     compile: bool = False
@@ -65,8 +67,9 @@ class BenchConfig:
     @classmethod
     def small(cls, **overrides: object) -> BenchConfig:
         """Seconds, not minutes, on a 2-core CPU: the same measurements on tiny budgets."""
+        paper = is_paper_family(str(overrides.get("encoder", cls.encoder)))
         values: dict[str, object] = dict(
-            layers=("conv5", "fc6"), batch_size=2, steps=1, warmup=1, invert_batch=8, jpeg_count=8, pipeline_batches=2, matmul_size=512
+            layers=("conv5", "fc6") if paper else None, batch_size=2, steps=1, warmup=1, invert_batch=8, jpeg_count=8, pipeline_batches=2, matmul_size=512
         )
         return cls(**{**values, **overrides})
 
@@ -78,8 +81,22 @@ class BenchConfig:
             raise InvertnetError(f"--warmup must be >= 0, got {self.warmup}")
         if self.workers is not None and self.workers < 0:
             raise InvertnetError(f"--workers must be >= 0, got {self.workers}")
-        for layer in (*self.layers, self.invert_layer):
-            check_trainable_layer(layer)
+        for layer in (*self.timed_layers, self.inverted_layer):
+            trainable_layer(self.encoder, layer)
+
+    @property
+    def timed_layers(self) -> tuple[str, ...]:
+        if self.layers is not None:
+            return self.layers
+        if not is_paper_family(self.encoder):
+            raise InvertnetError(f"give the layers to time for {self.encoder} with --layer (invertnet layers {self.encoder} lists them)")
+        return TABLE2_LAYERS
+
+    @property
+    def inverted_layer(self) -> str:
+        if self.invert_layer is not None:
+            return self.invert_layer
+        return "fc6" if is_paper_family(self.encoder) else self.timed_layers[0]
 
 
 @dataclass
@@ -217,13 +234,13 @@ def bench_training(config: BenchConfig, layer: str, images: torch.Tensor, rates:
 def bench_invert(config: BenchConfig, device: torch.device) -> list[InvertRow]:
     """``invert`` throughput (AlexNet features, then the generator) at batch 1 and a large batch."""
     encoder = load_encoder(config.encoder, device=device)
-    generator = build_generator(config.invert_layer, encoder).to(device).eval().requires_grad_(False)
+    generator = build_generator(config.inverted_layer, encoder).to(device).eval().requires_grad_(False)
     inverter = Inverter(encoder, generator, precision=config.precision)
     rows = []
     for batch in (1, config.invert_batch):
         images = torch.rand(batch, 3, encoder.input_size, encoder.input_size, device=device)
         seconds = time_per_call(lambda: inverter.invert(images, batch_size=batch), device, max(config.steps, 3), max(config.warmup, 1))
-        rows.append(InvertRow(config.invert_layer, inverter.precision.name, batch, batch / seconds, 1000 * seconds / batch))
+        rows.append(InvertRow(config.inverted_layer, inverter.precision.name, batch, batch / seconds, 1000 * seconds / batch))
     return rows
 
 
@@ -287,11 +304,11 @@ def run_bench(config: BenchConfig, on_progress: Callable[[str], None] = lambda m
     )
     images = training_batch(config.batch_size, device, input_size(config.encoder))
     with tempfile.TemporaryDirectory(prefix="invertnet-bench-runs-") as out:
-        for layer in config.layers:
+        for layer in config.timed_layers:
             on_progress(f"training step {layer}")
             report.train.append(bench_training(config, layer, images, rates, Path(out)))
     gc.collect()  # the trainers (a captured step holds a cycle): loader processes forked later must not inherit CUDA graphs
-    on_progress(f"invert {config.invert_layer}")
+    on_progress(f"invert {config.inverted_layer}")
     report.invert = bench_invert(config, device)
     workers = default_workers(device) if config.workers is None else config.workers
     on_progress("data pipeline")

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from .common import announce, check_results_file, stderr, stdout_console
-from .options import DEVICE, PRECISION, Precision, TrainableLayer, flag, json_option, plain
+from .options import DEVICE, PRECISION, Precision, complete_layer, flag, json_option, plain
 
 if TYPE_CHECKING:
     from ..bench import BenchReport
@@ -32,7 +32,7 @@ def tables(report: BenchReport) -> list[Table]:
             row.layer, path, f"{row.images_per_s:.4g}", f"{row.baseline_images_per_s:.4g}", f"{row.speedup:.2f}x",
             f"{row.step_gflop:.4g}", f"{row.achieved_tflops:.3g}", f"{100 * row.fraction_of_matmul:.1f}%",
         )
-    invert = Table(title="invert (AlexNet features + generator)", title_justify="left")
+    invert = Table(title=f"invert ({report.config['encoder']} features + generator)", title_justify="left")
     for column in ("layer", "path", "batch", "images/s", "ms/image"):
         invert.add_column(column, justify="left" if column in ("layer", "path") else "right")
     for row in report.invert:
@@ -53,8 +53,9 @@ def tables(report: BenchReport) -> list[Table]:
 
 def bench(
     small: bool = flag(False, "--small", help="Tiny budgets (batch 2, one timed step, conv5 and fc6): seconds on a CPU."),
-    layers: list[TrainableLayer] = typer.Option(  # type: ignore[valid-type]
-        [], "--layer", "-l", metavar="conv5|fc6|fc7|fc8|prob", show_default=False, help="Layers whose training step to time (repeatable) [default: all four; conv5, fc6 with --small].",
+    layers: list[str] = typer.Option(
+        [], "--layer", "-l", metavar="LAYER", show_default=False, autocompletion=complete_layer,
+        help="Layers whose training step to time (repeatable) [default: for AlexNet and CaffeNet, Table 2's four; conv5, fc6 with --small].",
     ),
     batch_size: int | None = typer.Option(None, "--batch-size", "-b", metavar="N", show_default=False, help="Training batch [default: 64; 2 with --small]."),
     repeats: int | None = typer.Option(None, "--repeats", metavar="N", show_default=False, help="Timed calls per measurement [default: 20; 1 with --small]."),
@@ -69,7 +70,9 @@ def bench(
         help="Side of the square matmuls that measure the device's rate [default: 8192 on CUDA, 1024 on CPU; 512 with --small].",
     ),
     workers: int | None = typer.Option(None, "--workers", metavar="N", show_default=False, help="Loader workers for the pipeline [default: train's default on this device]."),
-    encoder: str = typer.Option("random:0", "--encoder", metavar="SPEC", help="AlexNet weights (speed does not depend on them)."),
+    encoder: str = typer.Option(
+        "random:0", "--encoder", metavar="SPEC", help="The encoder: random:0 (AlexNet), resnet50:random:0, ... (speed does not depend on the weights).",
+    ),
     device: str = DEVICE,
     json_path: Path | None = json_option("every figure"),
 ) -> None:
