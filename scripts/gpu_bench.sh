@@ -2,7 +2,7 @@
 # The GPU measurements of docs/performance.md, in one go: that the CUDA-graph step computes
 # what the eager one does; every layer's training step at batch 64 against fp32 eager, eager
 # and captured into a CUDA graph; invert and the input pipeline; the fc6 step under
-# torch.compile; torch.profiler tables of the fc6 step.
+# torch.compile; torch.profiler tables of the fc6 step; ResNet-50's training step beside them.
 #
 #   OUT=bench-out scripts/gpu_bench.sh
 #
@@ -23,4 +23,6 @@ run $INVERTNET bench --cuda-graph --json "$OUT/bench-gpu-graph.json"
 run python3 scripts/profile_step.py --layer fc6 --batch-size 64 --out "$OUT"
 run python3 scripts/profile_step.py --layer fc6 --batch-size 64 --cuda-graph --out "$OUT"
 run $INVERTNET bench --compile --layer fc6 --json "$OUT/bench-compile-fc6.json"
+# issue 31: ResNet-50's training rate beside AlexNet's (the same bench, its layer4 map and avgpool vector)
+run $INVERTNET bench --encoder resnet50:random:0 --layer layer4 --layer avgpool --json "$OUT/bench-resnet50.json"
 exit $status

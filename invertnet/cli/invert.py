@@ -73,7 +73,7 @@ def invert(
         _invert_features(features, weights, out, json_path, device, precision)
         return
     if not images:
-        raise InvertnetError("give images to reconstruct (or --features PATH)")
+        raise typer.BadParameter("give images to reconstruct, or --features PATH", param_hint="'IMAGE...'")
     if method == "optimize":
         refuse(ctx, ["weights", "precision"], "to --method optimize, which uses no generator")
         if layer is None:

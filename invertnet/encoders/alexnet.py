@@ -124,6 +124,13 @@ class AlexNet(Encoder):
     def feature_shapes(self) -> dict[str, tuple[int, ...]]:
         return {layer: FEATURE_SHAPES[layer] for layer in self.layers}
 
+    def check_layer(self, layer: str) -> str:
+        """As every encoder's, with a pointer to CaffeNet for the layers only it has."""
+        if layer in CAFFENET_ONLY_LAYERS:
+            others = ", ".join(CAFFENET_ONLY_LAYERS)
+            raise InvertnetError(f"torchvision's AlexNet has no {layer} tap ({others} are CaffeNet's): pass --encoder caffenet")
+        return super().check_layer(layer)
+
     def forward(self, images: torch.Tensor, layers: str | tuple[str, ...] = "fc8") -> torch.Tensor | dict[str, torch.Tensor]:
         """Features of ``images`` (N, 3, 224, 224, RGB in [0, 1]).
 
@@ -132,9 +139,6 @@ class AlexNet(Encoder):
         """
         wanted = (layers,) if isinstance(layers, str) else tuple(layers)
         for name in wanted:
-            if name in CAFFENET_ONLY_LAYERS:
-                others = ", ".join(CAFFENET_ONLY_LAYERS)
-                raise InvertnetError(f"torchvision's AlexNet has no {name} tap ({others} are CaffeNet's): pass --encoder caffenet")
             self.check_layer(name)
         self.check_images(images)
         deepest = max(TRAINABLE_LAYERS.index(name) for name in wanted)

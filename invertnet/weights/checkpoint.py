@@ -146,6 +146,15 @@ class Checkpoint:
             )
 
 
+def _other_family(metadata: dict[str, str]) -> bool:
+    """Whether a file's recorded geometry names an encoder other than AlexNet and CaffeNet (whose layers are :data:`LAYERS`)."""
+    try:
+        family = json.loads(metadata.get("invertnet.geometry", "{}")).get("family")
+    except (ValueError, AttributeError, RecursionError):
+        return False
+    return isinstance(family, str) and family not in ("alexnet", "caffenet")
+
+
 def encoder_identity(metadata: dict[str, str]) -> str:
     """The encoder a file's metadata names (``invertnet.encoder``, or before 0.3 ``invertnet.alexnet``)."""
     return metadata.get("invertnet.encoder", metadata.get("invertnet.alexnet", ""))
@@ -183,7 +192,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
     if model not in MODEL_LAYERS:
         raise InvertnetError(f"{damaged} it names the model {model!r}, not one of {', '.join(MODEL_LAYERS)}")
     layer = metadata["invertnet.layer"]
-    if layer not in MODEL_LAYERS[model] and not (model == "inverter" and "invertnet.geometry" in metadata and re.fullmatch(LAYER_NAME, layer)):
+    if layer not in MODEL_LAYERS[model] and not (model == "inverter" and _other_family(metadata) and re.fullmatch(LAYER_NAME, layer)):
         raise InvertnetError(f"{damaged} it names the layer {layer!r}, not one of {', '.join(MODEL_LAYERS[model])}")
     if not re.fullmatch(r"[0-9]{1,18}", metadata.get("invertnet.step", "0")):
         raise InvertnetError(f"{damaged} its step {metadata['invertnet.step']!r} is not a non-negative integer")
