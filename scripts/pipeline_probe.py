@@ -16,10 +16,15 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from invertnet.data.batches import (
-    EncodedTrainingImages, TrainingImages, collate_encoded, collate_training, decoded_batches, default_workers,
-)
 from invertnet.bench import timed_pipeline_batches
+from invertnet.data.batches import (
+    EncodedTrainingImages,
+    TrainingImages,
+    collate_encoded,
+    collate_training,
+    decoded_batches,
+    default_workers,
+)
 from invertnet.data.datasets import FolderImages, RunOrder
 from invertnet.data.jpeg import _decode, decode_crops
 
