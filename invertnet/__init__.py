@@ -1,4 +1,5 @@
-"""invertnet: reconstruct images from AlexNet (torchvision) or CaffeNet features with DeePSiM generators.
+"""invertnet: reconstruct images from a network's features (AlexNet and CaffeNet as in the paper, torchvision's
+classifiers, any module) with DeePSiM generators.
 
 Dosovitskiy & Brox, "Generating Images with Perceptual Similarity Metrics based on Deep
 Networks", NIPS 2016. The library behind the ``invertnet`` command::
@@ -30,6 +31,12 @@ _WHERE = {
     "InvertnetError": ".errors",
     "LAYERS": ".encoders.alexnet",
     "LossConfig": ".training.losses",
+    "ModuleEncoder": ".encoders",
+    "TorchvisionEncoder": ".encoders",
+    "encode": ".inversion",
+    "layer_shapes": ".encoders",
+    "read_features": ".files.features",
+    "write_features": ".files.features",
     "PAPER_TABLE2": ".evaluation.protocol",
     "PRESETS": ".training.losses",
     "TrainConfig": ".training",
@@ -52,13 +59,14 @@ _WHERE = {
 if TYPE_CHECKING:
     from .data.datasets import DeadLeaves, FolderImages, eval_crop, open_source, train_crop
     from .data.imageio import load_image, save_image
-    from .encoders import Encoder, load_encoder
+    from .encoders import Encoder, ModuleEncoder, TorchvisionEncoder, layer_shapes, load_encoder
+    from .files.features import read_features, write_features
     from .encoders.alexnet import FEATURE_SHAPES, LAYERS, AlexNet, load_alexnet
     from .encoders.caffenet import CaffeNet
     from .errors import InvertnetError
     from .evaluation.metrics import normalized_error, pairwise_mean_distance
     from .evaluation.protocol import PAPER_TABLE2, EvalResult, evaluate
-    from .inversion import Inverter
+    from .inversion import Inverter, encode
     from .models import Discriminator, Generator
     from .training import TrainConfig, Trainer
     from .training.gate import Gate
@@ -78,7 +86,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "FEATURE_SHAPES", "LAYERS", "PAPER_TABLE2", "PRESETS",
     "AlexNet", "CaffeNet", "DeadLeaves", "Discriminator", "Gate", "Encoder", "EvalResult", "FolderImages",
-    "Generator", "Inverter", "InvertnetError", "LossConfig", "TrainConfig", "Trainer",
-    "eval_crop", "evaluate", "fetch_deepsim", "import_weights", "load_alexnet", "load_encoder", "load_image", "normalized_error", "open_source",
-    "pairwise_mean_distance", "save_image", "train_crop", "__version__",
+    "Generator", "Inverter", "InvertnetError", "LossConfig", "ModuleEncoder", "TorchvisionEncoder", "TrainConfig", "Trainer",
+    "encode", "eval_crop", "evaluate", "fetch_deepsim", "import_weights", "layer_shapes", "load_alexnet", "load_encoder", "load_image",
+    "normalized_error", "open_source", "pairwise_mean_distance", "read_features", "save_image", "train_crop", "write_features", "__version__",
 ]
