@@ -101,9 +101,10 @@ CURATED: dict[str, tuple[dict[str, Tap], str]] = {
 """The three tested networks (:data:`invertnet.names.CURATED_NETWORKS`): each layer's tap, and the default comparator layer."""
 
 
-def torchvision_networks() -> list[str]:
+@functools.cache
+def torchvision_networks() -> tuple[str, ...]:
     """Every classification model in torchvision's registry (``alexnet`` is invertnet's own encoder, not listed)."""
-    return [name for name in list_models(module=torchvision.models) if name != "alexnet"]
+    return tuple(name for name in list_models(module=torchvision.models) if name != "alexnet")
 
 
 def is_torchvision(spec: str) -> bool:
