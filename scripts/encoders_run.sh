@@ -26,3 +26,4 @@ for pair in $RUNS; do
     inputs=$(ls "$OUT/$name-images/input/"*.png | head -6)
     run $INVERTNET figure methods $inputs --layer "$layer" --weights "$OUT/$name" --out "$OUT/$name.png" --device "$DEVICE"
 done
+run python3 scripts/encoders_figure.py "$OUT"
