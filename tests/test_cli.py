@@ -83,11 +83,12 @@ def test_eval(capsys, trained_run, tmp_path, monkeypatch):
     assert code == 0, err
     lpips_lines = [line for line in err.splitlines() if "LPIPS" in line]
     assert len(lpips_lines) == 1 and "alexnet-owt-7be5be79.pth (absent;" in lpips_lines[0] and "random:SEED" not in err  # one line, the file
-    assert "full: conv5" in out and "paper: M&V" in out and "MS-SSIM" in out  # the method as preset: run
+    assert "full: conv5" in out and "paper: M&V" in out and "sharp %" in out and "lattice" in out  # the method as preset: run
     figures = json.loads((tmp_path / "r.json").read_text())
     assert figures["n"] == 4 and figures["layer"] == "conv5" and figures["encoder"] == ALEXNET and figures["comparator"] == "conv5"
     assert 0 < figures["image_error"] < 5 and 0 < figures["feature_error"] < 5 and figures["lpips"] is None
     assert figures["lpips_unavailable"] == lpips_lines[0].removeprefix("LPIPS unavailable: ")  # the reason, in the JSON
+    assert 0 < figures["sharpness"] and set(figures["periodicity"]) == {"frequency", "period_px", "excess", "amplitude_levels", "lattice"}
     assert len(list((tmp_path / "rec" / "recon").glob("*.png"))) == 4
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,7 +89,8 @@ def write_csv(path: Path, results: list[EvalResult]) -> None:
             values = [r.per_image[key][i] for key in PER_IMAGE]
             image_error = r.per_image["image_distance"][i] / r.image_normalizer
             feature_error = r.per_image["feature_distance"][i] / r.feature_normalizer
-            writer.writerow([r.method, r.layer, r.encoder, name, f"{image_error:.6g}", f"{feature_error:.6g}", *(f"{v:.6g}" for v in values)])
+            writer.writerow([r.method, r.layer, r.encoder, name, f"{image_error:.6g}", f"{feature_error:.6g}",
+                             *("" if math.isnan(v) else f"{v:.6g}" for v in values)])  # a value not measured (LPIPS, classes) is empty
     if str(path) == "-":
         print(text.getvalue(), end="")
         return

@@ -38,6 +38,7 @@ from .lpips import LPIPS
 from .metrics import RowStore, euclidean_per_sample, normalized_error, pairwise_mean_distance
 from .optimize import MahendranVedaldi, OptimizeConfig
 from .quality import class_agreement, ms_ssim, psnr, ssim
+from .spectrum import periodicity, power_spectra, sharpness
 
 PAPER_TABLE2: dict[str, dict[str, tuple[float | None, float | None]]] = {
     "conv5": {"DeePSiM (AlexNet conv5)": (43, 37), "Dosovitskiy & Brox": (35, None), "Mahendran & Vedaldi": (71, 19)},
@@ -59,7 +60,7 @@ PAPER_COLUMNS = {"conv5": "conv5", "fc6": "fc6", "fc7": "fc7", "fc8": "fc8", "pr
 """Which of Table 2's columns a layer's rows come from: the paper's FC8 is shown for ``fc8`` and ``prob`` alike
 (Table 2 has no column for norm1 to conv4)."""
 
-PER_IMAGE = ("image_distance", "feature_distance", "psnr", "ssim", "ms_ssim", "lpips", "top1", "top5")
+PER_IMAGE = ("image_distance", "feature_distance", "psnr", "ssim", "ms_ssim", "lpips", "top1", "top5", "sharpness")
 
 
 @dataclass
@@ -130,8 +131,8 @@ class EvalResult:
     ssim: float
     ms_ssim: float
     lpips: float | None
-    top1_agreement: float
-    top5_agreement: float
+    top1_agreement: float | None
+    top5_agreement: float | None
     checkpoint: str
     encoder: str
     data: str
@@ -140,6 +141,10 @@ class EvalResult:
     clamped: bool = True
     """Whether the errors were measured on 8-bit reconstructions clipped to [0, 1] (the default) or on the raw output."""
     lpips_unavailable: str = ""
+    sharpness: float | None = None
+    """The reconstructions' fine detail over their inputs', averaged over the images (1 = as much; :mod:`invertnet.evaluation.spectrum`)."""
+    periodicity: dict[str, object] | None = None
+    """The strongest pattern the reconstructions have and the inputs do not (:class:`invertnet.evaluation.spectrum.Periodicity`)."""
     names: list[str] = field(default_factory=list)
     per_image: dict[str, list[float]] = field(default_factory=dict)
 
@@ -197,6 +202,8 @@ def evaluate_methods(
     inputs = RowStore(n, 3 * size * size, np.uint8)
     stores = {layer: RowStore(n, math.prod(encoder.feature_shape(layer)), np.float32) for layer in layers}
     per_image: list[dict[str, list[torch.Tensor]]] = [{key: [] for key in PER_IMAGE} for _ in methods]
+    input_spectra: torch.Tensor | float = 0.0  # the sums of the images' power spectra: their means give the periodicity
+    recon_spectra: list[torch.Tensor | float] = [0.0 for _ in methods]
     recon_dirs = ["recon"] if len(methods) == 1 else [f"recon-{i}-{_slug(m.name)}" for i, m in enumerate(methods)]
     names: list[str] = []
     try:
@@ -207,10 +214,12 @@ def evaluate_methods(
             for layer in layers:
                 stores[layer].append(features[layer].float())
             inputs.append(to_uint8(images))
+            input_spectra = input_spectra + power_spectra(images).sum(0)
             for index, method in enumerate(methods):
                 measures, shown = _measure(method, images, features, encoder, lpips, clamp)
                 for key, value in measures.items():
                     per_image[index][key].append(value)
+                recon_spectra[index] = recon_spectra[index] + power_spectra(shown).sum(0)
                 if save_dir is not None:
                     for name, image, reconstruction in zip(batch_names, images, shown):
                         if index == 0:
@@ -228,8 +237,9 @@ def evaluate_methods(
         for store in stores.values():
             store.close()
     results = []
-    for method, values in zip(methods, per_image):
+    for method, values, spectra in zip(methods, per_image, recon_spectra):
         columns = {key: torch.cat(parts).double().numpy() for key, parts in values.items()}
+        pattern = periodicity(torch.as_tensor(spectra) / n, torch.as_tensor(input_spectra) / n, (size, size))
         results.append(
             EvalResult(
                 method=method.name, layer=method.layer, n=n,
@@ -238,7 +248,8 @@ def evaluate_methods(
                 image_normalizer=image_normalizer, feature_normalizer=feature_normalizers[method.layer],
                 psnr=float(columns["psnr"].mean()), ssim=float(columns["ssim"].mean()), ms_ssim=float(columns["ms_ssim"].mean()),
                 lpips=None if lpips is None else float(columns["lpips"].mean()),
-                top1_agreement=float(columns["top1"].mean()), top5_agreement=float(columns["top5"].mean()),
+                top1_agreement=_mean_or_none(columns["top1"]), top5_agreement=_mean_or_none(columns["top5"]),
+                sharpness=float(columns["sharpness"].mean()), periodicity=pattern.to_dict(),
                 checkpoint=method.source, encoder=encoder.identity, data=data_name, comparator=method.comparator, crops=crops, clamped=clamp,
                 lpips_unavailable="" if lpips is not None else (lpips_unavailable or "not requested"), names=list(names),
                 per_image={key: column.tolist() for key, column in columns.items()},
@@ -271,9 +282,14 @@ def _measure(
             "feature_distance": euclidean_per_sample(recon_features[method.layer], features[method.layer]),
             "psnr": psnr(shown, images), "ssim": ssim(shown, images), "ms_ssim": ms_ssim(shown, images),
             "lpips": lpips(shown, images) if lpips is not None else torch.full((len(images),), math.nan),
-            "top1": top1, "top5": top5,
+            "top1": top1, "top5": top5, "sharpness": sharpness(shown, images),
         }
     return {key: value.cpu() for key, value in measures.items()}, shown
+
+
+def _mean_or_none(column: np.ndarray) -> float | None:
+    """The mean of a per-image column, or None where it was not measured (NaN: no class scores)."""
+    return None if np.isnan(column).any() else float(column.mean())
 
 
 def _logits(encoder: Encoder) -> list[str]:

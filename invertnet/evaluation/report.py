@@ -36,7 +36,8 @@ SHORT_NAMES = {"Mahendran & Vedaldi (optimize)": "M&V optimize", "mean training 
 SHORT_PAPER = {"DeePSiM (AlexNet conv5)": "DeePSiM", "Dosovitskiy & Brox": "D&B CVPR16", "Mahendran & Vedaldi": "M&V",
                "DeePSiM, image loss (--loss image)": "image loss", "DeePSiM (VideoNet conv5)": "DeePSiM VideoNet"}
 LEGEND = ("method: loss preset: run (--wide or --json for the paths); M&V: Mahendran & Vedaldi; D&B: Dosovitskiy & Brox, "
-          "CVPR 2016; errors in % of a random test image's; top-k: class agreement with the input, %")
+          "CVPR 2016; errors in % of a random test image's; sharp: fine detail (periods of 8 px and less) in % of the input's; "
+          "lattice: the period of a pattern the inputs do not have; top-1: class agreement with the input, %")
 
 
 def short_method(result: EvalResult) -> str:
@@ -48,21 +49,32 @@ def short_method(result: EvalResult) -> str:
     return SHORT_NAMES.get(result.method, result.method)
 
 
+def lattice(result: EvalResult) -> str:
+    """The lattice column: the period of a lattice the reconstructions have and the inputs do not, or ``-``."""
+    pattern = result.periodicity
+    if not pattern or not pattern.get("lattice"):
+        return "-"
+    return f"{float(pattern['period_px']):.1f} px"  # type: ignore[arg-type]
+
+
 def metrics_rows(results: Sequence[EvalResult], wide: bool = True) -> list[list[str]]:
     """The table's rows as text (:data:`HEADER`, or :data:`NARROW_HEADER` unless ``wide``), the same in the terminal, the HTML page and docs."""
     rows = []
     for r in results:
-        figures = [
-            _fmt(r.image_error, 100), _fmt(r.feature_error, 100), _fmt(r.psnr, 1, 2),
-            _fmt(r.ssim, 1, 3), _fmt(r.ms_ssim, 1, 3), _fmt(r.lpips, 1, 3), _fmt(r.top1_agreement, 100), _fmt(r.top5_agreement, 100),
-        ]
-        rows.append([r.method, r.layer, r.encoder, r.comparator, *figures] if wide else [short_method(r), r.layer, *figures])
+        errors = [_fmt(r.image_error, 100), _fmt(r.feature_error, 100), _fmt(r.psnr, 1, 2), _fmt(r.ssim, 1, 3)]
+        detail = [_fmt(r.lpips, 1, 3), _fmt(r.sharpness, 100), lattice(r)]
+        if wide:
+            rows.append([r.method, r.layer, r.encoder, r.comparator, *errors, _fmt(r.ms_ssim, 1, 3), *detail,
+                         _fmt(r.top1_agreement, 100), _fmt(r.top5_agreement, 100)])
+        else:
+            rows.append([short_method(r), r.layer, *errors, *detail, _fmt(r.top1_agreement, 100)])
     return rows
 
 
-HEADER = ["method", "layer", "encoder", "comparator", "image %", "feature %", "PSNR", "SSIM", "MS-SSIM", "LPIPS", "top-1 %", "top-5 %"]
-NARROW_HEADER = ["method", "layer", "image %", "feat. %", "PSNR", "SSIM", "MS-SSIM", "LPIPS", "top-1 %", "top-5 %"]
-"""The default table's columns: it fits 100 columns; the encoder and comparator go to its caption."""
+HEADER = ["method", "layer", "encoder", "comparator", "image %", "feature %", "PSNR", "SSIM", "MS-SSIM", "LPIPS", "sharp %", "lattice",
+          "top-1 %", "top-5 %"]
+NARROW_HEADER = ["method", "layer", "image %", "feat. %", "PSNR", "SSIM", "LPIPS", "sharp %", "lattice", "top-1 %"]
+"""The default table's columns: it fits 100 columns; the encoder and comparator go to its caption, MS-SSIM and top-5 to --wide."""
 
 
 def paper_rows(layers: Sequence[str], wide: bool = True) -> list[list[str]]:
@@ -70,11 +82,11 @@ def paper_rows(layers: Sequence[str], wide: bool = True) -> list[list[str]]:
     rows = []
     for layer in dict.fromkeys(layers):
         for method, (image, feature) in PAPER_TABLE2.get(PAPER_COLUMNS.get(layer, ""), {}).items():
-            figures = ["-" if image is None else f"{image}", "-" if feature is None else f"{feature}"] + [""] * 6
+            figures = ["-" if image is None else f"{image}", "-" if feature is None else f"{feature}"] + [""] * (len(HEADER) - 6)
             if wide:
                 rows.append([f"paper: {method}", layer, "caffenet (paper)", "", *figures])
             else:
-                rows.append([f"paper: {SHORT_PAPER.get(method, method)}", layer, *figures])
+                rows.append([f"paper: {SHORT_PAPER.get(method, method)}", layer, *figures[: len(NARROW_HEADER) - 2]])
     return rows
 
 
@@ -84,7 +96,7 @@ def write_report(folder: str | Path, results: Sequence[EvalResult], thumbnails: 
     first = results[0]
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>invertnet eval</title><style>{STYLE}</style></head><body>"]
     out.append("<h1>Normalized inversion error and image quality</h1>")
-    out.append(f"<p>n = {first.n} images from {html.escape(first.data)}; AlexNet {html.escape(first.encoder)}. "
+    out.append(f"<p>n = {first.n} images from {html.escape(first.data)}; encoder {html.escape(first.encoder)}. "
                "Errors in % (100 = a random test image). Paper rows: CaffeNet with ImageNet weights, ILSVRC-2012 val.</p>")
     out.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in HEADER) + "</tr>")
     for row in metrics_rows(results):

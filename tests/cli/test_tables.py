@@ -39,8 +39,9 @@ def test_the_default_table_fits_100_columns_uncut():
     for short in ("full: fc6-paper-long-name", "image: fc6_image_loss_v2", "M&V optimize", "mean image", "paper: DeePSiM", "paper: M&V"):
         assert any(short in line for line in lines), short
     header = next(line for line in lines if "method" in line and "PSNR" in line)
-    for column in ("image %", "feat. %", "SSIM", "MS-SSIM", "LPIPS", "top-1 %", "top-5 %"):
+    for column in ("image %", "feat. %", "SSIM", "LPIPS", "sharp %", "lattice", "top-1 %"):
         assert column in header
+    assert "MS-SSIM" not in header and "top-5" not in header  # in --wide and the JSON
     assert "45.7" in text and "14.23" in text
     assert "M&V: Mahendran & Vedaldi" in text and "caffenet:file:0123456789abcdef" in text  # the legend and the encoder, below
 

@@ -85,3 +85,26 @@ def test_mean_method_reconstructs_every_input_as_the_mean():
     method = mean_method(mean, "fc6", "mean")
     recon = method.reconstruct(torch.zeros(4, 4096))
     assert recon.shape == (4, 3, 224, 224) and torch.equal(recon[3], mean)
+
+
+def test_sharpness_and_the_lattice_check_in_eval(encoder):
+    """The input itself has all of its detail and no lattice; a blur has little; a checkerboard laid over it is named."""
+    from invertnet.evaluation.protocol import Method
+    from invertnet.evaluation.spectrum import power_spectra, sharpness
+
+    source = DeadLeaves("val")
+    images = torch.stack([eval_crop(source.load(i)) for i in range(4)])
+    lookup = lambda features: images[: len(features)]  # noqa: E731 - the first images, in eval's order (batch_size covers them)
+    checker = (torch.arange(224)[:, None] + torch.arange(224)[None, :]) % 2 * (6 / 255)
+    methods = [
+        Method("copy", "conv5", lookup, "-"),
+        Method("blur", "conv5", lambda f: torch.nn.functional.avg_pool2d(lookup(f), 7, stride=1, padding=3, count_include_pad=False), "-"),
+        Method("checker", "conv5", lambda f: (lookup(f) * 0.9 + checker).clamp(0, 1), "-"),
+    ]
+    copy, blur, checkered = evaluate_methods(methods, encoder, source, limit=4, batch_size=4)
+    assert copy.sharpness == pytest.approx(1.0, abs=1e-3) and not copy.periodicity["lattice"]
+    assert blur.sharpness < 0.2 and not blur.periodicity["lattice"]
+    assert checkered.periodicity["lattice"] and checkered.periodicity["period_px"] == pytest.approx(2 ** 0.5, rel=0.01)
+    expected = sharpness(methods[2].reconstruct(torch.zeros(4)), images)  # per image, on the 8-bit images eval measures
+    assert checkered.per_image["sharpness"] == pytest.approx(expected.tolist(), rel=0.05)
+    assert power_spectra(images).shape == (4, 224, 113)
