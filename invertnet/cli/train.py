@@ -48,6 +48,11 @@ def train(
     ),
     model: ModelKind = typer.Option(DEFAULTS.model, "--model", rich_help_panel=MODEL, help="What to train: the paper's section 4.2 VAE; arXiv v1's autoencoder."),
     encoder: str = encoder_option(DEFAULTS.encoder, MODEL),
+    init: str | None = typer.Option(
+        None, "--init", metavar="WEIGHTS", show_default=False, rich_help_panel=MODEL,
+        help="Start the generator from this one (a run folder, a generator file, deepsim:NAME): the same kind, layer and encoder; "
+        "the discriminator and the optimisers start fresh [default: a fresh generator].",
+    ),
     data: str | None = typer.Option(
         None, "--data", metavar="FOLDER", show_default=False, rich_help_panel=DATA, help="An image folder, an ILSVRC-2012 root (train/ val/), or 'synthetic'.",
     ),
@@ -148,7 +153,7 @@ def train(
             encoder=encoder, device=device, seed=seed, lr=lr, lr_milestones=parse_milestones(lr_milestones), lr_gamma=lr_gamma,
             gate=gate, gate_stop=gate_stop, gate_resume=gate_resume, gate_pause_generator=gate_pause_generator, d_weight_decay=d_weight_decay,
             checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every, workers=workers,
-            precision=precision, compile=compile, cuda_graph=bool(cuda_graph), gpu_decode=bool(gpu_decode), crops=crops,
+            precision=precision, compile=compile, cuda_graph=bool(cuda_graph), gpu_decode=bool(gpu_decode), crops=crops, init=init,
         )
         if preset == "paper":
             for name, value in PAPER_SETTINGS.items():

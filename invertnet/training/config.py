@@ -66,6 +66,8 @@ class TrainConfig:
     gpu_decode: bool = False
     fc_width: int = FC_WIDTH
     """The generator's fully connected width and the VAE's code size: 4096 as in the paper; smaller for quick runs and tests."""
+    init: str | None = None
+    """The generator a new run starts from (``--init``: a run folder, a generator file or ``deepsim:NAME``); D and the optimisers start fresh."""
 
     def validate(self, encoder: Encoder | None = None) -> LossConfig:
         """Check the values a user can get wrong; return the resolved loss.

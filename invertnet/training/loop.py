@@ -51,6 +51,8 @@ from ..data.datasets import SYNTHETIC, RunOrder, crop_style, mix_seed, open_sour
 from ..data.imageio import save_image
 from ..encoders import Encoder, geometry, load_encoder
 from ..errors import InvertnetError
+from ..files.downloads import file_hash
+from ..inversion import resolve_weights
 from ..models.generator import has_tail_biases
 from ..models.kinds import training_geometry
 from ..names import INVERTER
@@ -107,7 +109,9 @@ class Trainer:
         self.crops = crop_style(config.crops)
         if config.gpu_decode:  # refused now rather than when the loader starts
             check_gpu_decode(config.data == SYNTHETIC, self.geometry.resize, self.crops)
-        tail_bias = checkpoint is not None and has_tail_biases(checkpoint.module_state("generator"))  # a run from before 0.2 goes on as it was
+        start = self._initial_generator(config.init) if checkpoint is None and config.init is not None else None
+        known = checkpoint or start
+        tail_bias = known is not None and has_tail_biases(known.module_state("generator"))  # a file from before 0.2 goes on as it was
         self.update = build_step(config, self.loss, self.context, self.device, self.precision, self.encoder, self.comparator, tail_bias)
         """What one step computes (:mod:`invertnet.training.step`); the trainer feeds it batches and keeps the run."""
         self.generator, self.g_optimizer, self.g_schedule = self.update.generator, self.update.g_optimizer, self.update.g_schedule
@@ -121,8 +125,14 @@ class Trainer:
         self._samples: torch.Tensor | None = None
         self.warnings: list[str] = []
         """What a user should know about this run before it goes on (a changed data folder)."""
+        self.init_from: dict[str, object] | None = None
+        """Where the generator started (``--init``): the value given, the file, its SHA-256 prefix and its step."""
+        if start is not None:
+            self._start_from(start)
         if checkpoint is not None:
             self._restore(checkpoint)
+            recorded = checkpoint.config.get("init_from")
+            self.init_from = recorded if isinstance(recorded, dict) else None
         elif self.comparator is not None:
             warning = feature_term_warning(self.comparator, self.loss, self.sample_images().to(self.device), self.encoder.identity,
                                            config.data, config.encoder)
@@ -153,6 +163,30 @@ class Trainer:
         return cls(config, checkpoint, encoder=encoder)
 
     # ----------------------------------------------------------------- state
+    def _initial_generator(self, value: str) -> Checkpoint:
+        """The file ``--init`` names, read whole, after its own checks (the run's encoder settles a ``deepsim`` or default name)."""
+        path = resolve_weights(value, self.config.layer if self.config.model == INVERTER else None, self.encoder)
+        return load_checkpoint(path)
+
+    def _start_from(self, start: Checkpoint) -> None:
+        """Load the ``--init`` generator's weights, if it is one this run trains: the same kind, layer and encoder."""
+        what = f"--init {self.config.init} ({start.path})"
+        if start.model != self.config.model:
+            kinds = {INVERTER: "a generator that inverts a layer", "vae": "a VAE", "autoencoder": "an autoencoder"}
+            raise InvertnetError(f"{what} is {kinds.get(start.model, start.model)}; this run trains {kinds.get(self.config.model, self.config.model)}")
+        if start.layer != self.config.layer:
+            raise InvertnetError(f"{what} inverts {start.layer}; this run inverts {self.config.layer}: pass --layer {start.layer} or another generator")
+        if start.encoder != self.encoder.identity:
+            raise InvertnetError(f"{what} was trained against the encoder '{start.encoder}', not '{self.encoder.identity}': pass --encoder {start.encoder}")
+        try:
+            self.generator.load_state_dict(start.module_state("generator"))
+        except RuntimeError as error:
+            detail = str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else str(error)
+            raise InvertnetError(f"{what}: its weights do not fit this run's generator ({detail}); is its --fc-width another?") from None
+        if not all(torch.isfinite(t).all() for t in self.generator.state_dict().values()):
+            raise InvertnetError(f"{what}: the generator has NaN or infinite weights")
+        self.init_from = {"init": self.config.init, "file": str(start.path), "sha256": file_hash(start.path)[:16], "step": start.step}
+
     def _restore(self, checkpoint: Checkpoint) -> None:
         if checkpoint.encoder != self.encoder.identity:
             raise InvertnetError(f"{checkpoint.path} was trained against the encoder '{checkpoint.encoder}', not '{self.encoder.identity}'")
@@ -184,6 +218,7 @@ class Trainer:
     def _metadata(self, kind: str) -> dict[str, str]:
         config = asdict(self.config)
         config["loss_config"] = self.loss.to_dict()
+        config["init_from"] = self.init_from
         recorded = geometry(self.encoder).to_json(self.config.layer) if self.config.model == INVERTER else None
         return base_metadata(self.config.layer, self.encoder.identity, config, self.step, kind, self.config.model, recorded)
 
@@ -258,7 +293,7 @@ class Trainer:
     def _run(self, on_log: Callable[[dict[str, object]], None] | None) -> TrainResult:
         main = self.context.is_main  # only the main process writes files
         if main:
-            run_folder.prepare(self.out, {**asdict(self.config), "loss_config": self.loss.to_dict()}, self.step)
+            run_folder.prepare(self.out, {**asdict(self.config), "loss_config": self.loss.to_dict(), "init_from": self.init_from}, self.step)
         previous = {}
         if threading.current_thread() is threading.main_thread():
             previous = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}

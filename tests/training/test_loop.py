@@ -279,3 +279,34 @@ def test_a_config_value_of_the_wrong_type_is_named(trained_run, tmp_path, field,
     copy = _damaged_copy(trained_run, tmp_path, **{"invertnet.config": json.dumps({**config, field: value})})
     with pytest.raises(InvertnetError, match=f"checkpoint.safetensors is damaged: its config's {field} is"):
         Trainer.resume(copy, steps=5, device="cpu", workers=0)
+
+
+def test_init_starts_the_generator_from_another_and_everything_else_fresh(trained_run, tmp_path):
+    trainer = Trainer(_config(tmp_path / "tuned", steps=2, init=str(trained_run)))
+    before = load_checkpoint(trained_run / "checkpoint.safetensors")
+    for name, value in trainer.generator.state_dict().items():
+        assert torch.equal(value, before.module_state("generator")[name]), name
+    assert not torch.equal(trainer.discriminator.state_dict()["classifier.4.weight"], before.module_state("discriminator")["classifier.4.weight"])
+    assert not trainer.g_optimizer.state and trainer.step == 0  # Adam starts fresh, and so does the count of steps
+    trainer.run()
+    config = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    assert config["init"] == str(trained_run) and config["init_from"]["file"] == str(trained_run / "generator.safetensors")
+    assert len(config["init_from"]["sha256"]) == 16 and config["init_from"]["step"] == 2
+    resumed = Trainer.resume(tmp_path / "tuned", steps=3)  # the checkpoint's weights, not the --init file's again
+    assert resumed.step == 2 and resumed.init_from == config["init_from"]
+    resumed.run()
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init_from"] == config["init_from"]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"layer": "fc6", "fc_width": 64}, "inverts conv5; this run inverts fc6: pass --layer conv5"),
+        ({"encoder": "random:1"}, "was trained against the encoder 'random:0', not 'random:1': pass --encoder random:0"),
+        ({"model": "autoencoder", "layer": "code"}, "is a generator that inverts a layer; this run trains an autoencoder"),
+    ],
+)
+def test_init_refuses_a_generator_of_another_kind_layer_or_encoder(trained_run, tmp_path, overrides, message):
+    with pytest.raises(InvertnetError, match=message):
+        Trainer(_config(tmp_path / "x", init=str(trained_run), **overrides))
+    assert not (tmp_path / "x").exists()
