@@ -60,12 +60,12 @@ if TYPE_CHECKING:
     from .data.datasets import DeadLeaves, FolderImages, eval_crop, open_source, train_crop
     from .data.imageio import load_image, save_image
     from .encoders import Encoder, ModuleEncoder, TorchvisionEncoder, layer_shapes, load_encoder
-    from .files.features import read_features, write_features
     from .encoders.alexnet import FEATURE_SHAPES, LAYERS, AlexNet, load_alexnet
     from .encoders.caffenet import CaffeNet
     from .errors import InvertnetError
     from .evaluation.metrics import normalized_error, pairwise_mean_distance
     from .evaluation.protocol import PAPER_TABLE2, EvalResult, evaluate
+    from .files.features import read_features, write_features
     from .inversion import Inverter, encode
     from .models import Discriminator, Generator
     from .training import TrainConfig, Trainer

@@ -25,6 +25,7 @@ from .data.imageio import load_image, save_gif, save_image
 from .errors import InvertnetError
 from .evaluation.metrics import pairwise_mean_distance
 from .evaluation.protocol import EvalResult, evaluate_methods, generator_method, mean_image, mean_method
+from .files.atomic import atomic_path
 from .inversion import Inverter
 from .training import TrainConfig, Trainer
 
@@ -42,7 +43,7 @@ class DemoResult:
     reencode: Path
     interpolate: Path
     gif: Path
-    eval_json: Path
+    results_json: Path
     result: EvalResult
     baseline: EvalResult
     """The mean training image as every reconstruction: what the generator must beat."""
@@ -104,7 +105,8 @@ def run_demo(
     test_images = torch.cat([images for _, images in eval_batches(held_out, eval_images, 32)])
     reconstructions = inverter.invert(test_images).cpu()
     spread = pairwise_mean_distance(reconstructions.flatten(1)) / pairwise_mean_distance(test_images.flatten(1))
-    eval_json = out / "eval.json"
+    results_json = out / "results.json"
     summary = {**result.summary(), "results": [result.summary(), baseline.summary()], "reconstruction_spread": spread}
-    eval_json.write_text(json.dumps(summary, indent=2) + "\n")
-    return DemoResult(out / "run", invert_png, reencode_png, interpolate_png, gif, eval_json, result, baseline, spread)
+    with atomic_path(results_json) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    return DemoResult(out / "run", invert_png, reencode_png, interpolate_png, gif, results_json, result, baseline, spread)

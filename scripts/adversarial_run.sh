@@ -28,6 +28,7 @@ for name in "${!tunes[@]}"; do
 done
 weights=(--weights "$OUT/image")
 for name in $(printf '%s\n' "${!tunes[@]}" | sort); do weights+=(--weights "$OUT/$name"); done
+rm -rf "$OUT/images"  # the pictures of this evaluation alone
 run $INVERTNET eval --data synthetic --split val --limit "$EVAL" --layer conv5 "${weights[@]}" --method generator --method mean \
     --mean-data synthetic --json "$OUT/eval.json" --csv "$OUT/eval.csv" --save-reconstructions "$OUT/images" --device "$DEVICE" --wide
 run python3 scripts/adversarial_table.py "$OUT"

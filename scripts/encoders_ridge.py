@@ -7,9 +7,12 @@ weights, chosen on the test images themselves: an upper bound for a linear decod
 measured on 32 held-out images as Table 2 measures: the mean distance to the input over the mean distance between
 two test images.
 """
-import torch, torch.nn.functional as F
-from invertnet.encoders import load_encoder
+import torch
+import torch.nn.functional as F
+
 from invertnet.data.datasets import DeadLeaves, eval_crop
+from invertnet.encoders import load_encoder
+
 torch.set_num_threads(2)
 train, val = DeadLeaves("train"), DeadLeaves("val")
 xt = torch.stack([eval_crop(train.load(i), 224) for i in range(600)])

@@ -92,6 +92,13 @@ def test_eval(capsys, trained_run, tmp_path, monkeypatch):
     assert len(list((tmp_path / "rec" / "recon").glob("*.png"))) == 4
 
 
+def test_eval_does_not_mix_its_pictures_with_an_earlier_evaluations(capsys, trained_run, tmp_path):
+    (tmp_path / "rec" / "recon-0-old").mkdir(parents=True)
+    code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--encoder", ALEXNET, "--limit", "2",
+                         "--save-reconstructions", tmp_path / "rec")
+    assert code == 1 and "--save-reconstructions" in err and "is not empty" in err and err.count("\n") == 1
+
+
 def test_eval_many_methods_with_csv_and_html(capsys, trained_run, tmp_path):
     code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--weights", trained_run / "checkpoint.safetensors",
                          "--method", "generator", "--method", "optimize", "--iterations", "2", "--encoder", ALEXNET,
@@ -170,10 +177,10 @@ def test_train_with_another_image_loss(capsys, tmp_path):
 def test_demo(capsys, tmp_path):
     code, out, err = run(capsys, "demo", "--out", tmp_path / "demo", "--steps", "2", "--batch-size", "2")
     assert code == 0, err
-    for name in ("invert.png", "reencode.png", "interpolate.png", "interpolate.gif", "eval.json", "run/generator.safetensors"):
+    for name in ("invert.png", "reencode.png", "interpolate.png", "interpolate.gif", "results.json", "run/generator.safetensors"):
         assert (tmp_path / "demo" / name).is_file(), name
     assert "Table 2 figures" in out and "mean training image" in out and "the mean training image in image error" in out
-    figures = json.loads((tmp_path / "demo" / "eval.json").read_text())
+    figures = json.loads((tmp_path / "demo" / "results.json").read_text())
     generator, baseline = figures["results"]
     assert generator["method"].startswith("image: ") and baseline["method"] == "mean training image"
     assert generator["lpips"] is None and generator["lpips_unavailable"] == "not requested"  # said, not left empty

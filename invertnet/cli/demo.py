@@ -43,7 +43,7 @@ def demo(
     print(f"inversions (inputs above, reconstructions below): {result.invert}")
     print(f"re-encoding, Fig. 5: {result.reencode}")
     print(f"interpolation, Fig. 7: {result.interpolate} and {result.gif}")
-    print(f"Table 2 figures: {result.eval_json}")
+    print(f"the table as eval's JSON: {result.results_json}")
 
 
 def register(app: typer.Typer) -> None:

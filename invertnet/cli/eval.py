@@ -253,6 +253,9 @@ def _check_outputs(json_path: Path | None, csv_path: Path | None, html_dir: Path
     for option, folder in (("--html", html_dir), ("--save-reconstructions", save_reconstructions)):
         if folder is not None:
             check_writable(folder, folder=True, flag=option)
+    if save_reconstructions is not None and save_reconstructions.is_dir() and any(save_reconstructions.iterdir()):
+        raise InvertnetError(f"--save-reconstructions {save_reconstructions} is not empty: an earlier evaluation's pictures would mix with "
+                             "this one's (its folders are numbered by method); choose a new folder")
 
 
 def _chosen_methods(
