@@ -3,11 +3,12 @@
 Everything runs without downloads: a random-weight AlexNet (``random:0``, variance-preserving)
 and the synthetic dead-leaves images. The generator inverts conv5 and is trained with the
 image-space loss alone (preset ``image``): of the paper's losses it is the one that learns
-the layout of its input fastest, so that 2,400 training images on a CPU (about two minutes)
-give reconstructions that follow their inputs' colours and large regions and beat the best
-constant image, the mean training image, in image error. The demo measures both and prints
-them. It shows that the tool learns to invert; it does not show what DeePSiM's feature and
-adversarial terms add (they need far longer training; see docs/results.md).
+the layout of its input fastest, so that 1,600 training images on a CPU (under a minute and
+a half on two cores) give reconstructions that follow their inputs' colours and large regions
+and beat the best constant image, the mean training image, in image error. The demo measures
+both and prints them. It shows that the tool learns to invert; it has no adversarial stage:
+at this scale fine-tuning with the paper's adversarial term loses layout and draws a lattice
+instead of detail (measured in docs/results.md, "The adversarial term on a CPU").
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def run_demo(
     out: str | Path = "demo",
     *,
     layer: str = "conv5",
-    steps: int = 300,
+    steps: int = 200,
     batch_size: int = 8,
     device: str = "cpu",
     eval_images: int = 32,

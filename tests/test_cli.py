@@ -179,7 +179,7 @@ def test_demo(capsys, tmp_path):
     assert code == 0, err
     for name in ("invert.png", "reencode.png", "interpolate.png", "interpolate.gif", "results.json", "run/generator.safetensors"):
         assert (tmp_path / "demo" / name).is_file(), name
-    assert "Table 2 figures" in out and "mean training image" in out and "the mean training image in image error" in out
+    assert "the table as eval's JSON" in out and "paper: DeePSiM" in out and "mean image" in out and "the mean training image in image error" in out
     figures = json.loads((tmp_path / "demo" / "results.json").read_text())
     generator, baseline = figures["results"]
     assert generator["method"].startswith("image: ") and baseline["method"] == "mean training image"

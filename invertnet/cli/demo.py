@@ -15,7 +15,7 @@ from .progress import TrainDisplay
 def demo(
     out: Path = typer.Option(Path("demo"), "--out", "-o", metavar="FOLDER", help="Folder for the run and the pictures."),
     layer: TrainableLayer = typer.Option("conv5", "--layer", "-l", help="Layer to invert."),
-    steps: int = typer.Option(300, "--steps", metavar="N", help="Training steps."),
+    steps: int = typer.Option(200, "--steps", metavar="N", help="Training steps."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", metavar="N", help="Images per step."),
     device: str = DEVICE,
 ) -> None:
