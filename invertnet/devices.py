@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .errors import InvertnetError
@@ -20,3 +22,15 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type not in ("cpu", "cuda"):
         raise InvertnetError(f"unsupported device {name!r}: use auto, cpu or cuda")
     return device
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free on ``device`` now (a CUDA GPU's, or the machine's available memory for the CPU), or None where unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type == "cpu":
+        try:
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):  # not every system names these (macOS has no SC_AVPHYS_PAGES)
+            return None
+    return None

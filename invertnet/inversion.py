@@ -21,6 +21,7 @@ import torch
 from .devices import resolve_device
 from .encoders import Encoder, Geometry, default_comparator, encoder_layer, family_of, layer_shapes, load_encoder, loadable_spec
 from .errors import InvertnetError
+from .files.guarded import is_present
 from .models.generator import FC_WIDTH, has_tail_biases
 from .models.kinds import INVERTER, VAE_KIND, build_model, check_width
 from .names import CAFFENET, MAX_FRAMES, WEIGHTS_ENV
@@ -48,6 +49,7 @@ def weights_dirs() -> list[Path]:
     return [*([Path(chosen)] if chosen else []), user_weights_dir()]
 
 
+DEFAULT_HINT = ", or pass --weights (a later location is not used while it is there)"
 PAPER_FAMILIES = ("alexnet", CAFFENET)
 NOR_AUTHORS = " nor the authors' in the cache"
 """The encoders whose default generators are named by the layer alone (``fc6.safetensors``), and whose layers the authors' generators invert."""
@@ -68,7 +70,7 @@ def default_weights(layer: str, encoder: str | Encoder = "imagenet") -> Path:
     """The generator file used for ``layer`` of ``encoder`` without ``--weights``: :func:`default_name` in the first of
     :func:`weights_dirs` that has one (the first folder's, where none has)."""
     candidates = [folder / default_name(layer, encoder) for folder in weights_dirs()]
-    return next((path for path in candidates if path.is_file()), candidates[0])
+    return next((path for path in candidates if is_present(path, "the default generator", DEFAULT_HINT)), candidates[0])
 
 
 def resolve_weights(weights: str | os.PathLike[str] | None, layer: str | None, encoder: str | Encoder | None = None) -> Path:
@@ -86,7 +88,7 @@ def resolve_weights(weights: str | os.PathLike[str] | None, layer: str | None, e
         own = default_weights(layer, encoder)
         authors = [deepsim_path(layer)] if family_of(encoder) in PAPER_FAMILIES and is_authors_layer(layer) else []
         for path in (own, *authors):
-            if path.is_file():
+            if is_present(path, "the default generator", DEFAULT_HINT):
                 return path
         fetch = f"`invertnet weights fetch {DEEPSIM}{layer}` downloads the authors' (with CaffeNet, once); " if authors else ""
         raise InvertnetError(
@@ -99,7 +101,7 @@ def resolve_weights(weights: str | os.PathLike[str] | None, layer: str | None, e
     path = Path(weights)
     if path.is_dir():
         for name in (GENERATOR_NAME, CHECKPOINT_NAME):
-            if (path / name).is_file():
+            if is_present(path / name, "the run's", f" from {path}"):
                 return path / name
         raise InvertnetError(f"{path} holds no {GENERATOR_NAME} or {CHECKPOINT_NAME}")
     if not path.exists():

@@ -1,3 +1,5 @@
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -7,6 +9,7 @@ from conftest import ALEXNET
 from safetensors.torch import save_file
 
 import invertnet
+from invertnet.cli import main
 from invertnet.errors import InvertnetError
 from invertnet.inversion import Inverter, default_weights, resolve_weights, weights_dirs
 from invertnet.weights.checkpoint import load_checkpoint
@@ -86,6 +89,37 @@ def test_default_weights_are_looked_up_in_order_never_in_the_source_tree(trained
     assert resolve_weights(None, "conv5") == chosen / "conv5.safetensors"  # $INVERTNET_WEIGHTS first
     source_tree = Path(invertnet.__file__).resolve().parent.parent
     assert all(source_tree not in folder.parents and folder != source_tree / "weights" for folder in weights_dirs())
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "device", "dangling"])
+def test_something_else_at_a_default_location_is_named_not_passed_over(trained_run, pictures, tmp_path, monkeypatch, kind, capsys):
+    chosen, cache = tmp_path / "chosen", tmp_path / "cache" / "invertnet"
+    chosen.mkdir()
+    cache.mkdir(parents=True)
+    monkeypatch.setenv("INVERTNET_WEIGHTS", str(chosen))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache.parent))
+    shutil.copy(trained_run / "generator.safetensors", cache / "conv5.safetensors")  # a later location that has one
+    blocked = chosen / "conv5.safetensors"
+    {"folder": blocked.mkdir, "fifo": lambda: os.mkfifo(blocked), "device": lambda: blocked.symlink_to("/dev/zero"),
+     "dangling": lambda: blocked.symlink_to(tmp_path / "gone.safetensors")}[kind]()
+    described = {"folder": "a folder", "fifo": "a FIFO (named pipe)", "device": "a character device", "dangling": "a link to nothing"}[kind]
+    message = f"the default generator {blocked} is {described}"
+    with pytest.raises(InvertnetError, match=re.escape(message) + ".*: remove it, or pass --weights"):
+        resolve_weights(None, "conv5")
+    assert main(["invert", *map(str, pictures), "--layer", "conv5", "--encoder", ALEXNET, "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not (tmp_path / "out").exists()
+    blocked.unlink() if kind != "folder" else blocked.rmdir()
+    assert resolve_weights(None, "conv5") == cache / "conv5.safetensors"  # nothing there: the next location
+
+
+def test_something_else_in_a_run_folder_is_named(trained_run, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(trained_run / "checkpoint.safetensors", run)
+    os.mkfifo(run / "generator.safetensors")
+    with pytest.raises(InvertnetError, match=r"the run's \S+generator.safetensors is a FIFO \(named pipe\), not a regular file: remove it from"):
+        resolve_weights(run, "conv5")
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from ..errors import InvertnetError
 from ..version import __version__
 from . import bench, calibrate, demo, eval, features, figure, interpolate, invert, layers, reencode, sample, synthesize, train, weights
 from .deprecated import rewrite
+from .repeats import check_repeats
 from .options import flag
 
 if hasattr(TyperArgument, "display_type_rich"):
@@ -54,7 +55,16 @@ for module in (train, calibrate, layers, features, invert, reencode, interpolate
     module.register(app)
 
 
-OUT_OF_MEMORY = "out of memory: use a smaller --batch-size, fewer or smaller images, or a device with more memory"
+MEMORY_FLAGS = {
+    **dict.fromkeys(("train", "eval", "demo", "bench", "features"), "a smaller --batch-size, fewer or smaller images"),
+    "synthesize": "a smaller --population (cma) or fewer units",
+}
+"""What lowers a command's memory, by the flags it has; other commands: fewer or smaller images."""
+
+
+def out_of_memory(command: str | None) -> str:
+    """The out-of-memory advice for ``command``, naming only flags it has."""
+    return f"out of memory: use {MEMORY_FLAGS.get(command or '', 'fewer or smaller images')}, or a device with more memory"
 
 
 def _error(message: str) -> int:
@@ -65,8 +75,10 @@ def _error(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code instead of raising."""
-    args = rewrite(sys.argv[1:] if argv is None else argv)
+    args: list[str] = []
     try:
+        args = rewrite(sys.argv[1:] if argv is None else argv)
+        check_repeats(typer.main.get_command(app), args)
         result = app(args=args, prog_name="invertnet", standalone_mode=False)
     except InvertnetError as error:
         return _error(str(error))
@@ -74,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {error.filename}" if error.filename else ""
         return _error(f"{error.strerror or error}{where}")
     except MemoryError:
-        return _error(OUT_OF_MEMORY)
+        return _error(out_of_memory(args[0] if args else None))
     except RuntimeError as error:  # torch's CUDA OutOfMemoryError is one; torch is not imported to name it
         if type(error).__name__ == "OutOfMemoryError" or "allocate memory" in str(error) or "not enough memory" in str(error):
-            return _error(OUT_OF_MEMORY)
+            return _error(out_of_memory(args[0] if args else None))
         raise
     except typer.Abort:
         print("invertnet: aborted", file=sys.stderr)

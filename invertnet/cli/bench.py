@@ -94,7 +94,7 @@ def bench(
     for view in tables(report):
         console.print(view)
     if json_path is not None:
-        text = json.dumps(report.to_dict(), indent=2) + "\n"
+        text = json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
         if str(json_path) == "-":
             print(text, end="")
             return

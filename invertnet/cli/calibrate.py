@@ -38,7 +38,7 @@ def calibrate_command(
     with stderr.status(f"comparing {count} images pairwise"):
         result = calibrate(source, network, comparator, load_encoder(reference, device=torch_device), count)
     if json_path is not None:
-        text = json.dumps(result.to_dict(), indent=2) + "\n"
+        text = json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
         if str(json_path) == "-":
             print(text, end="")
             return

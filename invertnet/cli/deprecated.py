@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import InvertnetError
+
 REMOVED_IN = "0.3"
 
 RENAMED: dict[tuple[str, str], str] = {
@@ -37,16 +39,33 @@ def _subcommand(argv: list[str]) -> str:
     return " ".join(words)
 
 
+def _renamed(command: str, word: str) -> tuple[str, str, str] | None:
+    """(old flag, new flag, the rest of the word) where ``word`` is an old spelling: ``--steps``, ``--steps=3``, ``-n``, ``-n2``."""
+    name, eq, value = word.partition("=")
+    new = RENAMED.get((command, name), RENAMED_EVERYWHERE.get(name))
+    if new is not None:
+        return name, new, eq + value
+    short = word[:2]
+    if not word.startswith("--") and len(word) > 2 and (command, short) in RENAMED:  # a short flag's attached value
+        return short, RENAMED[(command, short)], "=" + word[2:]
+    return None
+
+
 def rewrite(argv: list[str]) -> list[str]:
-    """``argv`` in the current vocabulary; a warning on stderr for each old spelling replaced."""
+    """``argv`` in the current vocabulary; a warning on stderr for each old spelling replaced.
+
+    An old spelling given with its new one (``interpolate --steps 3 --frames 4``) is refused: one of them would be ignored.
+    """
     command = _subcommand(argv)
     out: list[str] = []
     for i, word in enumerate(argv):
-        name, eq, value = word.partition("=")
-        new = RENAMED.get((command, name), RENAMED_EVERYWHERE.get(name))
-        if new is not None:
-            _warn(f"{command} {name} is now {new}")
-            out.append(f"{new}{eq}{value}")
+        found = _renamed(command, word)
+        if found is not None:
+            old, new, rest = found
+            if any(other == new or other.startswith(new + "=") for other in argv):
+                raise InvertnetError(f"{old} is the old spelling of {new}, which is given too: give {new} alone")
+            _warn(f"{command} {old} is now {new}")
+            out.append(f"{new}{rest}")
             continue
         if command in BARE_JSON and word == "--json" and (i + 1 == len(argv) or argv[i + 1].startswith("-") and argv[i + 1] != "-"):
             _warn(f"{command} --json now takes where to write: --json - (stdout) or --json PATH")

@@ -67,7 +67,7 @@ def write_json(path: Path, results: list[EvalResult]) -> None:
     """The first method's figures at the top level, every method's under ``results``."""
     from ..files.atomic import atomic_path
 
-    text = json.dumps({**results[0].summary(), "results": [r.summary() for r in results]}, indent=2) + "\n"
+    text = json.dumps({**results[0].summary(), "results": [r.summary() for r in results]}, indent=2, allow_nan=False) + "\n"
     if str(path) == "-":
         print(text, end="")
         return

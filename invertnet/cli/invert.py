@@ -195,7 +195,7 @@ def _write_json(path: Path, inputs: list[str], written: list[Path], what: str, m
         "method": method, "reconstructed_by": what, **({"iterations": iterations} if method == "optimize" else {}),
         "images": [{"input": item, "output": str(out)} for item, out in zip(inputs, written)],
     }
-    text = json.dumps(record, indent=2) + "\n"
+    text = json.dumps(record, indent=2, allow_nan=False) + "\n"
     if str(path) == "-":
         print(text, end="")
         return

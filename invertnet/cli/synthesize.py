@@ -51,7 +51,9 @@ def synthesize_command(
     population: int | None = typer.Option(
         None, "--population", metavar="N", show_default=False, rich_help_panel=SEARCH, help="cma: codes per generation [default: 4 + 3 ln(code size), 28 for fc6].",
     ),
-    sigma: float = typer.Option(3.0, "--sigma", metavar="F", rich_help_panel=SEARCH, help="cma: the initial step size (XDream's for fc6)."),
+    sigma: float | None = typer.Option(
+        None, "--sigma", metavar="F", show_default=False, rich_help_panel=SEARCH, help="cma: the initial step size [default: 3, XDream's for fc6].",
+    ),
     data: str | None = typer.Option(
         None, "--data", metavar="FOLDER", show_default=False, rich_help_panel=DATA,
         help="Natural images (a folder, an ILSVRC-2012 root's val/, or synthetic): each unit's best of them is the yardstick, "
@@ -78,7 +80,11 @@ def synthesize_command(
         raise InvertnetError(f"--limit must be between 1 and 100,000, got {limit}")
     if not 0 <= seed <= MAX_SEED:
         raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed}")
-    config = SearchConfig(method=method, iterations=iterations, seed=seed, population=population, sigma=sigma)
+    given = [flag for flag, value in (("--population", population), ("--sigma", sigma)) if value is not None]
+    if method != "cma" and given:
+        verb = "apply" if len(given) > 1 else "applies"
+        raise InvertnetError(f"{' and '.join(given)} {verb} to --method cma only (CMA-ES's population and step size), not {method}")
+    config = SearchConfig(method=method, iterations=iterations, seed=seed, population=population, **({"sigma": sigma} if sigma is not None else {}))
     config.check()
     check_image_output("--out", out)
     check_results_file("--json", json_path, ".json")
@@ -115,6 +121,18 @@ def _run(
             on_iteration=lambda unit, done, best: progress.update(tasks[unit], completed=done, description=f"{config.method} unit {unit}: best {best:.4g}"),
         )
     return results, inverter
+
+
+def _method_settings(config: SearchConfig, dimensions: int) -> dict[str, float | int | None]:
+    """The search's own settings; ``null`` for those of the other method (they did not apply)."""
+    from ..synthesis.cmaes import default_population
+
+    gradient = config.method == "gradient"
+    return {
+        "start_lr": config.start_lr if gradient else None, "end_lr": config.end_lr if gradient else None,
+        "decay": config.decay if gradient else None, "sigma": None if gradient else config.sigma,
+        "population": None if gradient else config.population or default_population(dimensions),
+    }
 
 
 def _code_shape(inverter: Inverter) -> tuple[int, ...]:
@@ -181,17 +199,14 @@ def _write(
         )
     if json_path is None:
         return
-    from ..synthesis.cmaes import default_population
-
     dimensions = results[0].search.code.numel()
     record = {
         "method": config.method, "iterations": config.iterations, "seed": config.seed, "generator": inverter.source,
         "code": {"layer": inverter.layer, "model": inverter.model, "dimensions": dimensions},
-        "settings": {"start_lr": config.start_lr, "end_lr": config.end_lr, "decay": config.decay, "sigma": config.sigma,
-                     "population": config.population or default_population(dimensions), "bound": bound, "data": data, "limit": limit},
+        "settings": {**_method_settings(config, dimensions), "bound": bound, "data": data, "limit": limit},
         "units": [r.summary() for r in results],
     }
-    text = json.dumps(record, indent=2) + "\n"
+    text = json.dumps(record, indent=2, allow_nan=False) + "\n"
     if to_stderr:
         print(text, end="")
         return

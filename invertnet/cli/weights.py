@@ -43,7 +43,7 @@ def list_command(json_path: Path | None = json_option("the list, with every path
     check_results_file("--json", json_path, ".json")
     rows = known_weights({layer: default_weights(layer) for layer in TRAINABLE_LAYERS})
     if json_path is not None:
-        text = json.dumps([row.as_dict() for row in rows], indent=2) + "\n"
+        text = json.dumps([row.as_dict() for row in rows], indent=2, allow_nan=False) + "\n"
         if str(json_path) == "-":
             print(text, end="")
             return

@@ -113,7 +113,8 @@ def caffenet_cache_path() -> Path:
 def _load_reference(source: Source, path: Path) -> CaffeNet:
     if source.name == "zoo":
         return caffenet_from_caffemodel(path, CAFFENET)
-    return caffenet_from_port(read_state_dict(path, "CaffeNet weights", max_bytes=MAX_WEIGHTS_BYTES), CAFFENET, str(path))
+    state = read_state_dict(path, "CaffeNet weights", max_bytes=MAX_WEIGHTS_BYTES)
+    return caffenet_from_port(state, CAFFENET, f"the CaffeNet weights in {path}")
 
 
 def reference_caffenet(source: str | None = None) -> tuple[Source, CaffeNet]:
@@ -131,7 +132,7 @@ def _caffenet_file(path: Path) -> CaffeNet:
             return caffenet_from_caffemodel(path, CAFFENET)
         return caffenet_from_caffemodel(path, f"caffenet:file:{file_hash(path)[:16]}")
     state = read_state_dict(path, "CaffeNet weights", max_bytes=MAX_WEIGHTS_BYTES)
-    return caffenet_from_port(state, f"caffenet:file:{file_hash(path)[:16]}", str(path))
+    return caffenet_from_port(state, f"caffenet:file:{file_hash(path)[:16]}", f"the CaffeNet weights in {path}")
 
 
 def load_encoder(spec: str | Encoder = "imagenet", *, device: torch.device | str = "cpu") -> Encoder:
@@ -222,7 +223,7 @@ class Geometry:
     def to_json(self, layer: str) -> str:
         """The record a file of a generator for ``layer`` keeps."""
         return json.dumps({"family": self.family, "input_size": self.input_size, "generator_mean": list(self.generator_mean),
-                           "feature_shape": list(self.feature_shape(layer))})
+                           "feature_shape": list(self.feature_shape(layer))}, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str, layer: str) -> Geometry:

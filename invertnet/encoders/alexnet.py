@@ -35,6 +35,7 @@ from torchvision.models import AlexNet_Weights, alexnet
 from ..errors import InvertnetError
 from ..files.downloads import download, file_hash, read_state_dict
 from ..files.guarded import open_input
+from ..files.state import load_checked
 from ..names import CAFFENET_ONLY_LAYERS, LAYERS, MAX_SEED, TRAINABLE_LAYERS
 from .base import Encoder
 
@@ -259,11 +260,8 @@ def load_alexnet(spec: str = "imagenet", *, device: torch.device | str = "cpu") 
     else:
         net = alexnet(weights=None)
         if parsed.kind == "imagenet":
-            state, identity = _imagenet_state_dict(), "imagenet"
+            state, identity, where = _imagenet_state_dict(), "imagenet", str(hub_checkpoint_path())
         else:
-            state, identity = _file_state_dict(Path(parsed.value))
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as error:
-            raise InvertnetError(f"the AlexNet weights do not fit torchvision's AlexNet: {error}") from error
+            (state, identity), where = _file_state_dict(Path(parsed.value)), parsed.value
+        load_checked(net, state, f"the AlexNet weights in {where}", "torchvision's AlexNet")
     return AlexNet(net, identity).to(device)

@@ -26,6 +26,7 @@ from torch import nn
 
 from ..errors import InvertnetError
 from ..files.caffemodel import read_caffemodel
+from ..files.state import load_checked
 from .alexnet import FEATURE_SHAPES, LAYERS, MAX_WEIGHTS_BYTES, check_layer, variance_preserving_init
 from .base import Encoder
 
@@ -114,6 +115,7 @@ def caffenet_from_caffemodel(path: str | os.PathLike[str], identity: str = "caff
     if missing:
         raise InvertnetError(f"{path} is not CaffeNet: it has no {', '.join(missing)} (its layers: {', '.join(layers)})")
     net = CaffeNet(identity)
+    state: dict[str, torch.Tensor] = {}
     for name in CAFFE_LAYERS:
         module = getattr(net, name)
         blobs = layers[name]
@@ -125,18 +127,15 @@ def caffenet_from_caffemodel(path: str | os.PathLike[str], identity: str = "caff
                 f"{path}: layer {name} holds {weight.numel()} weights and {bias.numel()} biases, "
                 f"CaffeNet's has {module.weight.numel()} and {module.bias.numel()}"
             )
-        module.weight.copy_(weight.view_as(module.weight))
-        module.bias.copy_(bias)
+        state[f"{name}.weight"], state[f"{name}.bias"] = weight.view_as(module.weight), bias
+    load_checked(net, state, f"the CaffeNet weights in {path}")
     return net
 
 
-def caffenet_from_state_dict(state: dict[str, torch.Tensor], identity: str, source: str = "the state dict") -> CaffeNet:
+def caffenet_from_state_dict(state: dict[str, torch.Tensor], identity: str, source: str = "the weights") -> CaffeNet:
     """CaffeNet from a state dict with this module's key names (``conv1.weight``, ..., ``fc8.bias``)."""
     net = CaffeNet(identity)
-    try:
-        net.load_state_dict({key: value.float() for key, value in state.items()})
-    except (RuntimeError, AttributeError) as error:
-        raise InvertnetError(f"{source} is not CaffeNet with invertnet's key names (conv1.weight, ..., fc8.bias): {error}") from None
+    load_checked(net, state, source, "CaffeNet with invertnet's key names (conv1.weight, ..., fc8.bias)")
     return net
 
 
@@ -153,7 +152,7 @@ def normalise_port_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return {str(key).replace(".1.", "."): value for key, value in state.items()}
 
 
-def caffenet_from_port(state: dict[str, torch.Tensor], identity: str, source: str = "the file") -> CaffeNet:
+def caffenet_from_port(state: dict[str, torch.Tensor], identity: str, source: str = "the weights") -> CaffeNet:
     """CaffeNet from the upconvGAN port's ``caffenet.pt``: its ``Caffenet.net`` state dict, layers named as Caffe's (and as ours)."""
     return caffenet_from_state_dict(normalise_port_keys(state), identity, source)
 

@@ -50,6 +50,7 @@ from torchvision.models.feature_extraction import create_feature_extractor, get_
 
 from ..errors import InvertnetError
 from ..files.downloads import file_hash, read_state_dict
+from ..files.state import load_checked
 from .alexnet import hub_checkpoint_path, hub_state_dict, parse_seed
 from .base import Encoder
 
@@ -255,20 +256,7 @@ def load_torchvision(spec: str, *, device: torch.device | str = "cpu") -> Torchv
         path = Path(rest)
         state, identity, where = read_state_dict(path, f"{name} weights", max_bytes=MAX_CLASSIFIER_BYTES), f"{name}:file:{file_hash(path)[:16]}", rest
     net = build()
-    _load(net, state, f"the {name} weights in {where}")
+    load_checked(net, state, f"the {name} weights in {where}", f"torchvision's {type(net).__name__}")
     return TorchvisionEncoder(name, net, identity).to(device)
 
 
-def _load(net: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    """Load ``state`` into ``net``, or say in one line which names or shapes do not fit torchvision's."""
-    expected = net.state_dict()
-    missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
-    if missing or unexpected:
-        parts = [f"{len(names)} {kind} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
-                 for kind, names in (("missing", missing), ("unexpected", unexpected)) if names]
-        raise InvertnetError(f"{what} do not fit torchvision's {type(net).__name__}: names {' and '.join(parts)}")
-    for key, value in state.items():
-        if not isinstance(value, torch.Tensor) or value.shape != expected[key].shape:
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise InvertnetError(f"{what} do not fit torchvision's {type(net).__name__}: {key} is {shape}, not {tuple(expected[key].shape)}")
-    net.load_state_dict(state)

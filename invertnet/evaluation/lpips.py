@@ -21,6 +21,7 @@ from torch import nn
 from ..encoders.alexnet import AlexNet, hub_checkpoint_path, load_alexnet
 from ..errors import InvertnetError
 from ..files.guarded import open_input
+from ..files.state import checked_state
 
 RELU_INDICES = (1, 4, 7, 9, 11)  # ReLU after conv1..conv5 in torchvision's AlexNet.features
 CHANNELS = (64, 192, 384, 256, 256)
@@ -47,11 +48,17 @@ class LPIPS(nn.Module):
     def __init__(self, backbone: AlexNet, weights_path: str | None = None) -> None:
         super().__init__()
         self.features = backbone.features[: RELU_INDICES[-1] + 1]
-        with open_input(weights_path or lpips_weights_path(), "LPIPS's linear weights", max_bytes=MAX_LINEAR_BYTES) as handle:
-            state = torch.load(handle, map_location="cpu", weights_only=True)
-        self.linear = nn.ParameterList(
-            [nn.Parameter(state[f"lin{k}.model.1.weight"].view(1, c, 1, 1), requires_grad=False) for k, c in enumerate(CHANNELS)]
-        )
+        path = weights_path or lpips_weights_path()
+        with open_input(path, "LPIPS's linear weights", max_bytes=MAX_LINEAR_BYTES) as handle:
+            try:
+                state = torch.load(handle, map_location="cpu", weights_only=True)
+            except Exception as error:  # any parse failure of a file is an input error
+                raise InvertnetError(f"cannot read LPIPS's linear weights from {path}: {error}") from None
+        expected = {f"lin{k}.model.1.weight": torch.empty(1, c, 1, 1) for k, c in enumerate(CHANNELS)}
+        if not isinstance(state, dict):
+            raise InvertnetError(f"{path} does not hold LPIPS's linear weights (a dict of tensors)")
+        state = checked_state(state, expected, f"LPIPS's linear weights in {path}", "LPIPS v0.1's AlexNet layers")
+        self.linear = nn.ParameterList([nn.Parameter(state[key], requires_grad=False) for key in expected])
         self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1), persistent=False)
         self.identity = backbone.identity

@@ -66,7 +66,7 @@ def write_features(features: Features, path: str | os.PathLike[str]) -> Path:
             with open(tmp, "wb") as handle:  # our own new temporary file
                 np.save(handle, values.numpy(), allow_pickle=False)
         else:
-            metadata = {"invertnet.schema": SCHEMA, "invertnet.names": json.dumps(features.names),
+            metadata = {"invertnet.schema": SCHEMA, "invertnet.names": json.dumps(features.names, allow_nan=False),
                         "invertnet.encoder": features.encoder, "invertnet.layer": features.layer}
             save_file({TENSOR: values}, str(tmp), metadata={"format": "pt", **metadata})
     return path

@@ -71,6 +71,26 @@ def open_input(path: str | os.PathLike[str], what: str, *, max_bytes: int | None
     return os.fdopen(fd, "rb")
 
 
+def is_present(path: str | os.PathLike[str], what: str, hint: str = "") -> bool:
+    """Whether a regular file (or a link to one) is at ``path``: False where nothing is; an error naming it where
+    something else is (a folder, a FIFO, a device, a link to nothing), which a lookup must not pass over in silence.
+    ``hint`` ends the error (what else the user can do)."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode  # stat, not open: a FIFO is named without waiting for a writer
+    except FileNotFoundError:
+        if not os.path.lexists(path):
+            return False
+        problem = "is a link to nothing"
+    except OSError as error:
+        problem = f"cannot be read ({error.strerror or error})"
+    else:
+        if stat.S_ISREG(mode):
+            return True
+        problem = f"is {_kind(mode)}, not a regular file"
+    raise InvertnetError(f"{what} {path} {problem}: remove it{hint}")
+
+
 def check_input(path: str | os.PathLike[str], what: str, *, max_bytes: int | None = None) -> int:
     """The size of ``path`` after the checks of :func:`open_input`, for a library that opens the path itself."""
     with open_input(path, what, max_bytes=max_bytes) as handle:

@@ -27,6 +27,7 @@ from ..errors import InvertnetError
 from .atomic import atomic_path
 from .downloads import OFFLINE_ENV, cache_dir, download, file_hash, offline
 from .guarded import read_text_input
+from .locks import exclusive
 
 SOURCES_FILE = "invertnet-sources.json"
 """In the cache: the SHA-256 of each download the first time it was used (URL -> hex)."""
@@ -81,11 +82,12 @@ def recorded() -> dict[str, str]:
 
 
 def record(url: str, digest: str) -> None:
-    """Remember ``digest`` as the SHA-256 of the file from ``url``."""
-    values = {**recorded(), url: digest}
-    cache_dir().mkdir(parents=True, exist_ok=True)
-    with atomic_path(cache_dir() / SOURCES_FILE) as tmp:
-        tmp.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+    """Remember ``digest`` as the SHA-256 of the file from ``url``: read, add and replace under the record's lock, so
+    that processes recording at once keep every entry (a lost one would let a swapped file be trusted as new)."""
+    with exclusive(cache_dir() / f".{SOURCES_FILE}.lock", "the record's lock"):
+        values = {**recorded(), url: digest}
+        with atomic_path(cache_dir() / SOURCES_FILE) as tmp:
+            tmp.write_text(json.dumps(values, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def check(source: Source, path: Path, expected: str | None) -> tuple[str, str]:

@@ -16,12 +16,28 @@ import math
 
 import torch
 
+from ..devices import free_memory
 from ..errors import InvertnetError
 
 
 def default_population(dimensions: int) -> int:
     """Hansen's default lambda, 4 + floor(3 ln n): 28 for the 4096-d fc6 code."""
     return 4 + int(3 * math.log(dimensions))
+
+
+def memory_needed(dimensions: int, population: int) -> int:
+    """Bytes a search holds at once, in float64: A and its inverse (n x n each), and a generation's z and samples (lambda x n each)."""
+    return 8 * (2 * dimensions * dimensions + 2 * population * dimensions)
+
+
+def _check_fits(dimensions: int, population: int, device: torch.device) -> None:
+    """Refuse, before allocating, a search that cannot fit in the memory free on ``device``."""
+    need, free = memory_needed(dimensions, population), free_memory(device)
+    if free is not None and need > free:
+        raise InvertnetError(
+            f"CMA-ES in {dimensions:,} dimensions with a population of {population:,} needs about {need / 2**30:.1f} GiB, "
+            f"and {device} has {free / 2**30:.1f} GiB free: use a smaller population (--population)"
+        )
 
 
 class CholeskyCMAES:
@@ -39,6 +55,7 @@ class CholeskyCMAES:
         self.population = population or default_population(n)
         if self.population < 2:
             raise InvertnetError(f"the CMA-ES population must be at least 2, got {self.population}")
+        _check_fits(n, self.population, mean.device)
         self.generator = generator
         kwargs = {"dtype": torch.float64, "device": mean.device}
         self.mean = mean.detach().flatten().to(**kwargs)

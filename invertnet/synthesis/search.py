@@ -33,6 +33,8 @@ METHODS = ("gradient", "cma")
 Decode = Callable[[torch.Tensor], torch.Tensor]
 """codes (N, *code_shape) -> images (N, 3, S, S), about [0, 1] (not clipped), differentiable."""
 MAX_ITERATIONS = 100_000
+MAX_POPULATION = 10_000
+"""250 times XDream's 40 and 350 times Hansen's default for fc6 (28); what fits is checked again against free memory."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,10 @@ class SearchConfig:
             raise InvertnetError(f"--iterations must be between 1 and {MAX_ITERATIONS:,}, got {self.iterations}")
         if not 0 < self.decay <= 1:
             raise InvertnetError(f"the code's decay must be in (0, 1], got {self.decay}")
-        if self.population is not None and self.population < 2:
-            raise InvertnetError(f"--population must be at least 2, got {self.population}")
+        if self.population is not None and not 2 <= self.population <= MAX_POPULATION:
+            raise InvertnetError(f"the population (--population) must be between 2 and {MAX_POPULATION:,}, got {self.population:,}")
+        if not (self.sigma > 0 and math.isfinite(self.sigma)):
+            raise InvertnetError(f"the initial step size (--sigma) must be a positive number, got {self.sigma}")
 
 
 @dataclass
@@ -126,9 +130,15 @@ class _Tracker:
 
     def see(self, iteration: int, images: torch.Tensor, codes: torch.Tensor, scores: torch.Tensor) -> None:
         scores = scores.detach().float().cpu()
-        finite = torch.where(torch.isfinite(scores), scores, torch.full_like(scores, -math.inf))
-        index = int(finite.argmax())
-        value = float(finite[index])
+        broken = (~torch.isfinite(scores)).nonzero().flatten()
+        if len(broken):  # a NaN cannot rank images: stop, rather than search on a score that means nothing
+            image = int(broken[0])
+            raise InvertnetError(
+                f"image {image + 1} of iteration {iteration + 1} scored {float(scores[image])} (after {self.scored + image} images "
+                "scored finitely): a search needs finite scores; does the target network give NaN or infinite outputs?"
+            )
+        index = int(scores.argmax())
+        value = float(scores[index])
         self.scored += len(scores)
         if self.result is None or value > self.result.activation:
             image, code = images[index].detach().clamp(0, 1).cpu(), codes[index].detach().cpu()
@@ -139,7 +149,7 @@ class _Tracker:
                 self.result.evaluations, self.result.snapshots = previous.evaluations, previous.snapshots
         result = self.result
         result.best.append(result.activation)
-        result.mean.append(float(scores[torch.isfinite(scores)].mean()) if torch.isfinite(scores).any() else math.nan)
+        result.mean.append(float(scores.mean()))
         result.evaluations.append(self.scored)
         if iteration in self.snapshot_at:
             result.snapshots.append((iteration, result.image))

@@ -59,7 +59,7 @@ def prepare(out: Path, config: dict[str, object], step: int) -> None:
         for stale in [*folder.glob(".*.tmp"), *folder.glob(".tmp*")]:
             stale.unlink(missing_ok=True)
     with atomic_path(out / CONFIG_NAME) as tmp:  # replaces whatever is there (a FIFO would block a plain write)
-        tmp.write_text(json.dumps(config, indent=2) + "\n")
+        tmp.write_text(json.dumps(config, indent=2, allow_nan=False) + "\n")
     truncate_metrics(out, step)
 
 
@@ -85,7 +85,7 @@ def truncate_metrics(out: Path, step: int) -> None:
 def append_metrics(out: Path, record: dict[str, object]) -> None:
     """Add one record to ``metrics.jsonl`` (never through a symlink, never blocking on a FIFO)."""
     with open_append(out / METRICS_NAME, "the run's metrics") as handle:
-        handle.write(json.dumps(record) + "\n")
+        handle.write(json.dumps(record, allow_nan=False) + "\n")
 
 
 def sample_path(out: Path, step: int) -> Path:
@@ -125,7 +125,7 @@ def save(out: Path, update: DeePSiMStep, metadata: Callable[[str], dict[str, str
     """
     tensors, optimizers = update.state()
     generator_only = {name: value for name, value in tensors.items() if name.startswith("generator.")}
-    training = {**metadata("training"), **optimizers, "invertnet.state": json.dumps(state)}
+    training = {**metadata("training"), **optimizers, "invertnet.state": json.dumps(state, allow_nan=False)}
     checkpoint = atomic_save(tensors, training, out / CHECKPOINT_NAME)  # first: a run with a generator always has one
     atomic_save(generator_only, metadata("generator"), out / GENERATOR_NAME)
     return checkpoint

@@ -60,7 +60,7 @@ def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[di
             else:
                 scalars.setdefault(str(index), {})[key] = value
     groups = [{key: float(value) if isinstance(value, torch.Tensor) else value for key, value in group.items()} for group in state["param_groups"]]
-    return tensors, json.dumps({"param_groups": groups, "scalars": scalars})
+    return tensors, json.dumps({"param_groups": groups, "scalars": scalars}, allow_nan=False)
 
 
 def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], encoded: str) -> dict[str, object]:
@@ -222,8 +222,8 @@ def base_metadata(
         "invertnet.model": model,
         "invertnet.layer": layer,
         "invertnet.encoder": encoder,
-        "invertnet.architecture": json.dumps(architecture),
-        "invertnet.config": json.dumps(config, sort_keys=True),
+        "invertnet.architecture": json.dumps(architecture, allow_nan=False),
+        "invertnet.config": json.dumps(config, sort_keys=True, allow_nan=False),
         "invertnet.step": str(step),
         **({"invertnet.geometry": geometry} if geometry is not None else {}),
     }

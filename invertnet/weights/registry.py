@@ -266,7 +266,7 @@ def save_generator(generator: AnyGenerator, path: Path, source: dict[str, str], 
     found = authors_model(model)
     config = {"loss_config": {"preset": found.label}, "authors_model": found.name}
     metadata = base_metadata(found.layer, encoder, config, 0, "generator")
-    metadata["invertnet.source"] = json.dumps({**source, "model": found.name}, sort_keys=True)
+    metadata["invertnet.source"] = json.dumps({**source, "model": found.name}, sort_keys=True, allow_nan=False)
     tensors = {f"generator.{name}": value for name, value in generator.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_save(tensors, metadata, path)

@@ -75,10 +75,11 @@ def _checked(state: dict[str, torch.Tensor], layer: str, origin: str) -> dict[st
     bad = [key for key, value in state.items() if not value.is_floating_point() or value.dim() not in dims[key]]
     if bad:
         raise InvertnetError(f"{origin} is not the authors' {layer} generator: {bad[0]} is not a tensor of the right kind")
+    state = {key: value.float() for key, value in state.items()}  # checked as cast: a float64 1e300 is infinite in float32
     broken = [key for key, value in state.items() if not torch.isfinite(value).all()]
     if broken:  # refused now, not when the first image comes out blank
-        raise InvertnetError(f"{origin}: {broken[0]} holds NaN or infinite values: not a usable generator")
-    return {key: value.float() for key, value in state.items()}
+        raise InvertnetError(f"{origin}: {broken[0]} holds NaN or infinite values (as float32): not a usable generator")
+    return state
 
 
 def _convert_deepsim(state: dict[str, torch.Tensor], layer: str, origin: str) -> dict[str, torch.Tensor]:

@@ -17,8 +17,9 @@ def run(capsys, *args):
 
 @pytest.mark.parametrize("method", ["gradient", "cma"])
 def test_one_unit_with_json_strip_and_curve(capsys, trained_run, tmp_path, method):
+    cma = ["--population", "4", "--sigma", "2"] if method == "cma" else []
     code, out, err = run(capsys, "synthesize", "--target", f"{ALEXNET}:fc8:3", "--weights", trained_run, "--method", method,
-                         "--iterations", "3", "--population", "4", "--data", "synthetic", "--limit", "4", "--out", tmp_path / "best.png",
+                         "--iterations", "3", *cma, "--data", "synthetic", "--limit", "4", "--out", tmp_path / "best.png",
                          "--json", tmp_path / "run.json", "--device", "cpu")
     assert code == 0, err
     written = out.split()
@@ -31,6 +32,11 @@ def test_one_unit_with_json_strip_and_curve(capsys, trained_run, tmp_path, metho
     assert unit["evaluations"] == 3 * (1 if method == "gradient" else 4) and unit["natural_images"] == 4
     assert unit["best"][-1] == unit["activation"] and unit["code"]["min"] >= 0  # conv5 is rectified: the code stays >= 0
     assert f"{ALEXNET}:fc8:3: " in err and "images scored" in err
+    settings = record["settings"]  # each method's own settings; the other's are null (they did not apply)
+    if method == "cma":
+        assert settings["population"] == 4 and settings["sigma"] == 2.0 and settings["start_lr"] is settings["decay"] is None
+    else:
+        assert settings["population"] is settings["sigma"] is None and settings["start_lr"] == 8.0 and settings["decay"] == 0.99
 
 
 def test_same_seed_same_bytes_and_a_grid_for_several_units(capsys, trained_run, tmp_path):
@@ -50,13 +56,24 @@ def test_same_seed_same_bytes_and_a_grid_for_several_units(capsys, trained_run, 
     [(f"{ALEXNET}:conv9:1", [], "has no layer 'conv9'"), (f"{ALEXNET}:fc8:1000", [], "unit 1000 of fc8: the layer has 1000 units"),
      (f"{ALEXNET}:conv5:1", ["--position", "9,0"], "outside conv5's 6x6 map"), ("fc8:1", [], "write ENCODER:LAYER:UNIT"),
      (f"{ALEXNET}:fc8:1", ["--bound", "{tmp}/none.txt"], "none.txt"), (f"{ALEXNET}:fc8:1", ["--out", "{tmp}/x.gif"], "the suffix picks the format"),
-     (f"{ALEXNET}:fc8:1", ["--iterations", "0"], "--iterations must be between 1")],
+     (f"{ALEXNET}:fc8:1", ["--iterations", "0"], "--iterations must be between 1"),
+     (f"{ALEXNET}:fc8:1", ["--sigma", "nan"], "--sigma applies to --method cma only (CMA-ES's population and step size), not gradient"),
+     (f"{ALEXNET}:fc8:1", ["--population", "5", "--sigma", "1"], "--population and --sigma apply to --method cma only"),
+     (f"{ALEXNET}:fc8:1", ["--method", "cma", "--sigma", "nan"], "step size (--sigma) must be a positive number, got nan"),
+     (f"{ALEXNET}:fc8:1", ["--method", "cma", "--population", "100000000"], "must be between 2 and 10,000, got 100,000,000")],
 )
 def test_refusals_are_one_line(capsys, trained_run, tmp_path, target, extra, message):
     filled = [word.format(tmp=tmp_path) for word in extra]
-    code, _, err = run(capsys, "synthesize", "--target", target, "--weights", trained_run, "--iterations", "1", "--device", "cpu",
-                       "--out", tmp_path / "o.png", *filled)
+    out = [] if "--out" in extra else ["--out", tmp_path / "o.png"]
+    iterations = [] if "--iterations" in extra else ["--iterations", "1"]
+    code, _, err = run(capsys, "synthesize", "--target", target, "--weights", trained_run, *iterations, "--device", "cpu", *out, *filled)
     assert code == 1 and message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("extra", [["--sigma", "nan"], ["--method", "cma", "--population", "1"], ["--method", "cma", "--sigma", "-1"]])
+def test_option_values_are_refused_before_any_network_is_read(capsys, tmp_path, extra):
+    code, _, err = run(capsys, "synthesize", "--target", f"{ALEXNET}:fc8:1", "--weights", tmp_path / "absent", "--out", tmp_path / "o.png", *extra)
+    assert code == 1 and "--" in err and "absent" not in err and err.count("\n") == 1, err
 
 
 def test_a_torchvision_classifier_as_the_target(capsys, trained_run, tmp_path):

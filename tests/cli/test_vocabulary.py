@@ -23,6 +23,7 @@ def run(capsys, *args):
         (["interpolate", "a", "b", "--steps", "4"], ["interpolate", "a", "b", "--frames", "4"]),
         (["interpolate", "a", "b", "--steps=4"], ["interpolate", "a", "b", "--frames=4"]),
         (["reencode", "a", "-n", "3"], ["reencode", "a", "--iterations", "3"]),
+        (["reencode", "a", "-n3"], ["reencode", "a", "--iterations=3"]),  # a short flag's attached value
         (["eval", "--optimize-iterations", "5"], ["eval", "--iterations", "5"]),
         (["calibrate", "--images", "8", "--json"], ["calibrate", "--count", "8", "--json", "-"]),
         (["weights", "list", "--json"], ["weights", "list", "--json", "-"]),
@@ -106,3 +107,55 @@ def test_weights_list_json_to_stdout_and_file(capsys, tmp_path, monkeypatch):
     assert code == 0 and any(row["name"] == "fc6 (default)" for row in json.loads(out))
     code, out, _ = run(capsys, "weights", "list", "--json", tmp_path / "w.json")
     assert code == 0 and out.strip() == str(tmp_path / "w.json") and json.loads((tmp_path / "w.json").read_text())
+
+
+@pytest.mark.parametrize("argv, old, new", [(["interpolate", "a", "b", "--steps", "3", "--frames", "4"], "--steps", "--frames"),
+                                            (["reencode", "a", "-n2", "--iterations=4"], "-n", "--iterations"),
+                                            (["train", "--alexnet", "random:0", "--encoder", "random:1"], "--alexnet", "--encoder")])
+def test_an_old_spelling_with_its_new_one_is_refused(capsys, tmp_path, argv, old, new):
+    code, out, err = run(capsys, *argv, "--out", tmp_path / "x")
+    assert code == 1 and err == f"invertnet: error: {old} is the old spelling of {new}, which is given too: give {new} alone\n"
+    assert not (tmp_path / "x").exists()
+
+
+def test_deprecated_reencode_n_with_its_value_attached_still_works(capsys, trained_run, pictures, tmp_path):
+    warnings = []
+    for name, flags in (("old", ["-n2"]), ("new", ["--iterations", "2"])):
+        code, _, err = run(capsys, "reencode", pictures[0], "--weights", trained_run, *flags, "--out", tmp_path / f"{name}.png")
+        assert code == 0, err
+        warnings.append("reencode -n is now --iterations" in err)
+    assert warnings == [True, False] and (tmp_path / "old.png").read_bytes() == (tmp_path / "new.png").read_bytes()
+
+
+def _single_valued_options():
+    """Every (subcommand words, option) of the CLI that takes one value, from the commands' own declarations."""
+    import typer
+
+    from invertnet.cli import app
+
+    found = []
+
+    def walk(command, words):
+        for param in command.params:
+            if param.param_type_name == "option" and not (param.multiple or param.is_flag):
+                found.extend((words, name) for name in param.opts)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*words, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+OPTIONS = _single_valued_options()
+
+
+def test_every_output_option_is_among_those_checked():
+    names = {name for _, name in OPTIONS}
+    assert {"--out", "-o", "--json", "--csv", "--html", "--save-reconstructions"} <= names and len(OPTIONS) > 100
+
+
+@pytest.mark.parametrize("words, option", OPTIONS, ids=[f"{' '.join(w)} {o}" for w, o in OPTIONS])
+def test_an_option_of_one_value_given_twice_is_refused_before_anything_runs(capsys, tmp_path, words, option):
+    code, out, err = run(capsys, *words, option, tmp_path / "a.json", option, tmp_path / "b.json")
+    assert code == 1 and out == "" and err.count("\n") == 1 and "is given 2 times" in err and "give it once" in err, err
+    assert not any(tmp_path.iterdir())

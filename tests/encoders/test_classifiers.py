@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from invertnet.encoders import TorchvisionEncoder, load_encoder
-from invertnet.encoders.classifiers import _load, load_torchvision
+from invertnet.encoders.classifiers import load_torchvision
+from invertnet.files.state import load_checked
 from invertnet.errors import InvertnetError
 
 
@@ -121,7 +122,7 @@ def test_weights_that_do_not_fit_are_named(resnet, tmp_path):
         load_encoder(f"resnet50:{tmp_path / 'alexnet.safetensors'}")
     state = dict(resnet.net.state_dict()) | {"fc.weight": torch.zeros(10, 2048)}
     with pytest.raises(InvertnetError, match=r"fc.weight is \(10, 2048\), not \(1000, 2048\)"):
-        _load(resnet.net, state, "the resnet50 weights in x")
+        load_checked(resnet.net, state, "the resnet50 weights in x")
     with pytest.raises(InvertnetError, match="not found"):
         load_encoder(f"vgg16:{tmp_path / 'missing.pth'}")
 

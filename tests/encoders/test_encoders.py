@@ -51,7 +51,7 @@ def test_caffenet_from_files(tmp_path):
     save_file(net.state_dict(), str(tmp_path / "net.safetensors"))
     torch.testing.assert_close(load_encoder(f"caffenet:{tmp_path / 'net.safetensors'}")(images, "conv5"), net(images, "conv5"))
     save_file({"features.0.weight": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
-    with pytest.raises(InvertnetError, match="not CaffeNet with invertnet's key names"):
+    with pytest.raises(InvertnetError, match="CaffeNet weights in .*other.safetensors do not fit CaffeNet with invertnet's key names"):
         load_encoder(f"caffenet:{tmp_path / 'other.safetensors'}")
     with pytest.raises(InvertnetError, match="not found"):
         load_encoder(f"caffenet:{tmp_path / 'missing.caffemodel'}")

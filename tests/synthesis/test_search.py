@@ -1,5 +1,7 @@
 """Both searches raise the target on a tiny generator and encoder, respect the code's bounds, and repeat with a seed."""
 
+import math
+
 import pytest
 import torch
 
@@ -69,7 +71,10 @@ def test_the_same_seed_gives_the_same_image(method):
 
 def test_settings_are_checked():
     for config, message in ((SearchConfig(method="magic"), "unknown method"), (SearchConfig(iterations=0), "--iterations must be"),
-                            (SearchConfig(population=1), "--population must be at least 2")):
+                            (SearchConfig(population=1), r"population \(--population\) must be between 2 and 10,000, got 1"),
+                            (SearchConfig(population=10_001), "must be between 2 and 10,000, got 10,001"),
+                            (SearchConfig(method="cma", sigma=math.nan), r"step size \(--sigma\) must be a positive number, got nan"),
+                            (SearchConfig(method="cma", sigma=0.0), "must be a positive number, got 0.0")):
         with pytest.raises(InvertnetError, match=message):
             synthesize(TINY, score, torch.zeros(1, 16), config)
 
@@ -87,3 +92,39 @@ def test_bounds_from_natural_codes_and_from_the_authors_file(tmp_path):
     with pytest.raises(InvertnetError, match="not a bound file"):
         path.write_text("1 2 x 4")
         read_bound_file(path, (4,))
+
+
+@pytest.mark.parametrize("method", ["gradient", "cma"])
+def test_a_non_finite_score_stops_the_search(method):
+    calls = []
+
+    def flaky(images):  # the last image of the third call scores NaN
+        calls.append(len(images))
+        scores = score(images)
+        return torch.where(torch.arange(len(scores)) == len(scores) - 1, math.nan, scores) if len(calls) == 3 else scores
+
+    last = 4 if method == "cma" else 1
+    with pytest.raises(InvertnetError, match=rf"image {last} of iteration 3 scored nan \(after {2 * last + last - 1} images scored finitely\): "
+                                             "a search needs finite scores"):
+        synthesize(TINY, flaky, start_code((16,), 0, None, None), SearchConfig(method=method, iterations=5, population=4 if method == "cma" else None))
+    with pytest.raises(InvertnetError, match="image 1 of iteration 1 scored inf"):
+        synthesize(TINY, lambda images: score(images) + math.inf, torch.zeros(1, 16), SearchConfig(method=method, iterations=2, population=4 if method == "cma" else None))
+
+
+def test_cma_refuses_a_population_that_cannot_fit_before_allocating(monkeypatch):
+    from invertnet.synthesis import cmaes
+
+    assert cmaes.memory_needed(4096, 28) == 8 * (2 * 4096 * 4096 + 2 * 28 * 4096)  # A and its inverse, z and the samples
+    monkeypatch.setattr(cmaes, "free_memory", lambda device: 100 << 20)  # 100 MiB free
+    with pytest.raises(InvertnetError, match=r"4,096 dimensions with a population of 28 needs about 0.3 GiB, and cpu has 0.1 GiB free: "
+                                             r"use a smaller population \(--population\)"):
+        cmaes.CholeskyCMAES(torch.zeros(4096), 3.0, 28)
+    assert cmaes.CholeskyCMAES(torch.zeros(1000), 3.0, 28).population == 28  # 16 MB fits
+
+
+def test_out_of_memory_advice_names_only_the_command_s_flags():
+    from invertnet.cli import out_of_memory
+
+    assert "--batch-size" in out_of_memory("train") and "--batch-size" in out_of_memory("eval")
+    assert "--population" in out_of_memory("synthesize") and "--batch-size" not in out_of_memory("synthesize")
+    assert "--" not in out_of_memory("invert") and "--" not in out_of_memory(None)

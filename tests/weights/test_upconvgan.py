@@ -140,5 +140,5 @@ def test_the_port_s_caffenet_is_the_model_zoo_s_in_every_tap(tmp_path):
         from_zoo, from_port = zoo(images, LAYERS), port(images, LAYERS)
     for layer in LAYERS:
         assert torch.equal(from_zoo[layer], from_port[layer]), layer
-    with pytest.raises(InvertnetError, match="not CaffeNet"):
+    with pytest.raises(InvertnetError, match="the weights do not fit CaffeNet"):
         caffenet_from_port({"conv1.1.weight": torch.zeros(96, 3, 11, 11)}, "caffenet")
