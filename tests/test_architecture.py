@@ -73,3 +73,16 @@ def test_the_check_reads_every_form_of_import(tmp_path):
     assert _imports(folder / "bad.py", tmp_path / "invertnet") == [
         (1, "training.loop"), (2, "models.vae"), (3, "models.generator"), (4, "data"), (5, "files")]
     assert LEVEL["training"] > LEVEL["models"]  # so the first is reported
+
+
+def test_every_json_written_is_strict():
+    """``json.dumps`` writes NaN and Infinity by default, which no other JSON parser reads: every call says allow_nan=False."""
+    loose = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("dump", "dumps")
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "json"):
+                strict = any(k.arg == "allow_nan" and isinstance(k.value, ast.Constant) and k.value.value is False for k in node.keywords)
+                if not strict:
+                    loose.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert not loose, f"json.dumps without allow_nan=False: {loose}"
