@@ -19,9 +19,10 @@ from pathlib import Path
 import torch
 
 from .devices import resolve_device
-from .encoders import Encoder, Geometry, default_comparator, encoder_layer, family_of, layer_shapes, load_encoder, loadable_spec
+from .encoders import CAFFENET_MEGABYTES, Encoder, Geometry, caffenet_sources, default_comparator, encoder_layer, family_of, layer_shapes, load_encoder, loadable_spec
 from .errors import InvertnetError
 from .files.guarded import is_present
+from .files.sources import by_hand
 from .models.generator import FC_WIDTH, has_tail_biases
 from .models.kinds import INVERTER, VAE_KIND, build_model, check_width
 from .names import CAFFENET, MAX_FRAMES, WEIGHTS_ENV
@@ -109,9 +110,24 @@ def resolve_weights(weights: str | os.PathLike[str] | None, layer: str | None, e
     return path
 
 
+ALSO_NEEDED = "it will also need CaffeNet"
+
+
+def _caffenet_also_needed(weights: str | os.PathLike[str] | None, encoder: str | Encoder | None) -> list[str]:
+    """Where an authors' generator cannot be had: the lines that say CaffeNet, which runs it, is missing too (if it is)."""
+    if weights is None or not is_deepsim(weights) or encoder not in (None, CAFFENET) or any(source.path.is_file() for source in caffenet_sources()):
+        return []
+    return [f"{ALSO_NEEDED} ({CAFFENET_MEGABYTES} MB), not in the cache either:", *by_hand(caffenet_sources())]
+
+
 def _weights_path(weights: str | os.PathLike[str] | None, layer: str | None, encoder: str | Encoder | None = None) -> Path:
-    """:func:`resolve_weights` for a command's ``--weights``, ``--layer`` and ``--encoder``; one of the first two must be given."""
-    return resolve_weights(weights, layer, encoder)
+    """:func:`resolve_weights` for a command's ``--weights``, ``--layer`` and ``--encoder``; one of the first two must be given.
+
+    Where an authors' generator cannot be had, the error also says whether CaffeNet, which runs it, is missing."""
+    try:
+        return resolve_weights(weights, layer, encoder)
+    except InvertnetError as error:
+        raise InvertnetError(error.message, [*error.details, *_caffenet_also_needed(weights, encoder)]) from None
 
 
 @dataclass(frozen=True)

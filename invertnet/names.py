@@ -114,3 +114,13 @@ class TrainDefaults:
 
 
 TRAIN_DEFAULTS = TrainDefaults()
+
+PAPER_ALIASES = {"pool5": "conv5", "relu6": "fc6", "relu7": "fc7"}
+"""Caffe's blob names people type for AlexNet's and CaffeNet's layers: invertnet's conv5 is pool5's output, fc6 and fc7
+are after their ReLU (relu6, relu7), as the paper and the authors' generators have them."""
+
+
+def alias_hint(layer: str) -> str:
+    """For a Caffe name of one of the paper's layers, the words that point to invertnet's name; else ""."""
+    name = PAPER_ALIASES.get(layer)
+    return f" ({layer} is {name} here: invertnet names the paper's layers conv5 = pool5, fc6 = relu6, fc7 = relu7; pass {name})" if name else ""

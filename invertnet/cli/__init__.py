@@ -67,9 +67,12 @@ def out_of_memory(command: str | None) -> str:
     return f"out of memory: use {MEMORY_FLAGS.get(command or '', 'fewer or smaller images')}, or a device with more memory"
 
 
-def _error(message: str) -> int:
-    """Print one line ``invertnet: error: ...`` on stderr (whatever newlines ``message`` holds); return 1."""
+def _error(message: str, details: list[str] | None = None) -> int:
+    """Print one line ``invertnet: error: ...`` on stderr (whatever newlines ``message`` holds), then each detail on an
+    indented line of its own; return 1."""
     print(f"invertnet: error: {' '.join(str(message).split())}", file=sys.stderr)
+    for line in details or []:
+        print(f"  {line.replace(chr(10), ' ')}", file=sys.stderr)
     return 1
 
 
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         check_repeats(typer.main.get_command(app), args)
         result = app(args=args, prog_name="invertnet", standalone_mode=False)
     except InvertnetError as error:
-        return _error(str(error))
+        return _error(error.message, error.details)
     except OSError as error:  # the machine's side: a full or read-only disk, a permission, a path that is a file
         where = f": {error.filename}" if error.filename else ""
         return _error(f"{error.strerror or error}{where}")

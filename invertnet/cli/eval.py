@@ -177,6 +177,8 @@ def eval_command(
     if not 1 <= batch_size <= MAX_BATCH:
         raise InvertnetError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {batch_size}")
     chosen = _chosen_methods(method, weights, iterations, mean_images, mean_data)
+    if data != "synthetic" and not Path(data).exists():
+        raise InvertnetError(f"data folder not found: {data} (or use --data synthetic)")
     if not has_splits(data):
         refuse(ctx, ["split"], f"to {data}: it is a plain image folder, used whole (--split picks train/ or val/ of an ILSVRC-2012 root, or of synthetic)")
     if "mean" in chosen:

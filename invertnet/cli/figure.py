@@ -29,13 +29,26 @@ def layers(
     from ..devices import resolve_device
     from ..encoders import load_encoder
     from ..evaluation.figures import layers_figure
-    from ..inversion import Inverter, weights_model
+    from ..inversion import ALSO_NEEDED, Inverter, weights_model
     from ..weights.registry import expand_deepsim
 
     weights = expand_deepsim(weights)
     check_image_output("--out", out)
     check_outputs(images, [out], weights)
-    layers_seen = [weights_model(path, None)[0] for path in weights]  # from the files' metadata, before any network is loaded
+    layers_seen, missing = [], []
+    for path in weights:  # from the files' metadata, before any network is loaded; every one that cannot be had is named
+        try:
+            layers_seen.append(weights_model(path, None)[0])
+        except InvertnetError as error:
+            missing.append(error)
+    if len(missing) == 1:
+        raise missing[0]
+    if missing:  # each model's sources, then once what they all need (CaffeNet)
+        lines = [[error.message, *error.details] for error in missing]
+        shared = [line for error in lines for line in error if line.startswith(ALSO_NEEDED)][:1]
+        cut = [error[: error.index(shared[0])] if shared and shared[0] in error else error for error in lines]
+        tail = lines[0][lines[0].index(shared[0]):] if shared and shared[0] in lines[0] else []
+        raise InvertnetError(f"{len(missing)} of the {len(weights)} generators cannot be had:", [*(line for error in cut for line in error), *tail])
     if len(set(layers_seen)) != len(layers_seen):
         raise InvertnetError(f"figure layers takes one generator per layer, got layers {', '.join(layers_seen)}")
     pictures = read_inputs(images)

@@ -40,6 +40,8 @@ def list_inputs(images: list[str]) -> list[Input]:
         elif path.is_dir():
             folder = FolderImages(path)
             found += [Input(file, folder.name(i)) for i, file in enumerate(folder.files)]
+        elif not path.exists():  # named now, before any generator is looked for or network loaded
+            raise InvertnetError(f"image not found: {path}" + (" (a broken symbolic link)" if path.is_symlink() else ""))
         else:
             found.append(Input(path, path.stem))
     if len(found) > MAX_IMAGES:

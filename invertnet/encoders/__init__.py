@@ -36,7 +36,7 @@ import torch
 from ..errors import InvertnetError
 from ..files.downloads import file_hash, read_state_dict
 from ..files.sources import Source, first_usable
-from ..names import CAFFENET, CAFFENET_ONLY_LAYERS, LAYERS, TRAINABLE_LAYERS
+from ..names import CAFFENET, CAFFENET_ONLY_LAYERS, LAYERS, TRAINABLE_LAYERS, alias_hint
 from .alexnet import FEATURE_SHAPES, MAX_WEIGHTS_BYTES, AlexNet, load_alexnet, parse_seed
 from .alexnet import INPUT_SIZE as ALEXNET_INPUT_SIZE
 from .base import Encoder, describe_shape
@@ -100,6 +100,10 @@ def input_size(spec: str) -> int:
     return EncoderSpec.parse(spec).input_size
 
 
+CAFFENET_MEGABYTES = 233
+"""The size of ``bvlc_reference_caffenet.caffemodel`` (243,862,418 bytes), as an error says it."""
+
+
 def caffenet_sources() -> list[Source]:
     """Where ``--encoder caffenet`` comes from, in the order tried: the Caffe model zoo (``zoo``), the port (``hf``)."""
     return [Source("zoo", CAFFENET_URL, CAFFENET_FILE, sha1=CAFFENET_SHA1), Source("hf", CAFFENET_PORT_URL, CAFFENET_PORT_FILE)]
@@ -122,7 +126,7 @@ def reference_caffenet(source: str | None = None) -> tuple[Source, CaffeNet]:
     sources = [s for s in caffenet_sources() if source in (None, s.name)]
     if not sources:
         raise InvertnetError(f"CaffeNet has no source {source!r}: choose {', '.join(s.name for s in caffenet_sources())}")
-    found = first_usable(sources, "CaffeNet", _load_reference, hint=", or pass --encoder caffenet:PATH")
+    found = first_usable(sources, "CaffeNet", _load_reference, hint="or name a copy you have as the encoder caffenet:PATH")
     return found.source, found.value
 
 
@@ -187,6 +191,7 @@ def encoder_layer(spec: str | Encoder, layer: str) -> str:
     if layer not in shapes:
         name = spec.identity if isinstance(spec, Encoder) else spec
         hint = f" ({', '.join(CAFFENET_ONLY_LAYERS)} are CaffeNet's)" if family == "alexnet" and layer in CAFFENET_ONLY_LAYERS else ""
+        hint = hint or (alias_hint(layer) if family in ("alexnet", CAFFENET) else "")
         listing = ", ".join(f"{name} {describe_shape(shape)}" for name, shape in shapes.items())
         raise InvertnetError(f"the encoder {name} has no layer {layer!r}{hint}; its layers: {listing}")
     return layer

@@ -36,7 +36,7 @@ from ..errors import InvertnetError
 from ..files.downloads import download, file_hash, read_state_dict
 from ..files.guarded import open_input
 from ..files.state import load_checked
-from ..names import CAFFENET_ONLY_LAYERS, LAYERS, MAX_SEED, TRAINABLE_LAYERS
+from ..names import CAFFENET_ONLY_LAYERS, LAYERS, MAX_SEED, TRAINABLE_LAYERS, alias_hint
 from .base import Encoder
 
 TABLE2_LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8")
@@ -74,7 +74,7 @@ _TAPS = {
 def check_layer(layer: str) -> str:
     """Return ``layer`` if it is one of :data:`LAYERS`, else raise a helpful error."""
     if layer not in LAYERS:
-        raise InvertnetError(f"unknown layer {layer!r}: choose one of {', '.join(LAYERS)}")
+        raise InvertnetError(f"unknown layer {layer!r}{alias_hint(layer)}: choose one of {', '.join(LAYERS)}")
     return layer
 
 
@@ -183,7 +183,11 @@ def hub_state_dict(url: str, hash_prefix: str, what: str, hint: str, *, max_byte
     path = hub_checkpoint_path(url)
     where = f"put {path.name} (from {url}) in {path.parent}/ (the folder follows TORCH_HOME), {hint}"
     if not path.exists():
-        download(url, path, what=what, where=where, hash_prefix=hash_prefix)
+        try:
+            download(url, path, what=what, where="", hash_prefix=hash_prefix)
+        except InvertnetError as error:
+            raise InvertnetError(f"{error.message}; put this file there by hand (the folder follows TORCH_HOME)",
+                                 [f"torchvision: {url}", f"    at {path}", hint]) from None
     if not file_hash(path, what=what).startswith(hash_prefix):
         raise InvertnetError(
             f"{path} is not {what}: its SHA-256 does not start with {hash_prefix} "
@@ -198,7 +202,8 @@ def hub_state_dict(url: str, hash_prefix: str, what: str, hint: str, *, max_byte
 
 def _imagenet_state_dict() -> dict[str, torch.Tensor]:
     return hub_state_dict(
-        IMAGENET_WEIGHTS.url, IMAGENET_SHA256_PREFIX, "torchvision's ImageNet AlexNet weights", "or pass --encoder PATH or --encoder random:SEED",
+        IMAGENET_WEIGHTS.url, IMAGENET_SHA256_PREFIX, "torchvision's ImageNet AlexNet weights",
+        "or name a copy you have as the encoder (a .pth or .safetensors path), or use random weights: random:SEED",
     )
 
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import InvertnetError
+from ..names import CAFFENET, alias_hint
 
 
 class Encoder(nn.Module):
@@ -49,7 +50,8 @@ class Encoder(nn.Module):
         """``layer`` if this encoder has it, else an error that lists every layer it has, with its shape."""
         if layer not in self.layers:
             listing = ", ".join(f"{name} {describe_shape(shape)}" for name, shape in self.feature_shapes().items())
-            raise InvertnetError(f"the encoder {self.identity} has no layer {layer!r}; its layers: {listing}")
+            hint = alias_hint(layer) if self.family in ("alexnet", CAFFENET) else ""
+            raise InvertnetError(f"the encoder {self.identity} has no layer {layer!r}{hint}; its layers: {listing}")
         return layer
 
     def check_images(self, images: torch.Tensor) -> None:

@@ -250,7 +250,8 @@ def load_torchvision(spec: str, *, device: torch.device | str = "cpu") -> Torchv
     if rest == "":
         url = _default_weights(name).url  # type: ignore[attr-defined]
         what = f"torchvision's ImageNet {name} weights"
-        state = hub_state_dict(url, _hash_prefix(url), what, f"or name a file: {name}:PATH", max_bytes=MAX_CLASSIFIER_BYTES)
+        hint = f"or name a copy you have as the encoder {name}:PATH, or use random weights: {name}:random:SEED"
+        state = hub_state_dict(url, _hash_prefix(url), what, hint, max_bytes=MAX_CLASSIFIER_BYTES)
         identity, where = name, str(hub_checkpoint_path(url))
     else:
         path = Path(rest)

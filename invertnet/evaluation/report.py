@@ -104,8 +104,9 @@ def write_report(folder: str | Path, results: Sequence[EvalResult], thumbnails: 
     for row in paper_rows([r.layer for r in results if is_paper_family(r.encoder)]):
         out.append("<tr class='paper'>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
     out.append("</table>")
-    if any(r.lpips is None for r in results):
-        out.append("<p>LPIPS: not measured (the weights of its linear layers are not on this machine; see the JSON's lpips_unavailable).</p>")
+    reasons = list(dict.fromkeys(r.lpips_unavailable for r in results if r.lpips is None))
+    if reasons:
+        out.append(f"<p>LPIPS: not measured ({html.escape('; '.join(reasons) or 'no reason recorded')}).</p>")
     out.append("<h2>Images</h2><table class='gallery'><tr><th>input</th>")
     out.extend(f"<th title='{html.escape(r.method)}'>{html.escape(short_method(r))} ({r.layer})</th>" for r in results)
     out.append("</tr>")

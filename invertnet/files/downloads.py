@@ -50,13 +50,13 @@ def download(url: str, path: Path, *, what: str, where: str, hash_prefix: str | 
     start with ``hash_prefix``); a partial or bad download never appears at ``path``.
     """
     if offline():
-        raise InvertnetError(f"{what} is not in the cache and {OFFLINE_ENV} is set: {where}")
+        raise InvertnetError(f"{what} is not in the cache and {OFFLINE_ENV} is set" + (f": {where}" if where else ""))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with contextlib.redirect_stdout(sys.stderr):  # torch.hub announces the download on stdout, where results go
             torch.hub.download_url_to_file(url, str(path), hash_prefix=hash_prefix, progress=True)
     except (OSError, RuntimeError, ValueError) as error:  # URLError is an OSError; a bad hash is a RuntimeError
-        raise InvertnetError(f"cannot download {what} ({error}): {where}") from error
+        raise InvertnetError(f"cannot download {what} ({error})" + (f": {where}" if where else "")) from error
     return path
 
 

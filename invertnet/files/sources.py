@@ -118,7 +118,7 @@ def use(source: Source, what: str, load: Callable[[Source, Path], T], *, fresh: 
     """``load`` the source's file (downloaded first when ``fresh``), checked; a fresh download that fails a check is removed."""
     path = source.path
     if fresh:
-        download(source.url, path, what=what, where=f"put {source.by_hand()}")
+        download(source.url, path, what=what, where="")  # the error that lists every source says where to put it
     try:
         expected = recorded().get(source.url) if source.sha1 is None else None
     except InvertnetError:  # the record of first-seen hashes is damaged: nothing is trusted, a new download is not kept
@@ -144,22 +144,28 @@ def use(source: Source, what: str, load: Callable[[Source, Path], T], *, fresh: 
 
 def first_usable(sources: list[Source], what: str, load: Callable[[Source, Path], T], hint: str = "") -> Found[T]:
     """The first source whose file loads: cached files first, then downloads in order; one error naming every source if none does."""
-    failures: list[str] = []
+    failures: list[tuple[str, str]] = []
     cached = [source for source in sources if source.path.exists()]
     for source in cached:
         try:
             return use(source, what, load, fresh=False)
         except InvertnetError as error:
-            failures.append(f"{source.name}: {error}")
+            failures.append((source.name, str(error)))
     to_download = [] if offline() else [source for source in sources if source not in cached]
     for source in to_download:
         try:
             return use(source, what, load, fresh=True)
         except InvertnetError as error:
-            failures.append(f"{source.name}: {error}")
+            failures.append((source.name, str(error)))
             if source is not to_download[-1]:
                 print(f"invertnet: {source.name} failed ({error}); trying the next source", file=sys.stderr)
     state = f"is not in the cache and {OFFLINE_ENV} is set" if offline() and not cached else "could not be had"
-    tried = f" ({'; '.join(failures)})" if failures else ""
-    places = "; or ".join(source.by_hand() for source in sources)
-    raise InvertnetError(f"{what} {state}{tried}: put {places} (the folder follows TORCH_HOME){hint}")
+    raise InvertnetError(
+        f"{what} {state}; put {'one of these files' if len(sources) > 1 else 'this file'} there by hand (the folder follows TORCH_HOME)",
+        [*(f"{name} failed: {' '.join(error.split())}" for name, error in failures), *by_hand(sources), *([hint] if hint else [])],
+    )
+
+
+def by_hand(sources: list[Source]) -> list[str]:
+    """Each source as two lines of an error's details: its name and URL, then where its file goes."""
+    return [line for source in sources for line in (f"{source.name}: {source.url}", f"    at {source.path}")]

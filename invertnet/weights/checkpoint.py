@@ -27,6 +27,7 @@ from ..encoders.alexnet import LAYERS, TRAINABLE_LAYERS
 from ..errors import InvertnetError
 from ..files.atomic import atomic_path
 from ..files.guarded import check_input
+from ..names import PAPER_ALIASES, alias_hint
 from ..version import __version__
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -138,6 +139,8 @@ class Checkpoint:
                 f"not from {layer} features; leave out --layer"
             )
         if self.layer != layer:
+            if PAPER_ALIASES.get(layer) == self.layer:
+                raise InvertnetError(f"{self.path} inverts {self.layer}{alias_hint(layer)}")
             raise InvertnetError(f"{self.path} inverts {self.layer}, not {layer}: pass a {layer} checkpoint or --layer {self.layer}")
         if self.encoder != encoder:
             raise InvertnetError(

@@ -354,7 +354,7 @@ def fetch_deepsim(name: str, source: str | None = None) -> Path:
     target, sources = deepsim_path(found.name), model_sources(found.name, source)
     if target.is_file() and (source is None or recorded_source(target).get("source") == source):
         return target
-    hint = f", or run `invertnet weights import FILE --as {DEEPSIM}{found.name}` on a copy you have"
+    hint = f"or convert a copy you have: invertnet weights import FILE --as {DEEPSIM}{found.name}"
     _check_cache_writable(found.name)
     read = lambda source, path: read_generator(path, found.name, SOURCE_FORMATS[source.name])  # noqa: E731
     got = first_usable(sources, f"the authors' {found.name} generator", read, hint)

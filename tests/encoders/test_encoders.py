@@ -73,7 +73,7 @@ def _serve_caffenet(tmp_path, monkeypatch) -> tuple[Path, str]:
 def test_caffenet_is_downloaded_once_checked_and_reused(tmp_path, monkeypatch):
     source, _ = _serve_caffenet(tmp_path, monkeypatch)
     monkeypatch.setenv("INVERTNET_OFFLINE", "1")
-    with pytest.raises(InvertnetError, match=r"INVERTNET_OFFLINE is set: put file:\S+/bvlc_reference_caffenet.caffemodel at \S+/bvlc_reference_caffenet.caffemodel; or "):
+    with pytest.raises(InvertnetError, match=r"INVERTNET_OFFLINE is set; put one of these files there by hand .*\n  zoo: file:\S+/bvlc_reference_caffenet.caffemodel\n      at \S+/bvlc_reference_caffenet.caffemodel\n  hf: "):
         load_encoder("caffenet")
     monkeypatch.setenv("INVERTNET_OFFLINE", "0")
     net = load_encoder("caffenet")
@@ -92,7 +92,7 @@ def test_a_download_that_is_not_caffenet_is_refused_and_removed(tmp_path, monkey
     _serve_caffenet(tmp_path, monkeypatch)
     monkeypatch.setattr(encoders, "CAFFENET_SHA1", "0" * 40)
     monkeypatch.setenv("INVERTNET_OFFLINE", "0")
-    with pytest.raises(InvertnetError, match=r"zoo: the download is not CaffeNet \(its SHA-1 is not the published 0000.*removed it"):
+    with pytest.raises(InvertnetError, match=r"zoo failed: the download is not CaffeNet \(its SHA-1 is not the published 0000.*removed it"):
         load_encoder("caffenet")
     assert not encoders.caffenet_cache_path().exists()
 
