@@ -25,7 +25,7 @@ from .data.datasets import DeadLeaves, eval_batches, eval_crop
 from .data.imageio import load_image, save_gif, save_image
 from .errors import InvertnetError
 from .evaluation.metrics import pairwise_mean_distance
-from .evaluation.protocol import EvalResult, evaluate_methods, generator_method, mean_image, mean_method
+from .evaluation.protocol import EvalResult, eval_record, evaluate_methods, generator_method, mean_image, mean_method
 from .files.atomic import atomic_path
 from .inversion import Inverter
 from .training import TrainConfig, Trainer
@@ -107,7 +107,9 @@ def run_demo(
     reconstructions = inverter.invert(test_images).cpu()
     spread = pairwise_mean_distance(reconstructions.flatten(1)) / pairwise_mean_distance(test_images.flatten(1))
     results_json = out / "results.json"
-    summary = {**result.summary(), "results": [result.summary(), baseline.summary()], "reconstruction_spread": spread}
+    settings = {"data": "synthetic", "split": "val", "limit": eval_images, "images": eval_images, "crops": "torchvision", "clamped": True,
+                "preset": "default", "seed": None, "iterations": None, "mean_images": MEAN_IMAGES, "device": str(device)}
+    summary = {**eval_record([result, baseline], settings), "reconstruction_spread": spread}
     with atomic_path(results_json) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     return DemoResult(out / "run", invert_png, reencode_png, interpolate_png, gif, results_json, result, baseline, spread)

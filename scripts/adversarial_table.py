@@ -63,11 +63,11 @@ def main() -> None:
         last = _last_steps(run) if run is not None and (run / "metrics.jsonl").is_file() else {}
         terms = ", ".join(f"{term} {value:.3g}" for term, value in last.items() if term in ("feat", "adv", "img"))
         rate = f"{100 * last['d_update_rate']:.0f}%" if "d_update_rate" in last else "-"
-        print(f"| {name} | {100 * result['image_error']:.1f} | {100 * result['feature_error']:.1f} | {100 * result['sharpness']:.1f} | "
+        print(f"| {name} | {100 * result['image_error_fraction']:.1f} | {100 * result['feature_error_fraction']:.1f} | {100 * result['sharpness_ratio']:.1f} | "
               f"{lattice} | {100 * spread:.1f} | {rate} | {terms or '-'} |")
-        rows.append({"method": name, "image_error": result["image_error"], "feature_error": result["feature_error"],
-                     "sharpness": result["sharpness"], "periodicity": pattern, "spread": spread, "last_steps": last or None})
-        picture.append((f"{name}: {100 * result['image_error']:.1f}%, sharp {100 * result['sharpness']:.0f}%", recon[:SHOWN]))
+        rows.append({"method": name, "image_error": result["image_error_fraction"], "feature_error": result["feature_error_fraction"],
+                     "sharpness": result["sharpness_ratio"], "periodicity": pattern, "spread": spread, "last_steps": last or None})
+        picture.append((f"{name}: {100 * result['image_error_fraction']:.1f}%, sharp {100 * result['sharpness_ratio']:.0f}%", recon[:SHOWN]))
     (out / "table.json").write_text(json.dumps({"schema": "invertnet.adversarial-table/1", "rows": rows}, indent=2, allow_nan=False) + "\n")
     print(save_image(labelled_rows(picture, title="held-out images; conv5 of random:0 (image error, sharpness)"), out / "adversarial.png"))
 

@@ -31,7 +31,7 @@ def main() -> None:
         result = json.loads(run.with_suffix(".json").read_text())["results"][0]
         folder = next(path for path in (run.parent / f"{run.name}-images").glob("recon-0-*"))
         images = torch.stack([load_image(folder / path.name) for path in inputs])
-        rows.append((f"{result['encoder']} {result['layer']}: {100 * result['image_error']:.1f}%", images))
+        rows.append((f"{result['encoder']} {result['layer']}: {100 * result['image_error_fraction']:.1f}%", images))
     print(save_image(labelled_rows(rows, title="held-out synthetic images; each encoder's generator after 300 steps of 8 (image error)"),
                      args.out / "encoders.jpg"))
 

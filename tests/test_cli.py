@@ -84,11 +84,15 @@ def test_eval(capsys, trained_run, tmp_path, monkeypatch):
     lpips_lines = [line for line in err.splitlines() if "LPIPS" in line]
     assert len(lpips_lines) == 1 and "alexnet-owt-7be5be79.pth (absent;" in lpips_lines[0] and "random:SEED" not in err  # one line, the file
     assert "full: conv5" in out and "paper: M&V" in out and "sharp %" in out and "lattice" in out  # the method as preset: run
-    figures = json.loads((tmp_path / "r.json").read_text())
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["schema"] == "invertnet.eval" and record["schema_version"] == 1 and set(record) == {
+        "schema", "schema_version", "invertnet_version", "settings", "results"}  # no copy of the first method at the top
+    assert record["settings"]["limit"] == 4 and record["settings"]["split"] == "val" and record["settings"]["seed"] is None
+    figures = record["results"][0]
     assert figures["n"] == 4 and figures["layer"] == "conv5" and figures["encoder"] == ALEXNET and figures["comparator"] == "conv5"
-    assert 0 < figures["image_error"] < 5 and 0 < figures["feature_error"] < 5 and figures["lpips"] is None
+    assert 0 < figures["image_error_fraction"] < 5 and 0 < figures["feature_error_fraction"] < 5 and figures["lpips"] is None
     assert figures["lpips_unavailable"] == lpips_lines[0].removeprefix("LPIPS unavailable: ")  # the reason, in the JSON
-    assert 0 < figures["sharpness"] and set(figures["periodicity"]) == {"frequency", "period_px", "excess", "amplitude_levels", "lattice"}
+    assert 0 < figures["sharpness_ratio"] and set(figures["periodicity"]) == {"frequency", "period_px", "excess", "amplitude_levels", "lattice"}
     assert len(list((tmp_path / "rec" / "recon").glob("*.png"))) == 4
 
 
@@ -108,7 +112,9 @@ def test_eval_many_methods_with_csv_and_html(capsys, trained_run, tmp_path):
     figures = json.loads((tmp_path / "r.json").read_text())
     assert [r["checkpoint"] for r in figures["results"]][2] == "optimize"
     rows = list(csv.DictReader(open(tmp_path / "r.csv")))
-    assert len(rows) == 3 * 3 and {"method", "image", "image_error", "psnr", "ssim", "ms_ssim", "lpips", "top1", "top5"} <= set(rows[0])
+    assert len(rows) == 3 * 3 and {"method", "encoder", "image", "image_error_fraction", "psnr_db", "ssim", "ms_ssim", "lpips", "top1_fraction", "top5_fraction",
+                                 "sharpness_ratio"} <= set(rows[0])
+    assert all(row["lpips"] == "" for row in rows) and "nan" not in (tmp_path / "r.csv").read_text()  # not measured: empty
     page = (tmp_path / "report" / "index.html").read_text()
     assert "<table>" in page and "Mahendran &amp; Vedaldi" in page
     assert "src='http" not in page and "<script" not in page and "<link" not in page  # viewable offline
@@ -123,7 +129,7 @@ def test_eval_mean_image_baseline(capsys, trained_run, tmp_path):
     assert "mean image" in out
     mean_row = json.loads((tmp_path / "r.json").read_text())["results"][1]
     assert mean_row["checkpoint"] == "mean of 6 images of synthetic (train)" and mean_row["layer"] == "conv5"
-    assert 0 < mean_row["image_error"] < 2
+    assert 0 < mean_row["image_error_fraction"] < 2
 
 
 def test_the_mean_image_never_comes_from_the_test_set(capsys, trained_run, tmp_path):
@@ -184,7 +190,7 @@ def test_demo(capsys, tmp_path):
     generator, baseline = figures["results"]
     assert generator["method"].startswith("image: ") and baseline["method"] == "mean training image"
     assert generator["lpips"] is None and generator["lpips_unavailable"] == "not requested"  # said, not left empty
-    verdict = "beats" if generator["image_error"] < baseline["image_error"] else "does NOT beat"
+    verdict = "beats" if generator["image_error_fraction"] < baseline["image_error_fraction"] else "does NOT beat"
     assert f"the generator {verdict} the mean" in out
     assert 0 < figures["reconstruction_spread"] < 2 and f"is {100 * figures['reconstruction_spread']:.0f}% of the inputs'" in out
 
@@ -361,7 +367,7 @@ def test_an_unwritable_output_is_refused_before_any_work(capsys, trained_run, tm
 def test_eval_json_on_stdout_is_json_alone(capsys, trained_run):
     code, out, err = run(capsys, "eval", "--data", "synthetic", "--weights", trained_run, "--encoder", ALEXNET, "--limit", "2", "--json", "-")
     assert code == 0, err
-    assert json.loads(out)["n"] == 2 and "Normalized inversion error" in err
+    assert json.loads(out)["results"][0]["n"] == 2 and "Normalized inversion error" in err
     assert "full: conv5" in err and "…" not in err  # the whole table, not squeezed into 80 columns
 
 

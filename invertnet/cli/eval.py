@@ -63,11 +63,12 @@ def table(results: list[EvalResult], wide: bool = False) -> Table:
     return view
 
 
-def write_json(path: Path, results: list[EvalResult]) -> None:
-    """The first method's figures at the top level, every method's under ``results``."""
+def write_json(path: Path, results: list[EvalResult], settings: dict[str, object]) -> None:
+    """:func:`~invertnet.evaluation.protocol.eval_record` to ``path`` (``-``: stdout)."""
+    from ..evaluation.protocol import eval_record
     from ..files.atomic import atomic_path
 
-    text = json.dumps({**results[0].summary(), "results": [r.summary() for r in results]}, indent=2, allow_nan=False) + "\n"
+    text = json.dumps(eval_record(results, settings), indent=2, allow_nan=False) + "\n"
     if str(path) == "-":
         print(text, end="")
         return
@@ -78,12 +79,13 @@ def write_json(path: Path, results: list[EvalResult]) -> None:
 
 def write_csv(path: Path, results: list[EvalResult]) -> None:
     """One row per image and method, with the normalised per-image errors too (``-``: stdout)."""
-    from ..evaluation.protocol import PER_IMAGE
+    from ..evaluation.protocol import OUTPUT_NAMES, PER_IMAGE
     from ..files.atomic import atomic_path
 
     text = io.StringIO(newline="")
     writer = csv.writer(text)
-    writer.writerow(["method", "layer", "encoder", "image", "image_error", "feature_error", *PER_IMAGE])
+    writer.writerow(["method", "layer", "encoder", "image", "image_error_fraction", "feature_error_fraction",
+                     *(OUTPUT_NAMES.get(key, key) for key in PER_IMAGE)])
     for r in results:
         for i, name in enumerate(r.names):
             values = [r.per_image[key][i] for key in PER_IMAGE]
@@ -223,11 +225,19 @@ def eval_command(
                 data_name=f"{data} ({split})", lpips=lpips, lpips_unavailable=lpips_note,
                 on_batch=lambda done, before=done_before: progress.update(task, completed=before + done), crops=crops, clamp=not unclamped,
             )
-    _write_results(results, json_path, csv_path, html_dir, save_reconstructions, wide)
+    from ..evaluation.optimize import OptimizeConfig
+
+    settings = {"data": str(data), "split": getattr(split, "value", split) if has_splits(data) else None, "limit": limit, "images": total,
+                "crops": getattr(crops, "value", crops), "clamped": not unclamped, "preset": getattr(preset, "value", preset),
+                "seed": OptimizeConfig().seed if "optimize" in chosen else None,
+                "iterations": iterations if "optimize" in chosen else None,
+                "mean_images": mean_images if "mean" in chosen else None, "device": str(torch_device)}
+    _write_results(results, json_path, csv_path, html_dir, save_reconstructions, wide, settings)
 
 
 def _write_results(
     results: list[EvalResult], json_path: Path | None, csv_path: Path | None, html_dir: Path | None, save_reconstructions: Path | None, wide: bool,
+    settings: dict[str, object],
 ) -> None:
     """The table (on stderr when ``--json -`` or ``--csv -`` makes stdout the data alone), then each results file asked for."""
     from ..evaluation.report import write_report
@@ -235,7 +245,7 @@ def _write_results(
     to_stdout = "-" in (str(json_path), str(csv_path))
     stdout_console(to_stderr=to_stdout).print(table(results, wide))
     if json_path is not None:
-        write_json(json_path, results)
+        write_json(json_path, results, settings)
     if csv_path is not None:
         write_csv(csv_path, results)
     if html_dir is not None:

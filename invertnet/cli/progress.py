@@ -71,7 +71,7 @@ def describe(record: dict[str, object], weights: dict[str, float]) -> list[str]:
     parts = [f"{record['images_per_s']:.1f} img/s"]
     if "lr" in record:
         parts.append(f"lr {record['lr']:.2g}")
-    terms = [f"{name} {weights[name] * float(record[name]):.4g}" for name in ("feat", "adv", "img", "kl") if weights.get(name) and name in record]
+    terms = [f"{name} {float(record[f'{name}_weighted']):.4g}" for name in ("feat", "adv", "img", "kl") if weights.get(name) and f"{name}_weighted" in record]
     parts.append(f"loss {record['loss']:.4g}" + (f" = {' + '.join(terms)} (weighted)" if terms else ""))
     if "discr" in record:
         parts.append(f"D-loss {record['discr']:.3g}")

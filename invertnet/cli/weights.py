@@ -19,7 +19,7 @@ from rich.table import Table
 from ..errors import InvertnetError
 from ..names import CAFFENET, DEEPSIM, TRAINABLE_LAYERS
 from .common import announce, check_results_file, stdout_console
-from .options import AUTHORS, Format, Layer, Source, json_option, plain
+from .options import AUTHORS, Format, Layer, Source, flag, json_option, plain
 
 weights_app = typer.Typer(
     help="The authors' generators and CaffeNet: list, fetch (download once), import (convert a file you have).", no_args_is_help=True,
@@ -33,17 +33,20 @@ def _size(size: int | None, cached: bool) -> str:
     return f"{'' if cached else '~'}{size / 1e6:,.0f} MB"
 
 
-def list_command(json_path: Path | None = json_option("the list, with every path")) -> None:
+def list_command(
+    json_path: Path | None = json_option("the list, with every path, URL and full hash"),
+    wide: bool = flag(False, "--wide", help="Show each source's URL (the default table fits 100 columns, a row a line)."),
+) -> None:
     """Known generators, encoders and the sources of the authors' models: whether each is here, its size, hash and origin."""
     from ..files.atomic import atomic_path
     from ..files.downloads import cache_dir
     from ..inversion import default_weights
-    from ..weights.registry import known_weights
+    from ..weights.registry import WEIGHTS_SCHEMA, known_weights
 
     check_results_file("--json", json_path, ".json")
     rows = known_weights({layer: default_weights(layer) for layer in TRAINABLE_LAYERS})
     if json_path is not None:
-        text = json.dumps([row.as_dict() for row in rows], indent=2, allow_nan=False) + "\n"
+        text = json.dumps({**WEIGHTS_SCHEMA, "weights": [row.as_dict() for row in rows]}, indent=2, allow_nan=False) + "\n"
         if str(json_path) == "-":
             print(text, end="")
             return
@@ -54,11 +57,11 @@ def list_command(json_path: Path | None = json_option("the list, with every path
     console = stdout_console()
     view = Table(title=f"Cache: {cache_dir()} (follows TORCH_HOME). ~: the expected size of a file not here.", title_justify="left",
                  width=min(console.width, 100))
-    for column, ratio in (("name", 3), ("here", 1), ("size", 1), ("sha256", 2), ("from", 5)):
+    for column, ratio in (("name", 3), ("here", 1), ("size", 1), ("hash", 2), ("from", 5)):
         view.add_column(column, overflow="fold", ratio=ratio)
     for row in rows:
-        digest = row.sha256 if row.sha256.startswith("sha1:") or row.sha256.endswith("...") else row.sha256[:16]
-        view.add_row(row.name, "yes" if row.cached else "no", _size(row.size, row.cached), digest, row.source or "-")
+        name = f"{row.name} (default)" if row.default else row.name
+        view.add_row(name, "yes" if row.cached else "no", _size(row.size, row.cached), row.hash_text() or "-", row.origin_text(url=wide) or "-")
     console.print(view)
 
 

@@ -34,6 +34,7 @@ from ..encoders import Encoder
 from ..encoders.alexnet import INPUT_SIZE
 from ..inversion import Inverter
 from ..models.kinds import INVERTER, evaluation_layer
+from ..version import __version__
 from .lpips import LPIPS
 from .metrics import RowStore, euclidean_per_sample, normalized_error, pairwise_mean_distance
 from .optimize import MahendranVedaldi, OptimizeConfig
@@ -157,9 +158,34 @@ class EvalResult:
         return self.per_image["feature_distance"]
 
     def summary(self) -> dict[str, object]:
-        """The figures without the per-image lists (what ``--json`` writes)."""
+        """The figures without the per-image lists, as ``eval --json`` writes them (docs/outputs.md): units in the key
+        names (:data:`OUTPUT_NAMES`), ``null`` for what was not measured."""
         skip = {"names", "per_image"}
-        return {k: v for k, v in self.__dict__.items() if k not in skip}
+        record = {OUTPUT_NAMES.get(k, k): _json_value(v) for k, v in self.__dict__.items() if k not in skip}
+        record["lpips_unavailable"] = self.lpips_unavailable or None
+        return record
+
+
+OUTPUT_NAMES = {
+    "image_error": "image_error_fraction", "feature_error": "feature_error_fraction", "psnr": "psnr_db", "top1_agreement": "top1_fraction",
+    "top5_agreement": "top5_fraction", "sharpness": "sharpness_ratio", "top1": "top1_fraction", "top5": "top5_fraction",
+}
+"""The names ``eval``'s JSON and CSV give the figures (and per-image values) whose unit the name would not say:
+errors and agreements as fractions (1 = a random test image's error; all images agree), PSNR in dB, sharpness as a ratio."""
+
+
+EVAL_SCHEMA = {"schema": "invertnet.eval", "schema_version": 1}
+"""docs/outputs.md describes this version of ``eval --json`` and ``--csv``."""
+
+
+def eval_record(results: Sequence[EvalResult], settings: dict[str, object]) -> dict[str, object]:
+    """What ``eval --json`` writes: the schema, the version of invertnet, the settings, each method's figures under ``results``."""
+    return {**EVAL_SCHEMA, "invertnet_version": __version__, "settings": settings, "results": [r.summary() for r in results]}
+
+
+def _json_value(value: object) -> object:
+    """``value`` for JSON: a float that is not a number (not measured) as None."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _slug(text: str) -> str:

@@ -93,11 +93,19 @@ def sample_path(out: Path, step: int) -> Path:
     return out / SAMPLES / f"step_{step:07d}.png"
 
 
+TERMS = ("feat", "adv", "img", "kl")
+"""The generator's loss terms: ``metrics.jsonl`` has each raw (eq. 2-5, 8) and times its weight (``NAME_weighted``), which sum to ``loss``."""
+METRICS_SCHEMA_VERSION = 1
+"""docs/outputs.md describes this version of ``metrics.jsonl`` (each record's ``schema_version``)."""
+
+
 def metrics_record(window: list[StepValues], elapsed: float, step: int, config: TrainConfig, skipped: int, update: DeePSiMStep) -> dict[str, object]:
     """The ``metrics.jsonl`` record of a log window: the mean of each loss term, the gate's updates, the speed, the sync check."""
     keys = window[-1].values.keys()
-    record: dict[str, object] = {"step": step, "steps": config.steps}
+    record: dict[str, object] = {"schema_version": METRICS_SCHEMA_VERSION, "step": step, "steps": config.steps}
     record.update({k: sum(r.values[k] for r in window) / len(window) for k in keys})
+    weights = update.loss.weights
+    record.update({f"{term}_weighted": weights[term] * record[term] for term in TERMS if term in record})  # what the console shows
     if update.discriminator is not None:
         record["d_updated"] = window[-1].discriminator_updated
         record["d_update_rate"] = sum(bool(r.discriminator_updated) for r in window) / len(window)

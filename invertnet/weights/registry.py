@@ -32,7 +32,7 @@ from ..files.atomic import check_not_input, check_writable
 from ..files.caffemodel import CaffeLayer, parse_layers, read_layers
 from ..files.downloads import cache_dir, file_hash, read_state_dict
 from ..files.guarded import open_input
-from ..files.sources import Source, first_usable, recorded
+from ..files.sources import SOURCES_FILE, Source, first_usable, recorded
 from ..models.kinds import inverter_generator
 from ..names import DEEPSIM, FORMATS, SOURCE_NAMES
 from .checkpoint import atomic_save, base_metadata, load_checkpoint
@@ -366,50 +366,90 @@ def fetch_deepsim(name: str, source: str | None = None) -> Path:
 
 @dataclass
 class KnownWeights:
-    """One row of ``invertnet weights list``: a generator, an encoder, or a source's raw file."""
+    """One row of ``invertnet weights list``: a generator, an encoder, or a source's raw file (docs/outputs.md has each field)."""
 
     name: str
     kind: str  # "generator" | "encoder" | "source"
-    encoder: str
+    encoder: str | None
     cached: bool
     path: str
-    sha256: str = ""
-    source: str = ""
+    default: bool = False
+    """The file a layer's generator is read from without --weights."""
+    hash_algorithm: str | None = None  # "sha256" | "sha1"
+    hash: str | None = None
+    """The full digest: published (the zoo's SHA-1), recorded at first use, or a converted generator's source's."""
+    hash_prefix: str | None = None
+    """What a name promises where the full digest is not known (torchvision's ``alexnet-owt-7be5be79``)."""
+    origin: str | None = None  # "hf" | "release" | "zoo" | "torchvision" | "file" | "trained"
+    url: str | None = None
+    step: int | None = None
+    """A trained generator's step."""
+    problem: str | None = None
+    """Why a file here cannot be used, or the record of hashes is damaged."""
     size: int | None = None
-    """Bytes on disk when cached; for an absent port file, its weights' size (an estimate)."""
+    """Bytes on disk when cached; for an absent port file, its weights' size (an estimate: ``cached`` is false)."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def hash_text(self) -> str:
+        """The digest as the table shows it: algorithm and a prefix."""
+        if self.hash is not None:
+            return f"{self.hash_algorithm}:{self.hash[:12]}"
+        return f"{self.hash_algorithm}:{self.hash_prefix}..." if self.hash_prefix else ""
 
-def _generator_row(name: str, path: Path) -> KnownWeights:
+    def origin_text(self, url: bool = True) -> str:
+        """Where it comes from, as the table shows it (with its URL, or the source's name alone)."""
+        if self.problem is not None:
+            return self.problem
+        if self.origin == "trained":
+            return f"trained, step {self.step}"
+        return ": ".join(part for part in (self.origin, self.url if url else None) if part)
+
+
+WEIGHTS_SCHEMA = {"schema": "invertnet.weights", "schema_version": 1}
+"""docs/outputs.md describes this version of ``weights list --json``."""
+
+
+def _generator_row(name: str, path: Path, default: bool = False) -> KnownWeights:
+    encoder = CAFFENET if name.startswith(DEEPSIM) else None
     if not path.is_file():
-        return KnownWeights(name, "generator", CAFFENET if name.startswith(DEEPSIM) else "-", False, str(path))
+        return KnownWeights(name, "generator", encoder, False, str(path), default)
     try:
         checkpoint = load_checkpoint(path, tensors=False)  # a listing reads metadata, not hundreds of MB of weights
     except InvertnetError as error:
-        return KnownWeights(name, "generator", "?", True, str(path), source=f"unreadable: {error}", size=path.stat().st_size)
+        return KnownWeights(name, "generator", encoder, True, str(path), default, problem=f"unreadable: {error}", size=path.stat().st_size)
     source = _source_record(checkpoint.metadata)
-    origin = source.get("url", source.get("file", f"trained, step {checkpoint.step}"))
-    if source.get("source") in SOURCE_NAMES:
-        origin = f"{source['source']}: {origin}"
-    if source.get("member"):
-        origin += f" ({source['member']})"
-    return KnownWeights(name, "generator", checkpoint.encoder, True, str(path), source.get("sha256", ""), origin, path.stat().st_size)
+    digest = source.get("sha256")
+    found = KnownWeights(name, "generator", checkpoint.encoder, True, str(path), default, "sha256" if digest else None, digest or None,
+                         size=path.stat().st_size)
+    if source.get("source") in SOURCE_NAMES or source.get("source") == "file":
+        found.origin, found.url = source["source"], source.get("url", source.get("file"))
+        if source.get("member"):
+            found.url = f"{found.url}#{source['member']}"
+    else:
+        found.origin, found.step = "trained", checkpoint.step
+    return found
 
 
 def _source_row(source: Source, encoder: str, estimate: int | None, records: dict[str, str] | None) -> KnownWeights:
     path = source.path
     here = path.is_file()
-    digest = f"sha1:{source.sha1}" if source.sha1 else ("record damaged" if records is None else records.get(source.url, ""))
-    size = path.stat().st_size if here else estimate
-    return KnownWeights(f"{source.name}:{path.name}", "source", encoder, here, str(path), digest, source.url, size)
+    row = KnownWeights(f"{source.name}:{path.name}", "source", encoder, here, str(path), origin=source.name, url=source.url,
+                       size=path.stat().st_size if here else estimate)
+    if source.sha1:
+        row.hash_algorithm, row.hash = "sha1", source.sha1
+    elif records is None:
+        row.hash_algorithm, row.problem = "sha256", f"the record of hashes ({SOURCES_FILE}) is damaged"
+    elif source.url in records:
+        row.hash_algorithm, row.hash = "sha256", records[source.url]
+    return row
 
 
 def known_weights(defaults: dict[str, Path]) -> list[KnownWeights]:
     """Every generator and encoder invertnet knows, every source of the authors' models, and what is on this machine;
     ``defaults``: the file each layer's default generator is (or would be) read from."""
-    rows = [_generator_row(f"{layer} (default)", path) for layer, path in defaults.items()]
+    rows = [_generator_row(layer, path, default=True) for layer, path in defaults.items()]
     rows += [_generator_row(f"{DEEPSIM}{name}", deepsim_path(name)) for name in AUTHORS_MODELS]
     try:
         records: dict[str, str] | None = recorded()
@@ -425,6 +465,6 @@ def known_weights(defaults: dict[str, Path]) -> list[KnownWeights]:
     rows += [_source_row(source, CAFFENET, _weights_bytes(None), records) for source in caffenet_sources()]
     imagenet = hub_checkpoint_path()
     size = imagenet.stat().st_size if imagenet.is_file() else None
-    digest = f"{IMAGENET_SHA256_PREFIX}..."
-    rows.append(KnownWeights("imagenet", "encoder", "imagenet", size is not None, str(imagenet), digest, IMAGENET_WEIGHTS.url, size))
+    rows.append(KnownWeights("imagenet", "encoder", "imagenet", size is not None, str(imagenet), hash_algorithm="sha256",
+                             hash_prefix=IMAGENET_SHA256_PREFIX, origin="torchvision", url=IMAGENET_WEIGHTS.url, size=size))
     return rows

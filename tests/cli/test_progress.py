@@ -4,6 +4,8 @@ the weighted loss terms, the same line in train and demo, cut to the terminal's 
 import io
 import json
 
+import pytest
+
 from conftest import ALEXNET
 from rich.console import Console
 
@@ -11,14 +13,14 @@ from invertnet.cli import main
 from invertnet.cli.progress import Rate, TrainDisplay, clock, describe, fit
 
 RECORD = {"step": 20, "steps": 100, "loss": 1432.0, "feat": 1000.0, "adv": 0.5, "img": 2e8, "discr": 1.2, "d_updated": True,
-          "images_per_s": 28.64, "lr": 2e-4, "skipped_files": 0}
+          "feat_weighted": 10.0, "adv_weighted": 50.0, "img_weighted": 400.0, "images_per_s": 28.64, "lr": 2e-4, "skipped_files": 0}
 WEIGHTS = {"feat": 0.01, "adv": 100.0, "img": 2e-6, "kl": 0.0}
 
 
 def test_terms_are_shown_weighted_and_say_so():
     parts = describe(RECORD, WEIGHTS)
     loss = next(part for part in parts if part.startswith("loss"))
-    assert loss == "loss 1432 = feat 10 + adv 50 + img 400 (weighted)"  # 0.01 x 1000, 100 x 0.5, 2e-6 x 2e8
+    assert loss == "loss 1432 = feat 10 + adv 50 + img 400 (weighted)"  # the record's weighted terms
     assert parts[0] == "28.6 img/s" and "lr 0.0002" in parts and "D on" in parts
 
 
@@ -100,3 +102,13 @@ def test_synthesize_reports_each_units_best_activation(capsys, trained_run, tmp_
     err = capsys.readouterr().err
     assert code == 0, err
     assert [line.split(": best")[0] for line in err.splitlines() if ": best" in line] == ["gradient unit 3", "gradient unit 4"]
+
+
+def test_metrics_log_each_term_raw_and_weighted(trained_run):
+    weights = json.loads((trained_run / "config.json").read_text())["loss_config"]
+    records = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert records and all(record["schema_version"] == 1 for record in records)
+    for record in records:
+        terms = [name for name in ("feat", "adv", "img", "kl") if name in record]
+        assert terms and all(record[f"{name}_weighted"] == pytest.approx(weights[f"lambda_{name}"] * record[name], rel=1e-12) for name in terms)
+        assert sum(record[f"{name}_weighted"] for name in terms) == pytest.approx(record["loss"], rel=1e-5)  # float32 sums on the device

@@ -104,7 +104,7 @@ def test_json_and_csv_cannot_both_be_stdout(capsys, trained_run):
 def test_weights_list_json_to_stdout_and_file(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     code, out, _ = run(capsys, "weights", "list", "--json", "-")
-    assert code == 0 and any(row["name"] == "fc6 (default)" for row in json.loads(out))
+    assert code == 0 and any(row["name"] == "fc6" and row["default"] for row in json.loads(out)["weights"])
     code, out, _ = run(capsys, "weights", "list", "--json", tmp_path / "w.json")
     assert code == 0 and out.strip() == str(tmp_path / "w.json") and json.loads((tmp_path / "w.json").read_text())
 

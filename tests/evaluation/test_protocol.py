@@ -40,7 +40,7 @@ def test_figures_can_be_recomputed_from_the_saved_files(trained_run, tmp_path):
     feature_normaliser = np.mean([np.linalg.norm(features_in[i] - features_in[j]) for i, j in itertools.permutations(range(5), 2)])
     expected = np.linalg.norm(features_re - features_in, axis=1).mean() / feature_normaliser
     assert result.feature_error == pytest.approx(expected, rel=1e-3)
-    assert set(result.summary()) >= {"image_error", "feature_error", "n", "layer", "checkpoint", "encoder"}
+    assert set(result.summary()) >= {"image_error_fraction", "feature_error_fraction", "n", "layer", "checkpoint", "encoder"}
 
 
 def test_paper_numbers_are_table2():

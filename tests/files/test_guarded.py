@@ -119,7 +119,7 @@ def test_a_fifo_sources_record_is_refused(capsys, tmp_path, monkeypatch):
     cache_dir().mkdir(parents=True)
     os.mkfifo(cache_dir() / SOURCES_FILE)
     code, out, _ = run(capsys, "weights", "list")  # the listing still lists, and says so
-    assert code == 0 and "record damaged" in out
+    assert code == 0 and "is damaged" in out
     from invertnet.files.sources import recorded
 
     with deadline(), pytest.raises(InvertnetError, match="is damaged .*FIFO.*delete it"):

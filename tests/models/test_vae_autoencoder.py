@@ -207,7 +207,7 @@ def test_eval_puts_the_three_model_kinds_in_one_table(vae_run, trained_run, tmp_
     assert main(args) == 0
     results = json.loads(capsys.readouterr().out)["results"]
     assert [(r["method"].split(":")[0], r["layer"]) for r in results] == [("full", "conv5"), ("vae full", "fc6"), ("autoencoder full", "conv5")]
-    assert all(0 < r["image_error"] < 2 and r["psnr"] > 0 for r in results)
+    assert all(0 < r["image_error_fraction"] < 2 and r["psnr_db"] > 0 for r in results)
 
 
 def test_train_cli_refuses_a_layer_for_the_autoencoder(tmp_path, capsys):

@@ -164,8 +164,8 @@ def test_a_damaged_record_of_hashes_fails_closed(served, ports, capsys, record):
         weights.fetch_deepsim("norm1")  # not taken as "nothing recorded", which would accept the changed file
     assert not weights.deepsim_path("norm1").exists()
     assert main(["weights", "list", "--json"]) == 0
-    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
-    assert rows["hf:upconvGAN_norm1.pt"]["sha256"] == "record damaged"
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["weights"]}
+    assert rows["hf:upconvGAN_norm1.pt"]["hash"] is None and "is damaged" in rows["hf:upconvGAN_norm1.pt"]["problem"]
 
 
 def test_offline_names_every_source_and_its_place(served, monkeypatch):
@@ -252,11 +252,18 @@ def test_figure_layers_with_every_authors_generator_from_the_port_alone(served, 
     assert Image.open(out).size[1] == 9 * (227 + 2) + 2  # the input, then norm1, norm2, conv3, conv4, conv5, fc6, fc7, fc8
     capsys.readouterr()
     assert main(["weights", "list", "--json"]) == 0
-    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
-    assert rows["deepsim:norm1"]["cached"] and rows["deepsim:norm1"]["source"].startswith("hf: file://")
+    record = json.loads(capsys.readouterr().out)
+    assert record["schema"] == "invertnet.weights" and record["schema_version"] == 1
+    rows = {row["name"]: row for row in record["weights"]}
+    norm1 = rows["deepsim:norm1"]
+    assert norm1["cached"] and norm1["origin"] == "hf" and norm1["url"].startswith("file://") and norm1["hash_algorithm"] == "sha256"
+    assert len(norm1["hash"]) == 64 and rows["hf:upconvGAN_norm1.pt"]["hash"] == norm1["hash"]  # recorded at first use, in full
+    assert rows["zoo:bvlc_reference_caffenet.caffemodel"]["hash_algorithm"] == "sha1" and len(rows["zoo:bvlc_reference_caffenet.caffemodel"]["hash"]) == 40
+    assert rows["imagenet"]["hash"] is None and rows["imagenet"]["hash_prefix"] == "7be5be79"  # all its name promises
+    assert all(value != "" and value != "-" for row in record["weights"] for value in row.values())  # missing: null
     assert not rows["hf:upconvGAN_norm1.pt"]["cached"] and rows["hf:upconvGAN_fc6.pt"]["size"] > 200e6  # its expected size
     assert rows["hf:upconvGAN_caffenet.pt"]["cached"] and not rows["zoo:bvlc_reference_caffenet.caffemodel"]["cached"]
-    assert rows["release:release_deepsim_v0.zip"]["source"] == weights.RELEASE_URL
+    assert rows["release:release_deepsim_v0.zip"]["url"] == weights.RELEASE_URL
 
 
 def test_import_then_invert_and_eval_with_a_random_caffenet(tmp_path, ports, image_files, trained_run, capsys, monkeypatch):
@@ -286,7 +293,7 @@ def test_import_then_invert_and_eval_with_a_random_caffenet(tmp_path, ports, ima
     results = json.loads((tmp_path / "r.json").read_text())["results"]
     assert [r["encoder"] for r in results] == ["caffenet:random:0", "random:0"]  # each against its own encoder
     assert results[0]["method"] == "DeePSiM (authors'): deepsim:conv5"
-    assert all(0 < r["image_error"] < 5 for r in results)
+    assert all(0 < r["image_error_fraction"] < 5 for r in results)
     assert "caffenet:random:0" in capsys.readouterr().out
     code = main(["eval", "--data", "synthetic", "--limit", "3", "--layer", "conv5", "--weights", str(converted), "--weights", str(trained_run),
                  "--html", str(tmp_path / "report")])
