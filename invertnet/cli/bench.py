@@ -6,14 +6,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from .common import announce, check_results_file, stderr, stdout_console
+from .common import check_results_file, stderr, stdout_console, versioned, write_json_record
 from .options import DEVICE, PRECISION, Precision, complete_layer, flag, json_option, plain
 
 if TYPE_CHECKING:
@@ -78,7 +77,6 @@ def bench(
 ) -> None:
     """Measure training images/s per layer against fp32 eager, model FLOPs against the matmul rate, invert and data-pipeline rates."""
     from ..bench import BenchConfig, run_bench
-    from ..files.atomic import atomic_path
 
     check_results_file("--json", json_path, ".json")
     chosen = {
@@ -94,13 +92,7 @@ def bench(
     for view in tables(report):
         console.print(view)
     if json_path is not None:
-        text = json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
-        if str(json_path) == "-":
-            print(text, end="")
-            return
-        with atomic_path(json_path) as tmp:
-            tmp.write_text(text)
-        announce(json_path)
+        write_json_record(json_path, versioned("bench", report.to_dict()))
 
 
 def register(app: typer.Typer) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from ..names import CAFFENET
-from .common import announce, check_results_file, stderr, stdout_console
+from .common import check_results_file, stderr, stdout_console, versioned, write_json_record
 from .options import COMPARATOR_HELP, DEVICE, TRAIN_ENCODER, json_option, plain
 
 
@@ -27,7 +26,6 @@ def calibrate_command(
     from ..data.datasets import open_source
     from ..devices import resolve_device
     from ..encoders import load_encoder
-    from ..files.atomic import atomic_path
     from ..training.calibrate import calibrate
 
     check_results_file("--json", json_path, ".json")
@@ -38,13 +36,9 @@ def calibrate_command(
     with stderr.status(f"comparing {count} images pairwise"):
         result = calibrate(source, network, comparator, load_encoder(reference, device=torch_device), count)
     if json_path is not None:
-        text = json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
-        if str(json_path) == "-":
-            print(text, end="")
+        write_json_record(json_path, versioned("calibrate", result.to_dict()))
+        if str(json_path) == "-":  # stdout is the JSON alone
             return
-        with atomic_path(json_path) as tmp:
-            tmp.write_text(text)
-        announce(json_path)
     out = stdout_console()
     images = count
     out.print(f"mean 1/2 |C(x) - C(x')|^2 over {images * (images - 1) // 2} pairs of {images} images of {data}:", highlight=False)

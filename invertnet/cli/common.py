@@ -19,6 +19,8 @@ from ..names import STILL_SUFFIXES
 if TYPE_CHECKING:
     import torch
 
+    from ..inversion import Inverter
+
 stderr = Console(stderr=True)
 
 
@@ -126,9 +128,32 @@ def write_json_record(path: Path, record: dict[str, object]) -> None:
     announce(path)
 
 
-def announce(path: Path) -> None:
-    """Results (written files) go to stdout, one per line."""
-    print(path)
+def versioned(command: str, record: dict[str, object]) -> dict[str, object]:
+    """``record`` under the schema of ``command``'s JSON (``invertnet.COMMAND``, version 1; docs/outputs.md) and invertnet's version."""
+    from ..version import __version__
+
+    return {"schema": f"invertnet.{command}", "schema_version": 1, "invertnet_version": __version__, **record}
+
+
+def run_label(source: str) -> str:
+    """How pictures name a generator file: its run folder's name for a run's generator or checkpoint, else the file's name."""
+    path = Path(source)
+    return path.parent.name or path.name if path.name in ("generator.safetensors", "checkpoint.safetensors") else path.name
+
+
+def generator_facts(inverter: Inverter) -> dict[str, object]:
+    """What a command's ``--json`` records of the generator it ran (docs/outputs.md)."""
+    return {"method": "generator", "model": inverter.model, "layer": inverter.layer, "weights": inverter.source,
+            "encoder": inverter.encoder.identity if inverter.encoder is not None else None,
+            "settings": {"iterations": None, "seed": None, "precision": inverter.precision.name, "device": str(inverter.device)}}
+
+
+def announce(path: Path, json_path: Path | None = None) -> None:
+    """Results (written files) go to stdout, one per line; to stderr when ``json_path`` is ``-`` (stdout is then the JSON alone)."""
+    if json_path is not None and str(json_path) == "-":
+        stderr.print(str(path), highlight=False, soft_wrap=True)
+    else:
+        print(path)
 
 
 def check_image_output(flag: str, path: Path, animation: bool = False) -> None:

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import typer
 
-from .common import announce, check_image_output, check_outputs, crop_inputs, output_tag, read_inputs
-from .options import DEVICE, ENCODER, LAYER, WEIGHTS, flag, out_option, plain
+from .common import (
+    announce, check_image_output, check_outputs, check_results_file, crop_inputs, generator_facts, output_tag, read_inputs, run_label, versioned,
+    write_json_record,
+)
+from .options import DEVICE, ENCODER, LAYER, WEIGHTS, flag, json_option, out_option, plain
 
 
 def interpolate(
@@ -21,6 +24,7 @@ def interpolate(
         "[default: A_STEM-B_STEM.LAYER.interpolate.png here].",
     ),
     gif: bool = flag(False, "--gif", help="Also write the frames as an animated GIF beside the strip (the --out name with .gif)."),
+    json_path: Path | None = json_option("the inputs, the generator, the fractions and the outputs"),
     encoder: str | None = ENCODER,
     device: str = DEVICE,
 ) -> None:
@@ -38,20 +42,25 @@ def interpolate(
     if animation and gif:
         raise InvertnetError(f"--out {target} is already the animation: --gif adds one beside a still strip")
     targets = [target, target.with_suffix(".gif")] if gif else [target]
+    check_results_file("--json", json_path, ".json")
     check_outputs([first, second], targets, weights)
     images = read_inputs([first, second])
     inverter = Inverter.load(layer, weights, encoder=encoder, device=device)
     inputs = crop_inputs(images, inverter.input_size)
     frames_made = inverter.interpolate(inputs[0], inputs[1], frames).cpu()
+    fractions = [k / (frames - 1) for k in range(frames)]
     if animation:
-        announce(save_gif(list(frames_made), target))
-        return
-    steps = [f"{k / (frames - 1):.2f}" for k in range(frames)]
-    title = f"interpolation in {inverter.layer} ({Path(inverter.source).name}): A, reconstructions at each fraction of the way, B"
-    strip = labelled_rows([("", torch.cat([inputs[:1], frames_made, inputs[1:]]))], columns=["A", *steps, "B"], title=title)
-    announce(save_image(strip, target))
-    if gif:
-        announce(save_gif(list(frames_made), targets[1]))
+        announce(save_gif(list(frames_made), target), json_path)
+    else:
+        title = f"interpolation in {inverter.layer} ({run_label(inverter.source)}): A, reconstructions at each fraction of the way, B"
+        columns = ["A", *(f"{fraction:.2f}" for fraction in fractions), "B"]
+        announce(save_image(labelled_rows([("", torch.cat([inputs[:1], frames_made, inputs[1:]]))], columns=columns, title=title), target), json_path)
+        if gif:
+            announce(save_gif(list(frames_made), targets[1]), json_path)
+    if json_path is not None:
+        record = {**generator_facts(inverter), "inputs": [str(first), str(second)], "frames": frames, "fractions": fractions,
+                  "outputs": [str(path) for path in targets]}
+        write_json_record(json_path, versioned("interpolate", record))
 
 
 def register(app: typer.Typer) -> None:

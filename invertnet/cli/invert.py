@@ -6,7 +6,6 @@ stdin). ``--method optimize`` runs Mahendran & Vedaldi's optimisation instead of
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +14,10 @@ import typer
 
 from ..errors import InvertnetError
 from ..names import OPTIMIZE_ITERATIONS
-from .common import announce, check_image_output, check_outputs, check_results_file, crop_inputs, output_folder, output_tag, refuse, stderr
+from .common import (
+    announce, check_image_output, check_outputs, check_results_file, crop_inputs, generator_facts, output_folder, output_tag, refuse, stderr,
+    versioned, write_json_record,
+)
 from .inputs import STDIN, list_inputs, read
 from .options import DEVICE, ENCODER, LAYER, PRECISION, WEIGHTS, Precision, choices, flag, json_option, out_option, plain
 from .progress import progress_bar
@@ -91,13 +93,13 @@ def invert(
     targets = [out] if single_file else [output_folder(out) / f"{item.name}.{suffix}" for item in inputs]
     check_outputs([item.path for item in inputs if str(item.path) != STDIN], targets, weights)  # type: ignore[misc]
     pictures = read(inputs)
-    recon, inputs_cropped, what = _reconstruct(pictures, method, layer, weights, encoder, device, precision, iterations)
+    recon, inputs_cropped, what, facts = _reconstruct(pictures, method, layer, weights, encoder, device, precision, iterations)
     written = []
     for target, image, reconstruction in zip(targets, inputs_cropped, recon):
         picture = _side_by_side(image, reconstruction, what) if side_by_side else reconstruction
         written.append(_save(picture, target, str(json_path) == "-"))  # type: ignore[arg-type]
     if json_path is not None:
-        _write_json(json_path, [str(item.path) for item in inputs], written, what, method, iterations)
+        _write_json(json_path, [str(item.path) for item in inputs], written, facts)
 
 
 def _single_file(out: Path | None) -> bool:
@@ -146,25 +148,28 @@ def _invert_features(features: Path, weights: str | None, out: Path | None, json
                 written.append(_save(picture, target, str(json_path) == "-"))  # type: ignore[arg-type]
             progress.update(task, completed=min(count, start + 64))
     if json_path is not None:
-        what = f"{inverter.layer} by {Path(inverter.source).parent.name or inverter.source}"
-        _write_json(json_path, [f"{features}[{i}]" for i in range(count)], written, what, "generator", 0)
+        _write_json(json_path, [f"{features}[{i}]" for i in range(count)], written, generator_facts(inverter))
 
 
 def _reconstruct(
     pictures: list[torch.Tensor], method: str, layer: str | None, weights: str | None, encoder: str | None, device: str, precision: str, iterations: int,
-) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """The reconstructions, the inputs as cropped for the encoder, and a label for what made them."""
+) -> tuple[torch.Tensor, torch.Tensor, str, dict[str, object]]:
+    """The reconstructions, the inputs as cropped for the encoder, a label for what made them, and the facts ``--json`` records."""
+    from ..devices import resolve_device
     from ..encoders import input_size
+    from ..evaluation.optimize import OptimizeConfig
     from ..inversion import Inverter
 
     if method == "optimize":
         spec = encoder or "imagenet"
         inputs = crop_inputs(pictures, input_size(spec))
-        return reconstruct_by_optimisation(inputs, str(layer), spec, device, iterations), inputs, f"{layer}, optimisation ({iterations} iterations)"
+        facts = {"method": "optimize", "model": None, "layer": layer, "weights": None, "encoder": spec,
+                 "settings": {"iterations": iterations, "seed": OptimizeConfig().seed, "precision": "fp32", "device": str(resolve_device(device))}}
+        return reconstruct_by_optimisation(inputs, str(layer), spec, device, iterations), inputs, f"{layer}, optimisation ({iterations} iterations)", facts
     inverter = Inverter.load(layer, weights, encoder=encoder, device=device, precision=precision)
     inputs = crop_inputs(pictures, inverter.input_size)
     what = f"{inverter.layer} by {Path(inverter.source).parent.name or inverter.source}" if inverter.model == "inverter" else inverter.model
-    return inverter.invert(inputs).cpu(), inputs, what
+    return inverter.invert(inputs).cpu(), inputs, what, generator_facts(inverter)
 
 
 def _side_by_side(image: torch.Tensor, reconstruction: torch.Tensor, what: str) -> torch.Tensor:
@@ -188,20 +193,8 @@ def _save(picture: torch.Tensor, target: Path, to_stderr: bool) -> Path:
     return path
 
 
-def _write_json(path: Path, inputs: list[str], written: list[Path], what: str, method: str, iterations: int) -> None:
-    from ..files.atomic import atomic_path
-
-    record = {
-        "method": method, "reconstructed_by": what, **({"iterations": iterations} if method == "optimize" else {}),
-        "images": [{"input": item, "output": str(out)} for item, out in zip(inputs, written)],
-    }
-    text = json.dumps(record, indent=2, allow_nan=False) + "\n"
-    if str(path) == "-":
-        print(text, end="")
-        return
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    announce(path)
+def _write_json(path: Path, inputs: list[str], written: list[Path], facts: dict[str, object]) -> None:
+    write_json_record(path, versioned("invert", {**facts, "images": [{"input": item, "output": str(out)} for item, out in zip(inputs, written)]}))
 
 
 def register(app: typer.Typer) -> None:

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import typer
 
-from .common import stdout_console, write_json_record
+from .common import stdout_console, versioned, write_json_record
 from .options import json_option, plain
-
-SCHEMA = "invertnet.layers/1"
 
 
 def layers_command(
@@ -27,7 +25,7 @@ def layers_command(
 
     rows = available_generators(spec)
     if json_path is not None:
-        write_json_record(json_path, {"schema": SCHEMA, "encoder": spec, "layers": [row.to_dict() for row in rows]})
+        write_json_record(json_path, versioned("layers", {"encoder": spec, "layers": [row.to_dict() for row in rows]}))
         if str(json_path) == "-":
             return
     out = stdout_console()

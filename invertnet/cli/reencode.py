@@ -6,8 +6,11 @@ from pathlib import Path
 
 import typer
 
-from .common import announce, check_image_output, check_outputs, crop_inputs, output_tag, read_inputs
-from .options import DEVICE, ENCODER, LAYER, WEIGHTS, out_option, plain
+from .common import (
+    announce, check_image_output, check_outputs, check_results_file, crop_inputs, generator_facts, output_tag, read_inputs, run_label, versioned,
+    write_json_record,
+)
+from .options import DEVICE, ENCODER, LAYER, WEIGHTS, json_option, out_option, plain
 
 
 def reencode(
@@ -16,6 +19,7 @@ def reencode(
     iterations: int = typer.Option(8, "--iterations", metavar="N", help="How many times to encode and reconstruct."),
     weights: str | None = WEIGHTS,
     out: Path | None = out_option(None, "Output image; the suffix picks the format: .png, .jpg, .jpeg, .webp [default: IMAGE_STEM.LAYER.reencode.png here]."),
+    json_path: Path | None = json_option("the input, the generator, the settings and the output"),
     encoder: str | None = ENCODER,
     device: str = DEVICE,
 ) -> None:
@@ -26,14 +30,19 @@ def reencode(
 
     target = out or Path(f"{image.stem}.{output_tag(weights, layer, encoder)}.reencode.png")
     check_image_output("--out", target)
+    check_results_file("--json", json_path, ".json")
     check_outputs([image], [target], weights)
     images = read_inputs([image])
     inverter = Inverter.load(layer, weights, encoder=encoder, device=device)
     inputs = crop_inputs(images, inverter.input_size)
     frames = inverter.reencode(inputs[0], iterations).cpu()
     labels = ["input", *(f"iteration {k}" for k in range(1, len(frames)))]
-    title = f"re-encoding through {inverter.layer} ({Path(inverter.source).name}, encoder {inverter.encoder.identity})"
-    announce(save_image(labelled_rows([("", frames)], columns=labels, title=title), target))
+    title = f"re-encoding through {inverter.layer} ({run_label(inverter.source)}, encoder {inverter.encoder.identity})"
+    announce(save_image(labelled_rows([("", frames)], columns=labels, title=title), target), json_path)
+    if json_path is not None:
+        facts = generator_facts(inverter)
+        facts["settings"]["iterations"] = iterations  # type: ignore[index]
+        write_json_record(json_path, versioned("reencode", {**facts, "input": str(image), "output": str(target)}))
 
 
 def register(app: typer.Typer) -> None:

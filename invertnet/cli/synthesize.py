@@ -7,7 +7,6 @@ generator's code (DGN-AM's gradient ascent or XDream's CMA-ES; see :mod:`invertn
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +14,7 @@ import typer
 
 from ..errors import InvertnetError
 from ..names import MAX_SEED
-from .common import announce, check_image_output, check_outputs, check_results_file, stderr
+from .common import announce, check_image_output, check_outputs, check_results_file, run_label, stderr, versioned, write_json_record
 from .options import DEVICE, choices, json_option, out_option, plain
 
 if TYPE_CHECKING:
@@ -177,19 +176,16 @@ def _write(
     """The best image (or grid), the strip, the curves, the JSON, and one line per unit on stderr."""
     from ..data.captions import stacked
     from ..data.imageio import save_image
-    from ..files.atomic import atomic_path
     from ..synthesis.pictures import curves, search_strip, units_grid
 
-    title = f"{config.method}, {config.iterations} {'generations' if config.method == 'cma' else 'iterations'}, generator {inverter.source}"
+    target = ", ".join(dict.fromkeys(r.target.label(r.unit).rsplit(":", 1)[0] for r in results))
+    steps = f"{config.iterations} {'generations' if config.method == 'cma' else 'iterations'}"
+    title = f"{target}: {config.method}, {steps}, generator {run_label(inverter.source)}"
     picture = results[0].search.image if len(results) == 1 else units_grid(results, title)
-    to_stderr = str(json_path) == "-"
     paths = [save_image(picture, out), save_image(stacked([search_strip(r, config.method) for r in results]), extra[0]),
              save_image(curves(results, config.method), extra[1])]
     for path in paths:
-        if to_stderr:
-            stderr.print(str(path), highlight=False)
-        else:
-            announce(path)
+        announce(path, json_path)
     for r in results:
         versus = f"; {r.ratio:.2f}x the best of {r.natural_count} natural images ({r.natural:.4g}, {r.natural_image})" if r.ratio is not None else ""
         if r.natural is not None and r.ratio is None:
@@ -206,13 +202,7 @@ def _write(
         "settings": {**_method_settings(config, dimensions), "bound": bound, "data": data, "limit": limit},
         "units": [r.summary() for r in results],
     }
-    text = json.dumps(record, indent=2, allow_nan=False) + "\n"
-    if to_stderr:
-        print(text, end="")
-        return
-    with atomic_path(json_path) as tmp:
-        tmp.write_text(text)
-    announce(json_path)
+    write_json_record(json_path, versioned("synthesize", record))
 
 
 def register(app: typer.Typer) -> None:

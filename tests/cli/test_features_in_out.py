@@ -80,7 +80,7 @@ def test_layers_lists_shapes_the_comparator_and_generators(capsys, trained_run, 
     code, out, err = run(capsys, "layers", "resnet50", "--json", "-")  # shapes without weights: offline, nothing downloaded
     assert code == 0, err
     record = json.loads(out)
-    assert record["schema"] == "invertnet.layers/1" and record["encoder"] == "resnet50"
+    assert record["schema"] == "invertnet.layers" and record["schema_version"] == 1 and record["encoder"] == "resnet50"
     layers = {layer["name"]: layer for layer in record["layers"]}
     assert layers["layer4"]["shape"] == [2048, 7, 7] and layers["avgpool"]["shape"] == [2048] and layers["layer3"]["comparator"]
     assert all(layer["generator"] is None for layer in record["layers"])

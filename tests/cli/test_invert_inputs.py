@@ -59,6 +59,18 @@ def test_json_lists_inputs_and_outputs(capsys, trained_run, pictures, tmp_path):
     assert [item["input"] for item in record["images"]] == [str(p) for p in pictures]
     assert all(item["output"].endswith(".conv5.png") for item in record["images"]) and record["method"] == "generator"
     assert str(tmp_path / "o") in err
+    assert record["schema"] == "invertnet.invert" and record["schema_version"] == 1 and record["layer"] == "conv5"
+    assert record["encoder"] == ALEXNET and record["model"] == "inverter" and record["weights"] == str(trained_run / "generator.safetensors")
+    assert record["settings"] == {"iterations": None, "seed": None, "precision": "fp32", "device": "cpu"}
+
+
+def test_json_of_the_optimisation_records_its_settings(capsys, pictures, tmp_path):
+    code, out, err = run(capsys, "invert", pictures[0], "--method", "optimize", "--layer", "conv5", "--iterations", "2", "--encoder", ALEXNET,
+                         "--device", "cpu", "--out", tmp_path / "o", "--json", "-")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["method"] == "optimize" and record["weights"] is None and record["model"] is None and record["encoder"] == ALEXNET
+    assert record["settings"] == {"iterations": 2, "seed": 0, "precision": "fp32", "device": "cpu"}
 
 
 def test_side_by_side_is_labelled(capsys, trained_run, pictures, tmp_path):

@@ -159,3 +159,18 @@ def test_an_option_of_one_value_given_twice_is_refused_before_anything_runs(caps
     code, out, err = run(capsys, *words, option, tmp_path / "a.json", option, tmp_path / "b.json")
     assert code == 1 and out == "" and err.count("\n") == 1 and "is given 2 times" in err and "give it once" in err, err
     assert not any(tmp_path.iterdir())
+
+
+def test_reencode_and_interpolate_write_json(capsys, trained_run, pictures, tmp_path):
+    code, out, err = run(capsys, "reencode", pictures[0], "--weights", trained_run, "--iterations", "2", "--out", tmp_path / "r.png", "--json", "-")
+    assert code == 0, err
+    record = json.loads(out)  # stdout is the JSON alone: the picture is named on stderr
+    assert record["schema"] == "invertnet.reencode" and record["schema_version"] == 1 and record["layer"] == "conv5"
+    assert record["input"] == str(pictures[0]) and record["output"] == str(tmp_path / "r.png") and record["settings"]["iterations"] == 2
+    assert record["weights"] == str(trained_run / "generator.safetensors") and record["encoder"] == ALEXNET and str(tmp_path / "r.png") in err
+    code, out, err = run(capsys, "interpolate", *pictures, "--weights", trained_run, "--frames", "3", "--gif", "--out", tmp_path / "i.png",
+                         "--json", tmp_path / "i.json")
+    assert code == 0, err
+    record = json.loads((tmp_path / "i.json").read_text())
+    assert record["schema"] == "invertnet.interpolate" and record["fractions"] == [0.0, 0.5, 1.0] and record["frames"] == 3
+    assert record["outputs"] == [str(tmp_path / "i.png"), str(tmp_path / "i.gif")] and record["inputs"] == [str(p) for p in pictures]

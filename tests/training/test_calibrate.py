@@ -53,6 +53,7 @@ def test_calibrate_command(capsys):
                  "--device", "cpu", "--json"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
+    assert result["schema"] == "invertnet.calibrate" and result["schema_version"] == 1
     assert result["encoder"] == ALEXNET and result["reference"] == "random-torchvision:0" and result["images"] == 4
     assert result["lambda_feat"] == pytest.approx(0.01 * result["reference_distance"] / result["distance"])
     assert main(["calibrate", "--data", "synthetic", "--encoder", ALEXNET, "--reference", ALEXNET, "--images", "4", "--device", "cpu"]) == 0

@@ -92,5 +92,6 @@ def test_eval_preset_paper_is_recorded_in_the_json(tmp_path, capsys):
                         fc_width=64)).run()
     assert main(["eval", "--data", "synthetic", "--weights", str(run), "--encoder", ALEXNET, "--limit", "3", "--device", "cpu",
                  "--preset", "paper", "--json", "-"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["crops"] == "caffe" and result["clamped"] is False
+    record = json.loads(capsys.readouterr().out)
+    result = record["results"][0]
+    assert result["crops"] == "caffe" and result["clamped"] is False and record["settings"]["preset"] == "paper"

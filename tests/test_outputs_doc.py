@@ -1,0 +1,28 @@
+"""docs/outputs.md names every key the machine-readable outputs hold (issue 34, item 3)."""
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+from invertnet.evaluation.protocol import EvalResult
+from invertnet.weights.registry import KnownWeights
+
+DOC = (Path(__file__).resolve().parent.parent / "docs" / "outputs.md").read_text()
+NAMED = set(re.findall(r"`([a-z0-9_]+)`", DOC))
+
+
+def test_every_eval_key_is_documented():
+    fields = {f.name: None for f in dataclasses.fields(EvalResult) if f.default is dataclasses.MISSING}
+    result = EvalResult(**{**fields, "method": "m", "layer": "conv5", "n": 2, "image_error": 0.5, "feature_error": 0.5, "image_normalizer": 1.0,
+                           "feature_normalizer": 1.0, "psnr": 1.0, "ssim": 0.5, "ms_ssim": 0.5, "checkpoint": "c", "encoder": "e", "data": "d"})
+    assert set(result.summary()) - NAMED == set()
+
+
+def test_every_weights_list_key_is_documented():
+    assert {f.name for f in dataclasses.fields(KnownWeights)} - NAMED == set()
+
+
+def test_every_metrics_key_is_documented(trained_run):
+    keys = {key for line in (trained_run / "metrics.jsonl").read_text().splitlines() for key in json.loads(line)}
+    assert keys - NAMED == set()
