@@ -311,11 +311,11 @@ class Inverter:
         path = _weights_path(weights, layer, encoder)
         device = resolve_device(device) if isinstance(device, str) else device
         checkpoint = load_checkpoint(path)
-        layer = layer or checkpoint.layer
         if encoder is None:
             encoder = _encoder_spec(path, checkpoint.encoder)
         network = load_encoder(encoder, device=device) if isinstance(encoder, str) else encoder
         checkpoint.check_compatible(layer, network.identity)
+        layer = layer or checkpoint.layer
         generator = generator_from_checkpoint(checkpoint, network).to(device)
         return cls(network.to(device), generator, str(path), checkpoint.config, precision, checkpoint.model)
 
@@ -360,10 +360,10 @@ class Inverter:
             frames.append(self.invert(frames[-1].unsqueeze(0))[0])
         return torch.stack(frames)
 
-    def interpolate(self, first: torch.Tensor, second: torch.Tensor, steps: int) -> torch.Tensor:
-        """Fig. 7: images generated along the straight line between two feature vectors (ends included)."""
-        if not 2 <= steps <= MAX_FRAMES:
-            raise InvertnetError(f"--frames must be between 2 (the two ends) and {MAX_FRAMES} (a strip of that many images), got {steps}")
+    def interpolate(self, first: torch.Tensor, second: torch.Tensor, frames: int) -> torch.Tensor:
+        """Fig. 7: ``frames`` images generated along the straight line between two feature vectors (ends included)."""
+        if not 2 <= frames <= MAX_FRAMES:
+            raise InvertnetError(f"frames (--frames) must be between 2 (the two ends) and {MAX_FRAMES} (a strip of that many images), got {frames}")
         ends = self.features(torch.stack([first, second]))
-        weights = torch.linspace(0, 1, steps, device=self.device).view(-1, *([1] * (ends.dim() - 1)))
+        weights = torch.linspace(0, 1, frames, device=self.device).view(-1, *([1] * (ends.dim() - 1)))
         return self.generate(torch.lerp(ends[0:1], ends[1:2], weights))

@@ -75,5 +75,5 @@ for layer in conv5 fc6; do  # Fig. 4: those images, then each preset's reconstru
   weights=()
   for preset in $PRESETS; do weights+=(--weights "$OUT/$layer-$preset"); done
   $INVERTNET figure methods "$OUT"/inputs/*.png --layer "$layer" "${weights[@]}" \
-    --optimize --iterations "$OPT_ITERS" --encoder "$ALEXNET" --device "$DEVICE" --out "$OUT/fig4-$layer.png"
+    --method generator --method optimize --iterations "$OPT_ITERS" --encoder "$ALEXNET" --device "$DEVICE" --out "$OUT/fig4-$layer.png"
 done

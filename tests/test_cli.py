@@ -166,10 +166,14 @@ def test_figures(capsys, trained_run, pictures, tmp_path):
     code, out, err = run(capsys, "figure", "layers", *pictures, "--weights", trained_run, "--encoder", ALEXNET, "--out", tmp_path / "f3.png")
     assert code == 0, err
     assert Image.open(out.strip()).size == (200 + 2 * 224 + 3 * 2, 2 * 226 + 2)  # label column, input row, conv5 row
-    code, out, err = run(capsys, "figure", "methods", *pictures, "--layer", "conv5", "--weights", trained_run, "--optimize",
-                         "--iterations", "2", "--encoder", ALEXNET, "--out", tmp_path / "f4.png")
+    code, out, err = run(capsys, "figure", "methods", *pictures, "--layer", "conv5", "--weights", trained_run, "--method", "generator",
+                         "--method", "optimize", "--iterations", "2", "--encoder", ALEXNET, "--out", tmp_path / "f4.png")
     assert code == 0, err
     assert Image.open(out.strip()).size[1] == 3 * 226 + 2  # input, generator, optimisation
+    code, out, err = run(capsys, "figure", "methods", *pictures, "--layer", "conv5", "--weights", trained_run, "--optimize",
+                         "--iterations", "2", "--encoder", ALEXNET, "--out", tmp_path / "old.png")
+    assert code == 0 and "figure methods --optimize is now --method optimize" in err, err  # the old spelling, one release
+    assert (tmp_path / "old.png").read_bytes() == (tmp_path / "f4.png").read_bytes()
 
 
 def test_train_with_another_image_loss(capsys, tmp_path):
@@ -248,8 +252,8 @@ class _Evil:
         (("eval", "--layer", "conv5", "--data", "synthetic", "--weights", "{run}", "--encoder", ALEXNET, "--limit", "1"), "--limit must be at least 2"),
         (("reencode", "{img}", "--layer", "conv5", "--iterations", "0", "--weights", "{run}", "--encoder", ALEXNET), "--iterations must be between 1 and 1000"),
         (("reencode", "{img}", "--layer", "conv5", "--iterations", "100000000", "--weights", "{run}", "--encoder", ALEXNET), "--iterations must be between"),
-        (("interpolate", "{img}", "{img2}", "--layer", "conv5", "--frames", "1", "--weights", "{run}", "--encoder", ALEXNET), "--frames must be between 2"),
-        (("interpolate", "{img}", "{img2}", "--layer", "conv5", "--frames", "100000000", "--weights", "{run}", "--encoder", ALEXNET), "--frames must be between"),
+        (("interpolate", "{img}", "{img2}", "--layer", "conv5", "--frames", "1", "--weights", "{run}", "--encoder", ALEXNET), "frames (--frames) must be between 2"),
+        (("interpolate", "{img}", "{img2}", "--layer", "conv5", "--frames", "100000000", "--weights", "{run}", "--encoder", ALEXNET), "frames (--frames) must be between"),
         (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--steps", "99999999999999999999", "--encoder", ALEXNET),
          "more than any run can take"),
         (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--batch-size", "100000000", "--encoder", ALEXNET),
@@ -278,7 +282,7 @@ class _Evil:
         (("invert", "{img}", "--layer", "conv5", "--iterations", "5", "--weights", "{run}", "--encoder", ALEXNET),
          "--iterations does not apply to --method generator"),
         (("figure", "methods", "{img}", "--layer", "conv5", "--weights", "{run}", "--iterations", "5", "--encoder", ALEXNET),
-         "--iterations does not apply without --optimize"),
+         "--iterations does not apply without --method optimize"),
         (("train", "--out", "{run}", "--resume", "--batch-size", "4", "--lr", "0.1"), "--batch-size, --lr do not apply with --resume"),
         (("train", "--out", "{run}", "--resume", "--no-compile"), "--compile does not apply with --resume"),
         (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--workers", "2", "--encoder", ALEXNET),
@@ -320,7 +324,9 @@ class _Evil:
         (("invert", "{tmp}/x.svg", "--layer", "conv5", "--weights", "{run}", "--encoder", ALEXNET), "not an image Pillow can read"),
         (("invert", "{img}", "--layer", "conv5", "--weights", "{run}", "--encoder", ALEXNET, "--device", "mps"), "unsupported device 'mps'"),
         (("invert", "{img}", "--layer", "conv5", "--method", "magic", "--encoder", ALEXNET), "'magic' is not one of 'generator', 'optimize'"),
-        (("figure", "methods", "{img}", "--layer", "conv5", "--encoder", ALEXNET), "needs --weights and/or --optimize"),
+        (("figure", "methods", "{img}", "--layer", "conv5", "--encoder", ALEXNET), "--method generator (the default) needs --weights"),
+        (("figure", "methods", "{img}", "--layer", "conv5", "--method", "optimize", "--weights", "{run}", "--encoder", ALEXNET),
+         "--weights does not apply without --method generator"),
         (("train", "--layer", "conv5", "--data", "synthetic", "--out", "{tmp}/o", "--image-loss", "l3", "--encoder", ALEXNET), "'l3' is not one of 'l2', 'l1', 'ms-ssim'"),
     ],
 )

@@ -23,6 +23,10 @@ RENAMED: dict[tuple[str, str], str] = {
 RENAMED_EVERYWHERE: dict[str, str] = {"--alexnet": "--encoder"}
 """Old flags renamed in every subcommand (0.2's ``--alexnet``: the encoder is no longer AlexNet alone)."""
 
+SWITCH_TO_VALUE: dict[tuple[str, str], list[str]] = {("figure methods", "--optimize"): ["--method", "optimize"]}
+"""(subcommand, old switch) -> the option and value that now say it (``figure methods --optimize`` is ``--method optimize``,
+as in ``eval`` and ``invert``; with ``--weights`` the generators' rows stay: ``--method generator`` is added)."""
+
 BARE_JSON = ("calibrate", "weights list")
 """Where ``--json`` was a switch that printed JSON: alone, it now means ``--json -``."""
 
@@ -66,6 +70,13 @@ def rewrite(argv: list[str]) -> list[str]:
                 raise InvertnetError(f"{old} is the old spelling of {new}, which is given too: give {new} alone")
             _warn(f"{command} {old} is now {new}")
             out.append(f"{new}{rest}")
+            continue
+        if (command, word) in SWITCH_TO_VALUE:
+            new_words = SWITCH_TO_VALUE[(command, word)]
+            _warn(f"{command} {word} is now {' '.join(new_words)}")
+            out += new_words
+            if any(other in ("--weights", "-w") or other.startswith("--weights=") for other in argv) and "generator" not in argv:
+                out += ["--method", "generator"]
             continue
         if command in BARE_JSON and word == "--json" and (i + 1 == len(argv) or argv[i + 1].startswith("-") and argv[i + 1] != "-"):
             _warn(f"{command} --json now takes where to write: --json - (stdout) or --json PATH")

@@ -121,7 +121,9 @@ def eval_command(
     ctx: typer.Context,
     layer: str | None = layer_option(help="Layer to invert [default: each checkpoint's own].", rich_help_panel=WHAT),
     weights: list[str] | None = typer.Option(
-        None, "--weights", "-w", metavar="WEIGHTS", show_default=False, rich_help_panel=WHAT, help="A generator (.safetensors or run folder); repeat to compare several.",
+        None, "--weights", "-w", metavar="WEIGHTS", show_default=False, rich_help_panel=WHAT,
+        help="A generator: a .safetensors file, a run folder, deepsim:NAME (the authors', downloaded once) or deepsim (the authors' for "
+        "--layer); repeat to compare several.",
     ),
     method: list[EvalMethod] | None = typer.Option(  # type: ignore[valid-type]
         None, "--method", metavar="generator|optimize|mean", show_default=False, rich_help_panel=WHAT,

@@ -9,7 +9,9 @@ import typer
 from ..errors import InvertnetError
 from ..names import OPTIMIZE_ITERATIONS
 from .common import announce, check_image_output, check_outputs, crop_inputs, encoder_spec, read_inputs, refuse
-from .options import DEVICE, ENCODER, flag, layer_option, out_option, plain
+from .options import DEVICE, ENCODER, choices, layer_option, out_option, plain
+
+FigureMethod = choices("FigureMethod", ("generator", "optimize"))
 
 figure_app = typer.Typer(help="The paper's comparison figures, labelled.", no_args_is_help=True, rich_markup_mode="markdown")
 
@@ -66,7 +68,11 @@ def methods(
     images: list[Path] = typer.Argument(..., metavar="IMAGE...", show_default=False, help="Input images (a column each)."),
     layer: str = layer_option(..., help="The layer every method inverts."),
     weights: list[str] | None = typer.Option(None, "--weights", "-w", metavar="WEIGHTS", show_default=False, help="A generator for LAYER; repeat to compare several."),
-    optimize: bool = flag(False, "--optimize", help="Add a row for Mahendran & Vedaldi's optimisation."),
+    method: list[FigureMethod] | None = typer.Option(  # type: ignore[valid-type]
+        None, "--method", show_default=False,
+        help="generator: a row per --weights generator; optimize: a row for Mahendran & Vedaldi's optimisation; repeat for both "
+        "[default: generator].",
+    ),
     iterations: int = typer.Option(OPTIMIZE_ITERATIONS, "--iterations", metavar="N", help="Iterations of the optimisation."),
     out: Path = out_option(Path("fig4.png"), "Output image; the suffix picks the format: .png, .jpg, .jpeg, .webp."),
     encoder: str | None = ENCODER,
@@ -81,10 +87,14 @@ def methods(
     from ..evaluation.protocol import Method, generator_method, optimize_method
     from ..inversion import Inverter
 
-    if not weights and not optimize:
-        raise InvertnetError("figure methods needs --weights and/or --optimize")
+    chosen = {getattr(m, "value", m) for m in method or ["generator"]}
+    optimize = "optimize" in chosen
+    if "generator" in chosen and not weights:
+        raise InvertnetError("--method generator (the default) needs --weights: a generator for LAYER (or --method optimize alone)")
+    if "generator" not in chosen:
+        refuse(ctx, ["weights"], "without --method generator")
     if not optimize:
-        refuse(ctx, ["iterations"], "without --optimize")
+        refuse(ctx, ["iterations"], "without --method optimize")
     check_image_output("--out", out)
     check_outputs(images, [out], weights)
     pictures = read_inputs(images)

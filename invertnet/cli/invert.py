@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..errors import InvertnetError
-from ..names import OPTIMIZE_ITERATIONS
+from ..names import MAX_BATCH, MAX_SEED, OPTIMIZE_ITERATIONS
 from .common import (
     announce, check_image_output, check_outputs, check_results_file, crop_inputs, generator_facts, output_folder, output_tag, refuse, stderr,
     versioned, write_json_record,
@@ -29,17 +29,24 @@ if TYPE_CHECKING:
 InvertMethod = choices("InvertMethod", ("generator", "optimize"))
 
 
-def reconstruct_by_optimisation(inputs: torch.Tensor, layer: str, encoder: str, device: str, iterations: int) -> torch.Tensor:
-    """Mahendran & Vedaldi for every input at once, with a progress bar on stderr."""
+def reconstruct_by_optimisation(
+    inputs: torch.Tensor, layer: str, encoder: str, device: str, iterations: int, seed: int = 0, batch_size: int = 64,
+) -> torch.Tensor:
+    """Mahendran & Vedaldi for the inputs, ``batch_size`` at a time, with a progress bar on stderr."""
+    import torch
+
     from ..devices import resolve_device
     from ..encoders import load_encoder
     from ..evaluation.optimize import MahendranVedaldi, OptimizeConfig
 
     network = load_encoder(encoder, device=resolve_device(device))
-    optimizer = MahendranVedaldi(network, layer, OptimizeConfig().scaled(iterations))
+    optimizer = MahendranVedaldi(network, layer, OptimizeConfig(seed=seed).scaled(iterations))
+    chunks = inputs.split(batch_size)
     with progress_bar() as progress:
-        task = progress.add_task("optimize", total=iterations)
-        return optimizer.invert(inputs, on_iteration=lambda done, total: progress.update(task, completed=done)).cpu()
+        task = progress.add_task("optimize", total=iterations * len(chunks))
+        done = [optimizer.invert(chunk, on_iteration=lambda step, total, k=k: progress.update(task, completed=k * iterations + step)).cpu()
+                for k, chunk in enumerate(chunks)]
+    return torch.cat(done)
 
 
 def invert(
@@ -56,6 +63,8 @@ def invert(
     weights: str | None = WEIGHTS,
     method: InvertMethod = typer.Option("generator", "--method", help="generator: a trained DeePSiM generator; optimize: Mahendran & Vedaldi."),
     iterations: int = typer.Option(OPTIMIZE_ITERATIONS, "--iterations", metavar="N", help="Iterations of --method optimize (its schedule is scaled)."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seeds --method optimize's start image: same seed, same device, same image."),
+    batch_size: int = typer.Option(64, "--batch-size", "-b", metavar="N", help="Images per forward pass (memory: lower it for a large folder)."),
     out: Path | None = out_option(
         None, "Output image (one input; the suffix picks the format: .png, .jpg, .jpeg, .webp) or folder "
         "[default: NAME.LAYER.png here; NAME.vae.png for a VAE, .autoencoder.png; FEATURES-ROW.LAYER.png for --features].",
@@ -70,9 +79,11 @@ def invert(
     if features is not None:
         if images:
             raise InvertnetError("give images or --features, not both")
-        refuse(ctx, ["method", "iterations", "side_by_side", "encoder", "layer"],
+        refuse(ctx, ["method", "iterations", "seed", "side_by_side", "encoder", "layer"],
                "to --features: the rows are reconstructed by the --weights generator, at its own layer, without an encoder")
-        _invert_features(features, weights, out, json_path, device, precision)
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise InvertnetError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {batch_size}")
+        _invert_features(features, weights, out, json_path, device, precision, batch_size)
         return
     if not images:
         raise typer.BadParameter("give images to reconstruct, or --features PATH", param_hint="'IMAGE...'")
@@ -81,9 +92,13 @@ def invert(
         if layer is None:
             raise InvertnetError("--method optimize needs --layer")
     else:
-        refuse(ctx, ["iterations"], "to --method generator (it sets --method optimize's iterations)")
+        refuse(ctx, ["iterations", "seed"], "to --method generator (they set --method optimize's iterations and start)")
     if iterations < 1:
         raise InvertnetError(f"--iterations must be a positive integer, got {iterations}")
+    if not 0 <= seed <= MAX_SEED:
+        raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed}")
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise InvertnetError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {batch_size}")
     single_file = _single_file(out)
     check_results_file("--json", json_path, ".json")
     inputs = list_inputs(images)
@@ -93,7 +108,7 @@ def invert(
     targets = [out] if single_file else [output_folder(out) / f"{item.name}.{suffix}" for item in inputs]
     check_outputs([item.path for item in inputs if str(item.path) != STDIN], targets, weights)  # type: ignore[misc]
     pictures = read(inputs)
-    recon, inputs_cropped, what, facts = _reconstruct(pictures, method, layer, weights, encoder, device, precision, iterations)
+    recon, inputs_cropped, what, facts = _reconstruct(pictures, method, layer, weights, encoder, device, precision, iterations, seed, batch_size)
     written = []
     for target, image, reconstruction in zip(targets, inputs_cropped, recon):
         picture = _side_by_side(image, reconstruction, what) if side_by_side else reconstruction
@@ -114,7 +129,9 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
 """A row's name from a feature file becomes part of a file name only if it is this plain (no path, no hidden file)."""
 
 
-def _invert_features(features: Path, weights: str | None, out: Path | None, json_path: Path | None, device: str, precision: str) -> None:
+def _invert_features(
+    features: Path, weights: str | None, out: Path | None, json_path: Path | None, device: str, precision: str, batch_size: int,
+) -> None:
     """``invert --features``: one image per row, through the generator alone."""
     from ..files.features import read_features
     from ..inversion import Inverter
@@ -142,34 +159,35 @@ def _invert_features(features: Path, weights: str | None, out: Path | None, json
     with progress_bar() as progress:
         task = progress.add_task("invert", total=count)
         written = []
-        for start in range(0, count, 64):
-            recon = inverter.generate(rows.values[start : start + 64]).cpu()
-            for target, picture in zip(targets[start : start + 64], recon):
+        for start in range(0, count, batch_size):
+            recon = inverter.generate(rows.values[start : start + batch_size]).cpu()
+            for target, picture in zip(targets[start : start + batch_size], recon):
                 written.append(_save(picture, target, str(json_path) == "-"))  # type: ignore[arg-type]
-            progress.update(task, completed=min(count, start + 64))
+            progress.update(task, completed=min(count, start + batch_size))
     if json_path is not None:
         _write_json(json_path, [f"{features}[{i}]" for i in range(count)], written, generator_facts(inverter))
 
 
 def _reconstruct(
     pictures: list[torch.Tensor], method: str, layer: str | None, weights: str | None, encoder: str | None, device: str, precision: str, iterations: int,
+    seed: int, batch_size: int,
 ) -> tuple[torch.Tensor, torch.Tensor, str, dict[str, object]]:
     """The reconstructions, the inputs as cropped for the encoder, a label for what made them, and the facts ``--json`` records."""
     from ..devices import resolve_device
     from ..encoders import input_size
-    from ..evaluation.optimize import OptimizeConfig
     from ..inversion import Inverter
 
     if method == "optimize":
         spec = encoder or "imagenet"
         inputs = crop_inputs(pictures, input_size(spec))
         facts = {"method": "optimize", "model": None, "layer": layer, "weights": None, "encoder": spec,
-                 "settings": {"iterations": iterations, "seed": OptimizeConfig().seed, "precision": "fp32", "device": str(resolve_device(device))}}
-        return reconstruct_by_optimisation(inputs, str(layer), spec, device, iterations), inputs, f"{layer}, optimisation ({iterations} iterations)", facts
+                 "settings": {"iterations": iterations, "seed": seed, "precision": "fp32", "device": str(resolve_device(device))}}
+        recon = reconstruct_by_optimisation(inputs, str(layer), spec, device, iterations, seed, batch_size)
+        return recon, inputs, f"{layer}, optimisation ({iterations} iterations)", facts
     inverter = Inverter.load(layer, weights, encoder=encoder, device=device, precision=precision)
     inputs = crop_inputs(pictures, inverter.input_size)
     what = f"{inverter.layer} by {Path(inverter.source).parent.name or inverter.source}" if inverter.model == "inverter" else inverter.model
-    return inverter.invert(inputs).cpu(), inputs, what, generator_facts(inverter)
+    return inverter.invert(inputs, batch_size).cpu(), inputs, what, generator_facts(inverter)
 
 
 def _side_by_side(image: torch.Tensor, reconstruction: torch.Tensor, what: str) -> torch.Tensor:

@@ -131,14 +131,15 @@ class Checkpoint:
         """The tensors under ``prefix.`` with the prefix removed (a module's state dict)."""
         return {name[len(prefix) + 1 :]: t for name, t in self.tensors.items() if name.startswith(prefix + ".")}
 
-    def check_compatible(self, layer: str, encoder: str) -> None:
-        """Refuse a checkpoint for another layer or trained against another AlexNet."""
-        if self.layer != layer and self.model != "inverter":
+    def check_compatible(self, layer: str | None, encoder: str) -> None:
+        """Refuse a checkpoint for another layer or trained against another encoder; a VAE or autoencoder takes no layer
+        (``None``) at all, not even its own code's."""
+        if layer is not None and self.model != "inverter":
             raise InvertnetError(
                 f"{self.path} is {'a VAE' if self.model == 'vae' else 'an autoencoder'}: it reconstructs images through its own code, "
-                f"not from {layer} features; leave out --layer"
+                f"not from {layer} features; leave out the layer (--layer)"
             )
-        if self.layer != layer:
+        if layer is not None and self.layer != layer:
             if PAPER_ALIASES.get(layer) == self.layer:
                 raise InvertnetError(f"{self.path} inverts {self.layer}{alias_hint(layer)}")
             raise InvertnetError(f"{self.path} inverts {self.layer}, not {layer}: pass a {layer} checkpoint or --layer {self.layer}")

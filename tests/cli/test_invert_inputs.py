@@ -10,6 +10,7 @@ from conftest import ALEXNET
 from PIL import Image
 
 from invertnet.cli import main
+from invertnet.data.imageio import load_image
 from invertnet.data.imageio import save_image
 
 
@@ -81,3 +82,24 @@ def test_side_by_side_is_labelled(capsys, trained_run, pictures, tmp_path):
     assert image.shape[1] == 2 * 226 + 2  # two columns, no row labels
     header = image[: image.shape[0] - 228]
     assert header.shape[0] > 0 and (header < 128).any()  # the column labels above the pictures
+
+
+def test_invert_seed_and_batch_size(capsys, trained_run, pictures, tmp_path):
+    outputs = {}
+    for name, extra in (("a", ["--batch-size", "1"]), ("b", ["--batch-size", "2"])):
+        code, _, err = run(capsys, "invert", *pictures, "--weights", trained_run, "--encoder", ALEXNET, "--out", tmp_path / name, *extra)
+        assert code == 0, err
+        outputs[name] = [load_image(path) for path in sorted((tmp_path / name).iterdir())]
+    for a, b in zip(outputs["a"], outputs["b"]):  # the batch size changes memory, not the pictures (bar a rounding to 8 bits)
+        assert (a - b).abs().max() <= 1 / 255 + 1e-6
+    for args, message in ((["--seed", "3"], "--seed does not apply to --method generator"), (["--batch-size", "0"], "--batch-size must be between 1")):
+        code, _, err = run(capsys, "invert", pictures[0], "--weights", trained_run, "--encoder", ALEXNET, "--out", tmp_path / "x.png", *args)
+        assert code == 1 and message in err, err
+    images = {}
+    for seed in (1, 1, 2):
+        target = tmp_path / f"opt{seed}-{len(images)}.png"
+        code, _, err = run(capsys, "invert", pictures[0], "--method", "optimize", "--layer", "conv5", "--iterations", "2", "--seed", seed,
+                           "--encoder", ALEXNET, "--device", "cpu", "--out", target)
+        assert code == 0, err
+        images.setdefault(seed, []).append(target.read_bytes())
+    assert images[1][0] == images[1][1] != images[2][0]

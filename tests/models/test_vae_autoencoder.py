@@ -228,5 +228,15 @@ def test_a_layer_given_with_an_autoencoder_is_refused_with_advice_that_works(tmp
     common = ["invert", str(image_files[0]), "--weights", str(run), "--device", "cpu", "--out", str(tmp_path / "o")]
     assert main([*common, "--layer", "conv5"]) == 1
     err = capsys.readouterr().err
-    assert "is an autoencoder" in err and "leave out --layer" in err and "--layer code" not in err
+    assert "is an autoencoder" in err and "leave out the layer (--layer)" in err and "--layer code" not in err
     assert main(common) == 0  # the advice, followed, works
+
+
+def test_a_layer_given_with_a_vae_is_refused_even_its_own(tmp_path, image_files, capsys):
+    run = tmp_path / "vae"
+    Trainer(_config(run, "vae", steps=1)).run()
+    common = ["invert", str(image_files[0]), "--weights", str(run), "--device", "cpu", "--out", str(tmp_path / "o")]
+    assert main([*common, "--layer", "fc6"]) == 1  # the README: a VAE reconstructs through its own code; --layer does not apply
+    err = capsys.readouterr().err
+    assert "is a VAE" in err and "not from fc6 features; leave out the layer (--layer)" in err
+    assert main(common) == 0
