@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 os.environ["INVERTNET_OFFLINE"] = "1"  # never try to download in tests
-torch.set_num_threads(min(2, torch.get_num_threads()))
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # pytest -n N: N processes share the cores
+torch.set_num_threads(max(1, min(2, torch.get_num_threads()) // WORKERS))
 
 from invertnet import load_alexnet  # noqa: E402
 from invertnet.training import TrainConfig, Trainer  # noqa: E402
