@@ -13,6 +13,7 @@ from PIL import Image
 
 from invertnet import __version__
 from invertnet.cli import main
+from invertnet.data.captions import labelled_rows
 from invertnet.data.imageio import save_image
 
 
@@ -162,10 +163,18 @@ def test_invert_by_optimisation(capsys, pictures, tmp_path):
     assert out.strip().endswith("p0.fc8.optimize.png") and Image.open(out.strip()).size == (224, 224)
 
 
-def test_figures(capsys, trained_run, pictures, tmp_path):
+def test_figures(capsys, trained_run, pictures, tmp_path, monkeypatch):
+    import invertnet.evaluation.figures as figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "labelled_rows", lambda rows, **kw: drawn.append(([label for label, _ in rows], kw)) or real(rows, **kw))
+    real = labelled_rows
     code, out, err = run(capsys, "figure", "layers", *pictures, "--weights", trained_run, "--encoder", ALEXNET, "--out", tmp_path / "f3.png")
     assert code == 0, err
-    assert Image.open(out.strip()).size == (200 + 2 * 224 + 3 * 2, 2 * 226 + 2)  # label column, input row, conv5 row
+    assert Image.open(out.strip()).size == (200 + 2 * 224 + 3 * 2, 12 + 4 + 2 * 226 + 2)  # title, label column, input row, conv5 row
+    labels, options = drawn[0]  # what the picture says: the encoder in the title, each row's generator by its run folder
+    assert options["title"] == f"reconstructions from each layer of {ALEXNET}, a row per generator"
+    assert labels == ["input", f"conv5: {trained_run.name}"] and "generator.safetensors" not in str(drawn)
     code, out, err = run(capsys, "figure", "methods", *pictures, "--layer", "conv5", "--weights", trained_run, "--method", "generator",
                          "--method", "optimize", "--iterations", "2", "--encoder", ALEXNET, "--out", tmp_path / "f4.png")
     assert code == 0, err

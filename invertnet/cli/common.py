@@ -136,9 +136,10 @@ def versioned(command: str, record: dict[str, object]) -> dict[str, object]:
 
 
 def run_label(source: str) -> str:
-    """How pictures name a generator file: its run folder's name for a run's generator or checkpoint, else the file's name."""
-    path = Path(source)
-    return path.parent.name or path.name if path.name in ("generator.safetensors", "checkpoint.safetensors") else path.name
+    """How pictures name a generator file (:func:`invertnet.inversion.source_label`)."""
+    from ..inversion import source_label
+
+    return source_label(source)
 
 
 def generator_facts(inverter: Inverter) -> dict[str, object]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 
 from ..data.captions import labelled_rows
-from ..inversion import Inverter
+from ..inversion import Inverter, source_label
 from .protocol import Method
 
 
@@ -23,8 +23,9 @@ def layers_figure(inputs: torch.Tensor, inverters: Sequence[Inverter]) -> torch.
         return layers.index(inverter.layer) if inverter.layer in layers else len(layers)
 
     ordered = sorted(inverters, key=depth)
-    rows = [("input", inputs.cpu())] + [(inverter.layer, inverter.invert(inputs).cpu()) for inverter in ordered]
-    return labelled_rows(rows)
+    rows = [("input", inputs.cpu())] + [(f"{inverter.layer}: {source_label(inverter.source)}", inverter.invert(inputs).cpu()) for inverter in ordered]
+    encoder = ordered[0].encoder.identity if ordered and ordered[0].encoder is not None else "its encoder"
+    return labelled_rows(rows, title=f"reconstructions from each layer of {encoder}, a row per generator")
 
 
 def methods_figure(inputs: torch.Tensor, methods: Sequence[Method], encoder_features: torch.nn.Module) -> torch.Tensor:
