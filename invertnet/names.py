@@ -124,3 +124,9 @@ def alias_hint(layer: str) -> str:
     """For a Caffe name of one of the paper's layers, the words that point to invertnet's name; else ""."""
     name = PAPER_ALIASES.get(layer)
     return f" ({layer} is {name} here: invertnet names the paper's layers conv5 = pool5, fc6 = relu6, fc7 = relu7; pass {name})" if name else ""
+
+LOGS = ("jsonl", "tensorboard")
+"""``train --log``: ``metrics.jsonl`` alone (always written), or TensorBoard event files too."""
+
+CURVE_QUANTITIES = ("loss", "feat", "adv", "img", "kl", "discr", "images_per_s", "lr", "d_update_rate")
+"""What ``invertnet plot --quantity`` draws (keys of metrics.jsonl; the terms weighted unless --raw)."""

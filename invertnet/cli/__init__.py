@@ -15,7 +15,7 @@ from typer.core import TyperArgument, TyperOption
 
 from ..errors import InvertnetError
 from ..version import __version__
-from . import bench, calibrate, demo, eval, features, figure, interpolate, invert, layers, reencode, sample, synthesize, train, weights
+from . import bench, calibrate, demo, eval, features, figure, interpolate, invert, layers, plot, reencode, sample, synthesize, train, weights
 from .deprecated import rewrite
 from .repeats import check_repeats
 from .options import flag
@@ -51,7 +51,7 @@ def _root(
     """Reconstruct images from a network's features with DeePSiM generators."""
 
 
-for module in (train, calibrate, layers, features, invert, reencode, interpolate, sample, synthesize, eval, figure, weights, demo, bench):
+for module in (train, calibrate, layers, features, invert, reencode, interpolate, sample, synthesize, eval, figure, plot, weights, demo, bench):
     module.register(app)
 
 

@@ -25,6 +25,7 @@ from ..names import (
     GATES,
     IMAGE_LOSSES,
     LAYERS,
+    LOGS,
     LOSS_PRESETS,
     MODEL_KINDS,
     PRECISIONS,
@@ -43,6 +44,7 @@ def choices(name: str, values: Iterable[str]) -> type[Enum]:
 
 Layer = choices("Layer", LAYERS)
 TrainableLayer = choices("TrainableLayer", TRAINABLE_LAYERS)
+TrainLog = choices("TrainLog", LOGS)
 Precision = choices("Precision", PRECISIONS)
 Crops = choices("Crops", CROP_NAMES)
 Split = choices("Split", SPLITS)

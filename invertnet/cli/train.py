@@ -25,6 +25,7 @@ from .options import (
     ModelKind,
     Precision,
     Preset,
+    TrainLog,
     device_option,
     encoder_option,
     flag,
@@ -121,6 +122,10 @@ def train(
     checkpoint_every: int = typer.Option(DEFAULTS.checkpoint_every, "--checkpoint-every", metavar="N", rich_help_panel=OUTPUT, help="Save every N steps (and at the end)."),
     sample_every: int = typer.Option(DEFAULTS.sample_every, "--sample-every", metavar="N", rich_help_panel=OUTPUT, help="Write a sample grid every N steps (and at the end)."),
     log_every: int = typer.Option(DEFAULTS.log_every, "--log-every", metavar="N", rich_help_panel=OUTPUT, help="Append to metrics.jsonl every N steps."),
+    log: TrainLog = typer.Option(  # type: ignore[valid-type]
+        "jsonl", "--log", rich_help_panel=OUTPUT,
+        help="jsonl: metrics.jsonl alone; tensorboard: also TensorBoard event files in FOLDER/tensorboard (needs the tensorboard package).",
+    ),
     resume: bool = flag(False, "--resume", rich_help_panel=OUTPUT, help="Continue the run in --out from its checkpoint (its saved settings apply)."),
 ) -> int:
     """Train with the DeePSiM loss: a generator that inverts LAYER of the encoder (--encoder), a VAE, or an autoencoder."""
@@ -154,6 +159,7 @@ def train(
             gate=gate, gate_stop=gate_stop, gate_resume=gate_resume, gate_pause_generator=gate_pause_generator, d_weight_decay=d_weight_decay,
             checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every, workers=workers,
             precision=precision, compile=compile, cuda_graph=bool(cuda_graph), gpu_decode=bool(gpu_decode), crops=crops, init=init,
+            log=getattr(log, "value", log),
         )
         if preset == "paper":
             for name, value in PAPER_SETTINGS.items():

@@ -11,17 +11,13 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from ..data.captions import labelled_rows, stacked
+from ..data.charts import COLOURS, ticks
 from .units import UnitResult
 
 PER_ROW = 8
 CURVE_SIZE = (720, 360)
 MARGIN = (56, 24, 96, 40)
 """Left, top, right, bottom margins of a curve's plot area, in pixels; the legend is in the right one."""
-COLOURS = (
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
-    (188, 189, 34), (23, 190, 207),
-)
-"""Matplotlib's ten ``tab10`` colours: ten units tell apart; an eleventh repeats the first."""
 LEGEND_ROWS = 24
 
 
@@ -47,17 +43,6 @@ def search_strip(result: UnitResult, method: str) -> torch.Tensor:
         [("", torch.stack([image for _, image in snapshots]))], columns=[f"{word} {k + 1}" for k, _ in snapshots],
         title=f"{result.target.label(result.unit)}: the best image so far ({method})",
     )
-
-
-def ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round values (1, 2 or 5 times a power of ten apart) for about ``count`` ticks between ``low`` and ``high``."""
-    if not high > low:
-        return [low]
-    raw = (high - low) / max(1, count - 1)
-    power = 10 ** math.floor(math.log10(raw))
-    step = min((m * power for m in (1, 2, 5, 10)), key=lambda candidate: abs(math.log(candidate / raw)))
-    first = math.ceil(low / step - 1e-9) * step
-    return [round(first + k * step, 12) for k in range(int((high - first) / step + 1e-9) + 1)]
 
 
 def curves(results: Sequence[UnitResult], method: str) -> torch.Tensor:

@@ -16,11 +16,12 @@ from ..encoders.alexnet import MAX_SEED
 from ..errors import InvertnetError
 from ..models.generator import FC_WIDTH
 from ..models.kinds import AUTOENCODER, CODE_LAYERS, INVERTER, VAE_KIND, check_kind, check_width
-from ..names import CAFFENET, DEFAULT_LAMBDA_KL, MAX_BATCH, PAPER_GAMMA, PAPER_MILESTONES, TRAIN_DEFAULTS
+from ..names import CAFFENET, DEFAULT_LAMBDA_KL, LOGS, MAX_BATCH, PAPER_GAMMA, PAPER_MILESTONES, TRAIN_DEFAULTS
 from ..precision import PRECISIONS
 from .gate import PAPER, SCRIPT, Gate
 from .losses import LossConfig
 from .schedule import check_milestones
+from .tensorboard_log import check_available
 
 MAX_STEPS = 10**12
 
@@ -68,6 +69,8 @@ class TrainConfig:
     """The generator's fully connected width and the VAE's code size: 4096 as in the paper; smaller for quick runs and tests."""
     init: str | None = None
     """The generator a new run starts from (``--init``: a run folder, a generator file or ``deepsim:NAME``); D and the optimisers start fresh."""
+    log: str = "jsonl"
+    """Where the metrics go: ``jsonl`` (``metrics.jsonl``, always written), ``tensorboard`` (also TensorBoard event files)."""
 
     def validate(self, encoder: Encoder | None = None) -> LossConfig:
         """Check the values a user can get wrong; return the resolved loss.
@@ -97,6 +100,10 @@ class TrainConfig:
                 raise InvertnetError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
         if self.workers is not None and self.workers < 0:
             raise InvertnetError(f"--workers must be >= 0, got {self.workers}")
+        if self.log not in LOGS:
+            raise InvertnetError(f"unknown --log {self.log!r}: choose one of {', '.join(LOGS)}")
+        if self.log == "tensorboard":
+            check_available()
         if self.precision not in PRECISIONS:
             raise InvertnetError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):

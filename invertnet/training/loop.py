@@ -64,6 +64,7 @@ from .config import TrainConfig, check_launch
 from .losses import build_comparator
 from .runlock import run_lock
 from .step import NonFiniteLoss, StepResult, StepValues, build_step, read_back
+from .tensorboard_log import TensorBoardLog
 
 
 @dataclass
@@ -243,12 +244,14 @@ class Trainer:
             self._samples = samples.fixed_images(self.config.data, self.source, self.geometry, self.crops)
         return self._samples
 
-    def write_samples(self) -> Path:
-        """The sample grid of this step (:func:`invertnet.training.samples.grid_of`) in the run folder."""
+    def write_samples(self, board: TensorBoardLog | None = None) -> Path:
+        """The sample grid of this step (:func:`invertnet.training.samples.grid_of`) in the run folder (and on ``board``)."""
         title = f"{self.out.name}: step {self.step:,} of {self.config.steps:,} ({self.config.model}, {self.config.encoder}, loss {self.config.loss})"
         picture = samples.grid_of(
             self.config.model, self.config.layer, self.generator, self.encoder, self.sample_images().to(self.device), self.config.seed, title,
         )
+        if board is not None:
+            board.samples(picture, self.step)
         return save_image(picture, run_folder.sample_path(self.out, self.step))
 
     # ------------------------------------------------------------------ loop
@@ -299,10 +302,11 @@ class Trainer:
             previous = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         pending: list[StepResult] = []  # steps not read back yet (still on the device)
         window: list[StepValues] = []  # steps read back since the last log record
+        board = TensorBoardLog(self.out, self.step) if main and self.config.log == "tensorboard" else None
         started = time.perf_counter()
         try:
             if self.step == 0 and main:
-                self.write_samples()
+                self.write_samples(board)
             for images, skipped in self._loader():
                 self.skipped.update(skipped)
                 pending.append(self.train_step(images))
@@ -318,12 +322,14 @@ class Trainer:
                     record = run_folder.metrics_record(window, elapsed, self.step, self.config, len(self.skipped), self.update)
                     if main:
                         run_folder.append_metrics(self.out, record)
+                        if board is not None:
+                            board.record(record)
                         if on_log is not None:
                             on_log(record)
                     window, started = [], time.perf_counter()
                     stop = self._stop_signal is not None  # on_log may ask to stop
                 if main and due["sample"]:
-                    self.write_samples()
+                    self.write_samples(board)
                 if main and (due["checkpoint"] or stop):
                     self.save()
                 if stop:
@@ -331,6 +337,8 @@ class Trainer:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+            if board is not None:
+                board.close()
         return TrainResult(self.step, self.out, self._stop_signal is not None, self._skipped_names())
 
     def _read_back(self, pending: list[StepResult]) -> list[StepValues]:

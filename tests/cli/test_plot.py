@@ -1,0 +1,44 @@
+"""``invertnet plot``: learning curves from metrics.jsonl, a panel per quantity and a line per run, weighted by default."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from invertnet.cli import main
+from invertnet.errors import InvertnetError
+from invertnet.training.curves import learning_curves
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_panels_are_the_loss_and_each_logged_term_weighted(trained_run):
+    records = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    terms = [term for term in ("feat", "adv", "img", "kl") if term in records[0]]
+    panels = learning_curves([trained_run])
+    words = {"feat": "feature", "adv": "adversarial", "img": "image"}
+    assert [title for title, _ in panels] == ["the generator's loss", *(f"{words[term]} term (weighted)" for term in terms)]
+    assert panels[1][1] == {trained_run.name: [(float(r["step"]), r[f"{terms[0]}_weighted"]) for r in records]}
+    raw = learning_curves([trained_run], ["img"], raw=True)
+    assert raw == [("image term (raw)", {trained_run.name: [(float(r["step"]), r["img"]) for r in records]})]
+
+
+def test_plot_draws_a_panel_per_quantity(capsys, trained_run, tmp_path):
+    code, out, err = run(capsys, "plot", trained_run, trained_run / "metrics.jsonl", "-q", "loss", "-q", "images_per_s", "--out", tmp_path / "c.png")
+    assert code == 0 and out.strip() == str(tmp_path / "c.png"), err
+    assert Image.open(tmp_path / "c.png").size == (760, 2 * 300)
+
+
+def test_what_cannot_be_plotted_is_one_line(capsys, trained_run, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "metrics.jsonl").write_text('{"step": 1, "loss"\n')  # a torn line alone
+    for args, message in (([tmp_path / "empty"], "holds no metrics records"), ([tmp_path / "nowhere"], "not found"),
+                          ([trained_run, "-q", "kl"], "no run logs 'kl'"), ([trained_run, "-q", "accuracy"], "'accuracy'")):
+        code, _, err = run(capsys, "plot", *args, "--out", tmp_path / "c.png")
+        assert code in (1, 2) and message in err and err.count("\n") == 1, err
+    with pytest.raises(InvertnetError, match="unknown quantity 'x'"):
+        learning_curves([trained_run], ["x"])
