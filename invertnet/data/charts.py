@@ -52,7 +52,14 @@ def panel(title: str, lines: dict[str, Series], x_label: str) -> Image.Image:
     x_of = lambda x: left + (width - left - right) * (x - x_low) / (x_high - x_low)  # noqa: E731
     y_of = lambda y: top + (height - top - bottom) * (1 - (y - y_low) / (y_high - y_low))  # noqa: E731
     draw.rectangle((left, top, width - right, height - bottom), outline="black")
-    y_ticks = [float(p) for p in range(math.ceil(y_low), math.floor(y_high) + 1)] if log and y_high - y_low >= 1 else ticks(y_low, y_high)
+    if log:  # round values placed on the log axis: powers of ten over many decades, 1-2-5 steps over a few, finer within one
+        decades = range(math.floor(y_low), math.ceil(y_high) + 1)
+        steps = (1,) if y_high - y_low > 4 else (1, 2, 5)
+        y_ticks = [math.log10(m * 10.0**k) for k in decades for m in steps if y_low <= math.log10(m * 10.0**k) <= y_high]
+        if len(y_ticks) < 3:
+            y_ticks = [math.log10(v) for v in ticks(10**y_low, 10**y_high) if v > 0]
+    else:
+        y_ticks = ticks(y_low, y_high)
     for value in y_ticks:
         draw.text((4, y_of(value) - 5), f"{10 ** value:.3g}" if log else f"{value:.4g}", fill="black", font=font)
         draw.line((left - 3, y_of(value), left, y_of(value)), fill="black")
@@ -61,15 +68,19 @@ def panel(title: str, lines: dict[str, Series], x_label: str) -> Image.Image:
         draw.line((x_of(value), height - bottom, x_of(value), height - bottom + 3), fill="black")
     draw.text((left, 8), f"{title}{' (log scale)' if log else ''}", fill="black", font=font)
     draw.text((width - right - 6 * len(x_label), height - 14), x_label, fill="black", font=font)
-    for index, (name, series) in enumerate(lines.items()):
+    shown = 0
+    for index, (name, series) in enumerate(lines.items()):  # a run's colour is its place in ``lines``, the same in every panel
         colour = COLOURS[index % len(COLOURS)]
         drawn = [(x_of(x), y_of(scale(y))) for x, y in series if math.isfinite(x) and math.isfinite(y) and (y > 0 or not log)]
+        if not drawn:  # a run that does not log this quantity: not in this legend
+            continue
         if len(drawn) > 1:
             draw.line(drawn, fill=colour, width=2)
-        elif drawn:
+        else:
             (x, y), = drawn
             draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=colour)
-        y = top + 6 + 12 * index
+        y = top + 6 + 12 * shown
+        shown += 1
         draw.line((width - right + 8, y, width - right + 24, y), fill=colour, width=2)
         draw.text((width - right + 28, y - 5), name[:22], fill=colour, font=font)
     return canvas

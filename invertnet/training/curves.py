@@ -47,6 +47,8 @@ def learning_curves(runs: list[Path], quantities: list[str] | None = None, raw: 
     if unknown:
         raise InvertnetError(f"unknown quantity {unknown[0]!r}: choose from {', '.join(QUANTITIES)}")
     records = {_name(run, runs): read_metrics(run) for run in runs}
+    if len(records) < len(runs):
+        raise InvertnetError("two of the runs have the same name in the legend: pass each run once")
     logged = {key for rows in records.values() for row in rows for key in row}
     chosen = quantities or ["loss", *(term for term in TERMS if term in logged)]
     panels = []
@@ -64,7 +66,13 @@ def learning_curves(runs: list[Path], quantities: list[str] | None = None, raw: 
 
 
 def _name(run: Path, runs: list[Path]) -> str:
-    """A run's name in the legend: its folder, with its parent's when two runs share a folder name."""
-    folder = run if run.is_dir() else run.parent
-    names = [(r if r.is_dir() else r.parent).name for r in runs]
-    return f"{folder.parent.name}/{folder.name}" if names.count(folder.name) > 1 else folder.name
+    """A run's name in the legend: its folder (a metrics file of another name: its stem), with the parent's when two share it."""
+    def short(path: Path) -> str:
+        return path.name if path.is_dir() else path.parent.name if path.name == METRICS_NAME else path.stem
+
+    def long(path: Path) -> str:
+        folder = path if path.is_dir() else path.parent
+        return f"{folder.parent.name}/{short(path)}" if path.is_dir() or path.name == METRICS_NAME else f"{folder.name}/{short(path)}"
+
+    names = [short(r) for r in runs]
+    return long(run) if names.count(short(run)) > 1 else short(run)

@@ -28,9 +28,16 @@ def test_panels_are_the_loss_and_each_logged_term_weighted(trained_run):
 
 
 def test_plot_draws_a_panel_per_quantity(capsys, trained_run, tmp_path):
-    code, out, err = run(capsys, "plot", trained_run, trained_run / "metrics.jsonl", "-q", "loss", "-q", "images_per_s", "--out", tmp_path / "c.png")
+    other = tmp_path / "other" / trained_run.name  # a second run of the same folder name: told apart by the parent's
+    other.mkdir(parents=True)
+    (other / "metrics.jsonl").write_text((trained_run / "metrics.jsonl").read_text())
+    code, out, err = run(capsys, "plot", trained_run, other / "metrics.jsonl", "-q", "loss", "-q", "images_per_s", "--out", tmp_path / "c.png")
     assert code == 0 and out.strip() == str(tmp_path / "c.png"), err
     assert Image.open(tmp_path / "c.png").size == (760, 2 * 300)
+    names = set(learning_curves([trained_run, other])[0][1])
+    assert names == {f"{trained_run.parent.name}/{trained_run.name}", f"other/{trained_run.name}"}
+    code, _, err = run(capsys, "plot", trained_run, trained_run / "metrics.jsonl", "--out", tmp_path / "d.png")
+    assert code == 1 and "pass each run once" in err
 
 
 def test_what_cannot_be_plotted_is_one_line(capsys, trained_run, tmp_path):
