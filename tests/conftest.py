@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 os.environ["INVERTNET_OFFLINE"] = "1"  # never try to download in tests
+os.environ.pop("COLUMNS", None)  # tables off a terminal follow COLUMNS: a test that wants a width sets it
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # pytest -n N: N processes share the cores
 torch.set_num_threads(max(1, min(2, torch.get_num_threads()) // WORKERS))
 

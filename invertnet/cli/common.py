@@ -25,10 +25,13 @@ stderr = Console(stderr=True)
 
 
 def stdout_console(to_stderr: bool = False) -> Console:
-    """Results on stdout (or stderr, when stdout carries JSON or CSV): at the terminal's width, and wide enough for
-    the tables when it is a file or a pipe."""
+    """Results on stdout (or stderr, when stdout carries JSON or CSV): at the terminal's width; for a file or a pipe, at
+    ``COLUMNS`` if set, else wide enough for the tables."""
     console = Console(stderr=to_stderr)
-    return console if console.is_terminal else Console(stderr=to_stderr, width=220)
+    if console.is_terminal:
+        return console
+    columns = os.environ.get("COLUMNS", "")  # off a terminal, a width the user sets is honoured; else wide enough for the tables
+    return Console(stderr=to_stderr, width=int(columns) if columns.isdigit() and 40 <= int(columns) <= 1000 else 220)
 
 
 def given(ctx: typer.Context, *names: str) -> list[str]:

@@ -33,7 +33,8 @@ def demo(
     )
     with TrainDisplay() as display:
         result = run_demo(out, layer=layer, steps=steps, batch_size=batch_size, device=device, on_start=display.start, on_log=display.update)
-    stdout_console().print(table([result.result, result.baseline]))
+    console = stdout_console()
+    console.print(table([result.result, result.baseline], width=console.width))
     verdict = "beats" if result.result.image_error < result.baseline.image_error else "does NOT beat"
     print(f"the generator {verdict} the mean training image in image error "
           f"({100 * result.result.image_error:.1f}% against {100 * result.baseline.image_error:.1f}%)")

@@ -37,20 +37,27 @@ WHAT, DATA, BASELINES, OUTPUT = "What to evaluate", "Data and protocol", "Baseli
 """The groups of ``eval --help``."""
 
 
-def table(results: list[EvalResult], wide: bool = False) -> Table:
-    """The methods' figures, then the paper's Table 2 rows for the same layers; narrow (100 columns) unless ``wide``."""
+def table(results: list[EvalResult], wide: bool = False, width: int = 100) -> Table:
+    """The methods' figures, then the paper's Table 2 rows for the same layers; narrow (100 columns) unless ``wide``, and under
+    100 columns (``width``) without LPIPS and top-1, so that at 80 a row is a line."""
     from ..encoders import is_paper_family
-    from ..evaluation.report import HEADER, LEGEND, NARROW_HEADER, metrics_rows, paper_rows
+    from ..evaluation.report import COMPACT_HEADER, HEADER, LEGEND, NARROW_HEADER, metrics_rows, paper_rows
+
+    compact = not wide and width < 100
 
     view = Table(
         title=f"Normalized inversion error (%; 100 = a random test image) and image quality, n={results[0].n}", title_justify="left",
         box=box.SIMPLE_HEAD, caption_justify="left", pad_edge=False, collapse_padding=True,
     )
-    for column in HEADER if wide else NARROW_HEADER:
-        view.add_column(column, justify="left" if column in ("method", "layer", "encoder", "comparator") else "right", overflow="fold")
-    for row in metrics_rows(results, wide):
+    for column in HEADER if wide else COMPACT_HEADER if compact else NARROW_HEADER:
+        text = column in ("method", "layer", "encoder", "comparator")
+        view.add_column(column, justify="left" if text else "right", overflow="ellipsis" if compact else "fold", no_wrap=compact or not text,
+                        min_width=None if column == "method" else max(len(column), 5),
+                        max_width=max(12, width - 60) if compact and column == "method" else None,
+                        )  # numbers and their headers whole; under 100 columns, a row a line (a long method name is shortened)
+    for row in metrics_rows(results, wide, compact):
         view.add_row(*row)
-    compared = paper_rows([r.layer for r in results if is_paper_family(r.encoder)], wide)
+    compared = paper_rows([r.layer for r in results if is_paper_family(r.encoder)], wide, compact)
     for row in compared:
         view.add_row(*row, style="dim")
     first = results[0]
@@ -245,7 +252,8 @@ def _write_results(
     from ..evaluation.report import write_report
 
     to_stdout = "-" in (str(json_path), str(csv_path))
-    stdout_console(to_stderr=to_stdout).print(table(results, wide))
+    console = stdout_console(to_stderr=to_stdout)
+    console.print(table(results, wide, console.width))
     if json_path is not None:
         write_json(json_path, results, settings)
     if csv_path is not None:

@@ -16,8 +16,8 @@ Quantity = choices("Quantity", CURVE_QUANTITIES)
 def plot_command(
     runs: list[Path] = typer.Argument(..., metavar="RUN...", show_default=False, help="Run folders (or their metrics.jsonl): a line each."),
     quantity: list[Quantity] | None = typer.Option(  # type: ignore[valid-type]
-        None, "--quantity", "-q", metavar="|".join(CURVE_QUANTITIES), show_default=False,
-        help="A panel per quantity; repeat for several [default: the loss and each term the runs log].",
+        None, "--quantity", "-q", metavar="NAME", show_default=False,
+        help=f"A panel per quantity ({', '.join(CURVE_QUANTITIES)}); repeat for several [default: the loss and each term the runs log].",
     ),
     raw: bool = flag(False, "--raw", help="The loss terms as eq. 2-5 define them, not times their lambda (what sums to the loss)."),
     out: Path = out_option(Path("curves.png"), "The picture; the suffix picks the format: .png, .jpg, .jpeg, .webp."),

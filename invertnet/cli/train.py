@@ -64,7 +64,10 @@ def train(
         None, "--workers", metavar="N", show_default=False, rich_help_panel=DATA,
         help="Data loader processes [default: the CPU cores per process, up to 16, on CUDA; 1 on CPU].",
     ),
-    loss: LossPreset = typer.Option(DEFAULTS.loss, "--loss", rich_help_panel=LOSS, help="Which terms of Fig. 1: feature, adversarial, image."),
+    loss: LossPreset = typer.Option(
+        DEFAULTS.loss, "--loss", metavar="PRESET", rich_help_panel=LOSS,
+        help=f"Which terms of Fig. 1 (feature, adversarial, image): {', '.join(LOSS_PRESETS)}.",
+    ),
     comparator: str | None = typer.Option(
         None, "--comparator", metavar="LAYER", show_default=False, rich_help_panel=LOSS, help=COMPARATOR_HELP,
     ),

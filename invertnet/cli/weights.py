@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from ..errors import InvertnetError
-from ..names import CAFFENET, DEEPSIM, TRAINABLE_LAYERS
+from ..names import CAFFENET, DEEPSIM, FORMATS, LAYERS, TRAINABLE_LAYERS
 from .common import announce, check_results_file, stdout_console
 from .options import AUTHORS, Format, Layer, Source, flag, json_option, plain
 
@@ -98,9 +98,12 @@ def fetch(
 
 def import_command(
     file: Path = typer.Argument(..., metavar="FILE", show_default=False, help="The release zip (or one model's zip), a Caffe generator.caffemodel, or the port's .pt."),
-    layer: Layer | None = typer.Option(None, "--layer", "-l", show_default=False, help="The layer it inverts: the authors' generator of that layer."),
+    layer: Layer | None = typer.Option(
+        None, "--layer", "-l", metavar="LAYER", show_default=False,
+        help=f"The layer it inverts ({', '.join(LAYERS)}): the authors' generator of that layer.",
+    ),
     as_model: str | None = typer.Option(None, "--as", metavar="NAME", show_default=False, help=f"Which authors' model it is: {AUTHORS} [default: deepsim:LAYER]."),
-    fmt: Format = typer.Option("auto", "--format", help="The file's format (auto: from the file name)."),
+    fmt: Format = typer.Option("auto", "--format", metavar="FORMAT", help=f"The file's format: {', '.join(FORMATS)} (auto: from the file name)."),
     out: Path | None = typer.Option(None, "--out", "-o", metavar="PATH", show_default=False, help="Write here [default: the cache, as the model's deepsim:NAME]."),
     encoder: str = typer.Option(
         CAFFENET, "--encoder", metavar="SPEC",

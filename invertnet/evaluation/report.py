@@ -57,8 +57,9 @@ def lattice(result: EvalResult) -> str:
     return f"{float(pattern['period_px']):.1f} px"  # type: ignore[arg-type]
 
 
-def metrics_rows(results: Sequence[EvalResult], wide: bool = True) -> list[list[str]]:
-    """The table's rows as text (:data:`HEADER`, or :data:`NARROW_HEADER` unless ``wide``), the same in the terminal, the HTML page and docs."""
+def metrics_rows(results: Sequence[EvalResult], wide: bool = True, compact: bool = False) -> list[list[str]]:
+    """The table's rows as text (:data:`HEADER`, :data:`NARROW_HEADER` unless ``wide``, :data:`COMPACT_HEADER` if ``compact``),
+    the same in the terminal, the HTML page and docs."""
     rows = []
     for r in results:
         errors = [_fmt(r.image_error, 100), _fmt(r.feature_error, 100), _fmt(r.psnr, 1, 2), _fmt(r.ssim, 1, 3)]
@@ -66,6 +67,8 @@ def metrics_rows(results: Sequence[EvalResult], wide: bool = True) -> list[list[
         if wide:
             rows.append([r.method, r.layer, r.encoder, r.comparator, *errors, _fmt(r.ms_ssim, 1, 3), *detail,
                          _fmt(r.top1_agreement, 100), _fmt(r.top5_agreement, 100)])
+        elif compact:
+            rows.append([short_method(r), r.layer, *errors, *detail[1:]])
         else:
             rows.append([short_method(r), r.layer, *errors, *detail, _fmt(r.top1_agreement, 100)])
     return rows
@@ -75,9 +78,11 @@ HEADER = ["method", "layer", "encoder", "comparator", "image %", "feature %", "P
           "top-1 %", "top-5 %"]
 NARROW_HEADER = ["method", "layer", "image %", "feat. %", "PSNR", "SSIM", "LPIPS", "sharp %", "lattice", "top-1 %"]
 """The default table's columns: it fits 100 columns; the encoder and comparator go to its caption, MS-SSIM and top-5 to --wide."""
+COMPACT_HEADER = ["method", "layer", "image %", "feat. %", "PSNR", "SSIM", "sharp %", "lattice"]
+"""The default table under 100 columns (80 fit, a row a line): LPIPS and top-1 go to --wide and the JSON too."""
 
 
-def paper_rows(layers: Sequence[str], wide: bool = True) -> list[list[str]]:
+def paper_rows(layers: Sequence[str], wide: bool = True, compact: bool = False) -> list[list[str]]:
     """Table 2 of the paper for ``layers``, in the same columns."""
     rows = []
     for layer in dict.fromkeys(layers):
@@ -86,7 +91,7 @@ def paper_rows(layers: Sequence[str], wide: bool = True) -> list[list[str]]:
             if wide:
                 rows.append([f"paper: {method}", layer, "caffenet (paper)", "", *figures])
             else:
-                rows.append([f"paper: {SHORT_PAPER.get(method, method)}", layer, *figures[: len(NARROW_HEADER) - 2]])
+                rows.append([f"paper: {SHORT_PAPER.get(method, method)}", layer, *figures[: len(COMPACT_HEADER if compact else NARROW_HEADER) - 2]])
     return rows
 
 

@@ -88,6 +88,21 @@ def test_no_python_type_leaks_into_help(words):
     assert leaks == []
 
 
+@pytest.mark.parametrize("words", [(), *(words for words, _ in _commands(app))], ids=" ".join)
+def test_help_at_80_columns_cuts_nothing(words):
+    """At 80 columns no default is cut with an ellipsis and no choice list is broken across lines."""
+    import re
+
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, [*words, "--help"], terminal_width=80, env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in result.output
+    broken = [line for line in lines if re.search(r"<[a-z0-9_|+-]+(?:[^a-z0-9_|+>-]|$)", line)]  # a <choice|list> without its end
+    assert broken == []
+
+
 @pytest.mark.parametrize(
     "words, flag, values",
     [(("train",), "--loss", {"image", "adv+image", "feat+image", "feat+adv", "full"}), (("train",), "--precision", {"auto", "fp32", "bf16"}),

@@ -50,3 +50,28 @@ def test_wide_keeps_every_column_and_the_paths():
     text = render(table(RESULTS, wide=True), 250)
     assert "/home/someone/experiments/2026/runs/fc6-paper-long-name/generator.safetensors" in text
     assert "comparator" in text and "encoder" in text
+
+
+def test_at_80_columns_a_row_is_a_line_and_no_header_is_split():
+    text = render(table(RESULTS, width=80), 80)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    header = next(line for line in lines if "method" in line and "PSNR" in line)
+    for column in ("image %", "feat. %", "PSNR", "SSIM", "sharp %", "lattice"):
+        assert column in header, column
+    assert "LPIPS" not in header and "top-1" not in header  # in --wide and the JSON
+    for start in ("full: fc6-paper", "image: fc6_image", "M&V optimize", "mean image"):  # a long name ends in "…"; --wide has it whole
+        row = [line for line in lines if line.lstrip().startswith(start)]
+        assert len(row) == 1 and "45.7" in row[0] and "14.23" in row[0] and "0.345" in row[0], start  # the whole row on one line
+    assert sum(line.lstrip().startswith("paper: ") for line in lines) == 5
+
+
+def test_off_a_terminal_columns_is_honoured(capsys, trained_run, monkeypatch):
+    from conftest import ALEXNET
+
+    from invertnet.cli import main
+
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["eval", "--data", "synthetic", "--weights", str(trained_run), "--encoder", ALEXNET, "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80 and "feat. %" in out and "LPIPS" not in out.split("\n\n")[0]
