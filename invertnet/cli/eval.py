@@ -133,7 +133,7 @@ def eval_command(
         "--layer); repeat to compare several.",
     ),
     method: list[EvalMethod] | None = typer.Option(  # type: ignore[valid-type]
-        None, "--method", metavar="generator|optimize|mean", show_default=False, rich_help_panel=WHAT,
+        None, "--method", metavar="<generator|optimize|mean>", show_default=False, rich_help_panel=WHAT,
         help="Repeat to compare: generator (the default), optimize (Mahendran & Vedaldi), mean (the mean training image, the best constant).",
     ),
     encoder: str | None = encoder_option(panel=WHAT),

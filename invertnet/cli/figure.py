@@ -69,7 +69,7 @@ def methods(
     layer: str = layer_option(..., help="The layer every method inverts."),
     weights: list[str] | None = typer.Option(None, "--weights", "-w", metavar="WEIGHTS", show_default=False, help="A generator for LAYER; repeat to compare several."),
     method: list[FigureMethod] | None = typer.Option(  # type: ignore[valid-type]
-        None, "--method", metavar="generator|optimize", show_default=False,
+        None, "--method", metavar="<generator|optimize>", show_default=False,
         help="generator: a row per --weights generator; optimize: a row for Mahendran & Vedaldi's optimisation; repeat for both "
         "[default: generator].",
     ),

@@ -232,10 +232,8 @@ def test_a_layer_given_with_an_autoencoder_is_refused_with_advice_that_works(tmp
     assert main(common) == 0  # the advice, followed, works
 
 
-def test_a_layer_given_with_a_vae_is_refused_even_its_own(tmp_path, image_files, capsys):
-    run = tmp_path / "vae"
-    Trainer(_config(run, "vae", steps=1)).run()
-    common = ["invert", str(image_files[0]), "--weights", str(run), "--device", "cpu", "--out", str(tmp_path / "o")]
+def test_a_layer_given_with_a_vae_is_refused_even_its_own(vae_run, tmp_path, image_files, capsys):
+    common = ["invert", str(image_files[0]), "--weights", str(vae_run), "--device", "cpu", "--out", str(tmp_path / "o")]
     assert main([*common, "--layer", "fc6"]) == 1  # the README: a VAE reconstructs through its own code; --layer does not apply
     err = capsys.readouterr().err
     assert "is a VAE" in err and "not from fc6 features; leave out the layer (--layer)" in err
