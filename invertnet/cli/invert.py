@@ -16,7 +16,7 @@ from ..errors import InvertnetError
 from ..names import MAX_BATCH, MAX_SEED, OPTIMIZE_ITERATIONS
 from .common import (
     announce, check_image_output, check_outputs, check_results_file, crop_inputs, generator_facts, output_folder, output_tag, refuse, stderr,
-    versioned, write_json_record,
+    run_label, versioned, write_json_record,
 )
 from .inputs import STDIN, list_inputs, read
 from .options import DEVICE, ENCODER, LAYER, PRECISION, WEIGHTS, Precision, choices, flag, json_option, out_option, plain
@@ -183,10 +183,11 @@ def _reconstruct(
         facts = {"method": "optimize", "model": None, "layer": layer, "weights": None, "encoder": spec,
                  "settings": {"iterations": iterations, "seed": seed, "precision": "fp32", "device": str(resolve_device(device))}}
         recon = reconstruct_by_optimisation(inputs, str(layer), spec, device, iterations, seed, batch_size)
-        return recon, inputs, f"{layer}, optimisation ({iterations} iterations)", facts
+        return recon, inputs, f"from {layer} features, optimisation ({iterations} iterations)", facts
     inverter = Inverter.load(layer, weights, encoder=encoder, device=device, precision=precision)
     inputs = crop_inputs(pictures, inverter.input_size)
-    what = f"{inverter.layer} by {Path(inverter.source).parent.name or inverter.source}" if inverter.model == "inverter" else inverter.model
+    run = run_label(inverter.source)
+    what = f"from {inverter.layer} features, generator {run}" if inverter.model == "inverter" else f"through the {inverter.model} {run}"
     return inverter.invert(inputs, batch_size).cpu(), inputs, what, generator_facts(inverter)
 
 
@@ -196,7 +197,7 @@ def _side_by_side(image: torch.Tensor, reconstruction: torch.Tensor, what: str) 
 
     from ..data.captions import labelled_rows
 
-    return labelled_rows([("", torch.stack([image, reconstruction]))], columns=["input", f"reconstruction ({what})"])
+    return labelled_rows([("", torch.stack([image, reconstruction]))], columns=["input", f"reconstruction {what}"])
 
 
 def _save(picture: torch.Tensor, target: Path, to_stderr: bool) -> Path:

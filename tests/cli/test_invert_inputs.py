@@ -74,10 +74,16 @@ def test_json_of_the_optimisation_records_its_settings(capsys, pictures, tmp_pat
     assert record["settings"] == {"iterations": 2, "seed": 0, "precision": "fp32", "device": "cpu"}
 
 
-def test_side_by_side_is_labelled(capsys, trained_run, pictures, tmp_path):
+def test_side_by_side_is_labelled(capsys, trained_run, pictures, tmp_path, monkeypatch):
+    from invertnet.cli import invert
+
+    drawn = []
+    real = invert._side_by_side
+    monkeypatch.setattr(invert, "_side_by_side", lambda image, recon, what: drawn.append(what) or real(image, recon, what))
     code, out, err = run(capsys, "invert", pictures[0], "--layer", "conv5", "--weights", trained_run, "--encoder", ALEXNET,
                          "--side-by-side", "--out", tmp_path / "pair.png")
     assert code == 0, err
+    assert drawn == [f"from conv5 features, generator {trained_run.name}"]  # the label says what made it, by the run's name
     image = np.asarray(Image.open(out.strip()))
     assert image.shape[1] == 2 * 226 + 2  # two columns, no row labels
     header = image[: image.shape[0] - 228]
