@@ -31,7 +31,7 @@ from .data.imageio import to_uint8
 from .devices import resolve_device
 from .encoders import input_size, is_paper_family, load_encoder, trainable_layer
 from .encoders.alexnet import INPUT_SIZE, TABLE2_LAYERS
-from .errors import InvertnetError
+from .errors import InvertnetError, named
 from .inversion import Inverter
 from .models import build_generator
 from .precision import Precision
@@ -76,11 +76,11 @@ class BenchConfig:
     def validate(self) -> None:
         for name in ("batch_size", "steps", "invert_batch", "jpeg_count", "pipeline_batches", "matmul_size"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise InvertnetError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
+                raise InvertnetError(f"{named(name)} must be a positive integer, got {getattr(self, name)}")
         if self.warmup < 0:
-            raise InvertnetError(f"--warmup must be >= 0, got {self.warmup}")
+            raise InvertnetError(f"{named('warmup')} must be >= 0, got {self.warmup}")
         if self.workers is not None and self.workers < 0:
-            raise InvertnetError(f"--workers must be >= 0, got {self.workers}")
+            raise InvertnetError(f"{named('workers')} must be >= 0, got {self.workers}")
         for layer in (*self.timed_layers, self.inverted_layer):
             trainable_layer(self.encoder, layer)
 

@@ -22,3 +22,8 @@ class InvertnetError(Exception):
     def __init__(self, message: str, details: Sequence[str] = ()) -> None:
         self.message, self.details = str(message), [str(line) for line in details]
         super().__init__("\n".join([self.message, *(f"  {line}" for line in self.details)]))
+
+
+def named(parameter: str) -> str:
+    """A setting as an error names it for both its users: the Python parameter and its command-line flag (``lr (--lr)``)."""
+    return f"{parameter} (--{parameter.replace('_', '-')})"

@@ -20,7 +20,7 @@ import torch
 
 from .devices import resolve_device
 from .encoders import CAFFENET_MEGABYTES, Encoder, Geometry, caffenet_sources, default_comparator, encoder_layer, family_of, layer_shapes, load_encoder, loadable_spec
-from .errors import InvertnetError
+from .errors import InvertnetError, named
 from .files.guarded import is_present
 from .files.sources import by_hand
 from .models.generator import FC_WIDTH, has_tail_biases
@@ -350,7 +350,7 @@ class Inverter:
             what = {INVERTER: "a generator", "autoencoder": "an autoencoder"}.get(self.model, self.model)
             raise InvertnetError(f"{self.source or 'this model'} is {what}: only a VAE has a prior to sample from")
         if count < 1:
-            raise InvertnetError(f"--count must be a positive integer, got {count}")
+            raise InvertnetError(f"{named('count')} must be a positive integer, got {count}")
         return self.generate(self.generator.prior(count, torch.Generator().manual_seed(seed)))
 
     def invert(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
@@ -360,7 +360,7 @@ class Inverter:
     def reencode(self, image: torch.Tensor, iterations: int) -> torch.Tensor:
         """Fig. 5: image -> features -> reconstruction -> features -> ...; returns input and each iterate."""
         if not 1 <= iterations <= MAX_FRAMES:
-            raise InvertnetError(f"--iterations must be between 1 and {MAX_FRAMES} (a strip of that many images), got {iterations}")
+            raise InvertnetError(f"{named('iterations')} must be between 1 and {MAX_FRAMES} (a strip of that many images), got {iterations}")
         frames = [image.to(self.device)]
         for _ in range(iterations):
             frames.append(self.invert(frames[-1].unsqueeze(0))[0])
@@ -369,7 +369,7 @@ class Inverter:
     def interpolate(self, first: torch.Tensor, second: torch.Tensor, frames: int) -> torch.Tensor:
         """Fig. 7: ``frames`` images generated along the straight line between two feature vectors (ends included)."""
         if not 2 <= frames <= MAX_FRAMES:
-            raise InvertnetError(f"frames (--frames) must be between 2 (the two ends) and {MAX_FRAMES} (a strip of that many images), got {frames}")
+            raise InvertnetError(f"{named('frames')} must be between 2 (the two ends) and {MAX_FRAMES} (a strip of that many images), got {frames}")
         ends = self.features(torch.stack([first, second]))
         weights = torch.linspace(0, 1, frames, device=self.device).view(-1, *([1] * (ends.dim() - 1)))
         return self.generate(torch.lerp(ends[0:1], ends[1:2], weights))

@@ -63,7 +63,7 @@ def test_bench_command_writes_every_figure(capsys, tmp_path):
 
 @pytest.mark.parametrize(
     "args, message, exit_code",
-    [(["--precision", "fp16"], "'fp16' is not one of 'auto', 'fp32', 'bf16'", 2), (["--batch-size", "0"], "--batch-size must be", 1),
+    [(["--precision", "fp16"], "'fp16' is not one of 'auto', 'fp32', 'bf16'", 2), (["--batch-size", "0"], "batch_size (--batch-size) must be", 1),
      (["--encoder", "resnet50:random:0"], "give the layers to time for resnet50:random:0 with --layer", 1),
      (["--encoder", "resnet50:random:0", "--layer", "conv5"], "has no layer 'conv5'; its layers: conv1", 1)],
 )

@@ -13,7 +13,7 @@ import torch
 from ..data.datasets import crop_style
 from ..encoders import Encoder, EncoderSpec, default_comparator, input_size, layer_shapes, trainable_layer
 from ..encoders.alexnet import MAX_SEED
-from ..errors import InvertnetError
+from ..errors import InvertnetError, named
 from ..models.generator import FC_WIDTH
 from ..models.kinds import AUTOENCODER, CODE_LAYERS, INVERTER, VAE_KIND, check_kind, check_width
 from ..names import CAFFENET, DEFAULT_LAMBDA_KL, LOGS, MAX_BATCH, PAPER_GAMMA, PAPER_MILESTONES, TRAIN_DEFAULTS
@@ -93,38 +93,38 @@ class TrainConfig:
         check_width(self.model, self.layer, self.fc_width, shapes[self.layer] if self.model == INVERTER else None,
                     encoder.input_size if encoder is not None else input_size(self.encoder))
         if self.lambda_kl is not None and self.model != VAE_KIND:
-            raise InvertnetError(f"--lambda-kl weighs the VAE's KL term; --model {self.model} has none")
+            raise InvertnetError(f"{named('lambda_kl')} weighs the VAE's KL term; {named('model')} {self.model} has none")
         for name in ("steps", "batch_size", "checkpoint_every", "sample_every", "log_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise InvertnetError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+                raise InvertnetError(f"{named(name)} must be a positive integer, got {value!r}")
         if self.workers is not None and self.workers < 0:
-            raise InvertnetError(f"--workers must be >= 0, got {self.workers}")
+            raise InvertnetError(f"{named('workers')} must be >= 0, got {self.workers}")
         if self.log not in LOGS:
-            raise InvertnetError(f"unknown --log {self.log!r}: choose one of {', '.join(LOGS)}")
+            raise InvertnetError(f"unknown {named('log')} {self.log!r}: choose one of {', '.join(LOGS)}")
         if self.log == "tensorboard":
             check_available()
         if self.precision not in PRECISIONS:
             raise InvertnetError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise InvertnetError(f"--lr must be a positive number, got {self.lr}")
+            raise InvertnetError(f"{named('lr')} must be a positive number, got {self.lr}")
         if self.steps > MAX_STEPS:
-            raise InvertnetError(f"--steps {self.steps} is more than any run can take (at most {MAX_STEPS:,})")
+            raise InvertnetError(f"{named('steps')} {self.steps} is more than any run can take (at most {MAX_STEPS:,})")
         if self.batch_size > MAX_BATCH:
-            raise InvertnetError(f"--batch-size {self.batch_size} is over invertnet's limit of {MAX_BATCH:,} (the paper used 64)")
+            raise InvertnetError(f"{named('batch_size')} {self.batch_size} is over invertnet's limit of {MAX_BATCH:,} (the paper used 64)")
         if not 0 <= self.seed <= MAX_SEED:
-            raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed}")
+            raise InvertnetError(f"{named('seed')} must be an integer from 0 to {MAX_SEED}, got {self.seed}")
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
             if not 0 <= value < 1:
-                raise InvertnetError(f"--{name} must be in [0, 1), got {value}")
+                raise InvertnetError(f"{named(name)} must be in [0, 1), got {value}")
         self.lr_milestones = check_milestones(self.lr_milestones, self.lr_gamma)
         crop_style(self.crops)
         Gate(self.gate, self.gate_stop, self.gate_resume, self.gate_pause_generator)
         if not 0 <= self.d_weight_decay < math.inf:
-            raise InvertnetError(f"--d-weight-decay must be a finite number >= 0, got {self.d_weight_decay}")
+            raise InvertnetError(f"{named('d_weight_decay')} must be a finite number >= 0, got {self.d_weight_decay}")
         if self.cuda_graph and self.compile:
-            raise InvertnetError("--cuda-graph and --compile cannot be combined: choose one")
+            raise InvertnetError(f"{named('cuda_graph')} and {named('compile')} cannot be combined: choose one")
         lambda_kl = (DEFAULT_LAMBDA_KL if self.lambda_kl is None else self.lambda_kl) if self.model == VAE_KIND else 0.0
         return LossConfig.from_preset(
             self.loss, self.comparator, self.lambda_feat, self.lambda_adv, self.lambda_img, self.image_loss, lambda_kl,

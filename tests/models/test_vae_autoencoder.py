@@ -152,7 +152,7 @@ def test_autoencoder_trains_on_64_crops(tmp_path):
         (dict(model="vae", layer="conv5"), "the VAE's code is fc6"),
         (dict(model="gan"), "unknown model 'gan'"),
         (dict(model="autoencoder", layer="fc6"), "inverts no encoder layer"),
-        (dict(model="inverter", layer="fc6", lambda_kl=1.0), "--lambda-kl weighs the VAE's KL term"),
+        (dict(model="inverter", layer="fc6", lambda_kl=1.0), r"lambda_kl \(--lambda-kl\) weighs the VAE's KL term"),
         (dict(model="vae", layer="fc6", lambda_kl=-1.0), "--lambda-kl must be a finite number >= 0"),
     ],
 )

@@ -43,5 +43,5 @@ def test_without_the_package_the_run_is_refused_before_it_starts(tmp_path, monke
     with pytest.raises(InvertnetError, match=r"--log tensorboard needs the tensorboard package .*pip install 'invertnet\[tensorboard\]'"):
         config.validate()
     assert not (tmp_path / "run").exists()
-    with pytest.raises(InvertnetError, match="unknown --log 'csv': choose one of jsonl, tensorboard"):
+    with pytest.raises(InvertnetError, match=r"unknown log \(--log\) 'csv': choose one of jsonl, tensorboard"):
         TrainConfig(layer="conv5", data="synthetic", out=str(tmp_path / "run"), steps=1, encoder=ALEXNET, log="csv").validate()
