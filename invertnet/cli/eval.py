@@ -41,7 +41,7 @@ def table(results: list[EvalResult], wide: bool = False, width: int = 100) -> Ta
     """The methods' figures, then the paper's Table 2 rows for the same layers; narrow (100 columns) unless ``wide``, and under
     100 columns (``width``) without LPIPS and top-1, so that at 80 a row is a line."""
     from ..encoders import is_paper_family
-    from ..evaluation.report import COMPACT_HEADER, HEADER, LEGEND, NARROW_HEADER, metrics_rows, paper_rows
+    from ..evaluation.report import COMPACT_HEADER, HEADER, LEGEND, NARROW_HEADER, TOP1_LEGEND, metrics_rows, paper_rows
 
     compact = not wide and width < 100
 
@@ -65,7 +65,7 @@ def table(results: list[EvalResult], wide: bool = False, width: int = 100) -> Ta
     encoders = ", ".join(dict.fromkeys(f"{r.encoder} (comparator {r.comparator})" if r.comparator not in ("-", "none") else r.encoder for r in results))
     view.caption = (
         f"Data {first.data}; {protocol}; encoder {encoders}, each method against its encoder's crops and features. "
-        f"{'Paper: CaffeNet with ImageNet weights, ILSVRC-2012 val.' if compared else ''}{'' if wide else ' ' + LEGEND + '.'}"
+        f"{'Paper: CaffeNet with ImageNet weights, ILSVRC-2012 val.' if compared else ''}{'' if wide else ' ' + LEGEND + ('' if compact else TOP1_LEGEND) + '.'}"
     )
     return view
 

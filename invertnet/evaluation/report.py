@@ -37,7 +37,9 @@ SHORT_PAPER = {"DeePSiM (AlexNet conv5)": "DeePSiM", "Dosovitskiy & Brox": "D&B 
                "DeePSiM, image loss (--loss image)": "image loss", "DeePSiM (VideoNet conv5)": "DeePSiM VideoNet"}
 LEGEND = ("method: loss preset: run (--wide or --json for the paths); M&V: Mahendran & Vedaldi; D&B: Dosovitskiy & Brox, "
           "CVPR 2016; errors in % of a random test image's; sharp: fine detail (periods of 8 px and less) in % of the input's; "
-          "lattice: the period of a pattern the inputs do not have; top-1: class agreement with the input, %")
+          "lattice: the period of a pattern the inputs do not have")
+TOP1_LEGEND = "; top-1: class agreement with the input, %"
+"""The legend's last entry, for the tables that show top-1 (not the compact one)."""
 
 
 def short_method(result: EvalResult) -> str:
