@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from ..errors import InvertnetError
+from ..errors import InvertnetError, named
 from ..names import GATES, PAPER_GATE, SCRIPT_GATE
 
 SCRIPT, PAPER = SCRIPT_GATE, PAPER_GATE
@@ -55,7 +55,7 @@ class Gate:
         if rule not in GATES:
             raise InvertnetError(f"unknown gate {rule!r}: choose one of {', '.join(GATES)}")
         if rule == PAPER and pause_generator_above is not None:
-            raise InvertnetError("--gate-pause-generator belongs to --gate script; the paper's rule never pauses the generator")
+            raise InvertnetError(f"{named('gate_pause_generator')} belongs to {named('gate')} script; the paper's rule never pauses the generator")
         defaults = THRESHOLDS[rule]
         self.rule = rule
         self.stop_below = defaults[0] if stop_below is None else stop_below

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..encoders import Encoder, random_like
-from ..errors import InvertnetError
+from ..errors import InvertnetError, named
 from ..evaluation.quality import ms_ssim
 from ..models.discriminator import FAKE, REAL
 from ..names import IMAGE_LOSSES, LOSS_PRESETS
@@ -88,18 +88,18 @@ class LossConfig:
         if feat and comparator == "none":
             raise InvertnetError(f"loss preset {preset!r} has a feature term and needs a comparator, not 'none'")
         if not feat and comparator != "none":
-            raise InvertnetError(f"loss preset {preset!r} has no feature term: --comparator does not apply")
-        for flag, value, on, term in (
-            ("--lambda-feat", lambda_feat, feat, "feature"), ("--lambda-adv", lambda_adv, adv, "adversarial"), ("--lambda-img", lambda_img, img, "image")
+            raise InvertnetError(f"loss preset {preset!r} has no feature term: {named('comparator')} does not apply")
+        for name, value, on, term in (
+            ("lambda_feat", lambda_feat, feat, "feature"), ("lambda_adv", lambda_adv, adv, "adversarial"), ("lambda_img", lambda_img, img, "image")
         ):
             if value is not None and not 0 <= value < math.inf:
-                raise InvertnetError(f"{flag} must be a finite number >= 0, got {value}")
+                raise InvertnetError(f"{named(name)} must be a finite number >= 0, got {value}")
             if value is not None and not on:
-                raise InvertnetError(f"{flag} does not apply to loss preset {preset!r}, which has no {term} term")
+                raise InvertnetError(f"{named(name)} does not apply to loss preset {preset!r}, which has no {term} term")
         if not 0 <= lambda_kl < math.inf:
-            raise InvertnetError(f"--lambda-kl must be a finite number >= 0, got {lambda_kl}")
+            raise InvertnetError(f"{named('lambda_kl')} must be a finite number >= 0, got {lambda_kl}")
         if image_loss != "l2" and not img:
-            raise InvertnetError(f"--image-loss does not apply to loss preset {preset!r}, which has no image term")
+            raise InvertnetError(f"{named('image_loss')} does not apply to loss preset {preset!r}, which has no image term")
         defaults = {**DEFAULT_WEIGHTS, "img": IMAGE_LOSSES[image_loss]}
         pick = lambda on, value, key: (defaults[key] if value is None else value) if on else 0.0  # noqa: E731
         return cls(preset, comparator, pick(feat, lambda_feat, "feat"), pick(adv, lambda_adv, "adv"), pick(img, lambda_img, "img"), image_loss, lambda_kl)

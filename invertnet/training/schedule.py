@@ -22,7 +22,7 @@ from fractions import Fraction
 
 import torch
 
-from ..errors import InvertnetError
+from ..errors import InvertnetError, named
 
 MAX_MILESTONE = 10**12
 """No run takes more updates than this (the paper's ran 10**6)."""
@@ -38,9 +38,9 @@ def check_milestones(milestones: Sequence[int], gamma: float) -> tuple[int, ...]
             f"--lr-milestones must be whole numbers of updates from 1 to {MAX_MILESTONE:,}, got {', '.join(map(str, values))[:200]}"
         )
     if any(b <= a for a, b in zip(values, values[1:])):
-        raise InvertnetError(f"--lr-milestones must increase, got {', '.join(map(str, values))}")
+        raise InvertnetError(f"{named('lr_milestones')} must increase, got {', '.join(map(str, values))}")
     if not (0 < gamma <= 1 and math.isfinite(gamma)):
-        raise InvertnetError(f"--lr-gamma must be in (0, 1], got {gamma}")
+        raise InvertnetError(f"{named('lr_gamma')} must be in (0, 1], got {gamma}")
     return values
 
 

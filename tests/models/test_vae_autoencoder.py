@@ -153,7 +153,7 @@ def test_autoencoder_trains_on_64_crops(tmp_path):
         (dict(model="gan"), "unknown model 'gan'"),
         (dict(model="autoencoder", layer="fc6"), "inverts no encoder layer"),
         (dict(model="inverter", layer="fc6", lambda_kl=1.0), r"lambda_kl \(--lambda-kl\) weighs the VAE's KL term"),
-        (dict(model="vae", layer="fc6", lambda_kl=-1.0), "--lambda-kl must be a finite number >= 0"),
+        (dict(model="vae", layer="fc6", lambda_kl=-1.0), r"lambda_kl \(--lambda-kl\) must be a finite number >= 0"),
     ],
 )
 def test_bad_model_settings(tmp_path, overrides, message):

@@ -84,7 +84,7 @@ def test_gate_thresholds_are_the_rule_s_unless_given_and_are_checked():
     assert (Gate(SCRIPT).stop_below, Gate(SCRIPT).resume_above, Gate(SCRIPT).pause_generator_above) == (0.1, 0.5, 10.0)
     assert (Gate(PAPER).stop_below, Gate(PAPER).resume_above, Gate(PAPER).pause_generator_above) == (0.1, 0.1, None)
     assert Gate(SCRIPT, pause_generator_above=4.0).pause_generator_above == 4.0
-    with pytest.raises(InvertnetError, match="belongs to --gate script"):
+    with pytest.raises(InvertnetError, match=r"belongs to gate \(--gate\) script"):
         Gate(PAPER, pause_generator_above=10.0)
     with pytest.raises(InvertnetError, match="resume ratio"):
         Gate(PAPER, stop_below=0.5, resume_above=0.1)

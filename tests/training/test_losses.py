@@ -54,7 +54,7 @@ def test_presets_switch_terms_and_keep_paper_weights():
      ({"lambda_img": -1.0}, "must be a finite number >= 0"), ({"lambda_feat": float("nan")}, "must be a finite number"),
      ({"lambda_adv": float("inf")}, "must be a finite number"), ({"preset": "adv+image", "lambda_feat": 1.0}, "has no feature term"),
      ({"preset": "feat+image", "lambda_adv": 1.0}, "has no adversarial term"), ({"preset": "feat+adv", "lambda_img": 1.0}, "has no image term"),
-     ({"preset": "feat+adv", "image_loss": "ms-ssim"}, "--image-loss does not apply")],
+     ({"preset": "feat+adv", "image_loss": "ms-ssim"}, r"image_loss \(--image-loss\) does not apply")],
 )
 def test_bad_loss_settings(kwargs, message):
     with pytest.raises(InvertnetError, match=message):
