@@ -113,12 +113,6 @@ def resolve_weights(weights: str | os.PathLike[str] | None, layer: str | None, e
 ALSO_NEEDED = "it will also need CaffeNet"
 
 
-def source_label(source: str) -> str:
-    """How pictures name a generator file: its run folder's name for a run's generator or checkpoint, else the file's name."""
-    path = Path(source)
-    return path.parent.name or path.name if path.name in (GENERATOR_NAME, CHECKPOINT_NAME) else path.name
-
-
 def _caffenet_also_needed(weights: str | os.PathLike[str] | None, encoder: str | Encoder | None) -> list[str]:
     """Where an authors' generator cannot be had: the lines that say CaffeNet, which runs it, is missing too (if it is)."""
     if weights is None or not is_deepsim(weights) or encoder not in (None, CAFFENET) or any(source.path.is_file() for source in caffenet_sources()):
@@ -324,6 +318,12 @@ class Inverter:
         layer = layer or checkpoint.layer
         generator = generator_from_checkpoint(checkpoint, network).to(device)
         return cls(network.to(device), generator, str(path), checkpoint.config, precision, checkpoint.model)
+
+    @property
+    def label(self) -> str:
+        """How pictures name this generator: its run folder's name for a run's generator or checkpoint, else its file's name."""
+        path = Path(self.source)
+        return path.parent.name or path.name if path.name in (GENERATOR_NAME, CHECKPOINT_NAME) else path.name
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from .common import check_results_file, stderr, stdout_console, versioned, write_json_record
+from ..version import versioned
+from .common import check_results_file, stderr, stdout_console, write_json_record
 from .options import DEVICE, PRECISION, Precision, complete_layer, flag, json_option, plain
 
 if TYPE_CHECKING:

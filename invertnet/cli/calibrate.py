@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from ..names import CAFFENET
-from .common import check_results_file, stderr, stdout_console, versioned, write_json_record
+from ..version import versioned
+from .common import check_results_file, stderr, stdout_console, write_json_record
 from .options import COMPARATOR_HELP, DEVICE, TRAIN_ENCODER, json_option, plain
 
 

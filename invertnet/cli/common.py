@@ -131,20 +131,6 @@ def write_json_record(path: Path, record: dict[str, object]) -> None:
     announce(path)
 
 
-def versioned(command: str, record: dict[str, object]) -> dict[str, object]:
-    """``record`` under the schema of ``command``'s JSON (``invertnet.COMMAND``, version 1; docs/outputs.md) and invertnet's version."""
-    from ..version import __version__
-
-    return {"schema": f"invertnet.{command}", "schema_version": 1, "invertnet_version": __version__, **record}
-
-
-def run_label(source: str) -> str:
-    """How pictures name a generator file (:func:`invertnet.inversion.source_label`)."""
-    from ..inversion import source_label
-
-    return source_label(source)
-
-
 def generator_facts(inverter: Inverter) -> dict[str, object]:
     """What a command's ``--json`` records of the generator it ran (docs/outputs.md)."""
     return {"method": "generator", "model": inverter.model, "layer": inverter.layer, "weights": inverter.source,

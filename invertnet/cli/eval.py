@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from pathlib import Path
@@ -21,7 +20,7 @@ from rich.table import Table
 
 from ..errors import InvertnetError
 from ..names import MAX_BATCH, OPTIMIZE_ITERATIONS
-from .common import announce, check_results_file, encoder_spec, given, refuse, stderr, stdout_console
+from .common import announce, check_results_file, encoder_spec, given, refuse, stderr, stdout_console, write_json_record
 from .options import Crops, Preset, Split, choices, csv_option, device_option, encoder_option, flag, json_option, layer_option, plain
 from .progress import progress_bar
 
@@ -73,15 +72,8 @@ def table(results: list[EvalResult], wide: bool = False, width: int = 100) -> Ta
 def write_json(path: Path, results: list[EvalResult], settings: dict[str, object]) -> None:
     """:func:`~invertnet.evaluation.protocol.eval_record` to ``path`` (``-``: stdout)."""
     from ..evaluation.protocol import eval_record
-    from ..files.atomic import atomic_path
 
-    text = json.dumps(eval_record(results, settings), indent=2, allow_nan=False) + "\n"
-    if str(path) == "-":
-        print(text, end="")
-        return
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    announce(path)
+    write_json_record(path, eval_record(results, settings))
 
 
 def write_csv(path: Path, results: list[EvalResult]) -> None:
@@ -236,8 +228,8 @@ def eval_command(
             )
     from ..evaluation.optimize import OptimizeConfig
 
-    settings = {"data": str(data), "split": getattr(split, "value", split) if has_splits(data) else None, "limit": limit, "images": total,
-                "crops": getattr(crops, "value", crops), "clamped": not unclamped, "preset": getattr(preset, "value", preset),
+    settings = {"data": str(data), "split": split if has_splits(data) else None, "limit": limit, "images": total,
+                "crops": crops, "clamped": not unclamped, "preset": preset,
                 "seed": OptimizeConfig().seed if "optimize" in chosen else None,
                 "iterations": iterations if "optimize" in chosen else None,
                 "mean_images": mean_images if "mean" in chosen else None, "device": str(torch_device)}

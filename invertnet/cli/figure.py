@@ -46,11 +46,14 @@ def layers(
     if len(missing) == 1:
         raise missing[0]
     if missing:  # each model's sources, then once what they all need (CaffeNet)
-        lines = [[error.message, *error.details] for error in missing]
-        shared = [line for error in lines for line in error if line.startswith(ALSO_NEEDED)][:1]
-        cut = [error[: error.index(shared[0])] if shared and shared[0] in error else error for error in lines]
-        tail = lines[0][lines[0].index(shared[0]):] if shared and shared[0] in lines[0] else []
-        raise InvertnetError(f"{len(missing)} of the {len(weights)} generators cannot be had:", [*(line for error in cut for line in error), *tail])
+        own: list[str] = []
+        shared: list[str] = []
+        for error in missing:
+            lines = [error.message, *error.details]
+            cut = next((i for i, line in enumerate(lines) if line.startswith(ALSO_NEEDED)), len(lines))
+            own += lines[:cut]
+            shared = shared or lines[cut:]
+        raise InvertnetError(f"{len(missing)} of the {len(weights)} generators cannot be had:", [*own, *shared])
     if len(set(layers_seen)) != len(layers_seen):
         raise InvertnetError(f"figure layers takes one generator per layer, got layers {', '.join(layers_seen)}")
     pictures = read_inputs(images)
@@ -87,7 +90,7 @@ def methods(
     from ..evaluation.protocol import Method, generator_method, optimize_method
     from ..inversion import Inverter
 
-    chosen = {getattr(m, "value", m) for m in method or ["generator"]}
+    chosen = set(method or ["generator"])
     optimize = "optimize" in chosen
     if "generator" in chosen and not weights:
         raise InvertnetError("--method generator (the default) needs --weights: a generator for LAYER (or --method optimize alone)")

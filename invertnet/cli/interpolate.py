@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
+from ..version import versioned
 from .common import (
-    announce, check_image_output, check_outputs, check_results_file, crop_inputs, generator_facts, output_tag, read_inputs, run_label, versioned,
+    announce, check_image_output, check_outputs, check_results_file, crop_inputs, generator_facts, output_tag, read_inputs,
     write_json_record,
 )
 from .options import DEVICE, ENCODER, LAYER, WEIGHTS, flag, json_option, out_option, plain
@@ -52,7 +53,7 @@ def interpolate(
     if animation:
         announce(save_gif(list(frames_made), target), json_path)
     else:
-        title = f"interpolation in {inverter.layer} ({run_label(inverter.source)}): A, reconstructions at each fraction of the way, B"
+        title = f"interpolation in {inverter.layer} ({inverter.label}): A, reconstructions at each fraction of the way, B"
         columns = ["A", *(f"{fraction:.2f}" for fraction in fractions), "B"]
         announce(save_image(labelled_rows([("", torch.cat([inputs[:1], frames_made, inputs[1:]]))], columns=columns, title=title), target), json_path)
         if gif:

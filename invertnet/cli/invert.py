@@ -14,9 +14,10 @@ import typer
 
 from ..errors import InvertnetError
 from ..names import MAX_BATCH, MAX_SEED, OPTIMIZE_ITERATIONS
+from ..version import versioned
 from .common import (
     announce, check_image_output, check_outputs, check_results_file, crop_inputs, generator_facts, output_folder, output_tag, refuse, stderr,
-    run_label, versioned, write_json_record,
+    write_json_record,
 )
 from .inputs import STDIN, list_inputs, read
 from .options import DEVICE, ENCODER, LAYER, PRECISION, WEIGHTS, Precision, choices, flag, json_option, out_option, plain
@@ -186,8 +187,10 @@ def _reconstruct(
         return recon, inputs, f"from {layer} features, optimisation ({iterations} iterations)", facts
     inverter = Inverter.load(layer, weights, encoder=encoder, device=device, precision=precision)
     inputs = crop_inputs(pictures, inverter.input_size)
-    run = run_label(inverter.source)
-    what = f"from {inverter.layer} features, generator {run}" if inverter.model == "inverter" else f"through the {inverter.model} {run}"
+    if inverter.model == "inverter":
+        what = f"from {inverter.layer} features, generator {inverter.label}"
+    else:
+        what = f"through the {inverter.model} {inverter.label}"
     return inverter.invert(inputs, batch_size).cpu(), inputs, what, generator_facts(inverter)
 
 

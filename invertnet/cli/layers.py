@@ -11,7 +11,8 @@ from pathlib import Path
 
 import typer
 
-from .common import stdout_console, versioned, write_json_record
+from ..version import versioned
+from .common import stdout_console, write_json_record
 from .options import json_option, plain
 
 

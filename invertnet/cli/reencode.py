@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
+from ..version import versioned
 from .common import (
-    announce, check_image_output, check_outputs, check_results_file, crop_inputs, generator_facts, output_tag, read_inputs, run_label, versioned,
+    announce, check_image_output, check_outputs, check_results_file, crop_inputs, generator_facts, output_tag, read_inputs,
     write_json_record,
 )
 from .options import DEVICE, ENCODER, LAYER, WEIGHTS, json_option, out_option, plain
@@ -37,7 +38,7 @@ def reencode(
     inputs = crop_inputs(images, inverter.input_size)
     frames = inverter.reencode(inputs[0], iterations).cpu()
     labels = ["input", *(f"iteration {k}" for k in range(1, len(frames)))]
-    title = f"re-encoding through {inverter.layer} ({run_label(inverter.source)}, encoder {inverter.encoder.identity})"
+    title = f"re-encoding through {inverter.layer} ({inverter.label}, encoder {inverter.encoder.identity})"
     announce(save_image(labelled_rows([("", frames)], columns=labels, title=title), target), json_path)
     if json_path is not None:
         facts = generator_facts(inverter)

@@ -14,7 +14,8 @@ import typer
 
 from ..errors import InvertnetError
 from ..names import MAX_SEED
-from .common import announce, check_image_output, check_outputs, check_results_file, run_label, stderr, versioned, write_json_record
+from ..version import versioned
+from .common import announce, check_image_output, check_outputs, check_results_file, stderr, write_json_record
 from .options import DEVICE, choices, json_option, out_option, plain
 
 if TYPE_CHECKING:
@@ -180,7 +181,7 @@ def _write(
 
     target = ", ".join(dict.fromkeys(r.target.label(r.unit).rsplit(":", 1)[0] for r in results))
     steps = f"{config.iterations} {'generations' if config.method == 'cma' else 'iterations'}"
-    title = f"{target}: {config.method}, {steps}, generator {run_label(inverter.source)}"
+    title = f"{target}: {config.method}, {steps}, generator {inverter.label}"
     picture = results[0].search.image if len(results) == 1 else units_grid(results, title)
     paths = [save_image(picture, out), save_image(stacked([search_strip(r, config.method) for r in results]), extra[0]),
              save_image(curves(results, config.method), extra[1])]

@@ -162,7 +162,7 @@ def train(
             gate=gate, gate_stop=gate_stop, gate_resume=gate_resume, gate_pause_generator=gate_pause_generator, d_weight_decay=d_weight_decay,
             checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every, workers=workers,
             precision=precision, compile=compile, cuda_graph=bool(cuda_graph), gpu_decode=bool(gpu_decode), crops=crops, init=init,
-            log=getattr(log, "value", log),
+            log=log,
         )
         if preset == "paper":
             for name, value in PAPER_SETTINGS.items():

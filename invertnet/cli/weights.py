@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -18,7 +17,8 @@ from rich.table import Table
 
 from ..errors import InvertnetError
 from ..names import CAFFENET, DEEPSIM, FORMATS, LAYERS, TRAINABLE_LAYERS
-from .common import announce, check_results_file, stdout_console
+from ..version import versioned
+from .common import announce, check_results_file, stdout_console, write_json_record
 from .options import AUTHORS, Format, Layer, Source, flag, json_option, plain
 
 weights_app = typer.Typer(
@@ -38,21 +38,14 @@ def list_command(
     wide: bool = flag(False, "--wide", help="Show each source's URL (the default table fits 100 columns, a row a line)."),
 ) -> None:
     """Known generators, encoders and the sources of the authors' models: whether each is here, its size, hash and origin."""
-    from ..files.atomic import atomic_path
     from ..files.downloads import cache_dir
     from ..inversion import default_weights
-    from ..weights.registry import WEIGHTS_SCHEMA, known_weights
+    from ..weights.registry import known_weights
 
     check_results_file("--json", json_path, ".json")
     rows = known_weights({layer: default_weights(layer) for layer in TRAINABLE_LAYERS})
     if json_path is not None:
-        text = json.dumps({**WEIGHTS_SCHEMA, "weights": [row.as_dict() for row in rows]}, indent=2, allow_nan=False) + "\n"
-        if str(json_path) == "-":
-            print(text, end="")
-            return
-        with atomic_path(json_path) as tmp:
-            tmp.write_text(text)
-        announce(json_path)
+        write_json_record(json_path, versioned("weights", {"weights": [row.as_dict() for row in rows]}))
         return
     console = stdout_console()
     view = Table(title=f"Cache: {cache_dir()} (follows TORCH_HOME). ~: the expected size of a file not here.", title_justify="left",

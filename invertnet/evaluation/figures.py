@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 
 from ..data.captions import labelled_rows
-from ..inversion import Inverter, source_label
+from ..inversion import Inverter
 from .protocol import Method
 
 
@@ -23,7 +23,7 @@ def layers_figure(inputs: torch.Tensor, inverters: Sequence[Inverter]) -> torch.
         return layers.index(inverter.layer) if inverter.layer in layers else len(layers)
 
     ordered = sorted(inverters, key=depth)
-    rows = [("input", inputs.cpu())] + [(f"{inverter.layer}: {source_label(inverter.source)}", inverter.invert(inputs).cpu()) for inverter in ordered]
+    rows = [("input", inputs.cpu())] + [(f"{inverter.layer}: {inverter.label}", inverter.invert(inputs).cpu()) for inverter in ordered]
     encoder = ordered[0].encoder.identity if ordered and ordered[0].encoder is not None else "its encoder"
     return labelled_rows(rows, title=f"reconstructions from each layer of {encoder}, a row per generator")
 

@@ -34,7 +34,7 @@ from ..encoders import Encoder
 from ..encoders.alexnet import INPUT_SIZE
 from ..inversion import Inverter
 from ..models.kinds import INVERTER, evaluation_layer
-from ..version import __version__
+from ..version import versioned
 from .lpips import LPIPS
 from .metrics import RowStore, euclidean_per_sample, normalized_error, pairwise_mean_distance
 from .optimize import MahendranVedaldi, OptimizeConfig
@@ -174,13 +174,9 @@ OUTPUT_NAMES = {
 errors and agreements as fractions (1 = a random test image's error; all images agree), PSNR in dB, sharpness as a ratio."""
 
 
-EVAL_SCHEMA = {"schema": "invertnet.eval", "schema_version": 1}
-"""docs/outputs.md describes this version of ``eval --json`` and ``--csv``."""
-
-
 def eval_record(results: Sequence[EvalResult], settings: dict[str, object]) -> dict[str, object]:
     """What ``eval --json`` writes: the schema, the version of invertnet, the settings, each method's figures under ``results``."""
-    return {**EVAL_SCHEMA, "invertnet_version": __version__, "settings": settings, "results": [r.summary() for r in results]}
+    return versioned("eval", {"settings": settings, "results": [r.summary() for r in results]})
 
 
 def _json_value(value: object) -> object:

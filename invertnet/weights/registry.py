@@ -407,10 +407,6 @@ class KnownWeights:
         return ": ".join(part for part in (self.origin, self.url if url else None) if part)
 
 
-WEIGHTS_SCHEMA = {"schema": "invertnet.weights", "schema_version": 1}
-"""docs/outputs.md describes this version of ``weights list --json``."""
-
-
 def _generator_row(name: str, path: Path, default: bool = False) -> KnownWeights:
     encoder = CAFFENET if name.startswith(DEEPSIM) else None
     if not path.is_file():

@@ -253,7 +253,7 @@ def test_figure_layers_with_every_authors_generator_from_the_port_alone(served, 
     capsys.readouterr()
     assert main(["weights", "list", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
-    assert record["schema"] == "invertnet.weights" and record["schema_version"] == 1
+    assert record["schema"] == "invertnet.weights" and record["schema_version"] == 1 and record["invertnet_version"]
     rows = {row["name"]: row for row in record["weights"]}
     norm1 = rows["deepsim:norm1"]
     assert norm1["cached"] and norm1["origin"] == "hf" and norm1["url"].startswith("file://") and norm1["hash_algorithm"] == "sha256"
