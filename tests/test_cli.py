@@ -13,7 +13,7 @@ from PIL import Image
 
 from invertnet import __version__
 from invertnet.cli import main
-from invertnet.data.captions import labelled_rows
+from invertnet.data.captions import LABEL_WIDTH, LINE, labelled_rows
 from invertnet.data.imageio import save_image
 
 
@@ -171,7 +171,7 @@ def test_figures(capsys, trained_run, pictures, tmp_path, monkeypatch):
     real = labelled_rows
     code, out, err = run(capsys, "figure", "layers", *pictures, "--weights", trained_run, "--encoder", ALEXNET, "--out", tmp_path / "f3.png")
     assert code == 0, err
-    assert Image.open(out.strip()).size == (200 + 2 * 224 + 3 * 2, 12 + 4 + 2 * 226 + 2)  # title, label column, input row, conv5 row
+    assert Image.open(out.strip()).size == (LABEL_WIDTH + 2 * 224 + 3 * 2, LINE + 4 + 2 * 226 + 2)  # title, label column, input row, conv5 row
     labels, options = drawn[0]  # what the picture says: the encoder in the title, each row's generator by its run folder
     assert options["title"] == f"reconstructions from each layer of {ALEXNET}, a row per generator"
     assert labels == ["input", f"conv5: {trained_run.name}"] and "generator.safetensors" not in str(drawn)

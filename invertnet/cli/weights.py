@@ -6,6 +6,7 @@
     invertnet weights import upconvGAN_fc6_eucl.pt --as deepsim:fc6_eucl
     invertnet weights import release_deepsim_v0.zip --layer fc6 --out fc6.safetensors
     invertnet weights list
+    invertnet weights export runs/fc7 --out fc7.safetensors   # the generator alone; the run folder can go
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from rich.table import Table
 from ..errors import InvertnetError
 from ..names import CAFFENET, DEEPSIM, FORMATS, LAYERS, TRAINABLE_LAYERS
 from ..version import versioned
-from .common import announce, check_results_file, stdout_console, write_json_record
+from .common import announce, check_results_file, stderr, stdout_console, write_json_record
 from .options import AUTHORS, Format, Layer, Source, flag, json_option, plain
 
 weights_app = typer.Typer(
-    help="The authors' generators and CaffeNet: list, fetch (download once), import (convert a file you have).", no_args_is_help=True,
+    help="The authors' generators and CaffeNet: list, fetch (download once), import (convert a file you have); export a run's generator.", no_args_is_help=True,
     rich_markup_mode="markdown",
 )
 
@@ -116,8 +117,26 @@ def import_command(
     announce(import_weights(file, model.name, fmt, out, encoder))
 
 
+def export_command(
+    run: Path = typer.Argument(..., metavar="RUN", show_default=False, help="A run folder (train --out), or its checkpoint file."),
+    out: Path = typer.Option(..., "--out", "-o", metavar="PATH", show_default=False, help="The generator file to write (.safetensors)."),
+) -> None:
+    """Write a run's newest generator as a file of its own (checked; no discriminator, no Adam state), to keep once the run is done."""
+    from ..training.export import export_generator
+
+    check_results_file("--out", out, ".safetensors")
+    done = export_generator(run, out)
+    stderr.print(
+        f"step {done.step:,} of {done.source}: {done.bytes / 1e6:,.1f} MB (the run: {done.run_bytes / 1e6:,.1f} MB). "
+        "The generator works from this file alone (--weights PATH); delete the run folder once it need not be resumed.",
+        highlight=False,
+    )
+    announce(done.path)
+
+
 def register(app: typer.Typer) -> None:
     weights_app.command("list", short_help="What generators and encoders are here, with sizes, hashes and sources.")(plain(list_command))
     weights_app.command("fetch", short_help="Download and convert the authors' models once, for offline use.")(plain(fetch))
     weights_app.command("import", short_help="Convert an authors' generator file you already have.")(plain(import_command))
-    app.add_typer(weights_app, name="weights", short_help="The authors' generators and CaffeNet: list, fetch, import.")
+    weights_app.command("export", short_help="A run's generator as a file of its own, without the training state.")(plain(export_command))
+    app.add_typer(weights_app, name="weights", short_help="The authors' generators and CaffeNet: list, fetch, import; export a run's.")

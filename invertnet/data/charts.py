@@ -11,10 +11,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-PANEL = (760, 300)
-MARGIN = (64, 28, 170, 34)
+from .captions import LINE, font, wrap
+
+PANEL = (780, 320)
+MARGIN = (72, 30, 190, 40)
 """Left, top, right, bottom margins of a panel's plot area, in pixels; the legend is in the right one."""
 COLOURS = (
     (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
@@ -40,7 +42,7 @@ def panel(title: str, lines: dict[str, Series], x_label: str) -> Image.Image:
     width, height = PANEL
     left, top, right, bottom = MARGIN
     canvas = Image.new("RGB", (width, height), "white")
-    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default()
+    draw, face = ImageDraw.Draw(canvas), font()
     points = [(x, y) for series in lines.values() for x, y in series if math.isfinite(x) and math.isfinite(y)]
     log = bool(points) and all(y > 0 for _, y in points)
     scale = (lambda v: math.log10(v)) if log else (lambda v: v)  # noqa: E731
@@ -61,13 +63,13 @@ def panel(title: str, lines: dict[str, Series], x_label: str) -> Image.Image:
     else:
         y_ticks = ticks(y_low, y_high)
     for value in y_ticks:
-        draw.text((4, y_of(value) - 5), f"{10 ** value:.3g}" if log else f"{value:.4g}", fill="black", font=font)
+        draw.text((left - 6, y_of(value)), f"{10 ** value:.3g}" if log else f"{value:.4g}", fill="black", font=face, anchor="rm")
         draw.line((left - 3, y_of(value), left, y_of(value)), fill="black")
     for value in ticks(x_low, x_high):
-        draw.text((x_of(value) - 10, height - bottom + 4), f"{value:,.0f}", fill="black", font=font)
+        draw.text((x_of(value), height - bottom + 5), f"{value:,.0f}", fill="black", font=face, anchor="mt")
         draw.line((x_of(value), height - bottom, x_of(value), height - bottom + 3), fill="black")
-    draw.text((left, 8), f"{title}{' (log scale)' if log else ''}", fill="black", font=font)
-    draw.text((width - right - 6 * len(x_label), height - 14), x_label, fill="black", font=font)
+    draw.text((left, top - 6), f"{title}{' (log scale)' if log else ''}", fill="black", font=face, anchor="lb")
+    draw.text((width - right, height - 3), x_label, fill="black", font=face, anchor="rb")
     shown = 0
     for index, (name, series) in enumerate(lines.items()):  # a run's colour is its place in ``lines``, the same in every panel
         colour = COLOURS[index % len(COLOURS)]
@@ -79,10 +81,10 @@ def panel(title: str, lines: dict[str, Series], x_label: str) -> Image.Image:
         else:
             (x, y), = drawn
             draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=colour)
-        y = top + 6 + 12 * shown
+        y = top + 8 + LINE * shown
         shown += 1
         draw.line((width - right + 8, y, width - right + 24, y), fill=colour, width=2)
-        draw.text((width - right + 28, y - 5), name[:22], fill=colour, font=font)
+        draw.text((width - right + 28, y), wrap(name, right - 32, 1)[0], fill=colour, font=face, anchor="lm")
     return canvas
 
 

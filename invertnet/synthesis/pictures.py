@@ -8,17 +8,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-from ..data.captions import labelled_rows, stacked
+from ..data.captions import LINE, font, labelled_rows, stacked
 from ..data.charts import COLOURS, ticks
 from .units import UnitResult
 
 PER_ROW = 8
-CURVE_SIZE = (720, 360)
-MARGIN = (56, 24, 96, 40)
+CURVE_SIZE = (760, 380)
+MARGIN = (64, 28, 100, 44)
 """Left, top, right, bottom margins of a curve's plot area, in pixels; the legend is in the right one."""
-LEGEND_ROWS = 24
+LEGEND_ROWS = 18
 
 
 def _caption(result: UnitResult) -> str:
@@ -50,7 +50,7 @@ def curves(results: Sequence[UnitResult], method: str) -> torch.Tensor:
     width, height = CURVE_SIZE
     left, top, right, bottom = MARGIN
     canvas = Image.new("RGB", (width, height), "white")
-    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default()
+    draw, face = ImageDraw.Draw(canvas), font()
     values = [v for r in results for v in (*r.search.best, *r.search.mean) if math.isfinite(v)]
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
     if high - low < 1e-9:
@@ -60,14 +60,14 @@ def curves(results: Sequence[UnitResult], method: str) -> torch.Tensor:
     y_of = lambda v: top + (height - top - bottom) * (1 - (v - low) / (high - low))  # noqa: E731
     draw.rectangle((left, top, width - right, height - bottom), outline="black")
     for value in ticks(low, high):
-        draw.text((4, y_of(value) - 5), f"{value:.4g}", fill="black", font=font)
+        draw.text((left - 6, y_of(value)), f"{value:.4g}", fill="black", font=face, anchor="rm")
         draw.line((left - 3, y_of(value), left, y_of(value)), fill="black")
     word = "generation" if method == "cma" else "iteration"
     for step in sorted({1, *(int(t) for t in ticks(1, steps) if t == int(t))}):
-        draw.text((x_of(step - 1) - 8, height - bottom + 4), f"{step:g}", fill="black", font=font)
+        draw.text((x_of(step - 1), height - bottom + 5), f"{step:g}", fill="black", font=face, anchor="mt")
         draw.line((x_of(step - 1), height - bottom, x_of(step - 1), height - bottom + 3), fill="black")
-    draw.text((left, height - 16), f"{word} ({method}); solid: best so far, thin: mean of the {word}'s images", fill="black", font=font)
-    draw.text((left, 6), "activation", fill="black", font=font)
+    draw.text((left, height - 3), f"{word} ({method}); solid: best so far, thin: mean of the {word}'s images", fill="black", font=face, anchor="lb")
+    draw.text((left, top - 6), "activation", fill="black", font=face, anchor="lb")
     for index, result in enumerate(results):
         colour = COLOURS[index % len(COLOURS)]
         for series, line_width in ((result.search.mean, 1), (result.search.best, 2)):
@@ -78,9 +78,9 @@ def curves(results: Sequence[UnitResult], method: str) -> torch.Tensor:
                 (x, y), = points
                 draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=colour)
         if index < LEGEND_ROWS:
-            y = top + 6 + 12 * index
+            y = top + 8 + LINE * index
             draw.line((width - right + 8, y, width - right + 24, y), fill=colour, width=2)
-            draw.text((width - right + 28, y - 5), f"unit {result.unit}", fill=colour, font=font)
+            draw.text((width - right + 28, y), f"unit {result.unit}", fill=colour, font=face, anchor="lm")
     if len(results) > LEGEND_ROWS:
-        draw.text((width - right + 8, top + 6 + 12 * LEGEND_ROWS), f"+{len(results) - LEGEND_ROWS} more", fill="black", font=font)
+        draw.text((width - right + 8, top + 8 + LINE * LEGEND_ROWS), f"+{len(results) - LEGEND_ROWS} more", fill="black", font=face, anchor="lm")
     return torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0).permute(2, 0, 1)

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from invertnet.cli import main
+from invertnet.data.charts import PANEL
 from invertnet.errors import InvertnetError
 from invertnet.training.curves import learning_curves
 
@@ -33,7 +34,7 @@ def test_plot_draws_a_panel_per_quantity(capsys, trained_run, tmp_path):
     (other / "metrics.jsonl").write_text((trained_run / "metrics.jsonl").read_text())
     code, out, err = run(capsys, "plot", trained_run, other / "metrics.jsonl", "-q", "loss", "-q", "images_per_s", "--out", tmp_path / "c.png")
     assert code == 0 and out.strip() == str(tmp_path / "c.png"), err
-    assert Image.open(tmp_path / "c.png").size == (760, 2 * 300)
+    assert Image.open(tmp_path / "c.png").size == (PANEL[0], 2 * PANEL[1])
     names = set(learning_curves([trained_run, other])[0][1])
     assert names == {f"{trained_run.parent.name}/{trained_run.name}", f"other/{trained_run.name}"}
     code, _, err = run(capsys, "plot", trained_run, trained_run / "metrics.jsonl", "--out", tmp_path / "d.png")

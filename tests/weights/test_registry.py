@@ -16,6 +16,7 @@ from torch import nn
 from invertnet import encoders
 from invertnet.cli import main
 from invertnet.encoders.caffenet import random_caffenet
+from invertnet.data.captions import LINE
 from invertnet.errors import InvertnetError
 from invertnet.inversion import Inverter, generator_from_checkpoint, resolve_weights
 from invertnet.weights import registry as weights
@@ -249,7 +250,7 @@ def test_figure_layers_with_every_authors_generator_from_the_port_alone(served, 
     monkeypatch.setenv("INVERTNET_OFFLINE", "1")
     out = served.parent / "fig3.png"
     assert main(["figure", "layers", str(image_files[0]), "--weights", "deepsim", "--out", str(out)]) == 0, capsys.readouterr().err
-    assert Image.open(out).size[1] == 12 + 4 + 9 * (227 + 2) + 2  # a title, the input, then norm1, norm2, conv3, conv4, conv5, fc6, fc7, fc8
+    assert Image.open(out).size[1] == LINE + 4 + 9 * (227 + 2) + 2  # a title, the input, then norm1, norm2, conv3, conv4, conv5, fc6, fc7, fc8
     capsys.readouterr()
     assert main(["weights", "list", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
