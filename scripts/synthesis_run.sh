@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# docs/results.md, "Synthesis": DGN-AM's gradient method and CMA-ES on the same units, against the best of the
+# docs/results.md, "Synthesis": DGN-AM's gradient method, CMA-ES and XDream's genetic algorithm on the same units, against the best of the
 # held-out natural images, through a generator trained here (all offline, on the CPU):
 #   OUT=synthesis-out scripts/synthesis_run.sh
 set -euo pipefail
@@ -17,4 +17,5 @@ run() { echo "+ $*" >&2; "$@"; }
 common=(--target "random:0:fc8:$UNITS" --weights "$OUT/fc6" --data synthetic --limit 256 --seed 0 --device "$DEVICE")
 run $INVERTNET synthesize "${common[@]}" --method gradient --iterations 200 --out "$OUT/gradient.png" --json "$OUT/gradient.json"
 run $INVERTNET synthesize "${common[@]}" --method cma --iterations "$GENERATIONS" --out "$OUT/cma.png" --json "$OUT/cma.json"
-run python3 scripts/synthesis_table.py "$OUT/gradient.json" "$OUT/cma.json" | tee "$OUT/table.md"
+run $INVERTNET synthesize "${common[@]}" --method ga --iterations "$GENERATIONS" --out "$OUT/ga.png" --json "$OUT/ga.json"
+run python3 scripts/synthesis_table.py "$OUT/gradient.json" "$OUT/cma.json" "$OUT/ga.json" | tee "$OUT/table.md"

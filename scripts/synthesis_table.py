@@ -1,8 +1,8 @@
-"""The table of docs/results.md, "Synthesis": two ``invertnet synthesize --json`` files (gradient, cma) of the same
-units, side by side, with the activation as a multiple of the best natural image's and the CMA-ES evaluations
-needed to reach 90% of the gradient method's activation.
+"""The table of docs/results.md, "Synthesis": ``invertnet synthesize --json`` files of the same units, the gradient
+method first, then gradient-free ones (cma, ga), side by side: the activation, as a multiple of the best natural
+image's, and the images each gradient-free search scored to reach 90% of the gradient method's activation.
 
-    python3 scripts/synthesis_table.py gradient.json cma.json
+    python3 scripts/synthesis_table.py gradient.json cma.json ga.json
 """
 
 from __future__ import annotations
@@ -17,34 +17,48 @@ def evaluations_to_reach(unit: dict, value: float) -> int | None:
     return next((n for n, best in zip(unit["evaluations_per_iteration"], unit["best"]) if best >= value), None)
 
 
+def ratio(unit: dict) -> str:
+    return "-" if unit["ratio_to_natural"] is None else f"{unit['ratio_to_natural']:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("gradient", type=Path)
-    parser.add_argument("cma", type=Path)
+    parser.add_argument("others", type=Path, nargs="+", help="gradient-free searches of the same units (cma, ga)")
     args = parser.parse_args()
-    gradient, cma = (json.loads(path.read_text()) for path in (args.gradient, args.cma))
-    print("| unit | best natural | gradient | x natural | cma | x natural | cma images to 90% of gradient |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    beat = {"gradient": 0, "cma": 0}
-    reached = []
-    for g, c in zip(gradient["units"], cma["units"]):
-        assert g["target"] == c["target"], (g["target"], c["target"])
-        for name, unit in (("gradient", g), ("cma", c)):
-            beat[name] += unit["activation"] > unit["natural_max"]
-        needed = evaluations_to_reach(c, 0.9 * g["activation"]) if g["activation"] > 0 else None
-        reached.append(needed)
-        ratio = lambda unit: "-" if unit["ratio_to_natural"] is None else f"{unit['ratio_to_natural']:.2f}"  # noqa: E731
-        print(f"| {g['target']} | {g['natural_max']:.3g} | {g['activation']:.3g} | {ratio(g)} | {c['activation']:.3g} | {ratio(c)} | "
-              f"{'not within ' + format(c['evaluations'], ',') if needed is None else format(needed, ',')} |")
+    gradient = json.loads(args.gradient.read_text())
+    others = [json.loads(path.read_text()) for path in args.others]
+    names = [record["method"] + (f" ({record['settings']['cma_variant']})" if record["settings"].get("cma_variant") else "") for record in others]
+    header = ["unit", "best natural", "gradient", "x natural"]
+    for name in names:
+        header += [name, "x natural", f"{name}: images to 90%"]
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "---:|" * (len(header) - 1))
+    beat = [0] * (1 + len(others))
+    reached: list[list[int | None]] = [[] for _ in others]
+    for index, g in enumerate(gradient["units"]):
+        cells = [g["target"], f"{g['natural_max']:.3g}", f"{g['activation']:.3g}", ratio(g)]
+        beat[0] += g["activation"] > g["natural_max"]
+        for k, record in enumerate(others):
+            unit = record["units"][index]
+            assert unit["target"] == g["target"], (unit["target"], g["target"])
+            beat[k + 1] += unit["activation"] > unit["natural_max"]
+            needed = evaluations_to_reach(unit, 0.9 * g["activation"]) if g["activation"] > 0 else None
+            reached[k].append(needed)
+            cells += [f"{unit['activation']:.3g}", ratio(unit), f"not within {unit['evaluations']:,}" if needed is None else f"{needed:,}"]
+        print("| " + " | ".join(cells) + " |")
     units = len(gradient["units"])
     print()
-    print(f"Above the best of {gradient['units'][0]['natural_images']} natural images: gradient {beat['gradient']} of {units} units, "
-          f"cma {beat['cma']} of {units}. Gradient: {gradient['units'][0]['evaluations']:,} images scored per unit; "
-          f"cma: {cma['units'][0]['evaluations']:,}.")
-    found = sorted(n for n in reached if n is not None)
-    if found:
-        print(f"CMA-ES reached 90% of the gradient method's activation in {len(found)} of {units} units, after "
-              f"{found[len(found) // 2]:,} images scored (median of those).")
+    above = ", ".join(f"{name} {count} of {units}" for name, count in zip(["gradient", *names], beat))
+    print(f"Above the best of {gradient['units'][0]['natural_images']} natural images: {above}. Images scored per unit: gradient "
+          f"{gradient['units'][0]['evaluations']:,}, " + ", ".join(f"{name} {r['units'][0]['evaluations']:,}" for name, r in zip(names, others)) + ".")
+    for name, found in zip(names, reached):
+        hits = sorted(n for n in found if n is not None)
+        if hits:
+            print(f"{name} reached 90% of the gradient method's activation in {len(hits)} of {units} units, after "
+                  f"{hits[len(hits) // 2]:,} images scored (median of those).")
+        else:
+            print(f"{name} reached 90% of the gradient method's activation in none of the {units} units.")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""Preferred images of units through a generator prior: DGN-AM's gradient ascent and XDream's CMA-ES over the
-generator's code (:mod:`.search`), targets ``ENCODER:LAYER:UNIT`` (:mod:`.targets`), natural-image references and
-code bounds (:mod:`.reference`), the per-unit runs (:mod:`.units`) and their pictures (:mod:`.pictures`).
+"""Preferred images of units through a generator prior: DGN-AM's gradient ascent, XDream's CMA-ES and its genetic
+algorithm over the generator's code (:mod:`.search`), scores from outside the process (:mod:`.external`), targets
+``ENCODER:LAYER:UNIT`` (:mod:`.targets`), natural-image references and code bounds (:mod:`.reference`), the per-unit
+runs (:mod:`.units`) and their pictures (:mod:`.pictures`).
 
 From Python, any callable ``score(images) -> (N,)`` is a target::
 
@@ -11,11 +12,13 @@ From Python, any callable ``score(images) -> (N,)`` is a target::
 """
 
 from .cmaes import CholeskyCMAES
-from .search import METHODS, SearchConfig, SearchResult, start_code, synthesize
-from .targets import Target
-from .units import UnitResult, decoder_of, synthesize_units
+from .external import CommandScore, FolderScore
+from .genetic import GeneticAlgorithm, GeneticSettings
+from .search import METHODS, SearchConfig, SearchResult, SearchStopped, start_code, synthesize
+from .targets import OutsideTarget, Target
+from .units import UnitResult, decoder_of, synthesize_outside, synthesize_units
 
 __all__ = [
-    "METHODS", "CholeskyCMAES", "SearchConfig", "SearchResult", "Target", "UnitResult", "decoder_of", "start_code", "synthesize",
-    "synthesize_units",
+    "METHODS", "CholeskyCMAES", "CommandScore", "FolderScore", "GeneticAlgorithm", "GeneticSettings", "OutsideTarget", "SearchConfig",
+    "SearchResult", "SearchStopped", "Target", "UnitResult", "decoder_of", "start_code", "synthesize", "synthesize_outside", "synthesize_units",
 ]

@@ -10,8 +10,17 @@ a start code drawn from N(0, 1) with the seed.
 
 ``cma`` is XDream (Ponce et al., Cell 2019) as Wang & Ponce run it today: CMA-ES on the code with a
 population per generation, the unit a black box (only its scores are used); :mod:`.cmaes` is the
-Cholesky CMA-ES that makes 4096 dimensions cheap. Its start: the same code, step size 3 (their
-``init_sigma`` for fc6).
+Cholesky CMA-ES that makes 4096 dimensions cheap (Hansen's constants, or XDream's with
+``cma_variant="xdream"``). Its start: the same code, step size 3 (their ``init_sigma`` for fc6).
+
+``ga`` is XDream's genetic algorithm (:mod:`.genetic`, its published settings), from a population of
+N(0, 1) codes drawn from the seed.
+
+``cma`` and ``ga`` see only scores, so the score may come from outside the process (:mod:`.external`); a
+score with ``whole_generation`` set gets each generation at once, a network's gets it in batches. Their
+state after each generation (``checkpoint``) lets a stopped search go on exactly as it would have
+(``resume``); a scorer that fails stops the search with :class:`SearchStopped`, which holds the
+generations so far.
 
 Both keep the best image seen. Its activation is measured on the image as written: the generator's output
 clipped to [0, 1] (the gradient passes through the clip unchanged).
@@ -19,6 +28,7 @@ clipped to [0, 1] (the gradient passes through the clip unchanged).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,10 +36,13 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import InvertnetError
-from .cmaes import CholeskyCMAES
+from .cmaes import VARIANTS, CholeskyCMAES
+from .genetic import GeneticAlgorithm, GeneticSettings
 from .targets import Score
 
-METHODS = ("gradient", "cma")
+METHODS = ("gradient", "cma", "ga")
+POPULATION_METHODS = ("cma", "ga")
+"""The methods that need only scores (no gradient): they take scores from outside the process too."""
 Decode = Callable[[torch.Tensor], torch.Tensor]
 """codes (N, *code_shape) -> images (N, 3, S, S), about [0, 1] (not clipped), differentiable."""
 MAX_ITERATIONS = 100_000
@@ -49,10 +62,14 @@ class SearchConfig:
     decay: float = 0.99
     sigma: float = 3.0
     population: int | None = None
+    """cma: codes per generation [4 + 3 ln n]; ga: [XDream's 20]."""
+    cma_variant: str = "hansen"
+    genetic: GeneticSettings = field(default_factory=GeneticSettings)
+    """ga: XDream's settings (its population is replaced by ``population`` when that is given)."""
     snapshots: int = 8
     """How many images of the strip: the best so far at evenly spaced iterations."""
     batch_size: int = 32
-    """cma: images per forward pass within a generation."""
+    """cma, ga: images per forward pass within a generation."""
 
     def check(self) -> None:
         if self.method not in METHODS:
@@ -65,6 +82,13 @@ class SearchConfig:
             raise InvertnetError(f"the population (--population) must be between 2 and {MAX_POPULATION:,}, got {self.population:,}")
         if not (self.sigma > 0 and math.isfinite(self.sigma)):
             raise InvertnetError(f"the initial step size (--sigma) must be a positive number, got {self.sigma}")
+        if self.cma_variant not in VARIANTS:
+            raise InvertnetError(f"unknown CMA-ES variant {self.cma_variant!r} (--cma-variant): choose one of {', '.join(VARIANTS)}")
+        self.genetic_settings().check()
+
+    def genetic_settings(self) -> GeneticSettings:
+        """The genetic algorithm's settings, with ``population`` if given."""
+        return self.genetic if self.population is None else dataclasses.replace(self.genetic, population=self.population)
 
 
 @dataclass
@@ -108,14 +132,34 @@ def shown(decode: Decode, codes: torch.Tensor) -> torch.Tensor:
     return images + (images.clamp(0, 1) - images).detach()
 
 
+class SearchStopped(InvertnetError):
+    """A search that could not go on (its scorer failed): ``result`` holds the generations so far (None before the first)."""
+
+    def __init__(self, message: str, result: SearchResult | None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+Generation = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
+"""on_generation(iteration from 0, codes, images as scored, scores): after each generation is scored."""
+State = dict[str, torch.Tensor]
+
+
 def synthesize(
     decode: Decode, score: Score, code: torch.Tensor, config: SearchConfig, *, lower: torch.Tensor | None = None,
     upper: torch.Tensor | None = None, on_iteration: Callable[[int, float], None] | None = None,
+    on_generation: Generation | None = None, checkpoint: Callable[[State], None] | None = None, resume: State | None = None,
 ) -> SearchResult:
-    """Search the code space of ``decode`` from ``code`` (1, *shape) for the image ``score`` rates highest."""
+    """Search the code space of ``decode`` from ``code`` (1, *shape) for the image ``score`` rates highest.
+
+    cma and ga: ``on_generation`` sees every image scored, ``checkpoint`` gets the search's whole state after each
+    generation, and ``resume`` (such a state) continues a stopped search as if it had never stopped."""
     config.check()
-    run = _gradient if config.method == "gradient" else _cma
-    return run(decode, score, code, config, lower, upper, on_iteration)
+    if config.method == "gradient":
+        if on_generation is not None or checkpoint is not None or resume is not None:
+            raise InvertnetError("the gradient method keeps no per-generation state: on_generation, checkpoint and resume are cma's and ga's")
+        return _gradient(decode, score, code, config, lower, upper, on_iteration)
+    return _population(decode, score, code, config, lower, upper, on_iteration, on_generation, checkpoint, resume)
 
 
 class _Tracker:
@@ -129,7 +173,7 @@ class _Tracker:
         self.scored = 0
 
     def see(self, iteration: int, images: torch.Tensor, codes: torch.Tensor, scores: torch.Tensor) -> None:
-        scores = scores.detach().float().cpu()
+        scores = scores.detach().double().cpu()  # a score from outside keeps all its digits
         broken = (~torch.isfinite(scores)).nonzero().flatten()
         if len(broken):  # a NaN cannot rank images: stop, rather than search on a score that means nothing
             image = int(broken[0])
@@ -158,6 +202,25 @@ class _Tracker:
         assert self.result is not None
         return self.result
 
+    def state(self) -> dict[str, torch.Tensor]:
+        r = self.done()
+        snapshots = torch.stack([image for _, image in r.snapshots]) if r.snapshots else torch.zeros(0, *r.image.shape)
+        return {
+            "best.image": r.image, "best.code": r.code, "best.activation": torch.tensor(r.activation, dtype=torch.float64),
+            "best.iteration": torch.tensor(r.iteration), "curve.best": torch.tensor(r.best, dtype=torch.float64),
+            "curve.mean": torch.tensor(r.mean, dtype=torch.float64), "curve.evaluations": torch.tensor(r.evaluations),
+            "snapshots.iterations": torch.tensor([k for k, _ in r.snapshots], dtype=torch.int64), "snapshots.images": snapshots,
+        }
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        r = SearchResult(state["best.image"], state["best.code"], float(state["best.activation"]), int(state["best.iteration"]))
+        r.best, r.mean = state["curve.best"].tolist(), state["curve.mean"].tolist()
+        r.evaluations = [int(v) for v in state["curve.evaluations"].tolist()]
+        r.snapshots = list(zip((int(k) for k in state["snapshots.iterations"].tolist()), state["snapshots.images"]))
+        if not len(r.best) == len(r.mean) == len(r.evaluations) or not math.isfinite(r.activation):
+            raise InvertnetError("the saved search state is damaged: its curves differ in length or its best score is not finite")
+        self.result, self.scored = r, r.evaluations[-1] if r.evaluations else 0
+
 
 def _gradient(
     decode: Decode, score: Score, code: torch.Tensor, config: SearchConfig, lower: torch.Tensor | None, upper: torch.Tensor | None,
@@ -182,25 +245,72 @@ def _gradient(
     return tracker.done()
 
 
-def _cma(
+def _optimiser(code: torch.Tensor, config: SearchConfig, generator: torch.Generator) -> CholeskyCMAES | GeneticAlgorithm:
+    if config.method == "cma":
+        return CholeskyCMAES(code.flatten(), config.sigma, config.population, generator, variant=config.cma_variant)
+    return GeneticAlgorithm(code.numel(), config.genetic_settings(), generator, code.device)
+
+
+def score_generation(decode: Decode, score: Score, codes: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of ``codes`` as written and their scores: a network's in batches, an outside scorer's
+    (``whole_generation``) on the whole generation at once."""
+    with torch.no_grad():
+        images = [shown(decode, chunk) for chunk in codes.split(batch_size)]
+        if getattr(score, "whole_generation", False):
+            everything = torch.cat(images)
+            return everything, score(everything).double()
+        return torch.cat(images), torch.cat([score(chunk).double() for chunk in images])
+
+
+def _population(
     decode: Decode, score: Score, code: torch.Tensor, config: SearchConfig, lower: torch.Tensor | None, upper: torch.Tensor | None,
-    on_iteration: Callable[[int, float], None] | None,
+    on_iteration: Callable[[int, float], None] | None, on_generation: Generation | None, checkpoint: Callable[[State], None] | None,
+    resume: State | None,
 ) -> SearchResult:
     tracker = _Tracker(config)
     shape = code.shape[1:]
-    search = CholeskyCMAES(code.flatten(), config.sigma, config.population, torch.Generator().manual_seed(config.seed))
-    for i in range(config.iterations):
+    generator = torch.Generator().manual_seed(config.seed)
+    search = _optimiser(code, config, generator)
+    start = 0
+    if resume is not None:
+        start = _restore(resume, search, generator, tracker, config)
+    for i in range(start, config.iterations):
         candidates = search.ask()
         codes = clip(candidates.to(code.dtype).view(-1, *shape).to(code.device), lower, upper)
-        with torch.no_grad():
-            scores, images = [], []
-            for chunk in codes.split(config.batch_size):  # one generation: batched generator and target passes
-                shown_images = shown(decode, chunk)
-                scores.append(score(shown_images).float())
-                images.append(shown_images)
-            all_scores = torch.cat(scores)
-        tracker.see(i, torch.cat(images), codes, all_scores)
-        search.tell(all_scores)
+        try:
+            images, scores = score_generation(decode, score, codes, config.batch_size)
+        except InvertnetError as error:
+            raise SearchStopped(error.message, tracker.result) from None
+        tracker.see(i, images, codes, scores)
+        if on_generation is not None:
+            on_generation(i, codes, images, scores)
+        search.tell(scores)
+        if checkpoint is not None:
+            checkpoint(_state(search, generator, tracker, i + 1))
         if on_iteration is not None:
             on_iteration(i + 1, tracker.done().activation)
     return tracker.done()
+
+
+def _state(search: CholeskyCMAES | GeneticAlgorithm, generator: torch.Generator, tracker: _Tracker, done: int) -> State:
+    """Everything that decides the rest of a search: the optimiser, the random generator, the best so far, the curves."""
+    return {
+        **{f"optimiser.{name}": value for name, value in search.state().items()},
+        "random": generator.get_state(), "done": torch.tensor(done), **tracker.state(),
+    }
+
+
+def _restore(state: State, search: CholeskyCMAES | GeneticAlgorithm, generator: torch.Generator, tracker: _Tracker, config: SearchConfig) -> int:
+    """Load a :func:`_state` into a fresh search; returns the generations it had done."""
+    try:
+        search.load_state({name.split(".", 1)[1]: value for name, value in state.items() if name.startswith("optimiser.")})
+        generator.set_state(state["random"])
+        tracker.load_state(state)
+        done = int(state["done"])
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise InvertnetError(f"the saved search state is incomplete or damaged ({error})") from None
+    if done < 1:
+        raise InvertnetError(f"the saved search state is damaged: it says {done} generations were done")
+    if done > config.iterations:
+        raise InvertnetError(f"the saved search had done {done} generations, more than --iterations {config.iterations}: give at least {done}")
+    return done

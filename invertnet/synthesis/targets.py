@@ -55,6 +55,17 @@ class Target:
         return f"{self.encoder}:{self.layer}:{unit}{where}"
 
 
+@dataclass(frozen=True)
+class OutsideTarget:
+    """A score from outside the process (:mod:`.external`): one "unit", named by where its scores come from."""
+
+    source: str
+    units: tuple[int, ...] = (0,)
+
+    def label(self, unit: int) -> str:
+        return self.source
+
+
 def _position(text: str) -> tuple[int, int]:
     words = text.split(",")
     if len(words) != 2 or not all(w.strip().isascii() and w.strip().isdigit() for w in words):

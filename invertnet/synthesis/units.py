@@ -13,15 +13,15 @@ from ..data.datasets import Source
 from ..encoders import Encoder
 from ..inversion import Inverter
 from .reference import natural_maxima
-from .search import Decode, SearchConfig, SearchResult, synthesize
-from .targets import Target, check_target, unit_score
+from .search import Decode, Generation, SearchConfig, SearchResult, State, synthesize
+from .targets import OutsideTarget, Score, Target, check_target, unit_score
 
 
 @dataclass
 class UnitResult:
     """One unit's search, and the natural images it is measured against."""
 
-    target: Target
+    target: Target | OutsideTarget
     unit: int
     search: SearchResult
     natural: float | None = None
@@ -61,13 +61,27 @@ def decoder_of(inverter: Inverter, size: int) -> Decode:
     return decode
 
 
+def synthesize_outside(
+    inverter: Inverter, score: Score, source: str, config: SearchConfig, *, start: torch.Tensor, lower: torch.Tensor | None = None,
+    upper: torch.Tensor | None = None, on_iteration: Callable[[int, float], None] | None = None, on_generation: Generation | None = None,
+    checkpoint: Callable[[State], None] | None = None, resume: State | None = None,
+) -> UnitResult:
+    """Search ``inverter``'s code space for the images ``score`` (from outside the process, :mod:`.external`) rates
+    highest; the images it sees are the generator's own, at its own size. ``source`` names the scorer."""
+    decode = decoder_of(inverter, inverter.input_size)
+    search = synthesize(decode, score, start.to(inverter.device), config, lower=lower, upper=upper, on_iteration=on_iteration,
+                        on_generation=on_generation, checkpoint=checkpoint, resume=resume)
+    return UnitResult(OutsideTarget(source), 0, search)
+
+
 def synthesize_units(
     inverter: Inverter, encoder: Encoder, target: Target, config: SearchConfig, *, start: torch.Tensor,
     lower: torch.Tensor | None = None, upper: torch.Tensor | None = None, natural: Source | None = None, natural_count: int = 256,
-    on_iteration: Callable[[int, int, float], None] | None = None,
+    on_iteration: Callable[[int, int, float], None] | None = None, on_generation: Callable[[int], Generation] | None = None,
 ) -> list[UnitResult]:
     """Search ``inverter``'s code space for each unit of ``target`` on ``encoder``, from the code ``start``;
-    with ``natural``, measure each unit on its first ``natural_count`` images too. ``on_iteration(unit, done, best)``."""
+    with ``natural``, measure each unit on its first ``natural_count`` images too. ``on_iteration(unit, done, best)``;
+    ``on_generation(unit)``: that unit's :data:`~.search.Generation` callback (cma and ga)."""
     position = check_target(target, encoder.feature_shape(target.layer))
     decode = decoder_of(inverter, encoder.input_size)
     maxima = natural_maxima(encoder, target.layer, target.units, position, natural, natural_count) if natural is not None else None
@@ -75,7 +89,8 @@ def synthesize_units(
     for k, unit in enumerate(target.units):
         score = unit_score(encoder, target.layer, unit, position)
         callback = (lambda done, best, unit=unit: on_iteration(unit, done, best)) if on_iteration is not None else None
-        search = synthesize(decode, score, start.to(inverter.device), config, lower=lower, upper=upper, on_iteration=callback)
+        seen = on_generation(unit) if on_generation is not None else None
+        search = synthesize(decode, score, start.to(inverter.device), config, lower=lower, upper=upper, on_iteration=callback, on_generation=seen)
         result = UnitResult(target, unit, search)
         if maxima is not None and natural is not None:
             result.natural, result.natural_image = maxima[k]

@@ -23,7 +23,7 @@ def test_one_unit_with_json_strip_and_curve(capsys, trained_run, tmp_path, metho
                          "--json", tmp_path / "run.json", "--device", "cpu")
     assert code == 0, err
     written = out.split()
-    assert [p.rsplit("/", 1)[-1] for p in written] == ["best.png", "best.strip.png", "best.curve.png", "run.json"]
+    assert [p.rsplit("/", 1)[-1] for p in written] == ["best.png", "best.strip.png", "best.curve.png", "best.code.npy", "run.json"]
     assert Image.open(written[0]).size == (224, 224)
     record = json.loads((tmp_path / "run.json").read_text())
     unit = record["units"][0]
@@ -57,8 +57,15 @@ def test_same_seed_same_bytes_and_a_grid_for_several_units(capsys, trained_run, 
      (f"{ALEXNET}:conv5:1", ["--position", "9,0"], "outside conv5's 6x6 map"), ("fc8:1", [], "write ENCODER:LAYER:UNIT"),
      (f"{ALEXNET}:fc8:1", ["--bound", "{tmp}/none.txt"], "none.txt"), (f"{ALEXNET}:fc8:1", ["--out", "{tmp}/x.gif"], "the suffix picks the format"),
      (f"{ALEXNET}:fc8:1", ["--iterations", "0"], "--iterations must be between 1"),
-     (f"{ALEXNET}:fc8:1", ["--sigma", "nan"], "--sigma applies to --method cma only (CMA-ES's population and step size), not gradient"),
-     (f"{ALEXNET}:fc8:1", ["--population", "5", "--sigma", "1"], "--population and --sigma apply to --method cma only"),
+     (f"{ALEXNET}:fc8:1", ["--sigma", "nan"], "--sigma applies to --method cma only (CMA-ES's step size and constants), not gradient"),
+     (f"{ALEXNET}:fc8:1", ["--sigma", "1", "--cma-variant", "xdream"], "--sigma and --cma-variant apply to --method cma only"),
+     (f"{ALEXNET}:fc8:1", ["--method", "ga", "--sigma", "1"], "--sigma applies to --method cma only"),
+     (f"{ALEXNET}:fc8:1", ["--population", "5"], "--population applies to --method cma and ga (codes per generation), not gradient"),
+     (f"{ALEXNET}:fc8:1", ["--keep-all"], "--keep-all keeps the images of cma's and ga's generations"),
+     (f"{ALEXNET}:fc8:1", ["--resume"], "--resume applies to scores from outside"),
+     (f"{ALEXNET}:fc8:1", ["--score-timeout", "5"], "--score-timeout applies to scores from outside"),
+     (f"{ALEXNET}:fc8:1", ["--score-command", "true"], "give one of --target (a network's unit), --score-command or --score-folder"),
+     (f"{ALEXNET}:fc8:1", ["--method", "ga", "--population", "1"], "(--population) must be between 2 and 10,000, got 1"),
      (f"{ALEXNET}:fc8:1", ["--method", "cma", "--sigma", "nan"], "step size (--sigma) must be a positive number, got nan"),
      (f"{ALEXNET}:fc8:1", ["--method", "cma", "--population", "100000000"], "must be between 2 and 10,000, got 100,000,000")],
 )

@@ -58,3 +58,29 @@ def test_the_rank_one_update_is_the_covariance_update_of_the_definition():
     expected = (1 - search.c1) * covariance + search.c1 * torch.outer(p, p)
     assert torch.allclose(search.A @ search.A.T, expected, rtol=1e-10, atol=1e-12)
     assert torch.allclose(search.A @ search.A_inv, torch.eye(12, dtype=torch.float64), atol=1e-10)
+
+
+def test_hansens_constants_by_hand():
+    """n = 10, lambda = 10: w' = ln 5.5 - ln i (i = 1..5), mu_eff = 1 / sum w² = 3.1672 (the tutorial's Table 1, by hand)."""
+    search = CholeskyCMAES(torch.zeros(10), sigma=1.0)
+    assert search.population == 10 and search.mu == 5
+    assert abs(search.mueff - 3.1672) < 1e-4
+    assert abs(search.cs - 5.1672 / 18.1672) < 1e-5  # (mu_eff + 2) / (n + mu_eff + 5)
+    assert abs(search.damps - (1 + search.cs)) < 1e-12  # sqrt((mu_eff - 1) / (n + 1)) < 1: no extra damping
+    assert abs(search.cc - (4 + 0.31672) / (14 + 0.63344)) < 1e-5  # (4 + mu_eff / n) / (n + 4 + 2 mu_eff / n)
+    assert abs(search.c1 - 2 / (11.3**2 + 3.1672)) < 1e-7
+    assert abs(search.cmu / (2 * (3.1672 - 2 + 1 / 3.1672) / (144 + 3.1672)) - 1) < 1e-4  # 3.1672 is rounded: relative
+    xdream = CholeskyCMAES(torch.zeros(10), sigma=1.0, variant="xdream")
+    assert abs(xdream.cs - 3.1672**0.5 / (3.1672**0.5 + 10**0.5)) < 1e-5 and xdream.cc == 4 / 14 and xdream.cmu == 0
+    assert abs(xdream.c1 - 2 / (10 + 2**0.5) ** 2) < 1e-12
+
+
+def test_the_low_rank_update_matches_brute_force():
+    """C' = kept C + A U Uᵀ Aᵀ for the factor A before the update, and A' A'⁻¹ = I after it."""
+    search, _ = run(12, 30)
+    before, covariance = search.A.clone(), search.A @ search.A.T
+    columns = torch.randn(12, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    search._low_rank(0.7, columns)
+    expected = 0.7 * covariance + before @ columns @ columns.T @ before.T
+    assert torch.allclose(search.A @ search.A.T, expected, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(search.A @ search.A_inv, torch.eye(12, dtype=torch.float64), atol=1e-10)
