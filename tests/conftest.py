@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -47,10 +48,17 @@ def image_files(tmp_path_factory) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
-    """A conv5 run of two steps: enough to have every file a real run has."""
-    out = tmp_path_factory.mktemp("run") / "conv5"
-    config = TrainConfig(layer="conv5", data="synthetic", out=str(out), steps=2, batch_size=2, encoder=ALEXNET, device="cpu", workers=0)
-    Trainer(config).run()
+    """A conv5 run of two steps: enough to have every file a real run has. Tests read it and never change it, so
+    with ``pytest -n N`` the workers share one (its 0.35 GB once): the first to ask trains it, under a lock."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    out = root / "shared-run" / "conv5"
+    with open(root / "shared-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "generator.safetensors").is_file():
+            config = TrainConfig(layer="conv5", data="synthetic", out=str(out), steps=2, batch_size=2, encoder=ALEXNET, device="cpu", workers=0)
+            Trainer(config).run()
     return out
 
 

@@ -9,6 +9,8 @@ from PIL import Image
 from invertnet.cli import main
 from invertnet.weights.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.xdist_group("big_temp")  # its runs hold 0.4 GB or more of temporary files: one such test at a time
+
 ENCODER = "resnet50:random:0"
 
 

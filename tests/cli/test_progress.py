@@ -55,6 +55,7 @@ def test_the_live_line_fits_the_terminal():
     assert "(weighted)" in display.line(RECORD, 200) and "(weighted)" not in display.line(RECORD, 60)
 
 
+@pytest.mark.xdist_group("big_temp")
 def test_train_and_demo_print_the_same_line(capsys, tmp_path):
     code = main(["train", "--layer", "conv5", "--data", "synthetic", "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "2",
                  "--encoder", ALEXNET, "--device", "cpu", "--log-every", "1"])

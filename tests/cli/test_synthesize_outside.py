@@ -4,12 +4,14 @@ every image scored is kept with its score, a failing scorer ends the run cleanly
 import csv
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,6 +109,17 @@ def test_a_command_drives_the_search_and_every_image_is_kept(capsys, loud, tmp_p
     codes = np.load(tmp_path / "best.code.npy")
     assert codes.shape == (1, 256, 6, 6) and codes.min() >= 0  # conv5's code is rectified
     assert (tmp_path / "best.state.safetensors").is_file() and str(tmp_path / "best.scores.csv") in out
+    documented = set(re.findall(r"`([a-z0-9_]+)`", (Path(__file__).resolve().parents[2] / "docs" / "outputs.md").read_text()))
+    assert keys(record) - documented == set() and set(rows[0]) - documented == set()  # docs/outputs.md names every key
+
+
+def keys(value) -> set[str]:
+    """Every key of a JSON document, at any depth."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys(v)}
+    return set()
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ def test_random_caffenet_is_deterministic_and_227():
         net(torch.rand(1, 3, 224, 224), "fc6")
 
 
+@pytest.mark.xdist_group("big_temp")
 def test_caffenet_from_files(tmp_path):
     net = random_caffenet(4)
     images = torch.rand(1, 3, 227, 227, generator=torch.Generator().manual_seed(1))

@@ -20,6 +20,8 @@ from invertnet.training import TrainConfig, Trainer
 from invertnet.training.losses import LossConfig, generator_loss, kl_divergence
 from invertnet.weights.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.xdist_group("big_temp")  # its runs hold 0.4 GB or more of temporary files: one such test at a time
+
 TEST_WIDTH = 64
 
 TITLE = LINE + 4

@@ -11,6 +11,8 @@ from conftest import ALEXNET
 from invertnet.training import TrainConfig, Trainer
 from invertnet.weights.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.xdist_group("big_temp")  # its runs hold 0.4 GB or more of temporary files: one such test at a time
+
 
 def _torchrun(out, *extra, processes=2):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes), "--standalone",

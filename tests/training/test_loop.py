@@ -47,6 +47,7 @@ def test_a_run_writes_every_file(trained_run):
     assert {"optim.generator.0.exp_avg", "optim.discriminator.0.exp_avg"} <= set(checkpoint.tensors)
 
 
+@pytest.mark.xdist_group("big_temp")
 def test_resumed_run_equals_uninterrupted(tmp_path):
     straight = Trainer(_config(tmp_path / "straight", steps=4))
     straight.run()
@@ -179,6 +180,7 @@ def test_an_earlier_run_s_generator_is_never_overwritten(tmp_path):
         Trainer(_config(tmp_path / "file", steps=1))
 
 
+@pytest.mark.xdist_group("big_temp")
 def test_sigkill_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path):
     """The chaos test: kill -9 mid-run (mid-write, between renames, mid-step), resume, compare bit for bit."""
     command = [sys.executable, "-m", "invertnet", "train", "--layer", "conv5", "--data", "synthetic", "--loss", "full", "--steps", "6",

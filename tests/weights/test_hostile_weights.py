@@ -61,6 +61,7 @@ def test_zeros_are_refused_at_the_first_byte_and_size_is_bounded(tmp_path):
         read_caffemodel(tmp_path / "zeros.caffemodel", max_bytes=1 << 20)
 
 
+@pytest.mark.xdist_group("big_temp")
 def test_a_caffenet_with_wrongly_shaped_blobs_is_refused(tmp_path, capsys):
     net = random_caffenet(1)
     write_caffemodel(tmp_path / "good.caffemodel", net, legacy=False)

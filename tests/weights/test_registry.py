@@ -99,6 +99,7 @@ def serve_port(folder: Path, ports, port: str) -> Path:
     return path
 
 
+@pytest.mark.xdist_group("big_temp")
 @pytest.mark.parametrize("name", list(weights.AUTHORS_MODELS))
 def test_every_model_comes_from_the_port_file(served, ports, name):
     model = weights.authors_model(name)
@@ -209,6 +210,7 @@ def test_a_release_without_the_layer_names_what_it_has(served, ports):
         os.chmod(served, 0o755)
 
 
+@pytest.mark.xdist_group("big_temp")
 def test_caffenet_comes_from_the_zoo_then_the_port(served, monkeypatch, capsys):
     net = random_caffenet(5)
     write_port_caffenet(served / "caffenet.pt", net, quirk=True)
@@ -234,6 +236,7 @@ def test_caffenet_comes_from_the_zoo_then_the_port(served, monkeypatch, capsys):
     assert "deepsim:norm1 has no release source" in capsys.readouterr().err
 
 
+@pytest.mark.xdist_group("big_temp")
 def test_figure_layers_with_every_authors_generator_from_the_port_alone(served, ports, image_files, monkeypatch, capsys):
     write_port_caffenet(served / "caffenet.pt", random_caffenet(1), quirk=True)
     monkeypatch.setattr(encoders, "CAFFENET_URL", (served / "bvlc_reference_caffenet.caffemodel").as_uri())  # the zoo: gone
@@ -247,6 +250,7 @@ def test_figure_layers_with_every_authors_generator_from_the_port_alone(served, 
             weights.fetch_deepsim(model)
         (weights.cache_dir() / port.name).unlink()  # the converted file is what runs: keep the disk small
         port.unlink()
+    (served / "caffenet.pt").unlink()  # cached now (0.24 GB): the served copy is no longer needed
     monkeypatch.setenv("INVERTNET_OFFLINE", "1")
     out = served.parent / "fig3.png"
     assert main(["figure", "layers", str(image_files[0]), "--weights", "deepsim", "--out", str(out)]) == 0, capsys.readouterr().err
