@@ -27,7 +27,7 @@ from torch.utils.data import Sampler
 from torchvision.transforms.v2 import functional as TF
 
 from ..encoders.alexnet import INPUT_SIZE
-from ..errors import InvertnetError
+from ..errors import InvertnetError, named
 from ..names import CROP_NAMES, SPLITS, SYNTHETIC
 from .deadleaves import draw_shapes, paint
 from .imageio import IMAGE_SUFFIXES, load_image, to_uint8
@@ -213,7 +213,7 @@ def open_source(data: str | os.PathLike[str], split: str = "train") -> Source:
     if not root.exists():
         raise InvertnetError(f"data folder not found: {root} (or use --data synthetic)")
     if not root.is_dir():
-        raise InvertnetError(f"--data must be a folder or 'synthetic', not a file: {root}")
+        raise InvertnetError(f"{named('data')} must be a folder or 'synthetic', not a file: {root}")
     if has_splits(root):
         if not (root / split).is_dir():
             raise InvertnetError(f"{root} looks like an ILSVRC-2012 root but has no {split}/ folder")

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import InvertnetError
+from ..errors import InvertnetError, named
 from .cmaes import VARIANTS, CholeskyCMAES
 from .genetic import GeneticAlgorithm, GeneticSettings
 from .targets import Score
@@ -75,15 +75,15 @@ class SearchConfig:
         if self.method not in METHODS:
             raise InvertnetError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
         if not 1 <= self.iterations <= MAX_ITERATIONS:
-            raise InvertnetError(f"--iterations must be between 1 and {MAX_ITERATIONS:,}, got {self.iterations}")
+            raise InvertnetError(f"{named('iterations')} must be between 1 and {MAX_ITERATIONS:,}, got {self.iterations}")
         if not 0 < self.decay <= 1:
-            raise InvertnetError(f"the code's decay must be in (0, 1], got {self.decay}")
+            raise InvertnetError(f"the code's decay (decay) must be in (0, 1], got {self.decay}")
         if self.population is not None and not 2 <= self.population <= MAX_POPULATION:
-            raise InvertnetError(f"the population (--population) must be between 2 and {MAX_POPULATION:,}, got {self.population:,}")
+            raise InvertnetError(f"{named('population')} must be between 2 and {MAX_POPULATION:,}, got {self.population:,}")
         if not (self.sigma > 0 and math.isfinite(self.sigma)):
-            raise InvertnetError(f"the initial step size (--sigma) must be a positive number, got {self.sigma}")
+            raise InvertnetError(f"{named('sigma')}, the initial step size, must be a positive number, got {self.sigma}")
         if self.cma_variant not in VARIANTS:
-            raise InvertnetError(f"unknown CMA-ES variant {self.cma_variant!r} (--cma-variant): choose one of {', '.join(VARIANTS)}")
+            raise InvertnetError(f"unknown CMA-ES variant {self.cma_variant!r} ({named('cma_variant')}): choose one of {', '.join(VARIANTS)}")
         self.genetic_settings().check()
 
     def genetic_settings(self) -> GeneticSettings:

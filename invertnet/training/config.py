@@ -202,10 +202,10 @@ LEGACY: dict[str, object] = {"gate": PAPER, "lr_milestones": ()}
 def check_launch(config: TrainConfig, device: torch.device, distributed: bool, world_size: int) -> None:
     """Refuse settings this machine or launch cannot run: CUDA-only options elsewhere, a batch that does not split evenly."""
     if config.cuda_graph and device.type != "cuda":
-        raise InvertnetError(f"--cuda-graph needs a CUDA device, not {device}")
+        raise InvertnetError(f"{named('cuda_graph')} needs a CUDA device, not {device}")
     if config.cuda_graph and distributed:
-        raise InvertnetError("--cuda-graph trains on one process; under torchrun leave it off")
+        raise InvertnetError(f"{named('cuda_graph')} trains on one process; under torchrun leave it off")
     if config.gpu_decode and device.type != "cuda":
-        raise InvertnetError(f"--gpu-decode decodes JPEGs with nvJPEG on a CUDA device, not {device}: leave it off (--no-gpu-decode)")
+        raise InvertnetError(f"{named('gpu_decode')} decodes JPEGs with nvJPEG on a CUDA device, not {device}: leave it off (--no-gpu-decode)")
     if config.batch_size % world_size:
-        raise InvertnetError(f"--batch-size {config.batch_size} (the global batch) must be divisible by the {world_size} processes")
+        raise InvertnetError(f"{named('batch_size')} {config.batch_size} (the global batch) must be divisible by the {world_size} processes")

@@ -54,12 +54,12 @@ def parse_milestones(text: str) -> tuple[int, ...]:
         scale = {"k": 1_000, "m": 1_000_000}.get(part[-1:], 1)
         number = part[:-1] if scale > 1 else part
         if not NUMBER.fullmatch(number):
-            raise InvertnetError(f"--lr-milestones {text[:100]!r}: {part[:40]!r} is not a number of updates (e.g. 300000, 300k or 1.1M)")
+            raise InvertnetError(f"{named('lr_milestones')} {text[:100]!r}: {part[:40]!r} is not a number of updates (e.g. 300000, 300k or 1.1M)")
         value = Fraction(number) * scale  # exact: 2.3M is 2,300,000, not 2,299,999.9999999995
         if value > MAX_MILESTONE:
-            raise InvertnetError(f"--lr-milestones {text[:100]!r}: {part[:40]!r} is more updates than any run takes (at most {MAX_MILESTONE:,})")
+            raise InvertnetError(f"{named('lr_milestones')} {text[:100]!r}: {part[:40]!r} is more updates than any run takes (at most {MAX_MILESTONE:,})")
         if value.denominator != 1:
-            raise InvertnetError(f"--lr-milestones {text!r}: {part!r} is not a whole number of updates")
+            raise InvertnetError(f"{named('lr_milestones')} {text!r}: {part!r} is not a whole number of updates")
         values.append(int(value))
     return tuple(values)
 

@@ -1,7 +1,9 @@
 """invertnet synthesize end to end on a tiny run: outputs, JSON, the same bytes for the same seed, refusals."""
 
+import csv
 import json
 
+import numpy as np
 import pytest
 from conftest import ALEXNET
 from PIL import Image
@@ -56,7 +58,7 @@ def test_same_seed_same_bytes_and_a_grid_for_several_units(capsys, trained_run, 
     [(f"{ALEXNET}:conv9:1", [], "has no layer 'conv9'"), (f"{ALEXNET}:fc8:1000", [], "unit 1000 of fc8: the layer has 1000 units"),
      (f"{ALEXNET}:conv5:1", ["--position", "9,0"], "outside conv5's 6x6 map"), ("fc8:1", [], "write ENCODER:LAYER:UNIT"),
      (f"{ALEXNET}:fc8:1", ["--bound", "{tmp}/none.txt"], "none.txt"), (f"{ALEXNET}:fc8:1", ["--out", "{tmp}/x.gif"], "the suffix picks the format"),
-     (f"{ALEXNET}:fc8:1", ["--iterations", "0"], "--iterations must be between 1"),
+     (f"{ALEXNET}:fc8:1", ["--iterations", "0"], "iterations (--iterations) must be between 1"),
      (f"{ALEXNET}:fc8:1", ["--sigma", "nan"], "--sigma applies to --method cma only (CMA-ES's step size and constants), not gradient"),
      (f"{ALEXNET}:fc8:1", ["--sigma", "1", "--cma-variant", "xdream"], "--sigma and --cma-variant apply to --method cma only"),
      (f"{ALEXNET}:fc8:1", ["--method", "ga", "--sigma", "1"], "--sigma applies to --method cma only"),
@@ -66,7 +68,7 @@ def test_same_seed_same_bytes_and_a_grid_for_several_units(capsys, trained_run, 
      (f"{ALEXNET}:fc8:1", ["--score-timeout", "5"], "--score-timeout applies to scores from outside"),
      (f"{ALEXNET}:fc8:1", ["--score-command", "true"], "give one of --target (a network's unit), --score-command or --score-folder"),
      (f"{ALEXNET}:fc8:1", ["--method", "ga", "--population", "1"], "(--population) must be between 2 and 10,000, got 1"),
-     (f"{ALEXNET}:fc8:1", ["--method", "cma", "--sigma", "nan"], "step size (--sigma) must be a positive number, got nan"),
+     (f"{ALEXNET}:fc8:1", ["--method", "cma", "--sigma", "nan"], "sigma (--sigma), the initial step size, must be a positive number, got nan"),
      (f"{ALEXNET}:fc8:1", ["--method", "cma", "--population", "100000000"], "must be between 2 and 10,000, got 100,000,000")],
 )
 def test_refusals_are_one_line(capsys, trained_run, tmp_path, target, extra, message):
@@ -93,3 +95,21 @@ def test_a_torchvision_classifier_as_the_target(capsys, trained_run, tmp_path):
     code, _, err = run(capsys, "synthesize", "--target", "resnet50:random:0:fc8:1", "--weights", trained_run, "--iterations", "1",
                        "--out", tmp_path / "o.png", "--device", "cpu")
     assert code == 1 and "resnet50:random:0 has no layer 'fc8'; its layers: conv1 64x112x112, pool1" in err and err.count("\n") == 1, err
+
+
+def test_ga_keeps_every_image_of_every_unit(capsys, trained_run, tmp_path):
+    code, out, err = run(capsys, "synthesize", "--target", f"{ALEXNET}:fc8:3,4", "--weights", trained_run, "--method", "ga",
+                         "--population", "4", "--iterations", "2", "--keep-all", "--out", tmp_path / "g.png", "--json", tmp_path / "g.json",
+                         "--device", "cpu")
+    assert code == 0, err
+    rows = list(csv.DictReader((tmp_path / "g.scores.csv").open()))
+    assert [(r["unit"], r["generation"], r["index"]) for r in rows][:5] == [("3", "0", "0"), ("3", "0", "1"), ("3", "0", "2"), ("3", "0", "3"), ("3", "1", "0")]
+    assert len(rows) == 16 and {r["unit"] for r in rows} == {"3", "4"}
+    assert rows[-1]["file"] == str(tmp_path / "g.all" / "unit_4" / "gen_0001" / "003.png") and Image.open(rows[-1]["file"]).size == (224, 224)
+    record = json.loads((tmp_path / "g.json").read_text())
+    for unit in record["units"]:
+        scores = [float(r["score"]) for r in rows if r["unit"] == str(unit["unit"])]
+        assert unit["activation"] == max(scores) and unit["evaluations"] == 8
+    assert record["settings"]["population"] == 4 and record["settings"]["conserve"] == 1 and record["score"]["kind"] == "unit"
+    assert record["files"]["state"] is None and record["files"]["scores_csv"] == str(tmp_path / "g.scores.csv")
+    assert np.load(tmp_path / "g.code.npy").shape == (2, 256, 6, 6)

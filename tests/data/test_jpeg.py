@@ -152,7 +152,7 @@ def test_gpu_decode_is_refused_where_it_cannot_work(tmp_path, capsys):
     write_zoo(tmp_path / "data")
     common = ["train", "--layer", "conv5", "--encoder", "random:0", "--steps", "1", "--batch-size", "2", "--gpu-decode"]
     assert main([*common, "--data", str(tmp_path / "data"), "--out", str(tmp_path / "a"), "--device", "cpu"]) == 1
-    assert "--gpu-decode decodes JPEGs with nvJPEG on a CUDA device, not cpu" in capsys.readouterr().err
+    assert "gpu_decode (--gpu-decode) decodes JPEGs with nvJPEG on a CUDA device, not cpu" in capsys.readouterr().err
     if CUDA:
         assert main([*common, "--data", "synthetic", "--out", str(tmp_path / "b")]) == 1
         assert "--data synthetic has none" in capsys.readouterr().err
@@ -183,4 +183,4 @@ def test_resume_may_switch_gpu_decode(tmp_path, capsys):
                  "--out", run, "--device", "cpu", "--workers", "0"]) == 0
     capsys.readouterr()
     assert main(["train", "--out", run, "--resume", "--steps", "2", "--device", "cpu", "--gpu-decode"]) == 1
-    assert "--gpu-decode decodes JPEGs with nvJPEG on a CUDA device, not cpu" in capsys.readouterr().err  # taken, not refused as a run setting
+    assert "gpu_decode (--gpu-decode) decodes JPEGs with nvJPEG on a CUDA device, not cpu" in capsys.readouterr().err  # taken, not refused as a run setting

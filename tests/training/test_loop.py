@@ -129,7 +129,7 @@ def test_bad_settings(tmp_path, field, value):
 
 @pytest.mark.parametrize(
     "settings, message",
-    [({"cuda_graph": True}, "--cuda-graph needs a CUDA device"), ({"cuda_graph": True, "compile": True}, "cannot be combined")],
+    [({"cuda_graph": True}, r"cuda_graph \(--cuda-graph\) needs a CUDA device"), ({"cuda_graph": True, "compile": True}, "cannot be combined")],
 )
 def test_cuda_graph_is_refused_where_it_cannot_run(tmp_path, settings, message):
     with pytest.raises(InvertnetError, match=message):
