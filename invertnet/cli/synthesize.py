@@ -49,11 +49,12 @@ def synthesize_command(
         help="The generator whose code is searched: a run folder, a .safetensors file or deepsim:NAME [default: the fc6 generator, "
         "looked up as invert does: $INVERTNET_WEIGHTS, the user cache, then deepsim:fc6 if cached].",
     ),
-    method: Method = typer.Option(  # type: ignore[valid-type]
-        "gradient", "--method", rich_help_panel=SEARCH,
-        help="gradient: DGN-AM; cma: CMA-ES, as XDream's later versions; ga: XDream's genetic algorithm (both see only scores).",
+    method: Method | None = typer.Option(  # type: ignore[valid-type]
+        None, "--method", show_default=False, rich_help_panel=SEARCH,
+        help="gradient: DGN-AM; cma: CMA-ES, as XDream's later versions; ga: XDream's genetic algorithm (both see only scores) "
+        "[default: gradient for a --target, cma for scores from outside].",
     ),
-    iterations: int = typer.Option(200, "--iterations", metavar="N", rich_help_panel=SEARCH, help="Gradient steps, or CMA-ES generations."),
+    iterations: int = typer.Option(200, "--iterations", metavar="N", rich_help_panel=SEARCH, help="Gradient steps, or generations (cma, ga)."),
     seed: int = typer.Option(0, "--seed", metavar="N", rich_help_panel=SEARCH, help="Seeds the start code (and CMA-ES's samples): same seed, same device, same image."),
     population: int | None = typer.Option(
         None, "--population", metavar="N", show_default=False, rich_help_panel=SEARCH,
@@ -117,6 +118,7 @@ def synthesize_command(
         got = f"; got {' and '.join(sources)}" if sources else ""
         raise InvertnetError(f"give one of --target (a network's unit), --score-command or --score-folder (scores from outside){got}")
     outside = target is None
+    method = method or ("cma" if outside else "gradient")
     if outside and position is not None:
         raise InvertnetError("--position places a unit of a --target's map; a score from outside has none")
     spec = Target.parse(target, position) if target is not None else None

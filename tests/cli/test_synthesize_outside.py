@@ -203,6 +203,7 @@ def test_a_rig_that_watches_a_folder(capsys, loud, tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [(["--method", "gradient"], "--method gradient needs the score's gradient"),
+     (["--sigma", "0"], "sigma (--sigma), the initial step size, must be a positive number"),  # cma by default: its flags apply
      (["--method", "ga", "--position", "1,1"], "--position places a unit of a --target's map"),
      (["--method", "ga", "--score-folder", "x"], "got --score-command and --score-folder")],
 )
