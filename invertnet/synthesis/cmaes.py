@@ -16,7 +16,7 @@ Two sets of constants (``variant``):
   step of the mean, one each way, at a random Mahalanobis length, and the step size grows when the forward one
   ranks better, shrinks otherwise, smoothed (c = 0.3) and damped (0.7 + 2 ln n). CSA adapts the step in
   thousands of dimensions far too slowly from a start much too large (sigma 3 for fc6 codes: 3.9 times pycma's
-  distance to go after 200 generations, ``scripts/cmaes_bench.py``).
+  distance to go after 200 generations, ``scripts/cmaes_bench.py``; docs/results.md, "Synthesis").
 - ``xdream``: the constants of XDream's Cholesky CMA-ES (Wang & Ponce, ``CholeskyCMAES`` in
   Animadversio/ActMax-Optimizer-Dev, after Igel, Suttorp & Hansen, GECCO 2006): c_sigma = sqrt(mu_eff) / (sqrt(mu_eff) +
   sqrt(n)), d_sigma = 1 + c_sigma + 2 max(0, sqrt((mu_eff - 1) / (n + 1)) - 1), c_c = 4 / (n + 4), c_1 = 2 / (n + sqrt 2)²,
