@@ -36,6 +36,8 @@ SCORES_NAME = "scores.txt"
 MAX_SCORES_BYTES = 1 << 20
 """A generation's scores: one number per line, a few thousand lines at most; more is not a scores file."""
 POLL_S = 0.2
+MAX_IMAGE_BYTES = 1 << 26
+"""A generation's PNG: a few hundred kilobytes at the generators' sizes; 64 MiB is no image of ours."""
 
 
 def image_name(index: int) -> str:
@@ -64,6 +66,12 @@ def parse_scores(text: str, count: int, source: str) -> torch.Tensor:
             raise InvertnetError(f"{source}: the score of {image_name(number - 1)} is {word}: scores must be finite numbers")
         values.append(value)
     return torch.tensor(values, dtype=torch.float64)
+
+
+def _contents(path: Path) -> bytes:
+    """An image file's bytes, read through invertnet.files (a regular file of bounded size)."""
+    with open_input(path, "a generation's image", max_bytes=MAX_IMAGE_BYTES) as handle:
+        return handle.read()
 
 
 class CommandScore:
@@ -152,7 +160,7 @@ class FolderScore:
         with tempfile.TemporaryDirectory(prefix="invertnet-check-") as scratch:
             for ours in write_generation(images, Path(scratch)):
                 theirs = folder / ours.name
-                if not theirs.is_file() or theirs.read_bytes() != ours.read_bytes():
+                if not theirs.is_file() or _contents(theirs) != _contents(ours):
                     raise InvertnetError(
                         f"{folder} exists but holds other images than this generation's ({ours.name}): "
                         "is it another search's? Give a fresh --score-folder"

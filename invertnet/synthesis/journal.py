@@ -9,6 +9,7 @@ scores CSV has the columns :data:`CSV_COLUMNS`, a row per image scored, appended
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from collections.abc import Callable
@@ -21,11 +22,13 @@ from safetensors.torch import save_file
 from ..data.imageio import save_image
 from ..errors import InvertnetError
 from ..files.atomic import atomic_path
-from ..files.guarded import check_input
+from ..files.guarded import check_input, open_input
 from .external import image_name
 from .search import State
 
 SETTINGS_KEY = "invertnet.search"
+MAX_CSV_BYTES = 1 << 32
+"""A scores CSV: about 100 bytes a row, so 4 GiB is tens of millions of images scored."""
 CSV_COLUMNS = ("unit", "generation", "index", "score", "file")
 """``unit``: the target's unit (empty for a score from outside); ``generation`` and ``index`` from 0; ``file``: the image."""
 
@@ -67,8 +70,9 @@ class ScoreLog:
         scored after the last saved state is scored again, so its rows would be there twice)."""
         rows: list[list[str]] = []
         if done and self.path.is_file():
-            with open(self.path, newline="") as handle:
-                rows = [row for row in list(csv.reader(handle))[1:] if len(row) == len(CSV_COLUMNS) and row[1].isdigit() and int(row[1]) < done]
+            with open_input(self.path, "the scores CSV", max_bytes=MAX_CSV_BYTES) as handle:
+                lines = io.TextIOWrapper(handle, encoding="utf-8", errors="replace", newline="")
+                rows = [row for row in list(csv.reader(lines))[1:] if len(row) == len(CSV_COLUMNS) and row[1].isdigit() and int(row[1]) < done]
         with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(CSV_COLUMNS)

@@ -165,6 +165,9 @@ ALLOWED = {
     ("files/downloads.py", "load_file", "str(path)"): "after check_input (safetensors opens by path)",
     ("files/features.py", "open", "tmp"): "writes the .npy into an atomic temporary file",
     ("files/features.py", "safe_open", "str(path)"): "after check_input (safetensors opens by path)",
+    ("synthesis/journal.py", "safe_open", "str(path)"): "after check_input (safetensors opens by path)",
+    ("synthesis/journal.py", "open", "tmp"): "writes the scores CSV's header into an atomic temporary file",
+    ("synthesis/journal.py", "open", "self.path"): "appends a generation's rows to the scores CSV it wrote",
 }
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from invertnet.errors import InvertnetError
-from invertnet.synthesis import SearchConfig, start_code, synthesize
+from invertnet.synthesis import GeneticSettings, SearchConfig, start_code, synthesize
 from invertnet.synthesis.cmaes import default_population
 from invertnet.synthesis.reference import code_bounds, read_bound_file
 
@@ -70,11 +70,13 @@ def test_the_same_seed_gives_the_same_image(method):
 
 
 def test_settings_are_checked():
-    for config, message in ((SearchConfig(method="magic"), "unknown method"), (SearchConfig(iterations=0), "--iterations must be"),
+    for config, message in ((SearchConfig(method="magic"), "unknown method"), (SearchConfig(iterations=0), r"iterations \(--iterations\) must be"),
                             (SearchConfig(population=1), r"population \(--population\) must be between 2 and 10,000, got 1"),
                             (SearchConfig(population=10_001), "must be between 2 and 10,000, got 10,001"),
-                            (SearchConfig(method="cma", sigma=math.nan), r"step size \(--sigma\) must be a positive number, got nan"),
-                            (SearchConfig(method="cma", sigma=0.0), "must be a positive number, got 0.0")):
+                            (SearchConfig(method="cma", sigma=math.nan), r"sigma \(--sigma\), the initial step size, must be a positive number, got nan"),
+                            (SearchConfig(method="cma", sigma=0.0), "must be a positive number, got 0.0"),
+                            (SearchConfig(method="cma", cma_variant="pycma"), r"unknown CMA-ES variant 'pycma' \(cma_variant \(--cma-variant\)\)"),
+                            (SearchConfig(method="ga", genetic=GeneticSettings(mutation_rate=2.0)), "mutation rate must be in")):
         with pytest.raises(InvertnetError, match=message):
             synthesize(TINY, score, torch.zeros(1, 16), config)
 
