@@ -21,6 +21,13 @@ from invertnet.training import TrainConfig, Trainer  # noqa: E402
 ALEXNET = "random:0"
 
 
+def progress_line(err: str) -> str:
+    """The last step's progress line of a 2-step run, as train and the demo print it: the same fields in both."""
+    line = next(line for line in err.splitlines() if line.startswith("step 2/2 "))
+    assert "<" in line and "img/s" in line and " lr " in line and "(weighted)" in line
+    return line
+
+
 @pytest.fixture(scope="session")
 def encoder():
     return load_alexnet(ALEXNET)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ALEXNET, write_images
+from conftest import ALEXNET, progress_line, write_images
 from PIL import Image
 
 from invertnet import __version__
@@ -196,6 +196,7 @@ def test_train_with_another_image_loss(capsys, tmp_path):
 def test_demo(capsys, tmp_path):
     code, out, err = run(capsys, "demo", "--out", tmp_path / "demo", "--steps", "2", "--batch-size", "2")
     assert code == 0, err
+    progress_line(err)  # the same line as train's
     for name in ("invert.png", "reencode.png", "interpolate.png", "interpolate.gif", "results.json", "run/generator.safetensors"):
         assert (tmp_path / "demo" / name).is_file(), name
     assert "the table as eval's JSON" in out and "paper: DeePSiM" in out and "mean image" in out and "the mean training image in image error" in out

@@ -6,9 +6,12 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from conftest import ALEXNET
 
+from invertnet.errors import InvertnetError
 from invertnet.training import TrainConfig, Trainer
+from invertnet.training.config import check_launch
 from invertnet.weights.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.xdist_group("big_temp")  # its runs hold 0.4 GB or more of temporary files: one such test at a time
@@ -56,5 +59,8 @@ def test_adversarial_run_stays_in_sync_and_resumes_on_another_count(tmp_path):
 
 
 def test_global_batch_must_divide(tmp_path):
-    result = _torchrun(tmp_path / "run", "--layer", "conv5", "--steps", "1", "--batch-size", "3")
-    assert result.returncode == 1 and "must be divisible by the 2 processes" in result.stderr
+    """What a torchrun launch of 2 processes checks before anything is built (the launch itself: the tests above)."""
+    config = TrainConfig(layer="conv5", data="synthetic", out=str(tmp_path / "run"), steps=1, batch_size=3, encoder=ALEXNET, device="cpu")
+    with pytest.raises(InvertnetError, match=r"batch_size \(--batch-size\) 3 \(the global batch\) must be divisible by the 2 processes"):
+        check_launch(config, torch.device("cpu"), distributed=True, world_size=2)
+    check_launch(config, torch.device("cpu"), distributed=True, world_size=3)  # 3 of 1 each
