@@ -210,7 +210,7 @@ def _run(
     from ..devices import resolve_device
     from ..encoders import load_encoder
     from ..inversion import Inverter
-    from ..synthesis import start_code, synthesize_units
+    from ..synthesis import synthesize_units
     from ..synthesis.journal import ScoreLog
     from ..synthesis.targets import check_target
     from .progress import progress_bar
@@ -220,9 +220,7 @@ def _run(
     inverter = Inverter.load("fc6" if weights is None else None, weights, encoder=encoder, device=torch_device)
     encoder = inverter.encoder if spec.encoder == inverter.encoder.identity else load_encoder(spec.encoder, device=torch_device)
     check_target(spec, encoder.feature_shape(spec.layer))  # before the bounds' pass over the natural images
-    shape = _code_shape(inverter)
-    lower, upper = _bounds(inverter, shape, bound, natural, limit)
-    start = start_code(shape, config.seed, lower, upper)
+    _, lower, upper, start = _start(inverter, config.seed, bound, natural, limit)
     logs = None
     if paths.scores is not None:
         logs = {unit: ScoreLog(paths.scores, paths.images, unit) for unit in spec.units}
@@ -248,7 +246,7 @@ def _run_outside(
     from ..data.datasets import open_source
     from ..devices import resolve_device
     from ..inversion import Inverter, resolve_weights
-    from ..synthesis import SearchStopped, start_code, synthesize_outside
+    from ..synthesis import SearchStopped, synthesize_outside
     from ..synthesis.journal import ScoreLog, load_state, save_state
     from .progress import progress_bar
 
@@ -258,9 +256,7 @@ def _run_outside(
         inverter = Inverter.load_generator(resolve_weights(weights, "fc6" if weights is None else None), device=torch_device)
     else:
         inverter = Inverter.load("fc6" if weights is None else None, weights, encoder=encoder, device=torch_device)
-    shape = _code_shape(inverter)
-    lower, upper = _bounds(inverter, shape, bound, natural, limit)
-    start = start_code(shape, config.seed, lower, upper)
+    shape, lower, upper, start = _start(inverter, config.seed, bound, natural, limit)
     settings = _search_settings(config, scorer.describe(), inverter.source, math.prod(shape), bound, data, limit)
     assert paths.state is not None
     state = load_state(paths.state, settings) if resume else None
@@ -268,8 +264,7 @@ def _run_outside(
     scorer.generation = done
     log = None
     if paths.scores is not None:
-        files = scorer.folder if hasattr(scorer, "folder") else (lambda g: paths.images / f"gen_{g:04d}")  # type: ignore[operator]
-        log = ScoreLog(paths.scores, None, None, files=files)
+        log = ScoreLog(paths.scores, None, None, files=scorer.folder)  # --keep-all: a command's folders are kept, a rig's stay
         log.start(done)
     stopped = None
     with progress_bar() as progress:
@@ -313,6 +308,17 @@ def _method_settings(config: SearchConfig, dimensions: int) -> dict[str, float |
         "selectivity": genetic.selectivity if ga else None, "heritability": genetic.heritability if ga else None,
         "conserve": genetic.conserve if ga else None,
     }
+
+
+def _start(
+    inverter: Inverter, seed: int, bound: str, natural: Source | None, limit: int,
+) -> tuple[tuple[int, ...], torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
+    """The code's shape, its bounds (--bound) and the start code both searches share (DGN-AM's, from ``seed``)."""
+    from ..synthesis import start_code
+
+    shape = _code_shape(inverter)
+    lower, upper = _bounds(inverter, shape, bound, natural, limit)
+    return shape, lower, upper, start_code(shape, seed, lower, upper)
 
 
 def _code_shape(inverter: Inverter) -> tuple[int, ...]:
@@ -364,11 +370,12 @@ def _write(
     from ..data.imageio import save_image
     from ..files.features import Features, write_features
     from ..synthesis.pictures import curves, search_strip, units_grid
+    from ..synthesis.search import step_name
 
     outside = score_command is not None or score_folder is not None
     target = results[0].target.label(0) if outside else ", ".join(dict.fromkeys(r.target.label(r.unit).rsplit(":", 1)[0] for r in results))
     done = len(results[0].search.best)
-    steps = f"{done} {'iterations' if config.method == 'gradient' else 'generations'}" + ("" if stopped is None else f" of {config.iterations}, stopped")
+    steps = f"{done} {step_name(config.method)}s" + ("" if stopped is None else f" of {config.iterations}, stopped")
     title = f"{target}: {config.method}, {steps}, generator {inverter.label}"
     picture = results[0].search.image if len(results) == 1 else units_grid(results, title)
     codes = torch.stack([r.search.code for r in results])

@@ -40,6 +40,16 @@ MAX_IMAGE_BYTES = 1 << 26
 """A generation's PNG: a few hundred kilobytes at the generators' sizes; 64 MiB is no image of ours."""
 
 
+def generation_folder(root: Path, generation: int) -> Path:
+    """Where generation ``generation`` (from 0) of a search keeps its images under ``root``: ``root/gen_NNNN``."""
+    return root / f"gen_{generation:04d}"
+
+
+def _check_timeout(timeout: float) -> None:
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise InvertnetError(f"--score-timeout must be a positive number of seconds, got {timeout}")
+
+
 def image_name(index: int) -> str:
     """The file name of a generation's image ``index`` (from 0): ``000.png``, ... (more digits past 999)."""
     return f"{index:03d}.png"
@@ -91,18 +101,22 @@ class CommandScore:
             raise InvertnetError("--score-command is empty: give the scorer's command line")
         if shutil.which(self.argv[0]) is None:
             raise InvertnetError(f"--score-command: {self.argv[0]!r} is not a command found on PATH or a runnable file")
-        if not (timeout > 0 and math.isfinite(timeout)):
-            raise InvertnetError(f"--score-timeout must be a positive number of seconds, got {timeout}")
+        _check_timeout(timeout)
         self.command, self.timeout, self.keep = command, timeout, keep
         self.generation = 0
 
     def describe(self) -> str:
         return f"command: {self.command}"
 
+    def folder(self, generation: int) -> Path:
+        """Where generation ``generation``'s images are kept (``keep`` given)."""
+        assert self.keep is not None
+        return generation_folder(self.keep, generation)
+
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         generation, self.generation = self.generation, self.generation + 1
         if self.keep is not None:
-            return self._score(images, self.keep / f"gen_{generation:04d}", generation)
+            return self._score(images, self.folder(generation), generation)
         with tempfile.TemporaryDirectory(prefix="invertnet-scores-") as folder:
             return self._score(images, Path(folder), generation)
 
@@ -133,8 +147,7 @@ class FolderScore:
     def __init__(self, root: Path, timeout: float) -> None:
         if root.exists() and not root.is_dir():
             raise InvertnetError(f"--score-folder {root} exists and is not a folder")
-        if not (timeout > 0 and math.isfinite(timeout)):
-            raise InvertnetError(f"--score-timeout must be a positive number of seconds, got {timeout}")
+        _check_timeout(timeout)
         self.root, self.timeout = root, timeout
         self.generation = 0
 
@@ -142,7 +155,8 @@ class FolderScore:
         return f"folder: {self.root}"
 
     def folder(self, generation: int) -> Path:
-        return self.root / f"gen_{generation:04d}"
+        """Where generation ``generation``'s images appear for the rig."""
+        return generation_folder(self.root, generation)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         generation, self.generation = self.generation, self.generation + 1

@@ -75,7 +75,7 @@ class GeneticAlgorithm:
             raise InvertnetError(f"tell() needs {self.population} scores, got {scores.numel()}")
         if not torch.isfinite(scores).all():
             raise InvertnetError("the genetic algorithm needs finite scores")
-        kT = max(float(scores.std()) / s.selectivity, 1e-8) if self.population > 1 else 1.0
+        kT = max(float(scores.std()) / s.selectivity, 1e-8)  # the population is at least 2: std is defined
         order = torch.argsort(scores, descending=True, stable=True)
         ranked = self.codes[order.to(self.codes.device)]
         clipped = scores[order].clamp(max=float(torch.quantile(scores, 0.95)))

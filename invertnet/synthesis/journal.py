@@ -19,11 +19,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ..data.imageio import save_image
 from ..errors import InvertnetError
 from ..files.atomic import atomic_path
 from ..files.guarded import check_input, open_input
-from .external import image_name
+from .external import generation_folder, image_name, write_generation
 from .search import State
 
 SETTINGS_KEY = "invertnet.search"
@@ -83,10 +82,8 @@ class ScoreLog:
             folder = self.files(generation)
         else:
             assert self.images is not None
-            folder = self.images / (f"unit_{self.unit}" if self.unit is not None else "") / f"gen_{generation:04d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            for index, image in enumerate(images):
-                save_image(image.detach().clamp(0, 1).cpu(), folder / image_name(index))
+            folder = generation_folder(self.images / (f"unit_{self.unit}" if self.unit is not None else ""), generation)
+            write_generation(images, folder)
         with open(self.path, "a", newline="") as handle:
             writer = csv.writer(handle)
             for index, score in enumerate(scores.tolist()):

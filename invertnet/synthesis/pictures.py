@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from ..data.captions import LINE, font, labelled_rows, stacked
 from ..data.charts import COLOURS, ticks
+from .search import step_name
 from .units import UnitResult
 
 PER_ROW = 8
@@ -38,7 +39,7 @@ def units_grid(results: Sequence[UnitResult], title: str) -> torch.Tensor:
 def search_strip(result: UnitResult, method: str) -> torch.Tensor:
     """One unit's best image at evenly spaced iterations of the search, each labelled with its iteration."""
     snapshots = result.search.snapshots
-    word = "iteration" if method == "gradient" else "generation"
+    word = step_name(method)
     return labelled_rows(
         [("", torch.stack([image for _, image in snapshots]))], columns=[f"{word} {k + 1}" for k, _ in snapshots],
         title=f"{result.target.label(result.unit)}: the best image so far ({method})",
@@ -62,7 +63,7 @@ def curves(results: Sequence[UnitResult], method: str) -> torch.Tensor:
     for value in ticks(low, high):
         draw.text((left - 6, y_of(value)), f"{value:.4g}", fill="black", font=face, anchor="rm")
         draw.line((left - 3, y_of(value), left, y_of(value)), fill="black")
-    word = "iteration" if method == "gradient" else "generation"
+    word = step_name(method)
     for step in sorted({1, *(int(t) for t in ticks(1, steps) if t == int(t))}):
         draw.text((x_of(step - 1), height - bottom + 5), f"{step:g}", fill="black", font=face, anchor="mt")
         draw.line((x_of(step - 1), height - bottom, x_of(step - 1), height - bottom + 3), fill="black")

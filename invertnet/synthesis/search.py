@@ -43,6 +43,11 @@ from .targets import Score
 METHODS = ("gradient", "cma", "ga")
 POPULATION_METHODS = ("cma", "ga")
 """The methods that need only scores (no gradient): they take scores from outside the process too."""
+
+
+def step_name(method: str) -> str:
+    """What one round of ``method`` is called in pictures and messages: an iteration (gradient) or a generation."""
+    return "iteration" if method == "gradient" else "generation"
 Decode = Callable[[torch.Tensor], torch.Tensor]
 """codes (N, *code_shape) -> images (N, 3, S, S), about [0, 1] (not clipped), differentiable."""
 MAX_ITERATIONS = 100_000
