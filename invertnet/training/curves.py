@@ -14,7 +14,7 @@ from ..errors import InvertnetError
 from ..files.guarded import open_input
 from .run_folder import METRICS_NAME, TERMS
 
-QUANTITIES = {  # the keys are names.CURVE_QUANTITIES
+QUANTITIES = {  # the keys are names.CURVE_QUANTITIES, in order (a test holds them together)
     "loss": "the generator's loss", "feat": "feature term", "adv": "adversarial term", "img": "image term", "kl": "KL term",
     "discr": "discriminator's loss", "images_per_s": "images per second", "lr": "generator's learning rate",
     "d_update_rate": "share of steps the discriminator updated",

@@ -50,3 +50,11 @@ def test_what_cannot_be_plotted_is_one_line(capsys, trained_run, tmp_path):
         assert code in (1, 2) and message in err and err.count("\n") == 1, err
     with pytest.raises(InvertnetError, match="unknown quantity 'x'"):
         learning_curves([trained_run], ["x"])
+
+
+def test_the_help_s_quantities_are_the_ones_drawn():
+    """names.CURVE_QUANTITIES (the CLI's choices, read without torch) and the curves' titles name the same quantities."""
+    from invertnet.names import CURVE_QUANTITIES
+    from invertnet.training.curves import QUANTITIES
+
+    assert tuple(QUANTITIES) == CURVE_QUANTITIES
