@@ -134,9 +134,9 @@ class _open_hdf5:
         self.handle, self.path, self.file = handle, path, None
 
     def __enter__(self):  # type: ignore[no-untyped-def]
-        h5py = _h5py()
+        h5py, handle = _h5py(), self.handle
         try:
-            self.file = h5py.File(self.handle, "r")
+            self.file = h5py.File(handle, "r")
         except (OSError, ValueError) as error:
             raise InvertnetError(f"{self.path} is not a readable HDF5 (MATLAB v7.3) file: {' '.join(str(error).split())[:200]}") from None
         return self.file

@@ -154,7 +154,10 @@ def test_run_folder_files_that_are_not_files(tmp_path):
         Trainer.resume(out, steps=2).run()
 
 
-READERS = {"open", "torch.load", "Image.open", "archive.open", "load_file", "safe_open", "zipfile.ZipFile", "read_bytes", "read_text"}
+READERS = {
+    "open", "torch.load", "Image.open", "archive.open", "load_file", "safe_open", "zipfile.ZipFile", "read_bytes", "read_text",
+    "io.loadmat", "io.whosmat", "sio.loadmat", "h5py.File", "hdf5storage.loadmat", "np.load", "np.loadtxt",
+}
 """Calls that open or read a file (``read_bytes``/``read_text``: a ``Path``'s, whatever its name)."""
 BY_HANDLE = {"handle", "io.BytesIO(data)", "wanted[0]"}
 """First arguments that are already open: a handle from invertnet.files, bytes in memory, a member of a checked zip."""
