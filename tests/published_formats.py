@@ -116,19 +116,24 @@ def pb_blob(tensor: torch.Tensor, legacy: bool) -> bytes:
     return pb_field(7, pb_field(1, b"".join(pb_varint(dim) for dim in tensor.shape))) + data
 
 
-def write_caffemodel(path, net: CaffeNet, legacy: bool) -> None:
-    """A .caffemodel in protobuf wire format: V1 ``layers`` (field 2) or ``layer`` (field 100)."""
-    message = pb_field(1, b"CaffeNet")
-    for name in CAFFE_LAYERS:
-        module = getattr(net, name)
-        blobs = [pb_blob(module.weight, legacy), pb_blob(module.bias, legacy)]
+def write_layers_caffemodel(path, layers: list[tuple[str, torch.Tensor, torch.Tensor]], legacy: bool, name: str = "CaffeNet") -> None:
+    """A .caffemodel in protobuf wire format (caffe.proto's NetParameter): V1 ``layers`` (field 2) or ``layer`` (field 100),
+    each with its name and its blobs, weights then bias."""
+    message = pb_field(1, name.encode())
+    for layer, weight, bias in layers:
+        blobs = [pb_blob(weight.detach(), legacy), pb_blob(bias.detach(), legacy)]
         if legacy:
-            body = pb_field(4, name.encode()) + pb_varint(5 << 3) + pb_varint(4) + b"".join(pb_field(6, blob) for blob in blobs)
+            body = pb_field(4, layer.encode()) + pb_varint(5 << 3) + pb_varint(4) + b"".join(pb_field(6, blob) for blob in blobs)
             message += pb_field(2, body)
         else:
-            body = pb_field(1, name.encode()) + pb_field(2, b"Convolution") + b"".join(pb_field(7, blob) for blob in blobs)
+            body = pb_field(1, layer.encode()) + pb_field(2, b"Convolution") + b"".join(pb_field(7, blob) for blob in blobs)
             message += pb_field(100, body)
     path.write_bytes(message)
+
+
+def write_caffemodel(path, net: CaffeNet, legacy: bool) -> None:
+    """CaffeNet as ``bvlc_reference_caffenet.caffemodel``: its layers under Caffe's names."""
+    write_layers_caffemodel(path, [(name, getattr(net, name).weight, getattr(net, name).bias) for name in CAFFE_LAYERS], legacy)
 
 
 def write_port_caffenet(path, net: CaffeNet, quirk: bool) -> None:

@@ -8,13 +8,14 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "invertnet"
 LEVELS = (
     ("errors", "version", "names"),
-    ("devices", "precision"),
+    ("devices", "precision", "treenames"),
     ("files",),
     ("encoders",),
     ("models", "data"),
     ("weights",),
     ("inversion",),
     ("evaluation", "synthesis"),
+    ("decoded",),
     ("training",),
     ("demo", "bench"),
     ("cli", "__init__"),

@@ -17,6 +17,9 @@ sees, its default comparator). The families:
 - torchvision's classifiers (:mod:`invertnet.encoders.classifiers`): ``vgg16``, ``resnet50``, ``vit_b_16``
   (curated layer names) or any other classifier name in its registry; ``NAME``, ``NAME:PATH``,
   ``NAME:random:SEED``.
+- VGG-19 as Caffe ran it, with bdpy's layer names (:mod:`invertnet.encoders.vgg19_caffe`), the
+  KamitaniLab's iCNN encoder: 224x224, BGR, 0-255 minus the mean. ``vgg19_caffe:PATH``
+  (``VGG_ILSVRC_19_layers.caffemodel`` or bdpy's ``VGG19`` state dict), ``vgg19_caffe:random:SEED``.
 - from Python, any ``torch.nn.Module`` (:class:`invertnet.encoders.module.ModuleEncoder`).
 
 Everything else (generators, comparators, data crops, evaluation, training, synthesis) asks the
@@ -45,6 +48,10 @@ from .caffenet import CaffeNet, caffenet_from_caffemodel, caffenet_from_port, ra
 from .classifiers import TorchvisionEncoder, is_torchvision, load_torchvision
 from .classifiers import layout as torchvision_layout
 from .module import ModuleEncoder
+from .vgg19_caffe import FAMILY as VGG19_CAFFE
+from .vgg19_caffe import FEATURE_SHAPES as VGG19_CAFFE_SHAPES
+from .vgg19_caffe import INPUT_SIZE as VGG19_CAFFE_INPUT_SIZE
+from .vgg19_caffe import VGG19Caffe, random_vgg19_caffe, vgg19_caffe_from_file
 
 CAFFENET_URL = "http://dl.caffe.berkeleyvision.org/bvlc_reference_caffenet.caffemodel"
 CAFFENET_SHA1 = "4c8d77deb20ea792f84eb5e6d0a11ca0a8660a46"
@@ -70,21 +77,24 @@ class EncoderSpec:
         if is_torchvision(text):
             name, _, rest = text.partition(":")
             return cls(name, rest)
-        if text == CAFFENET:
-            return cls(CAFFENET, "")
-        if text.startswith(f"{CAFFENET}:"):
-            value = text.split(":", 1)[1]
-            if value.startswith("random:"):
-                seed = parse_seed(value.split(":", 1)[1], f"--encoder {text!r}: the seed after 'caffenet:random:'")
-                return cls(CAFFENET, f"random:{seed}")
-            if not value:
-                raise InvertnetError(f"--encoder {text!r}: name a file after 'caffenet:', or use caffenet alone")
-            return cls(CAFFENET, value)
+        for family in (CAFFENET, VGG19_CAFFE):
+            if text == family:
+                return cls(family, "")
+            if text.startswith(f"{family}:"):
+                value = text.split(":", 1)[1]
+                if value.startswith("random:"):
+                    seed = parse_seed(value.split(":", 1)[1], f"--encoder {text!r}: the seed after '{family}:random:'")
+                    return cls(family, f"random:{seed}")
+                if not value:
+                    raise InvertnetError(f"--encoder {text!r}: name a file after '{family}:', or use {family} alone")
+                return cls(family, value)
         return cls("alexnet", text)
 
     @property
     def input_size(self) -> int:
         """The image size this encoder takes, known before its weights are read."""
+        if self.family == VGG19_CAFFE:
+            return VGG19_CAFFE_INPUT_SIZE
         if self.family not in ("alexnet", CAFFENET):
             return TorchvisionEncoder.input_size_of(self.family)
         return CAFFENET_INPUT_SIZE if self.family == CAFFENET else ALEXNET_INPUT_SIZE
@@ -144,6 +154,8 @@ def load_encoder(spec: str | Encoder = "imagenet", *, device: torch.device | str
     if isinstance(spec, Encoder):
         return spec.to(device)
     parsed = EncoderSpec.parse(spec)
+    if parsed.family == VGG19_CAFFE:
+        return _load_vgg19_caffe(parsed.value).to(device)
     if parsed.family not in ("alexnet", CAFFENET):
         return load_torchvision(spec, device=device)
     if parsed.family != CAFFENET:
@@ -157,6 +169,19 @@ def load_encoder(spec: str | Encoder = "imagenet", *, device: torch.device | str
     return net.to(device)
 
 
+def _load_vgg19_caffe(value: str) -> VGG19Caffe:
+    """``vgg19_caffe:random:SEED`` or ``vgg19_caffe:PATH``; the released weights are not downloaded (no canonical URL serves them)."""
+    if value.startswith("random:"):
+        return random_vgg19_caffe(int(value.split(":", 1)[1]))
+    if not value:
+        raise InvertnetError(
+            f"--encoder {VGG19_CAFFE} needs its weights: name VGG_ILSVRC_19_layers.caffemodel or bdpy's VGG19 state dict "
+            f"as {VGG19_CAFFE}:PATH (or {VGG19_CAFFE}:random:SEED for a random network)"
+        )
+    path = Path(value)
+    return vgg19_caffe_from_file(path, f"{VGG19_CAFFE}:file:{file_hash(path)[:16]}")
+
+
 def layer_shapes(spec: str | Encoder) -> dict[str, tuple[int, ...]]:
     """Every layer of the encoder ``spec`` names, with its feature shape, in network order, without reading its weights."""
     if isinstance(spec, Encoder):
@@ -168,6 +193,8 @@ def layer_shapes(spec: str | Encoder) -> dict[str, tuple[int, ...]]:
         return {layer: FEATURE_SHAPES[layer] for layer in TRAINABLE_LAYERS}
     if family == CAFFENET:
         return {layer: FEATURE_SHAPES[layer] for layer in LAYERS}
+    if family == VGG19_CAFFE:
+        return dict(VGG19_CAFFE_SHAPES)
     return dict(torchvision_layout(family)[2])
 
 
@@ -176,6 +203,8 @@ def default_comparator(spec: str | Encoder) -> str:
     if isinstance(spec, Encoder):
         return spec.comparator_layer
     family = EncoderSpec.parse(spec).family
+    if family == VGG19_CAFFE:
+        return VGG19Caffe.comparator_layer
     return "conv5" if family in ("alexnet", CAFFENET) else torchvision_layout(family)[1]
 
 
@@ -254,6 +283,8 @@ def geometry(spec: str | Encoder) -> Geometry:
         mean: tuple[float, ...] = AlexNet.generator_mean
     elif family == CAFFENET:
         mean = CaffeNet.generator_mean
+    elif family == VGG19_CAFFE:
+        mean = VGG19Caffe.generator_mean
     else:
         mean = TorchvisionEncoder.generator_mean_of(family)
     return Geometry(family, input_size(spec), mean, layer_shapes(spec))

@@ -55,8 +55,8 @@ OUTPUT_SIZE = 256
 FC_WIDTH = 4096
 """The width of the fully connected generators' layers (Table 1) and of the VAE's code (section 4.2)."""
 
-def _upconv(cin: int, cout: int) -> nn.ConvTranspose2d:
-    return nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=False)
+def _upconv(cin: int, cout: int, bias: bool = False) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)
 
 
 def _conv(cin: int, cout: int, padding: int = 1, bias: bool = True) -> nn.Conv2d:
@@ -182,13 +182,15 @@ class Generator(CroppedGenerator):
 
     def __init__(
         self, layer: str, mean: tuple[float, ...] = IMAGENET_MEAN_255, size: int = INPUT_SIZE, tail_bias: bool = False,
-        width: int = FC_WIDTH, in_features: int | None = None, feature_shape: tuple[int, ...] | None = None,
+        width: int = FC_WIDTH, in_features: int | None = None, feature_shape: tuple[int, ...] | None = None, upconv_bias: bool = False,
     ) -> None:
         """``mean``: the RGB mean (0-255) added to the network's output; ``size``: the crop the encoder takes;
         ``tail_bias``: give conv5_1, conv4_1, conv3_1 biases, as generators of invertnet before 0.2 had (see :func:`has_tail_biases`);
         ``width``: defc7's and defc6's outputs (Table 1: 4096; smaller only for quick runs such as the tests');
         ``in_features``: what defc7 takes, if not the layer's features (a VAE's code);
-        ``feature_shape``: the layer's (torchvision's AlexNet's for ``layer`` if not given)."""
+        ``feature_shape``: the layer's (torchvision's AlexNet's for ``layer`` if not given);
+        ``upconv_bias``: give the up-convolutions (deconv0 included) biases too, as a generator of bdpy's ``AlexNetGenerator``
+        initialised in torch has (:func:`invertnet.weights.upconvgan.generator_from_upconvgan` with ``biases=True``)."""
         super().__init__()
         if feature_shape is None:
             if layer not in FEATURE_SHAPES:
@@ -221,7 +223,7 @@ class Generator(CroppedGenerator):
                 nn.Linear(width, FC_WIDTH), _act(),  # defc5: 256 x 4 x 4 for the tail
                 nn.Unflatten(1, (256, FC_SIDE, FC_SIDE)),
             )
-        self.tail = _tail(channels, self.plan.stages, tail_bias)
+        self.tail = _tail(channels, self.plan.stages, tail_bias, upconv_bias)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.apply(_he_init)
 
@@ -233,14 +235,14 @@ class Generator(CroppedGenerator):
         return self.tail(self.head(features)) + self.mean
 
 
-def _tail(channels: int, stages: int, tail_bias: bool) -> nn.Sequential:
+def _tail(channels: int, stages: int, tail_bias: bool, upconv_bias: bool = False) -> nn.Sequential:
     """Table 1's tail from its last ``stages`` stages, taking ``channels``; with none, one 3x3 convolution to RGB."""
     if stages == 0:
         return nn.Sequential(_conv(channels, 3, bias=False))
     layers: list[nn.Module] = []
     for stage in STAGES[len(STAGES) - stages :]:
         for kind, out in stage:
-            layers.append(_upconv(channels, out) if kind == "up" else _conv(channels, out, bias=tail_bias))
+            layers.append(_upconv(channels, out, upconv_bias) if kind == "up" else _conv(channels, out, bias=tail_bias))
             layers.append(_act())
             channels = out
     return nn.Sequential(*layers[:-1])  # deconv0 is linear

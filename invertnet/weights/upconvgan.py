@@ -21,6 +21,11 @@ release's layers (see docs/weights.md):
 The port's loader renames every key with ``name.replace(".1.", ".")`` before loading: the
 files may carry either form, and both are read here (:func:`~invertnet.encoders.caffenet.normalise_port_keys`).
 
+bdpy's ``AlexNetGenerator`` and ``AlexNetPool5Generator`` (``bdpy/dl/torch/models.py``, the
+KamitaniLab's relu6, relu7 and pool5 generators) have the same layer names, and each layer twice in
+their state dicts: as an attribute (``defc7.weight``) and inside the ``nn.Sequential`` that runs it
+(``defc.0.weight``, ``deconv.0.weight``, ``rconv.0.weight``). Both copies are read and must be equal.
+
 Converting: linear and head layers are copied; a 3x3 stride-1 transposed convolution with
 padding 1 is the convolution with the kernel flipped and in and out channels swapped; the last
 layer's output channels are reordered to RGB and the mean is added by the generator. The
@@ -64,8 +69,27 @@ def _flip(weight: torch.Tensor) -> torch.Tensor:
     return weight.transpose(0, 1).flip(2, 3).contiguous()
 
 
+SEQUENTIALS = {"defc": HEAD["fc6"], "rconv": HEAD["conv5"], "deconv": TAIL}
+"""bdpy's ``nn.Sequential`` names and the layers they hold, every other module (the activations between have no weights)."""
+
+
+def merge_sequential_copies(state: dict[str, torch.Tensor], origin: str) -> dict[str, torch.Tensor]:
+    """bdpy's state dicts without the second copy of each layer (``defc.0.weight`` = ``defc7.weight``), each checked equal to the first."""
+    merged = dict(state)
+    for sequential, names in SEQUENTIALS.items():
+        for index, name in enumerate(names):
+            for kind in ("weight", "bias"):
+                copy = merged.pop(f"{sequential}.{2 * index}.{kind}", None)
+                if copy is None:
+                    continue
+                first = merged.get(f"{name}.{kind}")
+                if not isinstance(first, torch.Tensor) or not isinstance(copy, torch.Tensor) or first.shape != copy.shape or not torch.equal(first, copy):
+                    raise InvertnetError(f"{origin}: {sequential}.{2 * index}.{kind} is not the same tensor as {name}.{kind}; a bdpy generator holds each layer twice, equal")
+    return merged
+
+
 def _checked(state: dict[str, torch.Tensor], layer: str, origin: str) -> dict[str, torch.Tensor]:
-    state = normalise_port_keys(state)
+    state = merge_sequential_copies(normalise_port_keys(state), origin)
     expected = {f"{name}.{kind}" for name, _ in port_layout(layer) for kind in ("weight", "bias")}
     if set(state) != expected:
         differences = (("missing", expected - set(state)), ("unexpected", set(state) - expected))
@@ -82,7 +106,7 @@ def _checked(state: dict[str, torch.Tensor], layer: str, origin: str) -> dict[st
     return state
 
 
-def _convert_deepsim(state: dict[str, torch.Tensor], layer: str, origin: str) -> dict[str, torch.Tensor]:
+def _convert_deepsim(state: dict[str, torch.Tensor], layer: str, origin: str, biases: bool = False) -> dict[str, torch.Tensor]:
     ours: dict[str, torch.Tensor] = {}
     for index, name in enumerate(HEAD["conv5" if layer == "conv5" else "fc6"]):
         ours[f"head.{2 * index}.weight"], ours[f"head.{2 * index}.bias"] = state[f"{name}.weight"], state[f"{name}.bias"]
@@ -91,7 +115,9 @@ def _convert_deepsim(state: dict[str, torch.Tensor], layer: str, origin: str) ->
         if weight.dim() == 4 and bias.shape != weight.shape[1:2]:  # the port's transposed layers: (in, out, k, k)
             outputs = weight.shape[1]
             raise InvertnetError(f"{origin}: {name} has {bias.numel()} biases for {outputs} outputs: not the authors' {layer} generator")
-        if bias.numel() and bias.abs().max() > 0:
+        if biases:
+            ours[f"tail.{2 * index}.bias"] = bias[[2, 1, 0]].contiguous() if name == "deconv0" else bias
+        elif bias.numel() and bias.abs().max() > 0:
             raise InvertnetError(
                 f"{origin}: {name} has non-zero biases (largest {bias.abs().max():.3g}): the authors' DeePSiM generators have none "
                 "in their tail (Caffe lr_mult 0), so this is not one of them"
@@ -116,17 +142,31 @@ def _convert_early(state: dict[str, torch.Tensor], layer: str) -> dict[str, torc
     return ours
 
 
-def convert_upconvgan(state: dict[str, torch.Tensor], layer: str, origin: str = "the file") -> dict[str, torch.Tensor]:
-    """Our generator's state dict from the port's for ``layer``; ``origin`` names the file in errors."""
+def convert_upconvgan(state: dict[str, torch.Tensor], layer: str, origin: str = "the file", biases: bool = False) -> dict[str, torch.Tensor]:
+    """Our generator's state dict from the port's for ``layer``; ``origin`` names the file in errors; ``biases``: keep the tail's."""
     state = _checked(state, check_layer(layer), origin)
-    return _convert_early(state, layer) if layer in CAFFENET_ONLY_LAYERS else _convert_deepsim(state, layer, origin)
+    return _convert_early(state, layer) if layer in CAFFENET_ONLY_LAYERS else _convert_deepsim(state, layer, origin, biases)
 
 
-def generator_from_upconvgan(state: dict[str, torch.Tensor], layer: str, origin: str = "the file") -> AnyGenerator:
-    """The authors' generator for ``layer`` as an invertnet generator (RGB, CaffeNet's mean added, its 227 crop)."""
-    generator = inverter_generator(layer, RGB_MEAN, INPUT_SIZE)
+def generator_from_upconvgan(state: dict[str, torch.Tensor], layer: str, origin: str = "the file", biases: bool = False) -> AnyGenerator:
+    """The authors' generator for ``layer`` as an invertnet generator (RGB, CaffeNet's mean added, its 227 crop).
+
+    ``biases``: a generator whose tail has biases (bdpy's ``AlexNetGenerator`` initialised in torch) keeps and uses
+    every one; without it such a file is refused (the authors' have none, and ``weights import`` reads only theirs).
+    """
     try:
-        generator.load_state_dict(convert_upconvgan(state, layer, origin))
-    except (RuntimeError, IndexError) as error:  # right names, wrong shapes
+        converted = convert_upconvgan(state, layer, origin, biases)
+    except IndexError as error:  # a bias too short to reorder
+        raise InvertnetError(f"{origin} is not the authors' {layer} generator: {error}") from None
+    with_biases = biases and any(key.startswith("tail.") and key.endswith(".bias") and bool(value.abs().max() > 0) for key, value in converted.items())
+    if layer in CAFFENET_ONLY_LAYERS:
+        generator = inverter_generator(layer, RGB_MEAN, INPUT_SIZE)
+    else:
+        generator = Generator(layer, mean=RGB_MEAN, size=INPUT_SIZE, tail_bias=with_biases, upconv_bias=with_biases)
+        if not with_biases:
+            converted = {key: value for key, value in converted.items() if not (key.startswith("tail.") and key.endswith(".bias"))}
+    try:
+        generator.load_state_dict(converted)
+    except RuntimeError as error:  # right names, wrong shapes
         raise InvertnetError(f"{origin} is not the authors' {layer} generator: {' '.join(str(error).split())[:400]}") from None
     return generator
