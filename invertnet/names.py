@@ -82,6 +82,8 @@ MAX_BATCH = 16384
 MAX_FRAMES = 1000
 """The most images one interpolation, re-encoding or sample grid may hold."""
 OPTIMIZE_ITERATIONS = 400
+ICNN_ITERATIONS = 200
+"""iCNN's iterations (the cookbook's ``n_iter``)."""
 """Mahendran & Vedaldi's schedule in full (:class:`invertnet.evaluation.optimize.OptimizeConfig`)."""
 
 STILL_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")

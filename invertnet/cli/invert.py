@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..errors import InvertnetError
-from ..names import MAX_BATCH, MAX_SEED, OPTIMIZE_ITERATIONS
+from ..names import ICNN_ITERATIONS, MAX_BATCH, MAX_SEED, OPTIMIZE_ITERATIONS
 from ..version import versioned
 from .common import (
-    announce, check_image_output, check_outputs, check_results_file, crop_inputs, generator_facts, output_folder, output_tag, refuse, stderr,
+    announce, check_image_output, check_outputs, check_results_file, crop_inputs, generator_facts, given, output_folder, output_tag, refuse, stderr,
     write_json_record,
 )
 from .inputs import STDIN, list_inputs, read
@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     import torch
 
 
-InvertMethod = choices("InvertMethod", ("generator", "optimize"))
+InvertMethod = choices("InvertMethod", ("generator", "optimize", "icnn"))
+FeatureScaling = choices("FeatureScaling", ("none", "feature_std", "feature_std_train_mean_center"))
+TREE = "Feature trees (--features ROOT, bdpy's layout)"
+TREE_OPTIONS = ["subjects", "rois", "decoders", "feature_scaling", "feature_std", "match", "input_bound"]
 
 
 def reconstruct_by_optimisation(
@@ -58,11 +61,16 @@ def invert(
     features: Path | None = typer.Option(
         None, "--features", metavar="PATH", show_default=False,
         help="Reconstruct from features instead of images: a .npy or .safetensors file of one row per image, of the --weights "
-        "generator's layer (README, 'Features in and out'); the encoder's weights are not needed.",
+        "generator's layer (README, 'Features in and out'; the encoder's weights are not needed), or a folder: a bdpy feature tree "
+        "of .mat files, one per image and layer (README, 'Features decoded from the brain').",
     ),
     layer: str | None = LAYER,
     weights: str | None = WEIGHTS,
-    method: InvertMethod = typer.Option("generator", "--method", help="generator: a trained DeePSiM generator; optimize: Mahendran & Vedaldi."),
+    method: InvertMethod = typer.Option(
+        "generator", "--method",
+        help="generator: a trained DeePSiM generator; optimize: Mahendran & Vedaldi; icnn: the generator's input optimised to match a tree's "
+        "features at many layers (Shen et al. 2019; --features ROOT only).",
+    ),
     iterations: int = typer.Option(OPTIMIZE_ITERATIONS, "--iterations", metavar="N", help="Iterations of --method optimize (its schedule is scaled)."),
     seed: int = typer.Option(0, "--seed", metavar="N", help="Seeds --method optimize's start image: same seed, same device, same image."),
     batch_size: int = typer.Option(64, "--batch-size", "-b", metavar="N", help="Images per forward pass (memory: lower it for a large folder)."),
@@ -75,8 +83,51 @@ def invert(
     encoder: str | None = ENCODER,
     device: str = DEVICE,
     precision: Precision = PRECISION,
+    subjects: list[str] = typer.Option([], "--subject", metavar="NAME", help="A tree's subject to reconstruct (repeatable) [default: all].", rich_help_panel=TREE),
+    rois: list[str] = typer.Option([], "--roi", metavar="NAME", help="A tree's ROI to reconstruct (repeatable) [default: all].", rich_help_panel=TREE),
+    decoders: Path | None = typer.Option(
+        None, "--decoders", metavar="DIR", help="The decoders' tree (its model/y_mean.mat file per layer, subject and ROI): NaN features become the training mean.",
+        rich_help_panel=TREE,
+    ),
+    feature_scaling: FeatureScaling = typer.Option(
+        "none", "--feature-scaling", metavar="SCALING", rich_help_panel=TREE,
+        help="Scale features as the cookbook does (README gives the formulas): none, feature_std, or "
+        "feature_std_train_mean_center (needs --decoders).",
+    ),
+    feature_std: Path | None = typer.Option(
+        None, "--feature-std", metavar="FILE", help="A .mat of each layer's per-channel SD of true features (invertnet features --stats writes one).",
+        rich_help_panel=TREE,
+    ),
+    match: str | None = typer.Option(
+        None, "--match", metavar="L,...", help="--method icnn: the tree's layers to match [default: all the tree and --encoder share].", rich_help_panel=TREE,
+    ),
+    input_bound: Path | None = typer.Option(
+        None, "--input-bound", metavar="FILE", help="--method icnn: upper bounds of the generator's input (the lab's act_range file) [default: none].",
+        rich_help_panel=TREE,
+    ),
 ) -> None:
     """Reconstruct each image from its features at LAYER (or through a VAE or autoencoder), or each row of --features, as an image."""
+    if features is not None and features.is_dir():
+        if images:
+            raise InvertnetError("give images or --features, not both")
+        refuse(ctx, ["side_by_side", "batch_size", "precision"], "to a feature tree (one image at a time, fp32, as the cookbook runs them)")
+        if method == "optimize":
+            raise InvertnetError("--method optimize reconstructs images; a feature tree takes --method generator (FG) or icnn")
+        if layer is None or weights is None:
+            raise InvertnetError("a feature tree needs --layer (the generator's layer in the tree's names: relu7, relu6, pool5...) and --weights")
+        if method == "generator":
+            refuse(ctx, ["iterations", "seed"], "to --method generator (they set --method icnn's iterations and start)")
+        from .tree import TreeRequest, invert_tree
+
+        invert_tree(TreeRequest(
+            features, layer, weights, method, out or Path("."), list(subjects), list(rois), feature_scaling, feature_std, decoders, encoder,
+            [name.strip() for name in match.split(",") if name.strip()] if match else [], iterations if given(ctx, "iterations") else ICNN_ITERATIONS,
+            seed, input_bound, device, json_path,
+        ))
+        return
+    refuse(ctx, TREE_OPTIONS, "here: they apply to a feature tree (--features ROOT, a folder)")
+    if method == "icnn":
+        raise InvertnetError("--method icnn reconstructs a feature tree: give --features ROOT (a folder of bdpy's .mat files)")
     if features is not None:
         if images:
             raise InvertnetError("give images or --features, not both")

@@ -143,6 +143,9 @@ class LogProgress:
         self.tasks.append({"description": description, "total": total, "completed": 0})
         return len(self.tasks) - 1
 
+    def remove_task(self, task: int) -> None:
+        """Nothing to take off a log: its line was printed when the task finished."""
+
     def update(self, task: int, *, completed: float | None = None, description: str | None = None, **_: object) -> None:
         state = self.tasks[task]
         if description is not None:
