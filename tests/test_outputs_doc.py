@@ -26,3 +26,19 @@ def test_every_weights_list_key_is_documented():
 def test_every_metrics_key_is_documented(trained_run):
     keys = {key for line in (trained_run / "metrics.jsonl").read_text().splitlines() for key in json.loads(line)}
     assert keys - NAMED == set()
+
+
+def test_every_tree_and_scores_key_is_documented(tmp_path):
+    """The keys ``invert --features ROOT --json`` and ``eval --reconstructions --json`` write (their writers' records, as they build them)."""
+    import numpy as np
+
+    from invertnet.decoded.scores import GroupScores
+
+    row = GroupScores("S1", "VC", ["a", "b"], np.ones(2), np.ones(2), 0.5, {"relu7": (np.ones(2), np.ones(2))}).row()
+    keys = set(row) | set(row["features"]["relu7"]) | set(row["per_image"][0])
+    import inspect
+
+    from invertnet.cli import scores, tree
+
+    written = set(re.findall(r'"([a-z_]+)":', inspect.getsource(tree._write_json) + inspect.getsource(scores.eval_reconstructions)))
+    assert (keys | written) - NAMED == set()

@@ -32,7 +32,7 @@ METHODS = ("generator", "optimize", "mean")
 EvalMethod = choices("EvalMethod", METHODS)
 MEAN_IMAGES = 1000
 THUMBNAILS = 48
-WHAT, DATA, BASELINES, OUTPUT = "What to evaluate", "Data and protocol", "Baselines", "Output"
+WHAT, DATA, BASELINES, OUTPUT, SCORES = "What to evaluate", "Data and protocol", "Baselines", "Output", "Reconstructions already made"
 """The groups of ``eval --help``."""
 
 
@@ -129,7 +129,9 @@ def eval_command(
         help="Repeat to compare: generator (the default), optimize (Mahendran & Vedaldi), mean (the mean training image, the best constant).",
     ),
     encoder: str | None = encoder_option(panel=WHAT),
-    data: str = typer.Option(..., "--data", metavar="FOLDER", rich_help_panel=DATA, help="An ILSVRC-2012 root, an image folder, or 'synthetic'."),
+    data: str | None = typer.Option(
+        None, "--data", metavar="FOLDER", show_default=False, rich_help_panel=DATA, help="An ILSVRC-2012 root, an image folder, or 'synthetic' (required unless --reconstructions).",
+    ),
     split: Split = typer.Option("val", "--split", rich_help_panel=DATA, help="Which split of an ILSVRC-2012 root or of synthetic."),
     limit: int | None = typer.Option(None, "--limit", metavar="N", show_default=False, rich_help_panel=DATA, help="Evaluate the first N images only [default: all]."),
     crops: Crops = typer.Option(
@@ -162,8 +164,27 @@ def eval_command(
     wide: bool = flag(False, "--wide", rich_help_panel=OUTPUT, help="Print every column, with full method names (the default table fits 100 columns)."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", metavar="N", rich_help_panel=OUTPUT, help="Images per forward pass."),
     device: str = device_option(OUTPUT),
+    reconstructions: Path | None = typer.Option(
+        None, "--reconstructions", metavar="DIR", show_default=False, rich_help_panel=SCORES,
+        help="Score reconstructions already made (DIR/LABEL.png or DIR/SUBJECT/ROI/LABEL.png, as invert --features ROOT writes them) against --true, "
+        "as the KamitaniLab scores them: pixel correlation and pairwise identification per subject and ROI.",
+    ),
+    true: Path | None = typer.Option(
+        None, "--true", metavar="DIR", show_default=False, rich_help_panel=SCORES, help="The true images for --reconstructions, matched by file name without suffix.",
+    ),
 ) -> None:
-    """Normalized Euclidean error in image and feature space (Table 2), PSNR, SSIM, MS-SSIM, LPIPS, class agreement."""
+    """Normalized Euclidean error in image and feature space (Table 2), PSNR, SSIM, MS-SSIM, LPIPS, class agreement; or, with
+    --reconstructions, the brain-decoding scores (pixel correlation, pairwise identification)."""
+    if reconstructions is not None or true is not None:
+        refuse(ctx, ["weights", "method", "data", "split", "limit", "crops", "unclamped", "preset", "iterations", "mean_images", "mean_data",
+                     "csv_path", "html_dir", "save_reconstructions", "wide", "batch_size"],
+               "to --reconstructions (it scores images already made: --true, --encoder, --layer, --json)")
+        from .scores import eval_reconstructions
+
+        eval_reconstructions(reconstructions, true, encoder, layer, json_path, device)
+        return
+    if data is None:
+        raise InvertnetError("--data is required (an ILSVRC-2012 root, an image folder, or synthetic), or score made images with --reconstructions DIR --true DIR")
     from ..data.datasets import eval_count, has_splits, open_source
     from ..devices import resolve_device
     from ..encoders import load_encoder
