@@ -84,7 +84,7 @@ def write_trees(out: Path, snrs: list[float]) -> dict[str, Path]:
 
 
 def feature_std(out: Path) -> Path:
-    from invertnet.data.deadleaves import DeadLeaves
+    from invertnet.data.datasets import DeadLeaves
     from invertnet.data.imageio import save_image
 
     folder = out / "sd_images"
@@ -118,7 +118,7 @@ def score(out: Path) -> list[dict[str, object]]:
             report = out / f"scores-{method}-{kind}.json"
             cli("eval", "--reconstructions", out / "recon" / method / kind, "--true", out / "true", "--json", report)
             for row in json.loads(report.read_text())["rows"]:
-                rows.append({"method": method, "features": kind if row["roi"] is None else row["roi"], **row})
+                rows.append({"method": method, "tree": kind if row["roi"] is None else row["roi"], **row})
     return rows
 
 
@@ -153,8 +153,8 @@ def main() -> None:
     rows = score(args.out)
     print(f"{'method':10} {'features':10} {'pixel r':>8} {'ident. %':>9} {'img err %':>10} {'s/image':>8}")
     for row in rows:
-        kind = "true" if row["features"] == "true" else "decoded"
-        print(f"{row['method']:10} {row['features']:10} {row['pixel_correlation']:8.3f} {100 * row['identification_accuracy']:9.1f} "
+        kind = "true" if row["tree"] == "true" else "decoded"
+        print(f"{row['method']:10} {row['tree']:10} {row['pixel_correlation']:8.3f} {100 * row['identification_accuracy']:9.1f} "
               f"{100 * row['image_error_fraction']:10.1f} {seconds[row['method'] + '/' + kind]:8.2f}")
     print(grid(args.out, snrs))
     (args.out / "table.json").write_text(json.dumps({"rows": rows, "seconds_per_image": seconds}, indent=1))

@@ -175,3 +175,23 @@ def test_features_stats_writes_the_per_channel_sd_the_cookbook_reads(capsys, ima
         assert code != 0 and message in " ".join(err.split()), err
     code, _, err = run(capsys, "features", image_files[0], "--encoder", "caffenet:random:0", "--layer", "conv1", "--stats", "--out", out)
     assert code != 0 and "at least two images" in err
+
+
+def test_an_invertnet_generator_runs_a_tree_of_its_own_encoders_names(capsys, trained_run, tmp_path):
+    """A run's generator (AlexNet's conv5 here) takes a tree whose layer is named as its encoder names it; FG writes the whole
+    output, whose centre is what invert --features makes from the same rows."""
+    rows = np.random.default_rng(0).gamma(1.0, 1.0, size=(2, 256, 6, 6)).astype(np.float32)
+    for index, label in enumerate(("a", "b")):
+        dataform.save_feature(rows[index : index + 1], str(tmp_path / "tree"), "conv5", label)
+    np.save(tmp_path / "rows.npy", rows)
+    code, _, err = run(capsys, "invert", "--features", tmp_path / "tree", "--layer", "conv5", "--weights", trained_run, "--out", tmp_path / "fg")
+    assert code == 0, err
+    code, _, err = run(capsys, "invert", "--features", tmp_path / "rows.npy", "--weights", trained_run, "--out", tmp_path / "rows")
+    assert code == 0, err
+    for index, label in enumerate(("a", "b")):
+        whole = np.asarray(Image.open(tmp_path / "fg" / f"{label}.png"))
+        crop = np.asarray(Image.open(tmp_path / "rows" / f"rows-{index:04d}.conv5.png"))
+        assert whole.shape == (256, 256, 3) and np.abs(whole[16:240, 16:240].astype(int) - crop).max() <= 1
+    code, _, err = run(capsys, "invert", "--features", tmp_path / "tree", "--layer", "conv5", "--weights", trained_run, "--method", "icnn",
+                       "--encoder", "random:0", "--match", "fc6", "--out", tmp_path / "x")
+    assert code != 0 and "has no layer 'fc6'" in err
