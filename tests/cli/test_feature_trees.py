@@ -195,3 +195,15 @@ def test_an_invertnet_generator_runs_a_tree_of_its_own_encoders_names(capsys, tr
     code, _, err = run(capsys, "invert", "--features", tmp_path / "tree", "--layer", "conv5", "--weights", trained_run, "--method", "icnn",
                        "--encoder", "random:0", "--match", "fc6", "--out", tmp_path / "x")
     assert code != 0 and "has no layer 'fc6'" in err
+
+
+def test_input_bounds_are_read_as_the_labs_act_range_files(tmp_path):
+    from invertnet.cli.tree import read_bound
+    from invertnet.errors import InvertnetError
+
+    (tmp_path / "relu7.txt").write_text(" ".join(f"{v:g}" for v in np.linspace(0, 3, 6)) + " 9 9\n")  # the script keeps the first columns
+    assert read_bound(tmp_path / "relu7.txt", 6).tolist() == pytest.approx(np.linspace(0, 3, 6).tolist())
+    for text, message in (("1 2", "holds 2 numbers; the generator takes 6"), ("1 2 3 4 5 -1", ">= 0"), ("1 2 x", "not a list of numbers")):
+        (tmp_path / "bad.txt").write_text(text)
+        with pytest.raises(InvertnetError, match=message):
+            read_bound(tmp_path / "bad.txt", 6)

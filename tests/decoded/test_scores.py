@@ -75,6 +75,19 @@ def test_eval_reconstructions_per_subject_and_roi_equals_the_cookbooks_scores(ca
         assert row["images"] == 4 and [image["label"] for image in row["per_image"]] == labels
     assert rows["S1", "VC"]["pixel_correlation"] > rows["S2", "V1"]["pixel_correlation"]
     assert "S1" in out and "ident. %" in out
+    code, out, err = run(capsys, "eval", "--reconstructions", tmp_path / "recon", "--true", tmp_path / "true", "--encoder", "caffenet:random:0",
+                         "--layer", "conv1,relu7", "--json", "-")
+    assert code == 0, err
+    from invertnet.decoded.scores import encoder_features, pixels
+    from invertnet.encoders import load_encoder
+
+    row = next(row for row in json.loads(out)["rows"] if row["subject"] == "S1")
+    recon = np.stack([pixels(path) for path in sorted((tmp_path / "recon" / "S1" / "VC").glob("*.png"))])
+    true = np.stack([pixels(path, (64, 64)) for path in true_files])
+    ours, theirs = (encoder_features(load_encoder("caffenet:random:0"), images, ("relu7",))["relu7"] for images in (recon, true))
+    assert row["features"]["relu7"]["correlation"] == pytest.approx(np.nanmean(metrics.pattern_correlation(ours, theirs)), rel=1e-9)
+    assert row["features"]["relu7"]["identification_accuracy"] == pytest.approx(np.nanmean(metrics.pairwise_identification(ours, theirs)))
+    assert set(row["features"]) == {"conv1", "relu7"}
 
 
 def test_eval_reconstructions_refusals(capsys, tmp_path):
