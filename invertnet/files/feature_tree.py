@@ -157,7 +157,8 @@ def read_tree_features(item: TreeItem, shape: tuple[int, ...] | None = None) -> 
         raise InvertnetError(
             f"{item.path}: features of shape {'x'.join(map(str, features.shape))}; the layer takes {'x'.join(map(str, shape))}"
         )
-    features = features.astype(np.float32).reshape(shape if shape is not None else features.shape)
+    with np.errstate(over="ignore"):  # an overflow is what the next line reports
+        features = features.astype(np.float32).reshape(shape if shape is not None else features.shape)
     if np.isinf(features).any():  # checked as cast: a float64 1e300 is infinite in float32
         raise InvertnetError(f"{item.path}: {int(np.isinf(features).sum())} infinite values (as float32)")
     return features
