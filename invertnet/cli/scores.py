@@ -21,23 +21,31 @@ def _number(value: object, percent: bool = False) -> str:
     return f"{100 * float(value):.1f}" if percent else f"{float(value):.3f}"  # type: ignore[arg-type]
 
 
-def scores_table(rows: list[dict[str, object]], layers: list[str]) -> Table:
-    """The rows as a table under 100 columns: subject, ROI, images, pixel r, identification %, image error %, then each layer's two."""
-    view = Table(title="Reconstructions against the true images (identification: % correct, chance 50)", title_justify="left",
-                 box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+def scores_table(rows: list[dict[str, object]]) -> Table:
+    """The rows as a table: subject, ROI, images, pixel r, identification %, image error % (under 80 columns)."""
+    view = _table("Reconstructions against the true images (identification: % correct, chance 50)")
     for column in ("subject", "ROI", "images", "pixel r", "ident. %", "img err %"):
         view.add_column(column, justify="left" if column in ("subject", "ROI") else "right")
-    for layer in layers:
-        view.add_column(f"{layer} r", justify="right")
-        view.add_column(f"{layer} id. %", justify="right")
     for row in rows:
-        cells = [str(row["subject"] or "-"), str(row["roi"] or "-"), str(row["images"]), _number(row["pixel_correlation"]),
-                 _number(row["identification_accuracy"], True), _number(row["image_error_fraction"], True)]
-        for layer in layers:
-            found = row["features"][layer]  # type: ignore[index]
-            cells += [_number(found["correlation"]), _number(found["identification_accuracy"], True)]
-        view.add_row(*cells)
+        view.add_row(str(row["subject"] or "-"), str(row["roi"] or "-"), str(row["images"]), _number(row["pixel_correlation"]),
+                     _number(row["identification_accuracy"], True), _number(row["image_error_fraction"], True))
     return view
+
+
+def features_table(rows: list[dict[str, object]], encoder: str) -> Table:
+    """The feature scores, a line per subject, ROI and layer (any number of layers stays under 80 columns)."""
+    view = _table(f"Features of {encoder}: correlation, identification (%)")
+    for column in ("subject", "ROI", "layer", "r", "ident. %"):
+        view.add_column(column, justify="left" if column in ("subject", "ROI", "layer") else "right")
+    for row in rows:
+        for layer, found in row["features"].items():  # type: ignore[attr-defined]
+            view.add_row(str(row["subject"] or "-"), str(row["roi"] or "-"), layer, _number(found["correlation"]),
+                         _number(found["identification_accuracy"], True))
+    return view
+
+
+def _table(title: str) -> Table:
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, min_width=min(len(title), 80))
 
 
 def eval_reconstructions(
@@ -65,7 +73,9 @@ def eval_reconstructions(
             check_tree_layer(network, name)
     rows = [score_group(group, truth, network, tuple(layers)).row() for group in groups]
     console = stdout_console(json_path is not None and str(json_path) == "-")
-    console.print(scores_table(rows, layers))
+    console.print(scores_table(rows))
+    if layers:
+        console.print(features_table(rows, str(encoder)))
     if json_path is not None:
         record = {"reconstructions": str(reconstructions), "true": str(true), "encoder": encoder, "layers": layers, "rows": rows}
         write_json_record(json_path, versioned("reconstruction_scores", record))

@@ -88,6 +88,9 @@ def test_eval_reconstructions_per_subject_and_roi_equals_the_cookbooks_scores(ca
     assert row["features"]["relu7"]["correlation"] == pytest.approx(np.nanmean(metrics.pattern_correlation(ours, theirs)), rel=1e-9)
     assert row["features"]["relu7"]["identification_accuracy"] == pytest.approx(np.nanmean(metrics.pairwise_identification(ours, theirs)))
     assert set(row["features"]) == {"conv1", "relu7"}
+    code, out, err = run(capsys, "eval", "--reconstructions", tmp_path / "recon", "--true", tmp_path / "true", "--encoder", "caffenet:random:0",
+                         "--layer", "conv1,relu2,relu3,relu4,pool5,relu6,relu7,fc8")
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 80 and "S2" in out and "fc8" in out
 
 
 def test_eval_reconstructions_refusals(capsys, tmp_path):
