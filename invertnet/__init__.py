@@ -36,6 +36,10 @@ _WHERE = {
     "encode": ".inversion",
     "layer_shapes": ".encoders",
     "read_features": ".files.features",
+    "open_tree": ".files.feature_tree",
+    "icnn": ".decoded.icnn",
+    "pattern_correlation": ".decoded.scores",
+    "pairwise_identification": ".decoded.scores",
     "write_features": ".files.features",
     "PAPER_TABLE2": ".evaluation.protocol",
     "PRESETS": ".training.losses",
@@ -65,6 +69,9 @@ if TYPE_CHECKING:
     from .errors import InvertnetError
     from .evaluation.metrics import normalized_error, pairwise_mean_distance
     from .evaluation.protocol import PAPER_TABLE2, EvalResult, evaluate
+    from .decoded.icnn import icnn
+    from .decoded.scores import pairwise_identification, pattern_correlation
+    from .files.feature_tree import open_tree
     from .files.features import read_features, write_features
     from .inversion import Inverter, encode
     from .models import Discriminator, Generator
@@ -87,6 +94,6 @@ __all__ = [
     "FEATURE_SHAPES", "LAYERS", "PAPER_TABLE2", "PRESETS",
     "AlexNet", "CaffeNet", "DeadLeaves", "Discriminator", "Gate", "Encoder", "EvalResult", "FolderImages",
     "Generator", "Inverter", "InvertnetError", "LossConfig", "ModuleEncoder", "TorchvisionEncoder", "TrainConfig", "Trainer",
-    "encode", "eval_crop", "evaluate", "fetch_deepsim", "import_weights", "layer_shapes", "load_alexnet", "load_encoder", "load_image",
-    "normalized_error", "open_source", "pairwise_mean_distance", "read_features", "save_image", "train_crop", "write_features", "__version__",
+    "encode", "eval_crop", "evaluate", "fetch_deepsim", "icnn", "import_weights", "layer_shapes", "load_alexnet", "load_encoder", "load_image",
+    "normalized_error", "open_source", "open_tree", "pairwise_identification", "pairwise_mean_distance", "pattern_correlation", "read_features", "save_image", "train_crop", "write_features", "__version__",
 ]
