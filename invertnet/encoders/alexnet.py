@@ -38,6 +38,7 @@ from ..files.guarded import open_input
 from ..files.state import load_checked
 from ..names import CAFFENET_ONLY_LAYERS, LAYERS, MAX_SEED, TRAINABLE_LAYERS, alias_hint
 from .base import Encoder
+from .random_weights import random_network
 
 TABLE2_LAYERS: tuple[str, ...] = ("conv5", "fc6", "fc7", "fc8")
 """The layers of the paper's Table 2 (CONV5 to FC8), the default of the benchmarks."""
@@ -252,16 +253,22 @@ def variance_preserving_init(net: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
+def _random_alexnet(kind: str, seed: int) -> nn.Module:
+    """torchvision's AlexNet drawn from ``seed`` in a forked RNG: its own initialisation (``random-torchvision``) or He's (``random``)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = alexnet(weights=None)
+        if kind == "random":
+            variance_preserving_init(net)
+    return net
+
+
 def load_alexnet(spec: str = "imagenet", *, device: torch.device | str = "cpu") -> AlexNet:
     """Build the frozen AlexNet named by ``spec`` (``imagenet``, a file path, ``random:SEED`` or ``random-torchvision:SEED``)."""
     parsed = AlexNetSpec.parse(spec)
     if parsed.kind in RANDOM_KINDS:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(parsed.value))
-            net = alexnet(weights=None)
-            if parsed.kind == "random":
-                variance_preserving_init(net)
         identity = f"{parsed.kind}:{int(parsed.value)}"
+        net = random_network(f"alexnet:{identity}", lambda: _random_alexnet(parsed.kind, int(parsed.value)), lambda: alexnet(weights=None))
     else:
         net = alexnet(weights=None)
         if parsed.kind == "imagenet":

@@ -1,0 +1,69 @@
+"""Deterministic random networks, built once per process: the next request for the same one is a copy.
+
+AlexNet's ``random:SEED`` and ``random-torchvision:SEED`` (the proxies of the real network, and most
+of the test suite) are drawn from a seed inside a forked RNG, so the same spec is always the same
+weights and drawing them leaves the global RNG as it was. Drawing them costs ten times copying them
+(0.5 s against 0.05 s for 61 million weights on one core), and a process asks for its encoder
+several times (the demo: training, inverting, evaluating; the test suite: 200 times). The last
+:data:`KEPT` state dicts are kept; a copy is built without torch's default initialisation
+(:func:`no_default_init`, which draws nothing either), the state dict setting every parameter.
+
+Only networks drawn entirely inside a forked RNG may come from here: CaffeNet's random weights are
+drawn so, but its construction draws from the global RNG (a seeded run's generator depends on it),
+so a copy would change what a seeded run does next.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import torch
+from torch import nn
+
+KEPT = 2
+"""How many random networks' weights a process keeps (AlexNet's are 244 MB)."""
+INITIALISERS = (
+    "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_", "xavier_uniform_", "xavier_normal_",
+    "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_",
+)
+_STATES: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
+Net = TypeVar("Net", bound=nn.Module)
+
+
+def _unchanged(tensor: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+    return tensor
+
+
+@contextmanager
+def no_default_init() -> Iterator[None]:
+    """Build modules without torch's default initialisation: only for a module whose every parameter is set next."""
+    saved = {name: getattr(nn.init, name) for name in INITIALISERS}
+    for name in INITIALISERS:
+        setattr(nn.init, name, _unchanged)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(nn.init, name, function)
+
+
+def random_network(key: str, build: Callable[[], Net], empty: Callable[[], Net]) -> Net:
+    """The network ``build()`` draws for ``key`` (a spec that fixes its weights), or a copy of the one drawn before in this process.
+
+    ``empty()`` builds the same architecture, its parameters to be overwritten by the kept state dict.
+    """
+    state = _STATES.get(key)
+    if state is None:
+        net = build()
+        _STATES[key] = {name: value.detach().clone() for name, value in net.state_dict().items()}
+        while len(_STATES) > KEPT:
+            _STATES.popitem(last=False)
+        return net
+    _STATES.move_to_end(key)
+    with no_default_init():
+        net = empty()
+    net.load_state_dict(state)
+    return net
