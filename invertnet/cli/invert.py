@@ -107,6 +107,8 @@ def invert(
     ),
 ) -> None:
     """Reconstruct each image from its features at LAYER (or through a VAE or autoencoder), or each row of --features, as an image."""
+    if features is not None and not features.exists() and features.suffix == "":
+        raise InvertnetError(f"--features {features}: no such folder (a feature tree) or file (.npy, .safetensors)")
     if features is not None and features.is_dir():
         if images:
             raise InvertnetError("give images or --features, not both")

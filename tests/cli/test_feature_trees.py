@@ -207,3 +207,8 @@ def test_input_bounds_are_read_as_the_labs_act_range_files(tmp_path):
         (tmp_path / "bad.txt").write_text(text)
         with pytest.raises(InvertnetError, match=message):
             read_bound(tmp_path / "bad.txt", 6)
+
+
+def test_a_missing_tree_is_named(capsys, tmp_path):
+    code, _, err = run(capsys, "invert", "--features", tmp_path / "nosuch", "--layer", "relu7", "--weights", tmp_path / "g.pt")
+    assert code == 1 and "no such folder (a feature tree) or file" in err
