@@ -29,6 +29,7 @@ from ..files.caffemodel import read_caffemodel
 from ..files.state import load_checked
 from .alexnet import FEATURE_SHAPES, LAYERS, MAX_WEIGHTS_BYTES, check_layer, variance_preserving_init
 from .base import Encoder
+from .random_weights import random_network
 
 INPUT_SIZE = 227
 BGR_MEAN = (104.0, 117.0, 123.0)
@@ -158,9 +159,14 @@ def caffenet_from_port(state: dict[str, torch.Tensor], identity: str, source: st
 
 
 def random_caffenet(seed: int) -> CaffeNet:
-    """A CaffeNet with deterministic variance-preserving random weights (He; zero biases), for tests and proxies."""
-    net = CaffeNet(f"caffenet:random:{seed}")
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        variance_preserving_init(net)
-    return net
+    """A CaffeNet with deterministic variance-preserving random weights (He; zero biases), for tests and proxies (drawn once per process)."""
+    identity = f"caffenet:random:{seed}"
+
+    def draw() -> CaffeNet:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            net = CaffeNet(identity)  # inside the fork too: a draw leaves the global RNG as it was, like a copy
+            torch.manual_seed(seed)
+            variance_preserving_init(net)
+        return net
+
+    return random_network(identity, draw, lambda: CaffeNet(identity))

@@ -1,16 +1,17 @@
 """Deterministic random networks, built once per process: the next request for the same one is a copy.
 
-AlexNet's ``random:SEED`` and ``random-torchvision:SEED`` (the proxies of the real network, and most
-of the test suite) are drawn from a seed inside a forked RNG, so the same spec is always the same
-weights and drawing them leaves the global RNG as it was. Drawing them costs ten times copying them
-(0.5 s against 0.05 s for 61 million weights on one core), and a process asks for its encoder
-several times (the demo: training, inverting, evaluating; the test suite: 200 times). The last
-:data:`KEPT` state dicts are kept; a copy is built without torch's default initialisation
-(:func:`no_default_init`, which draws nothing either), the state dict setting every parameter.
+AlexNet's ``random:SEED`` and ``random-torchvision:SEED`` and ``caffenet:random:SEED`` (the proxies of the
+real networks, and most of the test suite) are drawn from a seed inside a forked RNG, construction
+included, so the same spec is always the same weights and drawing them leaves the global RNG as it
+was. Drawing them costs ten times copying them (0.5 s against 0.05 s for 61 million weights on one
+core), and a process asks for its encoder several times (the demo: training, inverting, evaluating;
+the test suite: 250 times). The last :data:`KEPT` state dicts are kept; a copy is built without
+torch's default initialisation (:func:`no_default_init`, which draws nothing either), the state dict
+setting every parameter.
 
-Only networks drawn entirely inside a forked RNG may come from here: CaffeNet's random weights are
-drawn so, but its construction draws from the global RNG (a seeded run's generator depends on it),
-so a copy would change what a seeded run does next.
+Only networks drawn entirely inside a forked RNG may come from here: a draw that also took from the
+global RNG would leave it elsewhere than a copy does, and a seeded run's next draws (its generator)
+would depend on whether the network was drawn or copied.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-KEPT = 2
-"""How many random networks' weights a process keeps (AlexNet's are 244 MB)."""
+KEPT = 3
+"""How many random networks' weights a process keeps (AlexNet's and CaffeNet's are 244 MB each)."""
 INITIALISERS = (
     "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_", "xavier_uniform_", "xavier_normal_",
     "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_",
