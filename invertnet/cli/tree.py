@@ -19,7 +19,12 @@ from .common import announce, check_results_file, stderr, write_json_record
 from .progress import progress_bar
 
 if TYPE_CHECKING:
-    from ..decoded.inputs import Image
+    import torch
+
+    from ..decoded.generators import TreeGenerator
+    from ..decoded.inputs import Image, Scaler
+    from ..encoders import Encoder
+    from ..files.feature_tree import FeatureTree
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ def check_request(request: TreeRequest) -> None:
     check_results_file("--json", request.json_path, ".json")
 
 
-def read_bound(path: Path, size: int):  # type: ignore[no-untyped-def]
+def read_bound(path: Path, size: int) -> torch.Tensor:
     """An act_range file: ``size`` upper bounds of the generator's input, numbers separated by spaces or lines (the lab's ``act_range/3x/relu7.txt``)."""
     import math
 
@@ -130,7 +135,7 @@ def invert_tree(request: TreeRequest) -> None:
         _write_json(request, images, layers, generator, skipped)
 
 
-def _icnn_encoder(request: TreeRequest, tree, device):  # type: ignore[no-untyped-def]
+def _icnn_encoder(request: TreeRequest, tree: FeatureTree, device: torch.device | str) -> tuple[Encoder, list[str]]:
     """The encoder and the layers to match: ``--match``, or every layer the tree and the encoder share, in the network's order."""
     from ..encoders import load_encoder
     from ..encoders.tree_taps import check_tree_layer, tree_layers
@@ -151,7 +156,10 @@ def _icnn_encoder(request: TreeRequest, tree, device):  # type: ignore[no-untype
     return encoder, shared
 
 
-def _run_icnn(request: TreeRequest, images: list[Image], layers, generator, encoder, scaler, bound, device):  # type: ignore[no-untyped-def]
+def _run_icnn(
+    request: TreeRequest, images: list[Image], layers: list[str], generator: TreeGenerator, encoder: Encoder, scaler: Scaler,
+    bound: torch.Tensor | None, device: torch.device,
+) -> tuple[list[Path], list[Path], list[str]]:
     import torch
 
     from ..data.imageio import save_image
@@ -185,7 +193,7 @@ def _run_icnn(request: TreeRequest, images: list[Image], layers, generator, enco
     return written, skipped, []
 
 
-def _write_json(request: TreeRequest, images: list[Image], layers: list[str], generator, skipped: list[Path]) -> None:  # type: ignore[no-untyped-def]
+def _write_json(request: TreeRequest, images: list[Image], layers: list[str], generator: TreeGenerator, skipped: list[Path]) -> None:
     done = {str(path) for path in skipped}
     record = {
         "method": request.method, "layer": request.layer, "generator_layer": generator.layer, "weights": generator.source,

@@ -19,11 +19,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InvertnetError
 from ..files.feature_tree import PLAIN
+
+if TYPE_CHECKING:
+    from ..encoders import Encoder
 
 COOKBOOK_PREFIXES = ("recon_image_normalized-", "recon_image-")
 """The cookbook names its outputs ``recon_image-LABEL``: the label is what follows."""
@@ -165,7 +169,7 @@ def _value(number: float) -> float | None:
     return float(number) if np.isfinite(number) else None
 
 
-def score_group(group: Group, truth: dict[str, Path], encoder=None, layers: tuple[str, ...] = ()) -> GroupScores:  # type: ignore[no-untyped-def]
+def score_group(group: Group, truth: dict[str, Path], encoder: Encoder | None = None, layers: tuple[str, ...] = ()) -> GroupScores:
     """Score one folder of reconstructions against the true images of the same labels (see the module)."""
     labels = sorted(group.images)
     missing = [label for label in labels if label not in truth]
@@ -188,7 +192,7 @@ def score_group(group: Group, truth: dict[str, Path], encoder=None, layers: tupl
     return scores
 
 
-def encoder_features(encoder, images: np.ndarray, layers: tuple[str, ...]) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+def encoder_features(encoder: Encoder, images: np.ndarray, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
     """An encoder's features (under a tree's names) of 8-bit images (N, H, W, 3), each resized to its input size (bicubic)."""
     import torch
     from PIL import Image

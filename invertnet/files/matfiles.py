@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -91,7 +92,7 @@ def read_mat_arrays(
         return _read_v5(handle, path, keys, max_elements)
 
 
-def _whosmat(handle, path: Path) -> list[tuple[str, tuple[int, ...], str]]:  # type: ignore[no-untyped-def]
+def _whosmat(handle: BinaryIO, path: Path) -> list[tuple[str, tuple[int, ...], str]]:
     io = _scipy_io()
     try:
         return io.whosmat(handle)
@@ -106,7 +107,7 @@ def _check_header(path: Path, key: str, shape: tuple[int, ...], kind: str, max_e
         raise InvertnetError(f"{path}: {key!r} claims a shape of {shape}, more than the {max_elements:,} values invertnet reads from one array")
 
 
-def _read_v5(handle, path: Path, keys: list[str], max_elements: int) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+def _read_v5(handle: BinaryIO, path: Path, keys: list[str], max_elements: int) -> dict[str, np.ndarray]:
     io = _scipy_io()
     found = {name: (tuple(shape), kind) for name, shape, kind in _whosmat(handle, path)}
     for key in keys:
@@ -130,7 +131,7 @@ def _read_v5(handle, path: Path, keys: list[str], max_elements: int) -> dict[str
 class _open_hdf5:
     """``h5py.File`` on an already opened (guarded) handle, its errors as one clear one."""
 
-    def __init__(self, handle, path: Path) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, handle: BinaryIO, path: Path) -> None:
         self.handle, self.path, self.file = handle, path, None
 
     def __enter__(self):  # type: ignore[no-untyped-def]
@@ -146,7 +147,7 @@ class _open_hdf5:
             self.file.close()
 
 
-def _read_hdf5(handle, path: Path, keys: list[str], max_elements: int) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+def _read_hdf5(handle: BinaryIO, path: Path, keys: list[str], max_elements: int) -> dict[str, np.ndarray]:
     h5py = _h5py()
     result = {}
     with _open_hdf5(handle, path) as store:
