@@ -21,6 +21,15 @@ from invertnet.training import TrainConfig, Trainer  # noqa: E402
 ALEXNET = "random:0"
 
 
+def run(capsys, *args):
+    """``invertnet ARGS...`` in this process: its exit code, stdout and stderr."""
+    from invertnet.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def progress_line(err: str) -> str:
     """The last step's progress line of a 2-step run, as train and the demo print it: the same fields in both."""
     line = next(line for line in err.splitlines() if line.startswith("step 2/2 "))

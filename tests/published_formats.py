@@ -172,3 +172,15 @@ def write_release(path: Path, net: nn.Sequential, folder: str = "pool5") -> Path
         archive.writestr(f"release_deepsim_v0/{folder}/readme.txt", "a generator\n")
     caffemodel.unlink()
     return path
+
+
+REFERENCE_NET_MODULES = {
+    "conv1": "features.0", "conv2": "features.4", "conv3": "features.8", "conv4": "features.10", "conv5": "features.12",
+    "fc6": "classifier.1", "fc7": "classifier.4", "fc8": "classifier.6",
+}
+"""Where bdpy's ``ReferenceNet`` (``bdpy/dl/torch/models.py``, the KamitaniLab's torch CaffeNet) keeps each of Caffe's layers."""
+
+
+def reference_net_state(net: CaffeNet) -> dict[str, torch.Tensor]:
+    """``net``'s weights as bdpy's ``ReferenceNet`` state dict names them."""
+    return {f"{place}.{kind}": getattr(net, name).state_dict()[kind] for name, place in REFERENCE_NET_MODULES.items() for kind in ("weight", "bias")}

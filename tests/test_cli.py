@@ -8,19 +8,12 @@ import sys
 
 import pytest
 import torch
-from conftest import ALEXNET, progress_line, write_images
+from conftest import ALEXNET, progress_line, run, write_images
 from PIL import Image
 
 from invertnet import __version__
-from invertnet.cli import main
 from invertnet.data.captions import LABEL_WIDTH, LINE, labelled_rows
 from invertnet.data.imageio import save_image
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_version_is_eager(capsys):

@@ -8,20 +8,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from conftest import run
 
-from invertnet.cli import main
 
 pytest.importorskip("h5py")
 dataform = pytest.importorskip("bdpy.dataform")
 models = pytest.importorskip("bdpy.dl.torch.models")
 bdpy_feature = pytest.importorskip("bdpy.feature")
 scipy_io = pytest.importorskip("scipy.io")
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -6,17 +6,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import ALEXNET
+from conftest import ALEXNET, run
 
-from invertnet.cli import main
 from invertnet.data.imageio import load_image
 from invertnet.files.features import read_features
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".npy"])

@@ -6,18 +6,11 @@ import sys
 
 import numpy as np
 import torch
-from conftest import ALEXNET
+from conftest import ALEXNET, run
 from PIL import Image
 
-from invertnet.cli import main
 from invertnet.data.imageio import load_image
 from invertnet.data.imageio import save_image
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_a_folder_is_read_recursively(capsys, trained_run, tmp_path):

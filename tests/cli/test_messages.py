@@ -2,15 +2,8 @@
 the command has, every missing file with its place once, the real reason LPIPS is missing, the names people type."""
 
 import pytest
-from conftest import ALEXNET
+from conftest import ALEXNET, run
 
-from invertnet.cli import main
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

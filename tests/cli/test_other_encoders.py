@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 from PIL import Image
+from conftest import run
 
 from invertnet.cli import main
 from invertnet.weights.checkpoint import load_checkpoint
@@ -12,12 +13,6 @@ from invertnet.weights.checkpoint import load_checkpoint
 pytestmark = pytest.mark.xdist_group("big_temp")  # its runs hold 0.4 GB or more of temporary files: one such test at a time
 
 ENCODER = "resnet50:random:0"
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

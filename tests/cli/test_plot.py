@@ -4,17 +4,11 @@ import json
 
 import pytest
 from PIL import Image
+from conftest import run
 
-from invertnet.cli import main
 from invertnet.data.charts import PANEL
 from invertnet.errors import InvertnetError
 from invertnet.training.curves import learning_curves
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_panels_are_the_loss_and_each_logged_term_weighted(trained_run):

@@ -5,16 +5,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ALEXNET
+from conftest import ALEXNET, run
 from PIL import Image
 
-from invertnet.cli import main
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("method", ["gradient", "cma"])

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from conftest import run
 
-from invertnet.cli import main
 from invertnet.weights.checkpoint import atomic_save, load_checkpoint
 
 SCORER = '''
@@ -46,12 +46,6 @@ if int(mode[1]) == calls:
 for path in files:  # the score: the mean red value of the image's centre
     print(np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)[104:120, 104:120, 0].mean() / 255)
 '''
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

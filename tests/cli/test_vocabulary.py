@@ -4,17 +4,10 @@
 import json
 
 import pytest
-from conftest import ALEXNET
+from conftest import ALEXNET, run
 from PIL import Image
 
-from invertnet.cli import main
 from invertnet.cli.deprecated import RENAMED, rewrite
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from published_formats import reference_net_state
 from torch import nn
 
 from invertnet.decoded.icnn import ICNNConfig, centre_crop, icnn, layer_weights
@@ -75,10 +76,7 @@ def test_icnn_with_caffenet_and_the_labs_generator_is_bdpys(tmp_path):
     ours = TreeGenerator(generator_from_upconvgan(lab.state_dict(), "fc7", biases=True), "fc7", "caffenet", "lab")  # the file: test_generators
     caffenet = random_caffenet(0)
     reference = models.ReferenceNet().eval()
-    reference.load_state_dict({f"{place}.{kind}": getattr(caffenet, name).state_dict()[kind]
-                               for name, place in (("conv1", "features.0"), ("conv2", "features.4"), ("conv3", "features.8"), ("conv4", "features.10"),
-                                                   ("conv5", "features.12"), ("fc6", "classifier.1"), ("fc7", "classifier.4"), ("fc8", "classifier.6"))
-                               for kind in ("weight", "bias")})
+    reference.load_state_dict(reference_net_state(caffenet))
     layers = ("conv1", "relu3", "fc7", "relu7")
     with torch.no_grad():
         images = torch.rand(1, 3, 227, 227, generator=torch.Generator().manual_seed(2))

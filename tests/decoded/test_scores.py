@@ -7,17 +7,11 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from conftest import run
 
-from invertnet.cli import main
 from invertnet.decoded.scores import image_error, pairwise_identification, pattern_correlation
 
 metrics = pytest.importorskip("bdpy.evals.metrics")
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_the_metrics_are_bdpys_nan_columns_and_constant_rows_included():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from published_formats import reference_net_state, write_layers_caffemodel
 
 from invertnet.encoders import input_size, layer_shapes, load_encoder
 from invertnet.encoders.caffenet import random_caffenet
@@ -11,7 +12,6 @@ from invertnet.encoders.tree_taps import tree_features, tree_layers
 from invertnet.encoders.vgg19_caffe import MODULES, VGG19Caffe, random_vgg19_caffe, state_from_caffe_layers, vgg19_caffe_from_file
 from invertnet.errors import InvertnetError
 from invertnet.treenames import CAFFENET_TREE_LAYERS, VGG19_TREE_LAYERS
-from tests.published_formats import write_layers_caffemodel
 
 models = pytest.importorskip("bdpy.dl.torch.models")
 bdpy_torch = pytest.importorskip("bdpy.dl.torch")
@@ -27,10 +27,7 @@ def bdpy_features(net: torch.nn.Module, mapping: dict[str, str], preprocessed: t
 def test_caffenet_under_bdpys_reference_net_names():
     ours = random_caffenet(3)
     theirs = models.ReferenceNet().eval()
-    theirs.load_state_dict({f"{place}.{kind}": getattr(ours, name).state_dict()[kind]
-                            for name, place in (("conv1", "features.0"), ("conv2", "features.4"), ("conv3", "features.8"), ("conv4", "features.10"),
-                                                ("conv5", "features.12"), ("fc6", "classifier.1"), ("fc7", "classifier.4"), ("fc8", "classifier.6"))
-                            for kind in ("weight", "bias")})
+    theirs.load_state_dict(reference_net_state(ours))
     images = torch.rand(2, 3, 227, 227, generator=torch.Generator().manual_seed(0))
     mapped = [name for name in CAFFENET_TREE_LAYERS if name in models.layer_map("reference_net")]
     expected = bdpy_features(theirs, models.layer_map("reference_net"), ours.preprocess(images), tuple(mapped))
@@ -66,7 +63,8 @@ def test_vgg19_caffe_is_bdpys_vgg19_with_caffes_input(vgg, tmp_path):
 def test_vgg19_caffe_from_the_caffemodels_layers_and_the_lab_state_dict(vgg, tmp_path):
     """The real files are 575 MB each: the conversion runs on the network's own tensors, the file paths on small files."""
     layers = {name: [vgg.state_dict()[f"{module}.weight"], vgg.state_dict()[f"{module}.bias"]] for name, module in MODULES.items()}
-    state = state_from_caffe_layers({name: [w.flatten(), b] for name, (w, b) in layers.items()}, tmp_path / "x.caffemodel")  # Caffe's flat blobs
+    state = state_from_caffe_layers({name: [w.flatten(), b] for name, (w, b) in layers.items()}, tmp_path / "x.caffemodel",
+                                    vgg.state_dict())  # Caffe's flat blobs
     assert all(torch.equal(state[key], value) for key, value in vgg.state_dict().items())
     conv = layers["conv1_1"]
     write_layers_caffemodel(tmp_path / "VGG_ILSVRC_19_layers.caffemodel", [("conv1_1", conv[0], conv[1])], legacy=True)

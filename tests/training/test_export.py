@@ -5,18 +5,12 @@ import os
 import pytest
 import torch
 from safetensors import safe_open
+from conftest import run
 
 from invertnet import Inverter
-from invertnet.cli import main
 from invertnet.errors import InvertnetError
 from invertnet.training.export import export_generator
 from invertnet.weights.checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, atomic_save, load_checkpoint
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_the_export_is_the_generator_alone_and_inverts_as_the_run_does(trained_run, tmp_path, capsys):
