@@ -14,7 +14,7 @@ from rich.console import Console
 
 from ..errors import InvertnetError
 from ..files.atomic import check_not_input, check_writable
-from ..names import STILL_SUFFIXES
+from ..names import MAX_SEED, STILL_SUFFIXES
 
 if TYPE_CHECKING:
     import torch
@@ -42,6 +42,12 @@ def given(ctx: typer.Context, *names: str) -> list[str]:
         if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
             flags.append(param.opts[0])
     return flags
+
+
+def check_seed(seed: int) -> None:
+    """Refuse a ``--seed`` outside 0 to :data:`MAX_SEED` (every command's seeds are drawn the same way)."""
+    if not 0 <= seed <= MAX_SEED:
+        raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed}")
 
 
 def refuse(ctx: typer.Context, names: list[str], why: str) -> None:

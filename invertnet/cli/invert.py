@@ -6,17 +6,16 @@ stdin). ``--method optimize`` runs Mahendran & Vedaldi's optimisation instead of
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from ..errors import InvertnetError
-from ..names import ICNN_ITERATIONS, MAX_BATCH, MAX_SEED, OPTIMIZE_ITERATIONS
+from ..names import ICNN_ITERATIONS, MAX_BATCH, OPTIMIZE_ITERATIONS
 from ..version import versioned
 from .common import (
-    announce, check_image_output, check_outputs, check_results_file, crop_inputs, generator_facts, given, output_folder, output_tag, refuse, stderr,
+    announce, check_image_output, check_outputs, check_results_file, check_seed, crop_inputs, generator_facts, given, output_folder, output_tag, refuse, stderr,
     write_json_record,
 )
 from .inputs import STDIN, list_inputs, read
@@ -149,8 +148,7 @@ def invert(
         refuse(ctx, ["iterations", "seed"], "to --method generator (they set --method optimize's iterations and start)")
     if iterations < 1:
         raise InvertnetError(f"--iterations must be a positive integer, got {iterations}")
-    if not 0 <= seed <= MAX_SEED:
-        raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed}")
+    check_seed(seed)
     if not 1 <= batch_size <= MAX_BATCH:
         raise InvertnetError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {batch_size}")
     single_file = _single_file(out)
@@ -179,15 +177,13 @@ def _single_file(out: Path | None) -> bool:
     return True
 
 
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
-"""A row's name from a feature file becomes part of a file name only if it is this plain (no path, no hidden file)."""
 
 
 def _invert_features(
     features: Path, weights: str | None, out: Path | None, json_path: Path | None, device: str, precision: str, batch_size: int,
 ) -> None:
     """``invert --features``: one image per row, through the generator alone."""
-    from ..files.features import read_features
+    from ..files.features import PLAIN_NAME, read_features
     from ..inversion import Inverter
 
     if weights is None:
@@ -205,7 +201,7 @@ def _invert_features(
         raise InvertnetError(f"{features} holds rows of {shown}; the {inverter.layer} generator {inverter.source} takes {'x'.join(map(str, expected))}")
     if rows.layer and rows.layer != inverter.layer:
         raise InvertnetError(f"{features} holds {rows.layer} features; {inverter.source} inverts {inverter.layer}")
-    names = [name if SAFE_NAME.fullmatch(name) else f"{features.stem}-{i:04d}" for i, name in enumerate(rows.names)] or [
+    names = [name if PLAIN_NAME.fullmatch(name) else f"{features.stem}-{i:04d}" for i, name in enumerate(rows.names)] or [
         f"{features.stem}-{i:04d}" for i in range(count)
     ]
     targets = [out] if single_file else [output_folder(out) / f"{name}.{inverter.layer}.png" for name in names]

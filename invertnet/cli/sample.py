@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from ..errors import InvertnetError
-from ..names import MAX_FRAMES, MAX_SEED
-from .common import announce, check_image_output, check_outputs
+from ..names import MAX_FRAMES
+from .common import announce, check_image_output, check_outputs, check_seed
 from .options import DEVICE, ENCODER, out_option, plain
 
 
@@ -27,8 +27,7 @@ def sample(
         raise InvertnetError(f"--count must be between 1 and {MAX_FRAMES}, got {count}")
     if columns is not None and columns < 1:
         raise InvertnetError(f"--columns must be a positive integer, got {columns}")
-    if not 0 <= seed <= MAX_SEED:
-        raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed}")
+    check_seed(seed)
     check_image_output("--out", out)
     check_outputs([], [out], weights)
     from ..data.captions import labelled_rows

@@ -52,7 +52,7 @@ def eval_reconstructions(
     reconstructions: Path | None, true: Path | None, encoder: str | None, layer: str | None, json_path: Path | None, device: str,
 ) -> None:
     """Score every subject and ROI under ``reconstructions`` against ``true`` (see the module)."""
-    from ..decoded.scores import find_groups, score_group, true_images
+    from ..decoded.scores import TrueImages, find_groups, score_group
 
     if reconstructions is None or true is None:
         raise InvertnetError("--reconstructions DIR and --true DIR go together: the images made and the images they should be")
@@ -61,7 +61,7 @@ def eval_reconstructions(
         raise InvertnetError("--encoder SPEC and --layer L[,L...] go together: the feature scores need a network and its layers (the tree's names)")
     check_results_file("--json", json_path, ".json")
     groups = find_groups(reconstructions)
-    truth = true_images(true)
+    truth = TrueImages(true)
     network = None
     if encoder:
         from ..devices import resolve_device

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..errors import InvertnetError
-from ..names import MAX_SEED
 from ..version import versioned
-from .common import announce, check_image_output, check_outputs, check_results_file, stderr, write_json_record
+from .common import announce, check_image_output, check_outputs, check_results_file, check_seed, stderr, write_json_record
 from .options import DEVICE, choices, flag, json_option, out_option, plain
 
 if TYPE_CHECKING:
@@ -124,8 +123,7 @@ def synthesize_command(
     spec = Target.parse(target, position) if target is not None else None
     if not 1 <= limit <= 100_000:
         raise InvertnetError(f"--limit must be between 1 and 100,000, got {limit}")
-    if not 0 <= seed <= MAX_SEED:
-        raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed}")
+    check_seed(seed)
     _check_method_flags(method, population, sigma, cma_variant, outside, keep_all)
     if not outside:
         for name, value in (("--score-timeout", score_timeout), ("--resume", resume or None)):

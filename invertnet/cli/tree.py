@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InvertnetError
-from ..names import MAX_SEED
 from ..version import versioned
-from .common import announce, check_results_file, stderr, write_json_record
+from .common import announce, check_results_file, check_seed, stderr, write_json_record
 from .progress import progress_bar
 
 if TYPE_CHECKING:
@@ -65,8 +64,7 @@ def check_request(request: TreeRequest) -> None:
             raise InvertnetError(f"{', '.join(wrong)} apply to --method icnn; the generator method runs the generator alone, without an encoder")
     if request.iterations < 1:
         raise InvertnetError(f"--iterations must be a positive integer, got {request.iterations}")
-    if not 0 <= request.seed <= MAX_SEED:
-        raise InvertnetError(f"--seed must be an integer from 0 to {MAX_SEED}, got {request.seed}")
+    check_seed(request.seed)
     check_results_file("--json", request.json_path, ".json")
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import InvertnetError
 from ..files.feature_tree import FeatureTree, TreeItem, read_tree_features
 from ..files.matfiles import read_mat_array, read_mat_arrays
-from .scaling import SCALINGS, fill_nan, scale_features
+from .scaling import check_scaling, fill_nan, scale_features
 
 TRAIN_MEAN_KEY = "y_mean"
 
@@ -74,14 +74,9 @@ class Scaler:
     _means: dict[tuple[str, str | None, str | None], np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.scaling not in SCALINGS:
-            raise InvertnetError(f"unknown --feature-scaling {self.scaling!r}: choose one of {', '.join(SCALINGS)}")
-        if self.scaling != "none" and self.feature_std is None:
-            raise InvertnetError(f"--feature-scaling {self.scaling} needs --feature-std FILE (the per-channel SD of true features, one key per layer)")
+        check_scaling(self.scaling, self.feature_std is not None, self.decoders is not None)
         if self.scaling == "none" and self.feature_std is not None:
             raise InvertnetError("--feature-std is used by --feature-scaling feature_std or feature_std_train_mean_center; pass one of them")
-        if self.scaling == "feature_std_train_mean_center" and self.decoders is None:
-            raise InvertnetError("--feature-scaling feature_std_train_mean_center needs --decoders DIR (the decoders' training means)")
         if self.decoders is not None and not Path(self.decoders).is_dir():
             raise InvertnetError(f"--decoders {self.decoders}: no such folder")
 

@@ -53,24 +53,29 @@ def fill_nan(features: np.ndarray, train_mean: np.ndarray | None, where: str) ->
     return filled
 
 
+def check_scaling(scaling: str, has_feature_std: bool, has_train_mean: bool) -> None:
+    """Refuse a scaling that is unknown or lacks what it needs: the true features' SD, and for the centred form the training mean."""
+    if scaling not in SCALINGS:
+        raise InvertnetError(f"unknown --feature-scaling {scaling!r}: choose one of {', '.join(SCALINGS)}")
+    if scaling != "none" and not has_feature_std:
+        raise InvertnetError(f"--feature-scaling {scaling} needs --feature-std FILE (the per-channel SD of true features, one key per layer)")
+    if scaling == "feature_std_train_mean_center" and not has_train_mean:
+        raise InvertnetError("--feature-scaling feature_std_train_mean_center needs --decoders DIR (the decoders' training means)")
+
+
 def scale_features(features: np.ndarray, scaling: str, feature_std: np.ndarray | None = None, train_mean: np.ndarray | None = None) -> np.ndarray:
     """One image's features scaled by ``scaling`` (see the module), as float32.
 
     ``feature_std``: the layer's per-channel SD of true features (any shape; its NaN-ignoring mean is used);
     ``train_mean``: the decoder's training mean, the features' shape.
     """
-    if scaling not in SCALINGS:
-        raise InvertnetError(f"unknown feature scaling {scaling!r}: choose one of {', '.join(SCALINGS)}")
+    check_scaling(scaling, feature_std is not None, train_mean is not None)
     if scaling == "none":
         return np.asarray(features, dtype=np.float32)
-    if feature_std is None:
-        raise InvertnetError(f"--feature-scaling {scaling} needs --feature-std FILE (the per-channel SD of true features, one key per layer)")
     scale = float(np.nanmean(feature_std))
     if not np.isfinite(scale) or scale <= 0:
         raise InvertnetError(f"the feature SD's mean is {scale}: not a usable scale")
     if scaling == "feature_std":
         return normalize_feature(features, scale).astype(np.float32)
-    if train_mean is None:
-        raise InvertnetError("--feature-scaling feature_std_train_mean_center needs --decoders DIR (the decoders' training means)")
     centre = np.asarray(train_mean, dtype=np.float64)
     return (normalize_feature(np.asarray(features, dtype=np.float64) - centre, scale) + centre).astype(np.float32)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InvertnetError
-from ..files.feature_tree import PLAIN
+from ..files.features import PLAIN_NAME
 
 if TYPE_CHECKING:
     from ..encoders import Encoder
@@ -125,9 +125,9 @@ def find_groups(folder: str | os.PathLike[str]) -> list[Group]:
     if not folder.is_dir():
         raise InvertnetError(f"--reconstructions {folder}: no such folder")
     own = _images(folder)
-    subjects = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir() and PLAIN.fullmatch(entry.name))
+    subjects = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir() and PLAIN_NAME.fullmatch(entry.name))
     nested = [Group(subject, roi.name, _images(Path(roi.path))) for subject in subjects
-              for roi in sorted(os.scandir(folder / subject), key=lambda e: e.name) if roi.is_dir() and PLAIN.fullmatch(roi.name)]
+              for roi in sorted(os.scandir(folder / subject), key=lambda e: e.name) if roi.is_dir() and PLAIN_NAME.fullmatch(roi.name)]
     nested = [group for group in nested if group.images]
     if own and nested:
         raise InvertnetError(f"{folder} holds images and SUBJECT/ROI folders of them: point --reconstructions at one layout")
@@ -169,10 +169,10 @@ def _value(number: float) -> float | None:
     return float(number) if np.isfinite(number) else None
 
 
-def score_group(group: Group, truth: dict[str, Path], encoder: Encoder | None = None, layers: tuple[str, ...] = ()) -> GroupScores:
+def score_group(group: Group, truth: TrueImages, encoder: Encoder | None = None, layers: tuple[str, ...] = ()) -> GroupScores:
     """Score one folder of reconstructions against the true images of the same labels (see the module)."""
     labels = sorted(group.images)
-    missing = [label for label in labels if label not in truth]
+    missing = [label for label in labels if label not in truth.paths]
     if missing:
         raise InvertnetError(f"no true image for {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} (matched by file name, without suffix)")
     if len(labels) < 2:
@@ -182,12 +182,12 @@ def score_group(group: Group, truth: dict[str, Path], encoder: Encoder | None = 
     odd = [label for label, image in zip(labels, recon) if image.shape != recon[0].shape]
     if odd:
         raise InvertnetError(f"reconstructions of different sizes: {odd[0]} is not {size[0]}x{size[1]} like {labels[0]}")
-    reconstructions = np.stack(recon).reshape(len(labels), -1)
-    true = np.stack([pixels(truth[label], size) for label in labels]).reshape(len(labels), -1)
-    scores = GroupScores(group.subject, group.roi, labels, pattern_correlation(reconstructions, true),
-                         pairwise_identification(reconstructions, true), image_error(reconstructions, true))
+    made, true = np.stack(recon), np.stack([truth.pixels(label, size) for label in labels])
+    reconstructions, true_rows = made.reshape(len(labels), -1), true.reshape(len(labels), -1)
+    scores = GroupScores(group.subject, group.roi, labels, pattern_correlation(reconstructions, true_rows),
+                         pairwise_identification(reconstructions, true_rows), image_error(reconstructions, true_rows))
     if encoder is not None and layers:
-        a, b = (encoder_features(encoder, images, layers) for images in (np.stack(recon), np.stack([pixels(truth[label], size) for label in labels])))
+        a, b = encoder_features(encoder, made, layers), encoder_features(encoder, true, layers)
         scores.features = {layer: (pattern_correlation(a[layer], b[layer]), pairwise_identification(a[layer], b[layer])) for layer in layers}
     return scores
 
@@ -207,15 +207,23 @@ def encoder_features(encoder: Encoder, images: np.ndarray, layers: tuple[str, ..
     return {layer: value.flatten(1).double().cpu().numpy() for layer, value in found.items()}
 
 
-def true_images(folder: str | os.PathLike[str]) -> dict[str, Path]:
-    """The true images by label (file name without suffix) in ``folder``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InvertnetError(f"--true {folder}: no such folder")
-    found = _images(folder)
-    if not found:
-        raise InvertnetError(f"--true {folder}: no images in it")
-    return found
+class TrueImages:
+    """The true images in a folder by label (file name without suffix), each read and resized once per size however many groups ask."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise InvertnetError(f"--true {folder}: no such folder")
+        self.paths = _images(folder)
+        if not self.paths:
+            raise InvertnetError(f"--true {folder}: no images in it")
+        self._read: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
+
+    def pixels(self, label: str, size: tuple[int, int]) -> np.ndarray:
+        """The image of ``label`` as :func:`pixels` reads it at ``size``."""
+        if (label, size) not in self._read:
+            self._read[label, size] = pixels(self.paths[label], size)
+        return self._read[label, size]
 
 
 def pixels(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import InvertnetError
 from ..treenames import CAFFENET_TREE_LAYERS
 from .base import Encoder
 from .caffenet import CaffeNet
@@ -23,8 +24,6 @@ def tree_layers(encoder: Encoder) -> tuple[str, ...]:
 
 def check_tree_layer(encoder: Encoder, layer: str) -> str:
     """``layer`` if ``encoder`` computes it under a tree's name, else one error listing those it does."""
-    from ..errors import InvertnetError
-
     if layer not in tree_layers(encoder):
         raise InvertnetError(f"the encoder {encoder.identity} has no layer {layer!r} in a feature tree's names; it has {', '.join(tree_layers(encoder))}")
     return layer

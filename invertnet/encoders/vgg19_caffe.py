@@ -138,9 +138,9 @@ def random_vgg19_caffe(seed: int) -> VGG19Caffe:
     return net
 
 
-def state_from_caffe_layers(layers: dict[str, list[torch.Tensor]], path: Path) -> dict[str, torch.Tensor]:
-    """bdpy's VGG19 state dict from a ``.caffemodel``'s layers (Caffe's names ``conv1_1`` ... ``fc8``, blobs weights then bias)."""
-    expected = VGG19Caffe("shapes").state_dict()
+def state_from_caffe_layers(layers: dict[str, list[torch.Tensor]], path: Path, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """bdpy's VGG19 state dict from a ``.caffemodel``'s layers (Caffe's names ``conv1_1`` ... ``fc8``, blobs weights then bias),
+    shaped as ``expected`` (the state dict of the :class:`VGG19Caffe` they are for)."""
     missing = [name for name in MODULES if name not in layers]
     if missing:
         raise InvertnetError(f"{path} is not VGG-19: it has no {', '.join(missing[:5])} (its layers: {', '.join(list(layers)[:8])})")
@@ -159,10 +159,10 @@ def state_from_caffe_layers(layers: dict[str, list[torch.Tensor]], path: Path) -
 def vgg19_caffe_from_file(path: str | os.PathLike[str], identity: str) -> VGG19Caffe:
     """VGG-19 from ``VGG_ILSVRC_19_layers.caffemodel`` or bdpy's ``VGG19`` state dict (``.pt``/``.pth``/``.safetensors``)."""
     path = Path(path)
+    net = VGG19Caffe(identity)
     if path.suffix == ".caffemodel":
-        state = state_from_caffe_layers(read_caffemodel(path, max_bytes=MAX_WEIGHTS_BYTES), path)
+        state = state_from_caffe_layers(read_caffemodel(path, max_bytes=MAX_WEIGHTS_BYTES), path, net.state_dict())
     else:
         state = read_state_dict(path, "VGG-19 weights", max_bytes=MAX_WEIGHTS_BYTES)
-    net = VGG19Caffe(identity)
     load_checked(net, state, f"the VGG-19 weights in {path}", "bdpy's VGG19 (features.0.weight, ..., classifier.6.bias)")
     return net

@@ -15,20 +15,18 @@ a folder of more than :data:`MAX_LABELS` files is refused.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InvertnetError
+from .features import PLAIN_NAME
 from .matfiles import read_mat_array
 
 FEATURE_KEY = "feat"
 DECODED_FOLDER = "decoded_features"
 MAX_LABELS = 100_000
-PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}")
-"""A label, subject or ROI becomes a file or folder name of the outputs only if it is this plain."""
 
 
 @dataclass(frozen=True)
@@ -63,8 +61,8 @@ def _entries(folder: Path, what: str) -> list[os.DirEntry[str]]:
 
 
 def _plain(name: str, folder: Path, what: str) -> str:
-    if not PLAIN.fullmatch(name):
-        raise InvertnetError(f"{folder / name}: {what} {name!r} is not a plain file name (letters, digits, _ . + -); rename it")
+    if not PLAIN_NAME.fullmatch(name):
+        raise InvertnetError(f"{folder / name}: {what} {name!r} is not a plain file name (up to 100 letters, digits, _ . + -); rename it")
     return name
 
 

@@ -19,6 +19,7 @@ import ast
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,9 @@ MAX_FEATURE_BYTES = 8 << 30
 MAX_ROWS = 100_000
 TENSOR = "features"
 FLOAT_KINDS = ("f2", "f4", "f8")
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
+"""A name read from a file (a feature row's, a tree's label, subject or ROI) becomes part of an output's path only if it is this
+plain: no path, no hidden file, at most 100 characters."""
 
 
 @dataclass
