@@ -23,9 +23,9 @@ from .encoders import CAFFENET_MEGABYTES, Encoder, Geometry, caffenet_sources, d
 from .errors import InvertnetError, named
 from .files.guarded import is_present
 from .files.sources import by_hand
-from .models.generator import FC_WIDTH, has_tail_biases
+from .models.generator import has_tail_biases
 from .models.kinds import INVERTER, VAE_KIND, build_model, check_width
-from .names import CAFFENET, MAX_FRAMES, WEIGHTS_ENV
+from .names import CAFFENET, FC_WIDTH, MAX_FRAMES, WEIGHTS_ENV
 from .precision import Precision
 from .weights.checkpoint import (
     CHECKPOINT_NAME,
@@ -211,7 +211,8 @@ def generator_from_checkpoint(checkpoint: Checkpoint, encoder: Encoder | Geometr
         raise InvertnetError(f"{checkpoint.path} is a VAE: its encoder is part of it, so it needs the encoder network, not only its geometry")
     try:
         shape = encoder.feature_shape(checkpoint.layer) if checkpoint.model == INVERTER else None
-        width = check_width(checkpoint.model, checkpoint.layer, checkpoint.config.get("fc_width", FC_WIDTH), shape, encoder.input_size)
+        width = check_width(checkpoint.model, checkpoint.layer, checkpoint.config.get("fc_width", FC_WIDTH), shape, encoder.input_size,
+                            "its config's fc_width")
     except InvertnetError as error:
         raise InvertnetError(f"{checkpoint.path} is damaged: {error}") from None
     generator = build_model(checkpoint.model, checkpoint.layer, encoder, tail_bias=has_tail_biases(state), width=width)

@@ -117,6 +117,9 @@ class TrainDefaults:
 
 TRAIN_DEFAULTS = TrainDefaults()
 
+FC_WIDTH = 4096
+"""The width of the fully connected generators' layers (Table 1) and of the VAE's code (section 4.2)."""
+
 PAPER_ALIASES = {"pool5": "conv5", "relu6": "fc6", "relu7": "fc7"}
 """Caffe's blob names people type for AlexNet's and CaffeNet's layers: invertnet's conv5 is pool5's output, fc6 and fc7
 are after their ReLU (relu6, relu7), as the paper and the authors' generators have them."""

@@ -13,7 +13,7 @@ import signal
 import typer
 
 from ..errors import InvertnetError
-from ..names import AUTOENCODER, DEFAULT_LAMBDA_KL, INVERTER, LOSS_PRESETS, SYNTHETIC
+from ..names import AUTOENCODER, DEFAULT_LAMBDA_KL, FC_WIDTH, INVERTER, LOSS_PRESETS, SYNTHETIC
 from ..names import TRAIN_DEFAULTS as DEFAULTS
 from .common import announce, given, refuse, stderr
 from .options import (
@@ -49,6 +49,11 @@ def train(
     ),
     model: ModelKind = typer.Option(DEFAULTS.model, "--model", rich_help_panel=MODEL, help="What to train: the paper's section 4.2 VAE; arXiv v1's autoencoder."),
     encoder: str = encoder_option(DEFAULTS.encoder, MODEL),
+    fc_width: int = typer.Option(
+        FC_WIDTH, "--fc-width", metavar="N", rich_help_panel=MODEL,
+        help="Width of the generator's fully connected layers and the VAE's code (Table 1's); smaller for quick runs. "
+        "Generators of a feature map (conv5's) and the autoencoder have none.",
+    ),
     init: str | None = typer.Option(
         None, "--init", metavar="WEIGHTS", show_default=False, rich_help_panel=MODEL,
         help="Start the generator from this one (a run folder, a generator file, deepsim:NAME): the same kind, layer and encoder; "
@@ -162,7 +167,7 @@ def train(
             gate=gate, gate_stop=gate_stop, gate_resume=gate_resume, gate_pause_generator=gate_pause_generator, d_weight_decay=d_weight_decay,
             checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every, workers=workers,
             precision=precision, compile=compile, cuda_graph=bool(cuda_graph), gpu_decode=bool(gpu_decode), crops=crops, init=init,
-            log=log,
+            log=log, fc_width=fc_width,
         )
         if preset == "paper":
             for name, value in PAPER_SETTINGS.items():

@@ -46,14 +46,10 @@ from torch import nn
 
 from ..encoders.alexnet import FEATURE_SHAPES, IMAGENET_MEAN_255, INPUT_SIZE
 from ..errors import InvertnetError
-from ..names import CAFFENET_ONLY_LAYERS, TRAINABLE_LAYERS
+from ..names import CAFFENET_ONLY_LAYERS, FC_WIDTH, TRAINABLE_LAYERS
 
 SLOPE = 0.3
 OUTPUT_SIZE = 256
-
-
-FC_WIDTH = 4096
-"""The width of the fully connected generators' layers (Table 1) and of the VAE's code (section 4.2)."""
 
 def _upconv(cin: int, cout: int, bias: bool = False) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)

@@ -18,11 +18,11 @@ from torch import nn
 from ..encoders import Encoder
 from ..encoders.alexnet import CAFFENET_ONLY_LAYERS, check_layer
 from ..errors import InvertnetError
-from ..names import AUTOENCODER, INVERTER, MODEL_KINDS, VAE_KIND
+from ..names import AUTOENCODER, FC_WIDTH, INVERTER, MODEL_KINDS, VAE_KIND
 from .autoencoder import CODE_LAYER, Autoencoder
 from .discriminator import Discriminator
 from .early_generator import EarlyLayerGenerator
-from .generator import FC_WIDTH, Generator, plan
+from .generator import Generator, plan
 from .vae import LATENT_LAYER, VAE
 
 
@@ -78,23 +78,25 @@ def inverter_generator(
 MAX_WIDTH = 4 * FC_WIDTH
 
 
-def check_width(kind: str, layer: str, width: object, feature_shape: tuple[int, ...] | None = None, size: int = 224) -> int:
+def check_width(
+    kind: str, layer: str, width: object, feature_shape: tuple[int, ...] | None = None, size: int = 224, setting: str = "the fully connected width",
+) -> int:
     """``width``, the fully connected generators' width and the VAE's code size, if it is one this model has.
 
     Table 1 and section 4.2 use 4096; a smaller width makes quick runs (the test suite's) with the same
     architecture otherwise. Generators with a convolutional head (conv5's, and any other for a map:
     ``feature_shape``, AlexNet's for its layer names if not given) and the autoencoder have no such
-    layers: only 4096 is theirs.
+    layers: only 4096 is theirs. ``setting``: how an error names the width (a file's field, a flag).
     """
     if not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= MAX_WIDTH:
-        raise InvertnetError(f"the fully connected width must be an integer from 1 to {MAX_WIDTH}, got {width!r}")
+        raise InvertnetError(f"{setting} must be an integer from 1 to {MAX_WIDTH}, got {width!r}")
     if width == FC_WIDTH or kind == VAE_KIND:
         return width
     convolutional = kind == AUTOENCODER or (feature_shape is None and layer in ("conv5", *CAFFENET_ONLY_LAYERS))
     if kind == INVERTER and feature_shape is not None:
         convolutional = plan(feature_shape, size).head == "conv"
     if convolutional:
-        raise InvertnetError(f"the {layer if kind == INVERTER else kind} generator has no fully connected layers: its width is {FC_WIDTH}")
+        raise InvertnetError(f"the {layer if kind == INVERTER else kind} generator has no fully connected layers: {setting} can only be {FC_WIDTH}")
     return width
 
 

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from ..encoders import Encoder
-from .generator import FC_WIDTH, Generator
+from ..names import FC_WIDTH
+from .generator import Generator
 
 FEATURES = 4096
 """fc6's width: what the heads take."""

@@ -14,9 +14,8 @@ from ..data.datasets import crop_style
 from ..encoders import Encoder, EncoderSpec, default_comparator, input_size, layer_shapes, trainable_layer
 from ..encoders.alexnet import MAX_SEED
 from ..errors import InvertnetError, named
-from ..models.generator import FC_WIDTH
 from ..models.kinds import AUTOENCODER, CODE_LAYERS, INVERTER, VAE_KIND, check_kind, check_width
-from ..names import CAFFENET, DEFAULT_LAMBDA_KL, LOGS, MAX_BATCH, PAPER_GAMMA, PAPER_MILESTONES, TRAIN_DEFAULTS
+from ..names import CAFFENET, DEFAULT_LAMBDA_KL, FC_WIDTH, LOGS, MAX_BATCH, PAPER_GAMMA, PAPER_MILESTONES, TRAIN_DEFAULTS
 from ..precision import PRECISIONS
 from .gate import PAPER, SCRIPT, Gate
 from .losses import LossConfig
@@ -91,7 +90,7 @@ class TrainConfig:
         elif self.model == AUTOENCODER and self.layer != CODE_LAYERS[AUTOENCODER]:
             raise InvertnetError(f"an autoencoder inverts no encoder layer (its layer is 'code'), not {self.layer}")
         check_width(self.model, self.layer, self.fc_width, shapes[self.layer] if self.model == INVERTER else None,
-                    encoder.input_size if encoder is not None else input_size(self.encoder))
+                    encoder.input_size if encoder is not None else input_size(self.encoder), named("fc_width"))
         if self.lambda_kl is not None and self.model != VAE_KIND:
             raise InvertnetError(f"{named('lambda_kl')} weighs the VAE's KL term; {named('model')} {self.model} has none")
         for name in ("steps", "batch_size", "checkpoint_every", "sample_every", "log_every"):
