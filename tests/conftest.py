@@ -62,13 +62,29 @@ def image_files(tmp_path_factory) -> list[Path]:
     return write_images(tmp_path_factory.mktemp("images"), 4)
 
 
+def session_root(tmp_path_factory) -> Path:
+    """The session's temporary folder, the same for every worker of ``pytest -n N`` (above each worker's own)."""
+    root = tmp_path_factory.getbasetemp()
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
+@pytest.fixture(autouse=True)
+def temp_budget(request, tmp_path_factory):
+    """A test marked ``alone`` runs while no other test does: with ``pytest -n N`` every test holds a shared lock, an
+    ``alone`` test the exclusive one. Its temporary files alone come near the README's budget (2 GB)."""
+    if WORKERS == 1:
+        yield
+        return
+    with open(session_root(tmp_path_factory) / "temp-budget.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if request.node.get_closest_marker("alone") else fcntl.LOCK_SH)
+        yield
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
     """A conv5 run of two steps: enough to have every file a real run has. Tests read it and never change it, so
     with ``pytest -n N`` the workers share one (its 0.35 GB once): the first to ask trains it, under a lock."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # the session's folder, above each worker's own
+    root = session_root(tmp_path_factory)
     out = root / "shared-run" / "conv5"
     with open(root / "shared-run.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -1,8 +1,10 @@
 """Every command end to end, and every bad input: one line on stderr, a non-zero exit, no traceback."""
 
 import csv
+import functools
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -14,6 +16,7 @@ from PIL import Image
 from invertnet import __version__
 from invertnet.data.captions import LABEL_WIDTH, LINE, labelled_rows
 from invertnet.data.imageio import save_image
+from invertnet.weights.checkpoint import load_checkpoint
 
 
 def test_version_is_eager(capsys):
@@ -26,18 +29,36 @@ def test_python_dash_m_and_console_script():
     assert result.returncode == 0 and __version__ in result.stdout
 
 
-def test_train_then_resume(capsys, tmp_path):
+def test_train_then_resume(capsys, tmp_path, pictures):
     out = tmp_path / "run"
-    common = ("--layer", "conv5", "--data", "synthetic", "--out", out, "--batch-size", "2", "--encoder", ALEXNET, "--device", "cpu")
+    common = ("--layer", "fc8", "--fc-width", "32", "--data", "synthetic", "--out", out, "--batch-size", "2", "--encoder", ALEXNET,
+              "--device", "cpu")
     code, stdout, err = run(capsys, "train", *common, "--steps", "1")
     assert code == 0, err
     assert stdout.strip() == str(out / "generator.safetensors")
     assert "step 1/1" in err and "img/s" in err
+    assert json.loads((out / "config.json").read_text())["fc_width"] == 32
+    generator = load_checkpoint(out / "generator.safetensors").module_state("generator")
+    assert [generator[f"head.{i}.weight"].shape for i in (0, 2, 4)] == [(32, 1000), (32, 32), (4096, 32)]  # fc8 -> 32 -> 32 -> defc5
+    code, _, err = run(capsys, "train", "--out", out, "--resume", "--steps", "2", "--fc-width", "64")
+    assert code == 1 and "--fc-width" in err and "settings it was started with" in err
     code, _, err = run(capsys, "train", "--out", out, "--resume", "--steps", "2", "--device", "cpu")
     assert code == 0 and "resuming" in err
     assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 2
     code, _, err = run(capsys, "train", *common, "--steps", "3")
     assert code == 1 and "pass --resume" in err
+    code, written, err = run(capsys, "invert", pictures[0], "--weights", out, "--out", tmp_path / "o")  # the width comes from the run
+    assert code == 0 and Image.open(written.strip()).size == (224, 224), err
+
+
+@pytest.mark.parametrize("layer, width, message", [
+    ("conv5", "64", "the conv5 generator has no fully connected layers: fc_width \\(--fc-width\\) can only be 4096"),
+    ("fc6", "0", r"fc_width \(--fc-width\) must be an integer from 1 to 16384, got 0"),
+])
+def test_a_width_the_generator_cannot_have_is_refused(capsys, tmp_path, layer, width, message):
+    code, _, err = run(capsys, "train", "--layer", layer, "--fc-width", width, "--data", "synthetic", "--out", tmp_path / "run",
+                       "--encoder", ALEXNET, "--device", "cpu")
+    assert code == 1 and re.search(message, err) and not (tmp_path / "run").exists(), err
 
 
 def test_invert(capsys, trained_run, pictures, tmp_path):
@@ -186,7 +207,11 @@ def test_train_with_another_image_loss(capsys, tmp_path):
     assert config["loss_config"]["image_loss"] == "ms-ssim" and config["loss_config"]["lambda_img"] == 1000.0
 
 
-def test_demo(capsys, tmp_path):
+def test_demo(capsys, tmp_path, monkeypatch):
+    from invertnet import demo
+
+    monkeypatch.setattr(demo, "MEAN_IMAGES", 16)  # 256 and 32 as users run it: a third of the test's time, the same code
+    monkeypatch.setattr(demo, "run_demo", functools.partial(demo.run_demo, eval_images=8))
     code, out, err = run(capsys, "demo", "--out", tmp_path / "demo", "--steps", "2", "--batch-size", "2")
     assert code == 0, err
     progress_line(err)  # the same line as train's
@@ -207,7 +232,8 @@ def test_broken_files_in_a_training_folder_are_skipped_and_counted(capsys, tmp_p
     for i in range(3):
         save_image(torch.rand(3, 64, 64), data / f"ok{i}.png")
     (data / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    code, _, err = run(capsys, "train", "--layer", "conv5", "--data", data, "--out", tmp_path / "run", "--steps", "2", "--batch-size", "4",
+    code, _, err = run(capsys, "train", "--layer", "fc8", "--fc-width", "64", "--data", data, "--out", tmp_path / "run", "--steps", "2",
+                       "--batch-size", "4",
                        "--encoder", ALEXNET, "--device", "cpu", "--workers", "0")
     assert code == 0, err
     assert "skipped 1 unreadable files: broken" in err

@@ -46,7 +46,7 @@ def test_resume_invert_reencode_interpolate(capsys, resnet_run, pictures, tmp_pa
 
 def test_eval_in_the_encoders_own_feature_space_without_the_papers_rows(capsys, resnet_run, tmp_path):
     code, out, err = run(capsys, "eval", "--data", "synthetic", "--split", "val", "--limit", "4", "--weights", resnet_run,
-                         "--method", "generator", "--method", "mean", "--mean-data", "synthetic", "--json", tmp_path / "e.json")
+                         "--method", "generator", "--method", "mean", "--mean-data", "synthetic", "--mean-images", "8", "--json", tmp_path / "e.json")
     assert code == 0, err
     results = json.loads((tmp_path / "e.json").read_text())["results"]
     assert [r["layer"] for r in results] == ["layer4", "layer4"] and all(r["encoder"] == ENCODER for r in results)

@@ -56,7 +56,8 @@ def test_the_live_line_fits_the_terminal():
 
 
 def test_train_prints_the_progress_line(capsys, tmp_path):
-    code = main(["train", "--layer", "conv5", "--data", "synthetic", "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "2",
+    code = main(["train", "--layer", "fc8", "--fc-width", "64", "--data", "synthetic", "--out", str(tmp_path / "run"), "--steps", "2",
+                 "--batch-size", "2",
                  "--encoder", ALEXNET, "--device", "cpu", "--log-every", "1"])
     train_err = capsys.readouterr().err
     assert code == 0, train_err

@@ -179,7 +179,8 @@ def test_nvjpeg_crops_match_pillow_s(tmp_path):
 def test_resume_may_switch_gpu_decode(tmp_path, capsys):
     write_zoo(tmp_path / "data")
     run = str(tmp_path / "run")
-    assert main(["train", "--layer", "conv5", "--encoder", "random:0", "--steps", "1", "--batch-size", "2", "--data", str(tmp_path / "data"),
+    assert main(["train", "--layer", "fc8", "--fc-width", "64", "--encoder", "random:0", "--steps", "1", "--batch-size", "2",
+                 "--data", str(tmp_path / "data"),
                  "--out", run, "--device", "cpu", "--workers", "0"]) == 0
     capsys.readouterr()
     assert main(["train", "--out", run, "--resume", "--steps", "2", "--device", "cpu", "--gpu-decode"]) == 1

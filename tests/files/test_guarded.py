@@ -127,7 +127,8 @@ def test_a_fifo_sources_record_is_refused(capsys, tmp_path, monkeypatch):
 
 
 def _config(out: Path, **overrides) -> TrainConfig:
-    settings = dict(layer="conv5", data="synthetic", out=str(out), steps=1, batch_size=2, encoder=ALEXNET, device="cpu", workers=0)
+    settings = dict(layer="fc8", fc_width=64, data="synthetic", out=str(out), steps=1, batch_size=2, encoder=ALEXNET, device="cpu",
+                    workers=0)
     return TrainConfig(**{**settings, **overrides})
 
 

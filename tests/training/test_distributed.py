@@ -26,12 +26,13 @@ def _torchrun(out, *extra, processes=2):
 
 
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
-    args = ("--layer", "conv5", "--loss", "feat+image", "--lambda-feat", "100", "--steps", "3", "--batch-size", "4")
+    args = ("--layer", "fc8", "--fc-width", "64", "--loss", "feat+image", "--lambda-feat", "100", "--steps", "3", "--batch-size", "4")
     result = _torchrun(tmp_path / "two", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     records = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3] and all(r["in_sync"] and r["processes"] == 2 for r in records)
-    single = Trainer(TrainConfig(layer="conv5", data="synthetic", out=str(tmp_path / "one"), steps=3, batch_size=4, loss="feat+image",
+    single = Trainer(TrainConfig(layer="fc8", fc_width=64, data="synthetic", out=str(tmp_path / "one"), steps=3, batch_size=4,
+                                 loss="feat+image",
                                  lambda_feat=100.0, encoder=ALEXNET, device="cpu", workers=0, log_every=1))
     initial = {name: tensor.clone() for name, tensor in single.generator.state_dict().items()}
     single_records = []
@@ -47,7 +48,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
 
 
 def test_adversarial_run_stays_in_sync_and_resumes_on_another_count(tmp_path):
-    result = _torchrun(tmp_path / "run", "--layer", "fc8", "--steps", "2", "--batch-size", "4")
+    result = _torchrun(tmp_path / "run", "--layer", "fc8", "--fc-width", "64", "--steps", "2", "--batch-size", "4")
     assert result.returncode == 0, result.stderr[-3000:]
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(r["in_sync"] for r in records) and "discr" in records[-1]

@@ -20,8 +20,14 @@ from invertnet.training.step import NonFiniteLoss
 from invertnet.weights.checkpoint import load_checkpoint
 
 
+CONV5 = {"layer": "conv5", "fc_width": 4096}
+"""The shared ``trained_run``'s layer and width."""
+
+
 def _config(out, **overrides) -> TrainConfig:
-    values = dict(layer="conv5", data="synthetic", out=str(out), steps=4, batch_size=2, encoder=ALEXNET, device="cpu", workers=0, log_every=1)
+    """A tiny run: fc8 with a 64-wide generator (its checkpoint 0.11 GB; conv5's, 0.29 GB, is the shared ``trained_run``'s)."""
+    values = dict(layer="fc8", fc_width=64, data="synthetic", out=str(out), steps=4, batch_size=2, encoder=ALEXNET, device="cpu", workers=0,
+                  log_every=1)
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -183,7 +189,8 @@ def test_an_earlier_run_s_generator_is_never_overwritten(tmp_path):
 @pytest.mark.xdist_group("big_temp")
 def test_sigkill_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path):
     """The chaos test: kill -9 mid-run (mid-write, between renames, mid-step), resume, compare bit for bit."""
-    command = [sys.executable, "-m", "invertnet", "train", "--layer", "conv5", "--data", "synthetic", "--loss", "full", "--steps", "6",
+    command = [sys.executable, "-m", "invertnet", "train", "--layer", "fc8", "--fc-width", "64", "--data", "synthetic", "--loss", "full",
+               "--steps", "6",
                "--batch-size", "2", "--encoder", ALEXNET, "--device", "cpu", "--checkpoint-every", "1", "--log-every", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     whole_run = subprocess.Popen([*command, "--out", str(tmp_path / "whole")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -284,7 +291,7 @@ def test_a_config_value_of_the_wrong_type_is_named(trained_run, tmp_path, field,
 
 
 def test_init_starts_the_generator_from_another_and_everything_else_fresh(trained_run, tmp_path):
-    trainer = Trainer(_config(tmp_path / "tuned", steps=2, init=str(trained_run)))
+    trainer = Trainer(_config(tmp_path / "tuned", steps=2, init=str(trained_run), **CONV5))
     before = load_checkpoint(trained_run / "checkpoint.safetensors")
     for name, value in trainer.generator.state_dict().items():
         assert torch.equal(value, before.module_state("generator")[name]), name
@@ -304,8 +311,8 @@ def test_init_starts_the_generator_from_another_and_everything_else_fresh(traine
     "overrides, message",
     [
         ({"layer": "fc6", "fc_width": 64}, "inverts conv5; this run inverts fc6: pass --layer conv5"),
-        ({"encoder": "random:1"}, "was trained against the encoder 'random:0', not 'random:1': pass --encoder random:0"),
-        ({"model": "autoencoder", "layer": "code"}, "is a generator that inverts a layer; this run trains an autoencoder"),
+        ({"encoder": "random:1", **CONV5}, "was trained against the encoder 'random:0', not 'random:1': pass --encoder random:0"),
+        ({"model": "autoencoder", "layer": "code", "fc_width": 4096}, "is a generator that inverts a layer; this run trains an autoencoder"),
     ],
 )
 def test_init_refuses_a_generator_of_another_kind_layer_or_encoder(trained_run, tmp_path, overrides, message):

@@ -22,7 +22,8 @@ def _events(folder):
 
 def test_the_run_s_curves_and_samples_are_in_tensorboard(tmp_path, capsys):
     out = tmp_path / "run"
-    common = ["train", "--layer", "conv5", "--data", "synthetic", "--encoder", ALEXNET, "--batch-size", "2", "--device", "cpu",
+    common = ["train", "--layer", "fc8", "--fc-width", "64", "--data", "synthetic", "--encoder", ALEXNET, "--batch-size", "2",
+              "--device", "cpu",
               "--log-every", "1", "--sample-every", "2", "--loss", "adv+image", "--out", str(out)]
     assert main([*common, "--steps", "2", "--log", "tensorboard"]) == 0, capsys.readouterr().err
     assert main(["train", "--out", str(out), "--resume", "--steps", "3"]) == 0, capsys.readouterr().err  # the log setting is the run's
@@ -39,7 +40,8 @@ def test_the_run_s_curves_and_samples_are_in_tensorboard(tmp_path, capsys):
 
 def test_without_the_package_the_run_is_refused_before_it_starts(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails as if tensorboard were not installed
-    config = TrainConfig(layer="conv5", data="synthetic", out=str(tmp_path / "run"), steps=1, batch_size=2, encoder=ALEXNET, log="tensorboard")
+    config = TrainConfig(layer="fc8", fc_width=64, data="synthetic", out=str(tmp_path / "run"), steps=1, batch_size=2, encoder=ALEXNET,
+                         log="tensorboard")
     with pytest.raises(InvertnetError, match=r"--log tensorboard needs the tensorboard package .*pip install 'invertnet\[tensorboard\]'"):
         config.validate()
     assert not (tmp_path / "run").exists()
