@@ -14,7 +14,6 @@ from invertnet.training import TrainConfig, Trainer
 from invertnet.training.config import check_launch
 from invertnet.weights.checkpoint import load_checkpoint
 
-pytestmark = pytest.mark.xdist_group("big_temp")  # its runs hold 0.4 GB or more of temporary files: one such test at a time
 
 
 def _torchrun(out, *extra, processes=2):

@@ -53,7 +53,6 @@ def test_a_run_writes_every_file(trained_run):
     assert {"optim.generator.0.exp_avg", "optim.discriminator.0.exp_avg"} <= set(checkpoint.tensors)
 
 
-@pytest.mark.xdist_group("big_temp")
 def test_resumed_run_equals_uninterrupted(tmp_path):
     straight = Trainer(_config(tmp_path / "straight", steps=4))
     straight.run()
@@ -186,18 +185,16 @@ def test_an_earlier_run_s_generator_is_never_overwritten(tmp_path):
         Trainer(_config(tmp_path / "file", steps=1))
 
 
-@pytest.mark.xdist_group("big_temp")
 def test_sigkill_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path):
     """The chaos test: kill -9 mid-run (mid-write, between renames, mid-step), resume, compare bit for bit."""
     command = [sys.executable, "-m", "invertnet", "train", "--layer", "fc8", "--fc-width", "64", "--data", "synthetic", "--loss", "full",
-               "--steps", "6",
-               "--batch-size", "2", "--encoder", ALEXNET, "--device", "cpu", "--checkpoint-every", "1", "--log-every", "1"]
+               "--steps", "4", "--batch-size", "2", "--encoder", ALEXNET, "--device", "cpu", "--checkpoint-every", "1", "--log-every", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     whole_run = subprocess.Popen([*command, "--out", str(tmp_path / "whole")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run = tmp_path / "killed"  # trains beside the uninterrupted run (one thread each)
     process = subprocess.Popen([*command, "--out", str(run)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not (run / "metrics.jsonl").exists() or len((run / "metrics.jsonl").read_text().splitlines()) < 3:
+    while not (run / "metrics.jsonl").exists() or len((run / "metrics.jsonl").read_text().splitlines()) < 2:
         assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
         time.sleep(0.02)
     process.kill()  # SIGKILL: no handler runs, whatever was being written stays as it was
@@ -209,7 +206,7 @@ def test_sigkill_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path)
     assert not list(run.rglob(".*.tmp")) and not list(run.rglob(".tmp*"))  # writes the kill cut short are cleared away
     whole, killed = load_file(tmp_path / "whole" / "checkpoint.safetensors"), load_file(run / "checkpoint.safetensors")
     assert whole.keys() == killed.keys() and all(torch.equal(whole[k], killed[k]) for k in whole)
-    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == list(range(1, 7))
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == list(range(1, 5))
 
 
 def _damaged_copy(run, tmp_path, tensors=None, **metadata):
