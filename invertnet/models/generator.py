@@ -51,6 +51,7 @@ from ..names import CAFFENET_ONLY_LAYERS, FC_WIDTH, TRAINABLE_LAYERS
 SLOPE = 0.3
 OUTPUT_SIZE = 256
 
+
 def _upconv(cin: int, cout: int, bias: bool = False) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)
 

@@ -2,6 +2,7 @@
 every image scored is kept with its score, a failing scorer ends the run cleanly, and a killed search resumes exactly."""
 
 import csv
+import functools
 import json
 import os
 import re
@@ -63,9 +64,9 @@ def scorer(tmp_path):
     return command, misbehave, folder
 
 
-def search(generator, out, command, *extra):
+def search(generator, out, command, *extra, generations=8):
     return ["synthesize", "--score-command", command, "--weights", generator, "--method", "ga", "--population", "6",
-            "--iterations", "8", "--out", out / "best.png", "--json", out / "run.json", "--device", "cpu", *extra]
+            "--iterations", str(generations), "--out", out / "best.png", "--json", out / "run.json", "--device", "cpu", *extra]
 
 
 def mean_red(path):
@@ -136,23 +137,24 @@ def test_a_failing_scorer_ends_the_run_with_the_generations_so_far(capsys, loud,
 
 def test_a_killed_search_resumes_to_the_same_result(capsys, loud, tmp_path, scorer):
     command, misbehave, rig = scorer
+    search6 = functools.partial(search, generations=6)  # the kill comes in generation 4 of 6
     straight = tmp_path / "straight"
-    code, _, err = run(capsys, *search(loud, straight, command, "--keep-all"))
+    code, _, err = run(capsys, *search6(loud, straight, command, "--keep-all"))
     assert code == 0, err
     misbehave("kill", 4)  # the scorer kills invertnet itself during generation 4: nothing gets to clean up
     stopped = tmp_path / "stopped"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, "-m", "invertnet", *map(str, search(loud, stopped, command, "--keep-all"))],
+    done = subprocess.run([sys.executable, "-m", "invertnet", *map(str, search6(loud, stopped, command, "--keep-all"))],
                           capture_output=True, timeout=300, env=env, check=False)
     assert done.returncode == -9, done.stderr.decode()
     (rig / "mode.txt").unlink()
-    code, _, err = run(capsys, *search(loud, tmp_path / "other", command, "--keep-all", "--resume"))
+    code, _, err = run(capsys, *search6(loud, tmp_path / "other", command, "--keep-all", "--resume"))
     assert code == 1 and "--resume: there is no saved search at" in err
-    code, _, err = run(capsys, *search(loud, stopped, command, "--keep-all"))
+    code, _, err = run(capsys, *search6(loud, stopped, command, "--keep-all"))
     assert code == 1 and "holds a search already: pass --resume to continue it" in err
-    code, _, err = run(capsys, *search(loud, stopped, command, "--keep-all", "--resume", "--seed", "1"))
+    code, _, err = run(capsys, *search6(loud, stopped, command, "--keep-all", "--resume", "--seed", "1"))
     assert code == 1 and "is the state of another search (seed: saved 0, now 1)" in err
-    code, _, err = run(capsys, *search(loud, stopped, command, "--keep-all", "--resume"))
+    code, _, err = run(capsys, *search6(loud, stopped, command, "--keep-all", "--resume"))
     assert code == 0, err
     first, second = (json.loads((folder / "run.json").read_text())["units"][0] for folder in (straight, stopped))
     assert first["best"] == second["best"] and first["mean"] == second["mean"] and first["activation"] == second["activation"]

@@ -31,7 +31,7 @@ def _objective(optimizer: MahendranVedaldi, images: torch.Tensor, target: torch.
 
 
 def test_optimisation_lowers_its_objective_and_fits_the_features(encoder):
-    images = torch.stack([eval_crop(DeadLeaves("val").load(i)) for i in range(2)])
+    images = eval_crop(DeadLeaves("val").load(0))[None]
     target = encoder(images, "fc8")
     start_only = ((1, 0.0),)  # one step at rate 0: the initial noise
     optimizer = MahendranVedaldi(encoder, "fc8", OptimizeConfig().scaled(30))
