@@ -23,6 +23,7 @@ from .encoders import CAFFENET_MEGABYTES, Encoder, Geometry, caffenet_sources, d
 from .errors import InvertnetError, named
 from .files.guarded import is_present
 from .files.sources import by_hand
+from .initialisation import no_default_init
 from .models.generator import has_tail_biases
 from .models.kinds import INVERTER, VAE_KIND, build_model, check_width
 from .names import CAFFENET, FC_WIDTH, MAX_FRAMES, WEIGHTS_ENV
@@ -215,7 +216,8 @@ def generator_from_checkpoint(checkpoint: Checkpoint, encoder: Encoder | Geometr
                             "its config's fc_width")
     except InvertnetError as error:
         raise InvertnetError(f"{checkpoint.path} is damaged: {error}") from None
-    generator = build_model(checkpoint.model, checkpoint.layer, encoder, tail_bias=has_tail_biases(state), width=width)
+    with no_default_init():  # every weight comes from the file next
+        generator = build_model(checkpoint.model, checkpoint.layer, encoder, tail_bias=has_tail_biases(state), width=width)
     try:
         generator.load_state_dict(state)
     except RuntimeError as error:

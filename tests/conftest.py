@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 import torch
@@ -68,16 +71,34 @@ def session_root(tmp_path_factory) -> Path:
     return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
 
 
+class TempBudget:
+    """Keeps ``pytest -n N`` within the README's temporary-space budget (2 GB): every test holds a shared lock;
+    :meth:`alone` trades it for the exclusive one, so that no other test runs (and writes) meanwhile."""
+
+    def __init__(self, lock: IO[str] | None) -> None:
+        self.lock = lock
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[None]:
+        """For the part of a test whose files alone come near the budget."""
+        if self.lock is None:  # one process: one test at a time anyway
+            yield
+            return
+        fcntl.flock(self.lock, fcntl.LOCK_EX)  # the shared lock is given up first: two tests asking at once cannot deadlock
+        try:
+            yield
+        finally:
+            fcntl.flock(self.lock, fcntl.LOCK_SH)
+
+
 @pytest.fixture(autouse=True)
-def temp_budget(request, tmp_path_factory):
-    """A test marked ``alone`` runs while no other test does: with ``pytest -n N`` every test holds a shared lock, an
-    ``alone`` test the exclusive one. Its temporary files alone come near the README's budget (2 GB)."""
+def temp_budget(tmp_path_factory) -> Iterator[TempBudget]:
     if WORKERS == 1:
-        yield
+        yield TempBudget(None)
         return
     with open(session_root(tmp_path_factory) / "temp-budget.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX if request.node.get_closest_marker("alone") else fcntl.LOCK_SH)
-        yield
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        yield TempBudget(lock)
 
 
 @pytest.fixture(scope="session")

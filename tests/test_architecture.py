@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "invertnet"
 LEVELS = (
     ("errors", "version", "names"),
-    ("devices", "precision", "treenames"),
+    ("devices", "precision", "treenames", "initialisation"),
     ("files",),
     ("encoders",),
     ("models", "data"),

@@ -6,8 +6,8 @@ included, so the same spec is always the same weights and drawing them leaves th
 was. Drawing them costs ten times copying them (0.5 s against 0.05 s for 61 million weights on one
 core), and a process asks for its encoder several times (the demo: training, inverting, evaluating;
 the test suite: 250 times). The last :data:`KEPT` state dicts are kept; a copy is built without
-torch's default initialisation (:func:`no_default_init`, which draws nothing either), the state dict
-setting every parameter.
+torch's default initialisation (:func:`invertnet.initialisation.no_default_init`, which draws nothing
+either), the state dict setting every parameter.
 
 Only networks drawn entirely inside a forked RNG may come from here: a draw that also took from the
 global RNG would leave it elsewhere than a copy does, and a seeded run's next draws (its generator)
@@ -17,38 +17,18 @@ would depend on whether the network was drawn or copied.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TypeVar
 
 import torch
 from torch import nn
 
+from ..initialisation import no_default_init
+
 KEPT = 3
 """How many random networks' weights a process keeps (AlexNet's and CaffeNet's are 244 MB each)."""
-INITIALISERS = (
-    "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_", "xavier_uniform_", "xavier_normal_",
-    "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_",
-)
 _STATES: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
 Net = TypeVar("Net", bound=nn.Module)
-
-
-def _unchanged(tensor: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
-    return tensor
-
-
-@contextmanager
-def no_default_init() -> Iterator[None]:
-    """Build modules without torch's default initialisation: only for a module whose every parameter is set next."""
-    saved = {name: getattr(nn.init, name) for name in INITIALISERS}
-    for name in INITIALISERS:
-        setattr(nn.init, name, _unchanged)
-    try:
-        yield
-    finally:
-        for name, function in saved.items():
-            setattr(nn.init, name, function)
 
 
 def random_network(key: str, build: Callable[[], Net], empty: Callable[[], Net]) -> Net:

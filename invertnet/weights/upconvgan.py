@@ -41,6 +41,7 @@ import torch
 from ..encoders.alexnet import CAFFENET_ONLY_LAYERS, check_layer
 from ..encoders.caffenet import INPUT_SIZE, RGB_MEAN, normalise_port_keys
 from ..errors import InvertnetError
+from ..initialisation import no_default_init
 from ..models import EarlyLayerGenerator, Generator
 from ..models.early_generator import EARLY_LAYOUTS
 from ..models.kinds import inverter_generator
@@ -159,12 +160,13 @@ def generator_from_upconvgan(state: dict[str, torch.Tensor], layer: str, origin:
     except IndexError as error:  # a bias too short to reorder
         raise InvertnetError(f"{origin} is not the authors' {layer} generator: {error}") from None
     with_biases = biases and any(key.startswith("tail.") and key.endswith(".bias") and bool(value.abs().max() > 0) for key, value in converted.items())
-    if layer in CAFFENET_ONLY_LAYERS:
-        generator = inverter_generator(layer, RGB_MEAN, INPUT_SIZE)
-    else:
-        generator = Generator(layer, mean=RGB_MEAN, size=INPUT_SIZE, tail_bias=with_biases, upconv_bias=with_biases)
-        if not with_biases:
-            converted = {key: value for key, value in converted.items() if not (key.startswith("tail.") and key.endswith(".bias"))}
+    with no_default_init():  # every weight comes from the file next
+        if layer in CAFFENET_ONLY_LAYERS:
+            generator = inverter_generator(layer, RGB_MEAN, INPUT_SIZE)
+        else:
+            generator = Generator(layer, mean=RGB_MEAN, size=INPUT_SIZE, tail_bias=with_biases, upconv_bias=with_biases)
+    if layer not in CAFFENET_ONLY_LAYERS and not with_biases:
+        converted = {key: value for key, value in converted.items() if not (key.startswith("tail.") and key.endswith(".bias"))}
     try:
         generator.load_state_dict(converted)
     except RuntimeError as error:  # right names, wrong shapes

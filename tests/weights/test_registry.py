@@ -237,21 +237,21 @@ def test_caffenet_comes_from_the_zoo_then_the_port(served, monkeypatch, capsys):
 
 
 @pytest.mark.xdist_group("big_temp")
-@pytest.mark.alone  # 1.3 GB at its peak: the eight converted generators, CaffeNet, and fc7's port twice while it converts
-def test_figure_layers_with_every_authors_generator_from_the_port_alone(served, ports, image_files, monkeypatch, capsys):
+def test_figure_layers_with_every_authors_generator_from_the_port_alone(served, ports, image_files, monkeypatch, capsys, temp_budget):
     write_port_caffenet(served / "caffenet.pt", random_caffenet(1), quirk=True)
     monkeypatch.setattr(encoders, "CAFFENET_URL", (served / "bvlc_reference_caffenet.caffemodel").as_uri())  # the zoo: gone
     monkeypatch.setattr(encoders, "CAFFENET_PORT_URL", (served / "caffenet.pt").as_uri())
-    for model in ("fc8", *(name for name in weights.LAYER_MODELS if name != "fc8")):  # the largest first: less kept while they convert
-        port = serve_port(served, ports, weights.authors_model(model).port)
-        if model == "fc8":  # the command line, CaffeNet with it (from the port: the zoo fails)
-            assert main(["weights", "fetch", "deepsim:fc8"]) == 0, capsys.readouterr().err
-            assert capsys.readouterr().out.split() == [str(weights.deepsim_path("fc8")), str(weights.cache_dir() / "upconvGAN_caffenet.pt")]
-            (served / "caffenet.pt").unlink()  # cached now (0.24 GB): the served copy is no longer needed
-        else:
-            weights.fetch_deepsim(model)
-        (weights.cache_dir() / port.name).unlink()  # the converted file is what runs: keep the disk small
-        port.unlink()
+    with temp_budget.alone():  # 1.4 GB at the peak: CaffeNet, the converted generators, and fc7's port twice while it converts
+        for model in ("fc8", *(name for name in weights.LAYER_MODELS if name != "fc8")):  # the largest first: less kept meanwhile
+            port = serve_port(served, ports, weights.authors_model(model).port)
+            if model == "fc8":  # the command line, CaffeNet with it (from the port: the zoo fails)
+                assert main(["weights", "fetch", "deepsim:fc8"]) == 0, capsys.readouterr().err
+                assert capsys.readouterr().out.split() == [str(weights.deepsim_path("fc8")), str(weights.cache_dir() / "upconvGAN_caffenet.pt")]
+                (served / "caffenet.pt").unlink()  # cached now (0.24 GB): the served copy is no longer needed
+            else:
+                weights.fetch_deepsim(model)
+            (weights.cache_dir() / port.name).unlink()  # the converted file is what runs: keep the disk small
+            port.unlink()
     monkeypatch.setenv("INVERTNET_OFFLINE", "1")
     out = served.parent / "fig3.png"
     assert main(["figure", "layers", str(image_files[0]), "--weights", "deepsim", "--out", str(out)]) == 0, capsys.readouterr().err
