@@ -5,7 +5,8 @@ generators' He init), all of it overwritten by the state dict that follows: load
 (56 million weights) took 2.1 times as long with it, 0.66 s against 0.31 s on one core
 (``scripts/load_bench.py``). :func:`no_default_init` makes ``torch.nn.init``'s functions leave their
 tensor as it is while a network is built, so the build neither spends that time nor draws from any
-random generator.
+random generator. Generators and encoders read from files are built this way; networks being trained
+never are (their initial weights are the run's).
 
 Only for a network whose every parameter and persistent buffer a strict ``load_state_dict`` sets
 next; not thread-safe (it swaps ``torch.nn.init``'s functions for the whole process while it lasts).

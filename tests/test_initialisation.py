@@ -41,3 +41,24 @@ def test_a_loaded_generator_is_the_files(trained_run, encoder):
     stored = checkpoint.module_state("generator")
     assert loaded.state_dict().keys() == stored.keys() and all(torch.equal(loaded.state_dict()[k], stored[k]) for k in stored)
     assert torch.equal(loaded.mean, Generator("conv5").mean)  # the buffer a file does not hold is built as ever
+
+
+def test_encoders_from_files_are_the_files_and_draw_nothing(tmp_path, encoder):
+    from safetensors.torch import save_file
+
+    from invertnet.encoders import load_encoder
+    from invertnet.encoders.caffenet import caffenet_from_state_dict, random_caffenet
+
+    path = tmp_path / "alexnet.safetensors"
+    save_file({name: value.contiguous() for name, value in encoder.state_dict().items()}, path)  # torchvision's keys
+    caffenet = random_caffenet(0)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    loaded = [load_encoder(str(path)), caffenet_from_state_dict(caffenet.state_dict(), "caffenet:test")]
+    assert torch.equal(torch.rand(3), expected)
+    for network, reference in zip(loaded, (encoder, caffenet)):
+        assert all(torch.equal(network.state_dict()[name], value) for name, value in reference.state_dict().items())
+    images = torch.rand(1, 3, 227, 227)
+    with torch.no_grad():
+        assert torch.equal(loaded[1](images, "fc8"), caffenet(images, "fc8"))  # its mean buffer is built as ever

@@ -36,6 +36,7 @@ from ..errors import InvertnetError
 from ..files.downloads import download, file_hash, read_state_dict
 from ..files.guarded import open_input
 from ..files.state import load_checked
+from ..initialisation import no_default_init
 from ..names import CAFFENET_ONLY_LAYERS, LAYERS, MAX_SEED, TRAINABLE_LAYERS, alias_hint
 from .base import Encoder
 from .random_weights import random_network
@@ -270,7 +271,8 @@ def load_alexnet(spec: str = "imagenet", *, device: torch.device | str = "cpu") 
         identity = f"{parsed.kind}:{int(parsed.value)}"
         net = random_network(f"alexnet:{identity}", lambda: _random_alexnet(parsed.kind, int(parsed.value)), lambda: alexnet(weights=None))
     else:
-        net = alexnet(weights=None)
+        with no_default_init():  # every weight comes from the file next
+            net = alexnet(weights=None)
         if parsed.kind == "imagenet":
             state, identity, where = _imagenet_state_dict(), "imagenet", str(hub_checkpoint_path())
         else:

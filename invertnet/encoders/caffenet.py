@@ -27,6 +27,7 @@ from torch import nn
 from ..errors import InvertnetError
 from ..files.caffemodel import read_caffemodel
 from ..files.state import load_checked
+from ..initialisation import no_default_init
 from .alexnet import FEATURE_SHAPES, LAYERS, MAX_WEIGHTS_BYTES, check_layer, variance_preserving_init
 from .base import Encoder
 from .random_weights import random_network
@@ -115,7 +116,8 @@ def caffenet_from_caffemodel(path: str | os.PathLike[str], identity: str = "caff
     missing = [name for name in CAFFE_LAYERS if name not in layers]
     if missing:
         raise InvertnetError(f"{path} is not CaffeNet: it has no {', '.join(missing)} (its layers: {', '.join(layers)})")
-    net = CaffeNet(identity)
+    with no_default_init():  # every weight comes from the file next
+        net = CaffeNet(identity)
     state: dict[str, torch.Tensor] = {}
     for name in CAFFE_LAYERS:
         module = getattr(net, name)
@@ -135,7 +137,8 @@ def caffenet_from_caffemodel(path: str | os.PathLike[str], identity: str = "caff
 
 def caffenet_from_state_dict(state: dict[str, torch.Tensor], identity: str, source: str = "the weights") -> CaffeNet:
     """CaffeNet from a state dict with this module's key names (``conv1.weight``, ..., ``fc8.bias``)."""
-    net = CaffeNet(identity)
+    with no_default_init():  # every weight comes from the state dict next
+        net = CaffeNet(identity)
     load_checked(net, state, source, "CaffeNet with invertnet's key names (conv1.weight, ..., fc8.bias)")
     return net
 

@@ -51,6 +51,7 @@ from torchvision.models.feature_extraction import create_feature_extractor, get_
 from ..errors import InvertnetError
 from ..files.downloads import file_hash, read_state_dict
 from ..files.state import load_checked
+from ..initialisation import no_default_init
 from .alexnet import hub_checkpoint_path, hub_state_dict, parse_seed
 from .base import Encoder
 
@@ -256,7 +257,8 @@ def load_torchvision(spec: str, *, device: torch.device | str = "cpu") -> Torchv
     else:
         path = Path(rest)
         state, identity, where = read_state_dict(path, f"{name} weights", max_bytes=MAX_CLASSIFIER_BYTES), f"{name}:file:{file_hash(path)[:16]}", rest
-    net = build()
+    with no_default_init():  # every weight comes from the file next
+        net = build()
     load_checked(net, state, f"the {name} weights in {where}", f"torchvision's {type(net).__name__}")
     return TorchvisionEncoder(name, net, identity).to(device)
 

@@ -26,6 +26,7 @@ from ..errors import InvertnetError
 from ..files.caffemodel import read_caffemodel
 from ..files.downloads import read_state_dict
 from ..files.state import load_checked
+from ..initialisation import no_default_init
 from .alexnet import variance_preserving_init
 from .base import Encoder
 
@@ -159,7 +160,8 @@ def state_from_caffe_layers(layers: dict[str, list[torch.Tensor]], path: Path, e
 def vgg19_caffe_from_file(path: str | os.PathLike[str], identity: str) -> VGG19Caffe:
     """VGG-19 from ``VGG_ILSVRC_19_layers.caffemodel`` or bdpy's ``VGG19`` state dict (``.pt``/``.pth``/``.safetensors``)."""
     path = Path(path)
-    net = VGG19Caffe(identity)
+    with no_default_init():  # every weight comes from the file next
+        net = VGG19Caffe(identity)
     if path.suffix == ".caffemodel":
         state = state_from_caffe_layers(read_caffemodel(path, max_bytes=MAX_WEIGHTS_BYTES), path, net.state_dict())
     else:
