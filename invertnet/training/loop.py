@@ -95,7 +95,6 @@ class Trainer:
         self.context, self.device = distributed.setup(config.device)
         check_launch(config, self.device, self.context.distributed, self.context.world_size)
         self.local_batch = config.batch_size // self.context.world_size
-        torch.manual_seed(config.seed)  # the same initial weights in every process
 
         self.precision = Precision.resolve(config.precision, self.device)
         self.precision.configure_backends()
@@ -113,6 +112,7 @@ class Trainer:
         start = self._initial_generator(config.init) if checkpoint is None and config.init is not None else None
         known = checkpoint or start
         tail_bias = known is not None and has_tail_biases(known.module_state("generator"))  # a file from before 0.2 goes on as it was
+        torch.manual_seed(config.seed)  # the same initial weights in every process, whatever loading the encoder took from the RNG
         self.update = build_step(config, self.loss, self.context, self.device, self.precision, self.encoder, self.comparator, tail_bias)
         """What one step computes (:mod:`invertnet.training.step`); the trainer feeds it batches and keeps the run."""
         self.generator, self.g_optimizer, self.g_schedule = self.update.generator, self.update.g_optimizer, self.update.g_schedule

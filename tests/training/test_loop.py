@@ -32,6 +32,17 @@ def _config(out, **overrides) -> TrainConfig:
     return TrainConfig(**values)
 
 
+def test_the_initial_networks_depend_on_the_seed_not_on_how_the_encoder_was_loaded(tmp_path, encoder):
+    path = tmp_path / "alexnet.safetensors"
+    save_file({name: value.contiguous() for name, value in encoder.state_dict().items()}, path)  # random:0's weights, as a file
+    by_spec = Trainer(_config(tmp_path / "spec", steps=1))
+    torch.manual_seed(123)  # wherever the RNG was before
+    by_file = Trainer(_config(tmp_path / "file", steps=1, encoder=str(path)))
+    assert by_file.encoder.identity != by_spec.encoder.identity
+    for ours, theirs in ((by_spec.generator, by_file.generator), (by_spec.discriminator, by_file.discriminator)):
+        assert all(torch.equal(value, theirs.state_dict()[name]) for name, value in ours.state_dict().items())
+
+
 def test_loss_falls(tmp_path):
     # a solid colour: every random crop and flip is the same target, so the loss must fall fast
     (tmp_path / "data").mkdir()
