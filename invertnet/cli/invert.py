@@ -177,8 +177,6 @@ def _single_file(out: Path | None) -> bool:
     return True
 
 
-
-
 def _invert_features(
     features: Path, weights: str | None, out: Path | None, json_path: Path | None, device: str, precision: str, batch_size: int,
 ) -> None:

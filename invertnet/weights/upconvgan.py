@@ -165,8 +165,8 @@ def generator_from_upconvgan(state: dict[str, torch.Tensor], layer: str, origin:
             generator = inverter_generator(layer, RGB_MEAN, INPUT_SIZE)
         else:
             generator = Generator(layer, mean=RGB_MEAN, size=INPUT_SIZE, tail_bias=with_biases, upconv_bias=with_biases)
-    if layer not in CAFFENET_ONLY_LAYERS and not with_biases:
-        converted = {key: value for key, value in converted.items() if not (key.startswith("tail.") and key.endswith(".bias"))}
+            if not with_biases:
+                converted = {key: value for key, value in converted.items() if not (key.startswith("tail.") and key.endswith(".bias"))}
     try:
         generator.load_state_dict(converted)
     except RuntimeError as error:  # right names, wrong shapes
